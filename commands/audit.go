@@ -1,0 +1,122 @@
+package commands
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AuditEntry is one line of the tamper-evident audit log. Entries form a hash
+// chain: each Hash covers the previous entry's Hash and this entry's fields
+// (see Seal and docs/audit.md for the exact bytes).
+type AuditEntry struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Action   Action    `json:"action"`
+	Ticket   string    `json:"ticket"`
+	From     State     `json:"from"`
+	To       State     `json:"to"`
+	Detail   string    `json:"detail"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
+
+// GenesisHash is the previous hash of the first entry: 64 zeros.
+var GenesisHash = strings.Repeat("0", 64)
+
+// AuditColumns are the CSV header's column names, in order.
+var AuditColumns = []string{"seq", "time", "actor", "action", "ticket", "from", "to", "detail", "prev_hash", "hash"}
+
+// TimeFormat is how audit times are written, hashed and exported.
+const TimeFormat = time.RFC3339Nano
+
+// Record returns the entry's fields as strings, in AuditColumns order.
+func (e AuditEntry) Record() []string {
+	return []string{
+		strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(TimeFormat), e.Actor, string(e.Action),
+		e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash,
+	}
+}
+
+// ComputeHash returns the hash the entry should carry: the lowercase hex
+// SHA-256 of its first nine fields (seq … prev_hash, as in Record) joined by
+// "\n". No field may hold a newline; Seal and Clean guarantee it.
+func (e AuditEntry) ComputeHash() string {
+	rec := e.Record()
+	sum := sha256.Sum256([]byte(strings.Join(rec[:9], "\n")))
+	return hex.EncodeToString(sum[:])
+}
+
+// Seal fills in the chain fields of e as the entry following one with seq
+// prevSeq and hash prevHash (0 and GenesisHash for the first), and returns it.
+// Stores call it when they append, so every store chains the same way.
+func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
+	e.Seq = prevSeq + 1
+	e.PrevHash = prevHash
+	e.Time = e.Time.UTC()
+	e.Actor, e.Ticket, e.Detail = Clean(e.Actor), Clean(e.Ticket), Clean(e.Detail)
+	e.Hash = e.ComputeHash()
+	return e
+}
+
+// Clean replaces control characters (newlines included) with spaces and
+// bounds the length, so any text is safe in a log line, a CSV cell and the
+// hashed record.
+func Clean(s string) string {
+	const max = 1000
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// ChainError says where an audit chain breaks.
+type ChainError struct {
+	Seq    uint64
+	Reason string
+}
+
+func (e *ChainError) Error() string { return fmt.Sprintf("audit chain broken at seq %d: %s", e.Seq, e.Reason) }
+
+// Verifier checks an audit chain one entry at a time, in order.
+type Verifier struct {
+	seq  uint64
+	hash string
+}
+
+// NewVerifier returns a Verifier expecting the first entry of the chain.
+func NewVerifier() *Verifier { return &Verifier{hash: GenesisHash} }
+
+// Add checks the next entry; it returns a *ChainError at the first break.
+func (v *Verifier) Add(e AuditEntry) error {
+	switch {
+	case e.Seq != v.seq+1:
+		return &ChainError{Seq: e.Seq, Reason: fmt.Sprintf("expected seq %d (an entry is missing or out of order)", v.seq+1)}
+	case e.PrevHash != v.hash:
+		return &ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
+	case e.ComputeHash() != e.Hash:
+		return &ChainError{Seq: e.Seq, Reason: "hash does not match the entry's contents (edited?)"}
+	}
+	v.seq, v.hash = e.Seq, e.Hash
+	return nil
+}
+
+// Head returns the seq and hash of the last entry checked.
+func (v *Verifier) Head() (uint64, string) { return v.seq, v.hash }

@@ -1,0 +1,193 @@
+package commands
+
+import (
+	"regexp"
+	"slices"
+	"time"
+)
+
+// State is the state of a release. States are stored on disk and in the audit
+// log by name, so a value never changes once released.
+type State string
+
+// The states of a release; see the diagram in doc.go.
+const (
+	StateNone      State = "" // before a release exists
+	StateRequested State = "requested"
+	StateAccepted  State = "accepted"
+	StateClaimed   State = "claimed"
+	StateDeploying State = "deploying"
+	StateDone      State = "done"
+	StateRejected  State = "rejected"
+	StateCancelled State = "cancelled"
+	StateFailed    State = "failed"
+)
+
+// Open reports whether a release in state s is still in the queue.
+func (s State) Open() bool {
+	switch s {
+	case StateRequested, StateAccepted, StateClaimed, StateDeploying, StateFailed:
+		return true
+	}
+	return false
+}
+
+// HoldsLocks reports whether a release in state s holds its components' locks.
+func (s State) HoldsLocks() bool { return s == StateDeploying || s == StateFailed }
+
+// Action names what happened to a release or a lock. Actions are stored in the
+// audit log by name.
+type Action string
+
+// The actions. Those that change a release's state appear in the transition
+// table; the others are audited without changing a release's state.
+const (
+	ActionRequest Action = "request"
+	ActionAccept  Action = "accept"
+	ActionReject  Action = "reject"
+	ActionClaim   Action = "claim"
+	ActionStart   Action = "start"   // dep start: locks taken, start hook about to run
+	ActionStarted Action = "started" // the start hook succeeded
+	ActionFail    Action = "fail"    // the start hook failed
+	ActionFinish  Action = "finish"  // dep finish: finish hook succeeded, locks released
+	ActionCancel  Action = "cancel"
+
+	ActionLock       Action = "lock"        // an admin froze a component
+	ActionUnlock     Action = "unlock"      // an admin unfroze a component
+	ActionHook       Action = "hook"        // a finish or cancel hook's result, state unchanged
+	ActionRefused    Action = "refused"     // a refused state-changing command
+	ActionInterrupt  Action = "interrupted" // a hook found running after a restart
+	ActionHookFailed Action = "hook_failed" // a finish or cancel hook failed; state unchanged
+)
+
+// Phase names the hook being run, as passed in DOBROBOT_PHASE.
+type Phase string
+
+// The hook phases.
+const (
+	PhaseStart  Phase = "start"
+	PhaseFinish Phase = "finish"
+	PhaseCancel Phase = "cancel"
+)
+
+// Release is one request to release a ticket, from dobro to its end.
+type Release struct {
+	ID         uint64    `json:"id"`     // assigned by the Store, increasing: the queue order
+	Ticket     string    `json:"ticket"` // tracker key, e.g. PAY-123
+	Summary    string    `json:"summary,omitempty"`
+	URL        string    `json:"url,omitempty"` // link to the ticket in the tracker
+	Note       string    `json:"note,omitempty"`
+	State      State     `json:"state"`
+	NeedAdmin  bool      `json:"need_admin"`
+	Requester  string    `json:"requester"`
+	Approver   string    `json:"approver,omitempty"`
+	Admin      string    `json:"admin,omitempty"`
+	Components []string  `json:"components,omitempty"` // all of the release's components
+	Locks      []string  `json:"locks,omitempty"`      // the lockable ones among Components
+	Reason     string    `json:"reason,omitempty"`     // why it was rejected or cancelled
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	Started    time.Time `json:"started,omitzero"` // last dep start
+	// Running is set while a hook of this release runs: no other command may
+	// change the release until its result is recorded. Found set after a
+	// restart, it means the hook's outcome is unknown.
+	Running *HookRun `json:"running,omitempty"`
+	// LastHook is the result of the release's most recent hook.
+	LastHook *HookResult `json:"last_hook,omitempty"`
+	// Card is the chat adapter's reference to the release's card (for Slack,
+	// the message's ts). The core never reads it.
+	Card string `json:"card,omitempty"`
+	// Version increases with every write; stores use it for compare-and-set.
+	Version uint64 `json:"version"`
+}
+
+// HookRun records a hook that was spawned and has no recorded result yet.
+type HookRun struct {
+	Phase   Phase     `json:"phase"`
+	Attempt string    `json:"attempt"` // unique per spawn; the webhook idempotency key
+	Actor   string    `json:"actor"`
+	Since   time.Time `json:"since"`
+}
+
+// HookResult is what a finished hook left behind.
+type HookResult struct {
+	Phase    Phase         `json:"phase"`
+	Attempt  string        `json:"attempt"`
+	OK       bool          `json:"ok"`
+	ExitCode int           `json:"exit_code"`
+	Error    string        `json:"error,omitempty"`  // e.g. "timed out after 30m"
+	Output   string        `json:"output,omitempty"` // the tail of its output
+	Duration time.Duration `json:"duration"`
+	Ended    time.Time     `json:"ended"`
+}
+
+// Lock is a component lock: held by a release from dep start until it ends, or
+// a freeze set by an admin with the lock command (Release == 0).
+type Lock struct {
+	Component string    `json:"component"`
+	Release   uint64    `json:"release,omitempty"` // 0 for a freeze
+	Ticket    string    `json:"ticket,omitempty"`
+	By        string    `json:"by"` // who took it
+	Since     time.Time `json:"since"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Frozen reports whether l is an admin's freeze rather than a release's lock.
+func (l Lock) Frozen() bool { return l.Release == 0 }
+
+// AllComponents is the component name that freezes every component.
+const AllComponents = "all"
+
+// Ticket is what the tracker knows of an issue.
+type Ticket struct {
+	Key         string            `json:"key" yaml:"key"`
+	Project     string            `json:"project" yaml:"project"`
+	Summary     string            `json:"summary" yaml:"summary"`
+	Status      string            `json:"status" yaml:"status"`
+	Assignee    string            `json:"assignee" yaml:"assignee"`
+	IssueType   string            `json:"issue_type" yaml:"issue_type"`
+	FixVersions []string          `json:"fix_versions" yaml:"fix_versions"`
+	Components  []string          `json:"components" yaml:"components"`
+	Fields      map[string]string `json:"fields" yaml:"fields"`
+	URL         string            `json:"url" yaml:"url"`
+}
+
+var ticketKey = regexp.MustCompile(`^[A-Z][A-Z0-9]+-[0-9]+$`)
+
+// ValidTicket reports whether key is exactly a ticket key ([A-Z][A-Z0-9]+-[0-9]+).
+// Keys are matched whole, never in part: "PAY-1;rm" is not valid.
+func ValidTicket(key string) bool { return len(key) <= 64 && ticketKey.MatchString(key) }
+
+// ProjectOf returns the project part of a valid ticket key.
+func ProjectOf(key string) string {
+	for i := range len(key) {
+		if key[i] == '-' {
+			return key[:i]
+		}
+	}
+	return key
+}
+
+// Policy is the part of the configuration the core enforces.
+type Policy struct {
+	Requesters []string // empty: anyone who can reach the bot
+	Approvers  []string
+	Admins     []string
+	// Components lists the lockable components.
+	Components []string
+	Rules      Rules
+	// Channel is the release channel's ID, for links in replies.
+	Channel string
+}
+
+// Rules are the checks a ticket must pass before its release is queued.
+type Rules struct {
+	Projects          []string // allowed project keys; empty allows any
+	ReadyStatuses     []string // empty allows any status
+	RequireAssignee   bool
+	RequireFixVersion bool
+	RequiredFields    []string
+}
+
+// Lockable reports whether component c is in the configured list.
+func (p Policy) Lockable(c string) bool { return slices.Contains(p.Components, c) }

@@ -1,0 +1,68 @@
+package commands
+
+import "time"
+
+// Via says how a message reached the bot.
+type Via string
+
+// The ways a message reaches the bot.
+const (
+	ViaMention Via = "mention" // @dobrobot in the release channel
+	ViaDM      Via = "dm"      // a direct message to the bot
+	ViaButton  Via = "button"  // a click on one of the bot's buttons
+	ViaConsole Via = "console" // the terminal console
+)
+
+// Message is a command as a chat adapter received it, with the bot's mention
+// and chat markup already removed from Text.
+type Message struct {
+	EventID string    `json:"event_id"` // unique per event; redeliveries repeat it
+	Team    string    `json:"team,omitempty"`
+	User    string    `json:"user"` // the sender's ID, never a display name
+	Channel string    `json:"channel,omitempty"`
+	Thread  string    `json:"thread,omitempty"`
+	Text    string    `json:"text"`
+	Via     Via       `json:"via"`
+	Time    time.Time `json:"time"`
+}
+
+// EffectKind says what an effect does.
+type EffectKind string
+
+// The kinds of effect.
+const (
+	// EffectReply answers only the person who asked (User), where they
+	// asked (Channel, Via): ephemeral in a channel, or in the DM.
+	EffectReply EffectKind = "reply"
+	// EffectCard posts the release's card in the release channel, or updates
+	// it in place if it was posted before. Release is the snapshot to show.
+	EffectCard EffectKind = "card"
+	// EffectThread posts Text in the thread of the release's card.
+	EffectThread EffectKind = "thread"
+	// EffectDM sends Text (and Buttons) to User by direct message.
+	EffectDM EffectKind = "dm"
+)
+
+// Effect is something to tell someone, decided by the Service and delivered
+// by a chat adapter after the change that caused it was committed. Text is
+// Slack mrkdwn: user references are <@ID>, and any text that came from a user
+// or the tracker is escaped (&amp; &lt; &gt;).
+type Effect struct {
+	ID      uint64     `json:"id"` // outbox ID, assigned by Tx.Emit
+	Kind    EffectKind `json:"kind"`
+	Event   string     `json:"event,omitempty"` // the event that caused it, for logs
+	User    string     `json:"user,omitempty"`
+	Channel string     `json:"channel,omitempty"`
+	Via     Via        `json:"via,omitempty"`
+	Release *Release   `json:"release,omitempty"`
+	Text    string     `json:"text,omitempty"`
+	Buttons []Button   `json:"buttons,omitempty"`
+}
+
+// Button is an action offered with a message. A click is handled exactly like
+// the clicker typing Command, with the same authorisation.
+type Button struct {
+	Label   string `json:"label"`
+	Command string `json:"command"` // e.g. "accept PAY-1"
+	Style   string `json:"style,omitempty"`
+}

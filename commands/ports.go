@@ -1,0 +1,136 @@
+package commands
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps releases, locks, the audit log, the inbox of received events and
+// the outbox of effects to deliver. Implementations: storage (bbolt) and any
+// other that passes storage/storagetest.
+//
+// Update runs fn in one serialisable read-write transaction: everything fn
+// writes is committed together if fn returns nil, and nothing is written if fn
+// returns an error (returned as is) or the commit fails (EUNAVAILABLE or
+// EINTERNAL). fn may run only once per call and must not do network I/O,
+// run hooks, or keep the Tx after it returns. View runs fn read-only.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
+	// Pending returns up to max outbox effects, oldest first.
+	Pending(ctx context.Context, max int) ([]Effect, error)
+	// Delivered removes delivered effects from the outbox. Unknown IDs are ignored.
+	Delivered(ctx context.Context, ids ...uint64) error
+	// Audit calls fn for each audit entry matching f, in seq order, from a
+	// consistent snapshot; fn's error stops the walk and is returned.
+	Audit(ctx context.Context, f AuditFilter, fn func(AuditEntry) error) error
+	Close() error
+}
+
+// Tx is one Store transaction. Values returned are copies the caller owns.
+// Errors: ENOTFOUND for a missing release; others are EINTERNAL.
+type Tx interface {
+	// Release returns the release with the given ID.
+	Release(id uint64) (Release, error)
+	// OpenRelease returns the open release of ticket, or ENOTFOUND.
+	OpenRelease(ticket string) (Release, error)
+	// LastRelease returns the most recent release of ticket, open or not, or ENOTFOUND.
+	LastRelease(ticket string) (Release, error)
+	// Open returns the open releases in queue order (ascending ID). Its cost
+	// grows with the number of open releases, not with history.
+	Open() ([]Release, error)
+	// Releases returns the releases of ticket, newest first, at most max.
+	Releases(ticket string, max int) ([]Release, error)
+	// Recent returns the most recent releases of any ticket, newest first, at most max.
+	Recent(max int) ([]Release, error)
+	// PutRelease stores r. With r.ID == 0 it assigns the next ID and returns
+	// it; otherwise it replaces the release, which must exist. It keeps the
+	// open index and per-ticket index in step with r.State and increments
+	// r.Version (the stored release's version must equal r.Version, else
+	// ECONFLICT).
+	PutRelease(r Release) (Release, error)
+
+	// Locks returns every lock and freeze, ordered by component then release.
+	Locks() ([]Lock, error)
+	// PutLock adds or replaces the lock keyed by (Component, Release).
+	PutLock(l Lock) error
+	// DeleteLock removes the lock keyed by (component, release); missing is fine.
+	DeleteLock(component string, release uint64) error
+
+	// AppendAudit seals e as the next entry of the chain (see Seal), stores
+	// it and returns it.
+	AppendAudit(e AuditEntry) (AuditEntry, error)
+	// AuditHead returns the last entry's seq and hash (0 and GenesisHash when empty).
+	AuditHead() (uint64, string, error)
+
+	// Event returns the inbox record of an event ID, and whether it exists.
+	Event(id string) (InboxEvent, bool, error)
+	// PutEvent adds or replaces an inbox record.
+	PutEvent(e InboxEvent) error
+	// PendingEvents returns the inbox records not yet processed, oldest first.
+	PendingEvents() ([]InboxEvent, error)
+	// PruneEvents deletes processed records received before t and returns how many.
+	PruneEvents(before time.Time) (int, error)
+
+	// Emit adds an effect to the outbox, assigning its ID, delivered after commit.
+	Emit(e Effect) (Effect, error)
+}
+
+// AuditFilter selects audit entries; zero fields match everything.
+type AuditFilter struct {
+	Since  time.Time // entries at or after
+	Until  time.Time // entries before
+	Ticket string
+}
+
+// Match reports whether e passes the filter.
+func (f AuditFilter) Match(e AuditEntry) bool {
+	return (f.Since.IsZero() || !e.Time.Before(f.Since)) &&
+		(f.Until.IsZero() || e.Time.Before(f.Until)) &&
+		(f.Ticket == "" || e.Ticket == f.Ticket)
+}
+
+// InboxEvent is the persisted record of a received chat event, so that a
+// redelivered event has exactly one effect, also across a restart.
+type InboxEvent struct {
+	ID        string    `json:"id"`
+	Message   Message   `json:"message"`
+	Received  time.Time `json:"received"`
+	Processed bool      `json:"processed"`
+}
+
+// Tracker looks up tickets. Errors: ENOTFOUND for a ticket that does not exist
+// or is not visible to the bot's account; EUNAVAILABLE when the tracker cannot
+// be reached in time; EFORBIDDEN when it rejects the bot's credentials.
+type Tracker interface {
+	Ticket(ctx context.Context, key string) (Ticket, error)
+}
+
+// Executor runs a hook for a release and reports its result. It never returns
+// before the hook (and anything it started) has ended or been killed. A nil
+// Executor in Hooks means "no hook": the phase succeeds at once.
+type Executor interface {
+	Run(ctx context.Context, job Job) HookResult
+}
+
+// Job is what a hook is told about the release it acts on.
+type Job struct {
+	Phase      Phase
+	Attempt    string // unique per spawn, stable across a webhook's retries
+	Ticket     string
+	Requester  string
+	Admin      string // empty when nobody claimed the release
+	Components []string
+}
+
+// Hooks holds the executor of each phase; nil means no hook for that phase.
+type Hooks struct {
+	Start, Finish, Cancel Executor
+}
+
+// Groups resolves user-group IDs (Slack's S…) to their members. Errors:
+// EUNAVAILABLE when the membership cannot be known fresh enough; the caller
+// then denies.
+type Groups interface {
+	Members(ctx context.Context, group string) ([]string, error)
+}
