@@ -93,7 +93,9 @@ type ChainError struct {
 	Reason string
 }
 
-func (e *ChainError) Error() string { return fmt.Sprintf("audit chain broken at seq %d: %s", e.Seq, e.Reason) }
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at seq %d: %s", e.Seq, e.Reason)
+}
 
 // Verifier checks an audit chain one entry at a time, in order.
 type Verifier struct {

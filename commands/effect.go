@@ -32,7 +32,8 @@ type EffectKind string
 // The kinds of effect.
 const (
 	// EffectReply answers only the person who asked (User), where they
-	// asked (Channel, Via): ephemeral in a channel, or in the DM.
+	// asked (Channel, Via): ephemeral in a channel, or in the DM. With no
+	// Channel (a hook's result, reported later) it goes by DM.
 	EffectReply EffectKind = "reply"
 	// EffectCard posts the release's card in the release channel, or updates
 	// it in place if it was posted before. Release is the snapshot to show.

@@ -2,6 +2,12 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,31 +27,338 @@ type Service struct {
 	Log     zerolog.Logger
 	// Notify, if set, is called after a commit put effects in the outbox.
 	Notify func()
+	// InboxTTL is how long processed event IDs are kept for deduplication
+	// (default 48 h; Slack retries for minutes, reconnects may replay older).
+	InboxTTL time.Duration
 
 	hooks sync.WaitGroup
+}
+
+// errDone stops an Update whose event was already processed.
+var errDone = errors.New("event already processed")
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // Receive records m in the inbox and reports whether it is new. A chat adapter
 // calls it before acknowledging an event and calls Handle only when it is new;
 // a redelivered event (same EventID) reports false and has no further effect.
 func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
-	panic("not yet")
+	if m.EventID == "" {
+		return false, Errorf(EINVALID, "message without an event ID")
+	}
+	fresh := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if _, ok, err := tx.Event(m.EventID); err != nil || ok {
+			return err
+		}
+		fresh = true
+		return tx.PutEvent(InboxEvent{ID: m.EventID, Message: m, Received: s.now()})
+	})
+	return fresh, err
 }
 
 // Handle runs the command in m once: a message already processed is skipped.
 // What to tell whom is committed to the outbox; the returned error is only for
 // failures the adapter should log (the user was told "internal error").
 func (s *Service) Handle(ctx context.Context, m Message) error {
-	panic("not yet")
+	log := s.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
+	cmd, perr := Parse(m.Text)
+	// Slow I/O first, outside any transaction: roles (user groups) and the tracker.
+	var pre prepared
+	if perr == nil {
+		pre = s.prepare(ctx, m, cmd)
+	}
+	var after []func()
+	attempt := func(refused *Error) error {
+		return s.Store.Update(ctx, func(tx Tx) error {
+			if ev, ok, err := tx.Event(m.EventID); err != nil {
+				return err
+			} else if ok && ev.Processed {
+				return errDone
+			}
+			r := &run{s: s, tx: tx, m: m, cmd: cmd, now: s.now(), pre: pre}
+			switch {
+			case perr != nil:
+				var e *Error
+				if !errors.As(perr, &e) {
+					return perr
+				}
+				if err := r.refuse(e, verbOf(m.Text).changes()); err != nil {
+					return err
+				}
+			case refused != nil:
+				if err := r.refuse(refused, cmd.Changes()); err != nil {
+					return err
+				}
+			default:
+				if err := r.exec(); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutEvent(InboxEvent{ID: m.EventID, Message: m, Received: s.now(), Processed: true}); err != nil {
+				return err
+			}
+			after = r.after
+			return r.flush()
+		})
+	}
+	err := attempt(nil)
+	if ref := (*refusal)(nil); errors.As(err, &ref) {
+		err = attempt(ref.err)
+	}
+	switch {
+	case errors.Is(err, errDone):
+		log.Debug().Msg("event already processed")
+		return nil
+	case err != nil:
+		log.Error().Err(err).Str("command", string(cmd.Verb)).Msg("command failed")
+		s.tellFailure(ctx, m, err)
+		return err
+	}
+	s.notify()
+	for _, f := range after {
+		f()
+	}
+	return nil
 }
 
-// Recover runs after a start: it handles inbox events received but not yet
-// processed, and reports releases whose hook was running when the bot stopped
-// (their outcome is unknown; they are not re-run).
-func (s *Service) Recover(ctx context.Context) error {
-	panic("not yet")
+// tellFailure tries to tell the user that nothing was recorded.
+func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
+	text := "Internal error: nothing was changed. Try again; if it persists, tell an admin."
+	if code := ErrorCode(cause); code == EUNAVAILABLE {
+		text = "Could not record that (" + ErrorMessage(cause) + "): nothing was changed, try again."
+	}
+	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		_, err := tx.Emit(Effect{Kind: EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel, Via: m.Via, Text: text})
+		return err
+	})
+	if err == nil {
+		s.notify()
+	}
 }
+
+func (s *Service) notify() {
+	if s.Notify != nil {
+		s.Notify()
+	}
+}
+
+// Recover runs after a start: it reports releases whose hook was running when
+// the bot stopped (their outcome is unknown; they are not re-run), handles
+// inbox events received but not yet processed, and forgets old event IDs.
+func (s *Service) Recover(ctx context.Context) error {
+	var interrupted []Release
+	if err := s.Store.View(ctx, func(tx Tx) error {
+		open, err := tx.Open()
+		for _, r := range open {
+			if r.Running != nil {
+				interrupted = append(interrupted, r)
+			}
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, r := range interrupted {
+		if err := s.reportInterrupted(ctx, r.ID); err != nil {
+			return fmt.Errorf("recover %s: %w", r.Ticket, err)
+		}
+	}
+	var pending []InboxEvent
+	if err := s.Store.View(ctx, func(tx Tx) error {
+		var err error
+		pending, err = tx.PendingEvents()
+		return err
+	}); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, ev := range pending {
+		s.Log.Info().Str("event", ev.ID).Msg("handling an event received before a restart")
+		if err := s.Handle(ctx, ev.Message); err != nil {
+			s.Log.Error().Err(err).Str("event", ev.ID).Msg("recover: command failed")
+		}
+	}
+	ttl := s.InboxTTL
+	if ttl <= 0 {
+		ttl = 48 * time.Hour
+	}
+	return s.Store.Update(ctx, func(tx Tx) error {
+		n, err := tx.PruneEvents(s.now().Add(-ttl))
+		if n > 0 {
+			s.Log.Info().Int("events", n).Msg("forgot old event IDs")
+		}
+		return err
+	})
+}
+
+func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rel, err := tx.Release(id)
+		if err != nil || rel.Running == nil {
+			return err
+		}
+		hr := *rel.Running
+		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now()}
+		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
+		rel, err = r.move(rel, ActionInterrupt, detail, func(x *Release) {
+			x.Running = nil
+			x.LastHook = &HookResult{Phase: hr.Phase, Attempt: hr.Attempt, Error: outcomeUnknown, Ended: r.now}
+		})
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf(":warning: dobrobot restarted while the %s hook of %s was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
+			hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
+		r.card(rel)
+		r.thread(rel, text)
+		for _, u := range uniq(rel.Requester, rel.Admin) {
+			r.dm(u, text)
+		}
+		return r.flush()
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// outcomeUnknown is the error of a hook found running after a restart.
+const outcomeUnknown = "outcome unknown: dobrobot stopped while the hook was running"
 
 // Wait blocks until every hook started by the Service has ended and its result
 // was recorded.
 func (s *Service) Wait() { s.hooks.Wait() }
+
+// prepared holds what a command needs from the network, fetched before its
+// transaction: the actor's roles and, for dobro, the ticket.
+type prepared struct {
+	roles     roles
+	ticket    Ticket
+	ticketErr error
+	approvers []string // users to ask, groups expanded
+	admins    []string
+}
+
+type roles struct {
+	requester, approver, admin bool
+	err                        error // could not tell (groups unavailable)
+}
+
+func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
+	var p prepared
+	if !cmd.Changes() {
+		return p
+	}
+	p.roles = s.rolesOf(ctx, m.User)
+	if cmd.Verb == VerbDobro && p.roles.err == nil && p.roles.requester {
+		p.ticket, p.ticketErr = s.Tracker.Ticket(ctx, cmd.Ticket)
+		p.approvers = s.expand(ctx, s.Policy.Approvers)
+	}
+	if cmd.Verb == VerbAccept {
+		p.admins = s.expand(ctx, s.Policy.Admins)
+	}
+	return p
+}
+
+// rolesOf is the one place that decides a user's roles, for every path
+// (mention, DM, button, console). Missing role configuration denies.
+func (s *Service) rolesOf(ctx context.Context, user string) roles {
+	var r roles
+	var err error
+	if len(s.Policy.Requesters) == 0 {
+		r.requester = user != ""
+	} else if r.requester, err = s.member(ctx, user, s.Policy.Requesters); err != nil {
+		r.err = err
+	}
+	if r.approver, err = s.member(ctx, user, s.Policy.Approvers); err != nil {
+		r.err = err
+	}
+	if r.admin, err = s.member(ctx, user, s.Policy.Admins); err != nil {
+		r.err = err
+	}
+	return r
+}
+
+func (s *Service) member(ctx context.Context, user string, list []string) (bool, error) {
+	if user == "" {
+		return false, nil
+	}
+	var groupErr error
+	for _, id := range list {
+		if id == user {
+			return true, nil
+		}
+		if !isGroup(id) || s.Groups == nil {
+			continue
+		}
+		members, err := s.Groups.Members(ctx, id)
+		if err != nil {
+			groupErr = err
+			continue
+		}
+		if slices.Contains(members, user) {
+			return true, nil
+		}
+	}
+	return false, groupErr
+}
+
+func isGroup(id string) bool { return strings.HasPrefix(id, "S") }
+
+// expand turns a role list into user IDs, best effort (for DMs).
+func (s *Service) expand(ctx context.Context, list []string) []string {
+	var out []string
+	for _, id := range list {
+		if !isGroup(id) {
+			out = append(out, id)
+			continue
+		}
+		if s.Groups == nil {
+			continue
+		}
+		members, err := s.Groups.Members(ctx, id)
+		if err != nil {
+			s.Log.Warn().Err(err).Str("group", id).Msg("could not list a user group's members to notify them")
+		}
+		out = append(out, members...)
+	}
+	return uniq(out...)
+}
+
+func uniq(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// verbWord is the verb a text starts with, even when it does not parse.
+type verbWord string
+
+func verbOf(text string) verbWord {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return ""
+	}
+	v := strings.ToLower(f[0])
+	if v == "dep" && len(f) > 1 {
+		v += " " + strings.ToLower(f[1])
+	}
+	return verbWord(v)
+}
+
+func (v verbWord) changes() bool { return Command{Verb: Verb(v)}.Changes() }
+
+func newAttempt() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,404 @@
+package commands
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Verb names a command.
+type Verb string
+
+// The commands, as typed after @dobrobot.
+const (
+	VerbDobro   Verb = "dobro"
+	VerbQueue   Verb = "queue"
+	VerbAccept  Verb = "accept"
+	VerbReject  Verb = "reject"
+	VerbHere    Verb = "here"
+	VerbStart   Verb = "dep start"
+	VerbFinish  Verb = "dep finish"
+	VerbCancel  Verb = "cancel"
+	VerbLock    Verb = "lock"
+	VerbUnlock  Verb = "unlock"
+	VerbStatus  Verb = "status"
+	VerbHistory Verb = "history"
+	VerbLog     Verb = "log"
+	VerbHelp    Verb = "help"
+)
+
+// Command is a parsed command.
+type Command struct {
+	Verb        Verb
+	Ticket      string   // upper-cased, valid key; empty where none was given
+	Component   string   // lock, unlock
+	Components  []string // dobro … on a,b
+	NoNeedAdmin bool     // dobro … no_need_admin
+	Text        string   // dobro's note; reject's, cancel's and lock's reason
+}
+
+// Changes reports whether the command may change state (and so is audited
+// when refused).
+func (c Command) Changes() bool {
+	switch c.Verb {
+	case VerbDobro, VerbAccept, VerbReject, VerbHere, VerbStart, VerbFinish, VerbCancel, VerbLock, VerbUnlock:
+		return true
+	}
+	return false
+}
+
+// Usage describes one command for help and docs/commands.md.
+type Usage struct {
+	Verb     Verb
+	Syntax   string
+	Who      string
+	Describe string
+}
+
+// Help is the table of every command, in the order help shows them.
+var Help = []Usage{
+	{VerbDobro, "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", "requester", "check the ticket in the tracker, queue a release, ask the approvers"},
+	{VerbQueue, "queue", "anyone", "the open releases in order, then the component locks"},
+	{VerbAccept, "accept TICKET", "approver", "grant the release (never your own)"},
+	{VerbReject, "reject TICKET [reason]", "approver", "refuse the release and tell the requester why"},
+	{VerbHere, "here TICKET", "admin", "claim an accepted release as its admin"},
+	{VerbStart, "dep start TICKET", "requester or admin", "take the components' locks and run the start hook"},
+	{VerbFinish, "dep finish TICKET", "requester or admin", "run the finish hook, release the locks, close the release"},
+	{VerbCancel, "cancel TICKET [reason]", "requester or admin", "withdraw a release that has not finished; frees its locks"},
+	{VerbLock, "lock COMPONENT [reason]", "admin", "freeze a component (all freezes every component)"},
+	{VerbUnlock, "unlock COMPONENT", "admin", "unfreeze a component"},
+	{VerbStatus, "status TICKET", "anyone", "the release's state, people, locks and last hook result"},
+	{VerbHistory, "history [TICKET]", "anyone", "the ticket's releases, or the most recent releases"},
+	{VerbLog, "log TICKET", "anyone", "the output of the release's last hook"},
+	{VerbHelp, "help", "anyone", "this list"},
+}
+
+// MaxText bounds a command's length in bytes; longer messages are refused.
+const MaxText = 4000
+
+// NoNeedAdmin is the dobro flag for a release that needs no admin.
+const NoNeedAdmin = "no_need_admin"
+
+var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// Parse turns the text of a message (after the bot's mention) into a Command.
+// Every input either parses or returns an *Error with code EINVALID whose
+// message says what is wrong and how to write it.
+func Parse(text string) (Command, error) {
+	if len(text) > MaxText {
+		return Command{}, Errorf(EINVALID, "That message is too long (%d bytes; at most %d). Try help.", len(text), MaxText)
+	}
+	if !utf8.ValidString(text) {
+		return Command{}, Errorf(EINVALID, "That message is not valid UTF-8 text. Try help.")
+	}
+	words := strings.Fields(text)
+	if len(words) == 0 {
+		return Command{}, Errorf(EINVALID, "Say what to do, for example dobro PAY-123. Try help.")
+	}
+	verb := strings.ToLower(words[0])
+	args := words[1:]
+	if verb == "dep" {
+		if len(args) == 0 {
+			return Command{}, Errorf(EINVALID, "dep needs start or finish: dep start PAY-123, dep finish PAY-123.")
+		}
+		sub := strings.ToLower(args[0])
+		if sub != "start" && sub != "finish" {
+			return Command{}, Errorf(EINVALID, "dep %s is not a command%s: use dep start TICKET or dep finish TICKET.", quoteArg(args[0]), didYouMean(sub, []string{"start", "finish"}, " (did you mean dep %s?)"))
+		}
+		verb, args = "dep "+sub, args[1:]
+	}
+	c := Command{Verb: Verb(verb)}
+	switch c.Verb {
+	case VerbQueue, VerbHelp:
+		if len(args) > 0 {
+			return Command{}, Errorf(EINVALID, "%s takes nothing more: just %s.", verb, verb)
+		}
+	case VerbAccept, VerbHere, VerbStart, VerbFinish, VerbStatus, VerbLog:
+		t, err := ticketArg(c.Verb, args)
+		if err != nil {
+			return Command{}, err
+		}
+		if len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "%s takes one ticket: %s %s.", verb, verb, t)
+		}
+		c.Ticket = t
+	case VerbReject, VerbCancel:
+		t, err := ticketArg(c.Verb, args)
+		if err != nil {
+			return Command{}, err
+		}
+		c.Ticket, c.Text = t, freeText(args[1:])
+	case VerbHistory:
+		if len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "history takes at most one ticket: history or history PAY-123.")
+		}
+		if len(args) == 1 {
+			t, err := ticketArg(c.Verb, args)
+			if err != nil {
+				return Command{}, err
+			}
+			c.Ticket = t
+		}
+	case VerbLock, VerbUnlock:
+		if len(args) == 0 {
+			return Command{}, Errorf(EINVALID, "%s needs a component: %s backend (or %s all).", verb, verb, verb)
+		}
+		comp := strings.ToLower(args[0])
+		if !componentName.MatchString(comp) {
+			return Command{}, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -).", quoteArg(args[0]))
+		}
+		c.Component = comp
+		if c.Verb == VerbUnlock && len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "unlock takes one component: unlock %s.", comp)
+		}
+		c.Text = freeText(args[1:])
+	case VerbDobro:
+		return parseDobro(args)
+	default:
+		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
+	}
+	return c, nil
+}
+
+func parseDobro(args []string) (Command, error) {
+	t, err := ticketArg(VerbDobro, args)
+	if err != nil {
+		return Command{}, err
+	}
+	c := Command{Verb: VerbDobro, Ticket: t}
+	rest := args[1:]
+	// no_need_admin may stand anywhere after the ticket.
+	note := rest[:0:0]
+	for _, w := range rest {
+		if strings.EqualFold(w, NoNeedAdmin) {
+			c.NoNeedAdmin = true
+			continue
+		}
+		note = append(note, w)
+	}
+	// "on a,b" is recognised right after the ticket or as the last words, so
+	// a note may still say "fix on checkout" in its middle.
+	onAt := -1
+	switch {
+	case len(note) >= 2 && strings.EqualFold(note[0], "on"):
+		onAt = 0
+	case len(note) >= 2 && strings.EqualFold(note[len(note)-2], "on"):
+		onAt = len(note) - 2
+	}
+	if onAt >= 0 {
+		comps, err := componentList(note[onAt+1])
+		if err != nil {
+			return Command{}, err
+		}
+		c.Components = comps
+		note = slices.Delete(slices.Clone(note), onAt, onAt+2)
+	}
+	c.Text = freeText(note)
+	return c, nil
+}
+
+func componentList(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		p := strings.ToLower(strings.TrimSpace(part))
+		if p == "" {
+			continue
+		}
+		if !componentName.MatchString(p) {
+			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, Errorf(EINVALID, "on needs components: dobro PAY-123 on backend,payments.")
+	}
+	return out, nil
+}
+
+func ticketArg(v Verb, args []string) (string, error) {
+	if len(args) == 0 {
+		return "", Errorf(EINVALID, "%s needs a ticket: %s PAY-123.", v, v)
+	}
+	t, ok := TicketKey(args[0])
+	if !ok {
+		return "", Errorf(EINVALID, "%s is not a ticket key: write it like PAY-123 (%s PAY-123).", quoteArg(args[0]), v)
+	}
+	return t, nil
+}
+
+// TicketKey extracts a ticket key from the forms a user may write: PAY-1,
+// #PAY-1, pay-1, a tracker link …/browse/PAY-1, or Slack's link markup
+// <https://x.atlassian.net/browse/PAY-1|PAY-1>. The whole word must be a key:
+// "PAY-1;rm" is not PAY-1.
+func TicketKey(word string) (string, bool) {
+	w := word
+	if strings.HasPrefix(w, "<") && strings.HasSuffix(w, ">") && len(w) >= 2 {
+		inner := w[1 : len(w)-1]
+		link, label, hasLabel := strings.Cut(inner, "|")
+		if key, ok := browseKey(link); ok {
+			if hasLabel {
+				if l, ok := TicketKey(label); ok && l != key {
+					return "", false // link and label disagree
+				}
+			}
+			return key, true
+		}
+		return "", false
+	}
+	if key, ok := browseKey(w); ok {
+		return key, true
+	}
+	w = strings.TrimPrefix(w, "#")
+	w = strings.ToUpper(w)
+	if !ValidTicket(w) {
+		return "", false
+	}
+	return w, true
+}
+
+// browseKey returns the key of a tracker link: http(s)://host/…/browse/KEY.
+func browseKey(s string) (string, bool) {
+	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
+		return "", false
+	}
+	_, after, ok := strings.Cut(s, "/browse/")
+	if !ok {
+		return "", false
+	}
+	if i := strings.IndexAny(after, "?#/"); i >= 0 {
+		after = after[:i]
+	}
+	key := strings.ToUpper(after)
+	return key, ValidTicket(key)
+}
+
+var slackMarkup = regexp.MustCompile(`<([^<>]*)>`)
+
+// PlainText turns Slack markup in user text into plain words: <url|label>
+// and <url> become url, <@U1> becomes @U1, <#C1|name> becomes #name, and
+// <!here> becomes @here, so echoing the text can never ping or link anyone.
+func PlainText(s string) string {
+	return slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
+		inner := m[1 : len(m)-1]
+		target, label, hasLabel := strings.Cut(inner, "|")
+		switch {
+		case strings.HasPrefix(target, "@"):
+			return target
+		case strings.HasPrefix(target, "#"):
+			if hasLabel && label != "" {
+				return "#" + label
+			}
+			return target
+		case strings.HasPrefix(target, "!"):
+			name, _, _ := strings.Cut(target[1:], "^")
+			if hasLabel && label != "" {
+				return label
+			}
+			return "@" + name
+		default:
+			return target
+		}
+	})
+}
+
+func freeText(words []string) string {
+	s := strings.Join(words, " ")
+	// Markup can nest ("<<a>>"); unwrap until nothing changes, so the result
+	// parses back to itself.
+	for range 8 {
+		p := PlainText(s)
+		if p == s {
+			break
+		}
+		s = p
+	}
+	return strings.Join(strings.Fields(Clean(s)), " ")
+}
+
+func quoteArg(s string) string {
+	const max = 40
+	s = Clean(PlainText(s))
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return `"` + s + `"`
+}
+
+func verbWords() []string {
+	out := make([]string, 0, len(Help))
+	for _, u := range Help {
+		out = append(out, string(u.Verb))
+	}
+	return out
+}
+
+// didYouMean formats the closest candidate (edit distance ≤ 2) into format, or
+// returns "" when none is close.
+func didYouMean(word string, candidates []string, format string) string {
+	if len(word) > 32 {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+		// "dep" alone is a prefix of the dep commands.
+		if first, _, ok := strings.Cut(c, " "); ok && editDistance(word, first) < bestD {
+			best, bestD = c, editDistance(word, first)
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(format, best)
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// String renders c as text that Parse turns back into c.
+func (c Command) String() string {
+	parts := []string{string(c.Verb)}
+	switch c.Verb {
+	case VerbLock, VerbUnlock:
+		parts = append(parts, c.Component)
+	case VerbQueue, VerbHelp:
+	default:
+		if c.Ticket != "" {
+			parts = append(parts, c.Ticket)
+		}
+	}
+	if len(c.Components) > 0 {
+		parts = append(parts, "on", strings.Join(c.Components, ","))
+	}
+	if c.Text != "" {
+		parts = append(parts, c.Text)
+	}
+	if c.NoNeedAdmin {
+		parts = append(parts, NoNeedAdmin)
+	}
+	return strings.Join(parts, " ")
+}
