@@ -276,7 +276,7 @@ func browseKey(s string) (string, bool) {
 	return key, ValidTicket(key)
 }
 
-var slackMarkup = regexp.MustCompile(`<([^<>]*)>`)
+var slackMarkup = regexp.MustCompile(`<([^<>\s][^<>]*)>`)
 
 // PlainText turns Slack markup in user text into plain words: <url|label>
 // and <url> become url, <@U1> becomes @U1, <#C1|name> becomes #name, and

@@ -1,0 +1,204 @@
+package commands_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		want commands.Command
+	}{
+		{"dobro PAY-123", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-123"}},
+		{"DOBRO pay-123", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-123"}},
+		{"dobro #PAY-1", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1"}},
+		{"dobro <https://x.atlassian.net/browse/PAY-7|PAY-7>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-7"}},
+		{"dobro <https://x.atlassian.net/browse/PAY-7>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-7"}},
+		{"dobro https://x.atlassian.net/browse/PAY-7?focus=1", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-7"}},
+		{"dobro PAY-1 no_need_admin", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", NoNeedAdmin: true}},
+		{"dobro PAY-1 NO_NEED_ADMIN hotfix", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", NoNeedAdmin: true, Text: "hotfix"}},
+		{"dobro PAY-1 on backend,DB", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Components: []string{"backend", "db"}}},
+		{"dobro PAY-1 fix on checkout page on backend", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Components: []string{"backend"}, Text: "fix on checkout page"}},
+		{"dobro PAY-1 see <https://ci.example.com/run/9|run 9> please", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "see https://ci.example.com/run/9 please"}},
+		{"dobro PAY-1 ping <!channel> and <@U123>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "ping @channel and @U123"}},
+		{"queue", commands.Command{Verb: commands.VerbQueue}},
+		{"  Queue  ", commands.Command{Verb: commands.VerbQueue}},
+		{"accept PAY-1", commands.Command{Verb: commands.VerbAccept, Ticket: "PAY-1"}},
+		{"reject PAY-1 tests are red", commands.Command{Verb: commands.VerbReject, Ticket: "PAY-1", Text: "tests are red"}},
+		{"here PAY-1", commands.Command{Verb: commands.VerbHere, Ticket: "PAY-1"}},
+		{"dep start PAY-1", commands.Command{Verb: commands.VerbStart, Ticket: "PAY-1"}},
+		{"DEP Finish pay-1", commands.Command{Verb: commands.VerbFinish, Ticket: "PAY-1"}},
+		{"cancel PAY-1", commands.Command{Verb: commands.VerbCancel, Ticket: "PAY-1"}},
+		{"cancel PAY-1 wrong build", commands.Command{Verb: commands.VerbCancel, Ticket: "PAY-1", Text: "wrong build"}},
+		{"lock backend db migration", commands.Command{Verb: commands.VerbLock, Component: "backend", Text: "db migration"}},
+		{"lock ALL", commands.Command{Verb: commands.VerbLock, Component: "all"}},
+		{"unlock backend", commands.Command{Verb: commands.VerbUnlock, Component: "backend"}},
+		{"status PAY-1", commands.Command{Verb: commands.VerbStatus, Ticket: "PAY-1"}},
+		{"history", commands.Command{Verb: commands.VerbHistory}},
+		{"history PAY-1", commands.Command{Verb: commands.VerbHistory, Ticket: "PAY-1"}},
+		{"log PAY-1", commands.Command{Verb: commands.VerbLog, Ticket: "PAY-1"}},
+		{"help", commands.Command{Verb: commands.VerbHelp}},
+	}
+	for _, tt := range tests {
+		got, err := commands.Parse(tt.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("Parse(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	tests := []struct {
+		in       string
+		contains string // the message must say this
+	}{
+		{"", "Say what to do"},
+		{"   ", "Say what to do"},
+		{"dobor PAY-1", `did you mean dobro`},
+		{"acept PAY-1", `did you mean accept`},
+		{"deploy PAY-1", "not a command"},
+		{"dep", "dep needs start or finish"},
+		{"dep strat PAY-1", "did you mean dep start"},
+		{"dobro", "dobro needs a ticket"},
+		{"accept", "accept needs a ticket"},
+		{"accept PAY-1;rm", `"PAY-1;rm" is not a ticket key`},
+		{"accept PAY-1 PAY-2", "accept takes one ticket"},
+		{"dobro pay_1", "is not a ticket key"},
+		{"dobro 1PAY-1", "is not a ticket key"},
+		{"dobro P-1", "is not a ticket key"},
+		{"dobro PAY-", "is not a ticket key"},
+		{"dobro $(touch /tmp/pwned)", "is not a ticket key"},
+		{"dobro `id`", "is not a ticket key"},
+		{"dobro PAY-1|ls", "is not a ticket key"},
+		{"dobro <https://evil.example/browse/PAY-1|PAY-2>", "is not a ticket key"},
+		{"dobro <https://x.atlassian.net/wiki/PAY-1|PAY-1>", "is not a ticket key"},
+		{"dobro PAY-1 on", ""}, // "on" alone is just a note word
+		{"dobro PAY-1 on back;end", "is not a component name"},
+		{"lock", "lock needs a component"},
+		{"lock ../etc", "is not a component name"},
+		{"unlock backend now", "unlock takes one component"},
+		{"queue PAY-1", "queue takes nothing more"},
+		{"history PAY-1 PAY-2", "history takes at most one ticket"},
+		{"dobro PAY-1 \xff\xfe", "not valid UTF-8"},
+		{"dobro PAY-1 " + strings.Repeat("x", commands.MaxText), "too long"},
+	}
+	for _, tt := range tests {
+		got, err := commands.Parse(tt.in)
+		if tt.contains == "" {
+			if err != nil {
+				t.Errorf("Parse(%q) = error %v, want a command", tt.in, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("Parse(%q) = %+v, want an error saying %q", tt.in, got, tt.contains)
+			continue
+		}
+		if code := commands.ErrorCode(err); code != commands.EINVALID {
+			t.Errorf("Parse(%q) code = %s, want %s", tt.in, code, commands.EINVALID)
+		}
+		if !strings.Contains(err.Error(), tt.contains) {
+			t.Errorf("Parse(%q) = %q, want it to say %q", tt.in, err.Error(), tt.contains)
+		}
+	}
+}
+
+func TestTicketKey(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"PAY-1", "PAY-1", true},
+		{"pay-1", "PAY-1", true},
+		{"#PAY-1", "PAY-1", true},
+		{"A1B2-99", "A1B2-99", true},
+		{"PAY-1;rm", "", false},
+		{"PAY-1\n", "", false},
+		{"PAY-1\x00", "", false},
+		{"PAY-1\u202e", "", false},
+		{"--help", "", false},
+		{"../../etc/passwd", "", false},
+		{"<https://x/browse/PAY-1|PAY-1>", "PAY-1", true},
+		{"<https://x/browse/PAY-1|pay-1>", "PAY-1", true},
+		{"<https://x/browse/PAY-1;rm|PAY-1>", "", false},
+		{"<PAY-1>", "", false},
+		{"##PAY-1", "", false},
+		{strings.Repeat("A", 70) + "-1", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := commands.TicketKey(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("TicketKey(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestPlainText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"see <https://x.example/a|the run>", "see https://x.example/a"},
+		{"<@U123> and <@U9|ann>", "@U123 and @U9"},
+		{"<#C1|releases>", "#releases"},
+		{"<!here> <!channel> <!subteam^S1|@qa>", "@here @channel @qa"},
+		{"a < b > c", "a < b > c"},
+	}
+	for _, tt := range tests {
+		if got := commands.PlainText(tt.in); got != tt.want {
+			t.Errorf("PlainText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParse checks that every input parses or is refused with EINVALID, and
+// that a parsed command renders to text that parses back to it.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"dobro PAY-1", "dobro PAY-1 on backend,db no_need_admin note here", "dep start PAY-1",
+		"reject PAY-1 <https://x|y> <!channel>", "lock all freeze", "history", "dobro <https://j/browse/A-1|A-1>",
+		"accept PAY-1;rm", "dobro PAY-1 $(id) `id` a|b a&&b", "dobro PAY-1 \u202e", "\xff", "dep", "on on on",
+		"dobro PAY-1 on a on b", "dobro PAY-1 <<a>> <x<y>>",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := commands.Parse(in)
+		if err != nil {
+			if commands.ErrorCode(err) != commands.EINVALID {
+				t.Fatalf("Parse(%q): code %s, want %s", in, commands.ErrorCode(err), commands.EINVALID)
+			}
+			if err.Error() == "" {
+				t.Fatalf("Parse(%q): empty message", in)
+			}
+			return
+		}
+		if c.Ticket != "" && !commands.ValidTicket(c.Ticket) {
+			t.Fatalf("Parse(%q): invalid ticket %q accepted", in, c.Ticket)
+		}
+		again, err := commands.Parse(c.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) = %+v, but its rendering %q is refused: %v", in, c, c.String(), err)
+		}
+		if diff := cmp.Diff(c, again); diff != "" {
+			t.Fatalf("round trip of %q via %q (-first +second):\n%s", in, c.String(), diff)
+		}
+	})
+}
+
+// BenchmarkParseMax parses the largest accepted message.
+func BenchmarkParseMax(b *testing.B) {
+	in := "dobro PAY-1 " + strings.Repeat("word ", commands.MaxText/5-3)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := commands.Parse(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
