@@ -1,0 +1,27 @@
+// Package fakeslack is a Slack for tests: an httptest server on 127.0.0.1 that
+// speaks Socket Mode over a real websocket and answers the Web API methods
+// dobrobot uses, recording everything.
+//
+// What it does, like Slack:
+//
+//   - apps.connections.open checks the app-level token and returns a
+//     single-use ws:// URL of its own websocket endpoint.
+//   - Each socket gets a hello (with num_connections), then websocket pings
+//     (which a test can withhold), and reads acks, recording each with its
+//     envelope ID and time.
+//   - Send pushes an envelope to one open socket chosen at random, as Slack
+//     does when an app has several connections. Disconnect sends a disconnect
+//     message (warning, refresh_requested, link_disabled) and then closes.
+//   - Redeliver re-sends an envelope with a new envelope ID and the next
+//     retry_attempt; SetRetries makes the server redeliver unacked Events API
+//     envelopes on its own, on a time-compressed version of Slack's schedule.
+//   - The Web API (auth.test, chat.postMessage, chat.update,
+//     chat.postEphemeral, conversations.open, usergroups.users.list,
+//     users.info) checks the bot token, answers realistic JSON with increasing
+//     ts values, keeps the messages it was sent (with updates applied), and
+//     fails on demand (Fail: 429 with Retry-After, 5xx, ok:false errors).
+//
+// Point slack-go at it with slack.OptionAPIURL(server.URL) and
+// slack.OptionAppLevelToken(fakeslack.AppToken). slack-go's own slacktest
+// package does not speak Socket Mode, which is why this one exists.
+package fakeslack
