@@ -67,6 +67,9 @@ func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
 // failures the adapter should log (the user was told "internal error").
 func (s *Service) Handle(ctx context.Context, m Message) error {
 	log := s.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
+	if done, err := s.processed(ctx, m.EventID); err != nil || done {
+		return err
+	}
 	cmd, perr := Parse(m.Text)
 	// Slow I/O first, outside any transaction: roles (user groups) and the tracker.
 	var pre prepared
@@ -125,6 +128,18 @@ func (s *Service) Handle(ctx context.Context, m Message) error {
 		f()
 	}
 	return nil
+}
+
+// processed reports whether the event was handled already, so a replayed
+// event costs no tracker lookup. The transaction checks again.
+func (s *Service) processed(ctx context.Context, id string) (bool, error) {
+	var done bool
+	err := s.Store.View(ctx, func(tx Tx) error {
+		ev, ok, err := tx.Event(id)
+		done = ok && ev.Processed
+		return err
+	})
+	return done, err
 }
 
 // tellFailure tries to tell the user that nothing was recorded.
