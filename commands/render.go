@@ -81,8 +81,10 @@ func CardText(r Release, now time.Time) string {
 		}
 		fmt.Fprintf(&b, " · %s by %s", verb, UserRef(r.Approver))
 	}
-	if r.NeedAdmin || r.Admin != "" {
+	if r.Admin != "" {
 		fmt.Fprintf(&b, " · admin %s", UserRef(r.Admin))
+	} else if r.NeedAdmin {
+		b.WriteString(" · needs an admin")
 	} else {
 		b.WriteString(" · no admin needed")
 	}

@@ -1,0 +1,262 @@
+package bot
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/rs/zerolog"
+)
+
+// ConsoleUser is who the console starts as.
+const ConsoleUser = "U00CONSOLE"
+
+// Console is the bot in a terminal: each line read is what a user would write
+// after @dobrobot, and every effect is printed, DMs with their recipient.
+// Lines starting with / are console commands (/as USER, /who, /help, /quit).
+type Console struct {
+	Service *commands.Service
+	Store   commands.Store
+	In      io.Reader
+	Out     io.Writer
+	// Names maps readable names to user IDs (/as approver); IDs print as names.
+	Names map[string]string
+	// Prompt is printed before each line read (for people at a terminal).
+	// Without it (a script on stdin) each command also waits for the hooks
+	// it started, so a scripted release runs the same way every time.
+	Prompt bool
+	Log    zerolog.Logger
+	Now    func() time.Time
+
+	mu   sync.Mutex // serialises output and outbox draining
+	user string
+	seq  int
+	wake chan struct{}
+}
+
+// Notify is the Service's hook: a hook result committed effects to print.
+func (c *Console) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads commands until the end of input (or /quit), then waits for
+// running hooks, prints what they reported, and returns.
+func (c *Console) Run(ctx context.Context) error {
+	c.user = ConsoleUser
+	c.wake = make(chan struct{}, 1)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if err := c.Service.Recover(ctx); err != nil {
+		return err
+	}
+	if err := c.drain(ctx); err != nil {
+		return err
+	}
+	printerDone := make(chan struct{})
+	printerCtx, stopPrinter := context.WithCancel(ctx)
+	go func() {
+		defer close(printerDone)
+		for {
+			select {
+			case <-printerCtx.Done():
+				return
+			case <-c.wake:
+				if err := c.drain(printerCtx); err != nil && printerCtx.Err() == nil {
+					c.Log.Error().Err(err).Msg("console: could not read the outbox")
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopPrinter()
+		<-printerDone
+	}()
+
+	in := bufio.NewScanner(c.In)
+	in.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	run := fmt.Sprintf("%d", c.Now().UnixNano())
+	for {
+		if c.Prompt {
+			c.printf("%s> ", c.name(c.user))
+		}
+		if !in.Scan() {
+			break
+		}
+		line := strings.TrimSpace(in.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "/") {
+			if quit := c.slash(line); quit {
+				break
+			}
+			continue
+		}
+		c.seq++
+		m := commands.Message{
+			EventID: fmt.Sprintf("console-%s-%d", run, c.seq), User: c.user, Channel: "console",
+			Text: stripMention(line), Via: commands.ViaConsole, Time: c.Now().UTC(),
+		}
+		c.printf("%s: %s\n", c.name(c.user), line)
+		if fresh, err := c.Service.Receive(ctx, m); err != nil {
+			return fmt.Errorf("console: %w", err)
+		} else if fresh {
+			if err := c.Service.Handle(ctx, m); err != nil {
+				c.Log.Error().Err(err).Msg("command failed")
+			}
+		}
+		if !c.Prompt {
+			c.Service.Wait()
+		}
+		if err := c.drain(ctx); err != nil {
+			return err
+		}
+	}
+	if err := in.Err(); err != nil {
+		return fmt.Errorf("console: reading input: %w", err)
+	}
+	c.Service.Wait()
+	return c.drain(ctx)
+}
+
+var mentionPrefix = regexp.MustCompile(`^(?i)(@dobrobot|<@[A-Z0-9]+>)[:,]?\s+`)
+
+func stripMention(s string) string { return mentionPrefix.ReplaceAllString(s, "") }
+
+// slash handles a console command; it reports whether to quit.
+func (c *Console) slash(line string) bool {
+	f := strings.Fields(line)
+	switch strings.ToLower(f[0]) {
+	case "/as":
+		if len(f) != 2 {
+			c.printf("usage: /as NAME or /as USER_ID (names: %s)\n", c.nameList())
+			return false
+		}
+		if id, ok := c.Names[strings.ToLower(f[1])]; ok {
+			c.user = id
+		} else {
+			c.user = strings.ToUpper(f[1])
+		}
+		c.printf("(you are now %s)\n", c.describe(c.user))
+	case "/who", "/whoami":
+		c.printf("(you are %s)\n", c.describe(c.user))
+	case "/quit", "/exit":
+		return true
+	case "/help":
+		c.printf("Type what you would write after @dobrobot, e.g. dobro DEMO-1, queue, help.\n" +
+			"/as NAME      act as someone else (" + c.nameList() + ", or a user ID)\n" +
+			"/who          who you are now\n" +
+			"/quit         leave (also end of input)\n")
+	default:
+		c.printf("unknown console command %s: try /help\n", f[0])
+	}
+	return false
+}
+
+func (c *Console) nameList() string {
+	var names []string
+	for n := range c.Names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func (c *Console) describe(id string) string {
+	if n := c.name(id); n != id {
+		return fmt.Sprintf("%s, %s", n, id)
+	}
+	return id
+}
+
+// name returns the readable name of a user ID, or the ID.
+func (c *Console) name(id string) string {
+	best := ""
+	for n, v := range c.Names {
+		if v == id && (best == "" || n < best) {
+			best = n
+		}
+	}
+	if best == "" {
+		return id
+	}
+	return best
+}
+
+// drain prints and removes every pending effect.
+func (c *Console) drain(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		effects, err := c.Store.Pending(ctx, 100)
+		if err != nil {
+			return fmt.Errorf("console: outbox: %w", err)
+		}
+		if len(effects) == 0 {
+			return nil
+		}
+		ids := make([]uint64, 0, len(effects))
+		for _, e := range effects {
+			c.print(e)
+			ids = append(ids, e.ID)
+		}
+		if err := c.Store.Delivered(ctx, ids...); err != nil {
+			return fmt.Errorf("console: outbox: %w", err)
+		}
+	}
+}
+
+func (c *Console) print(e commands.Effect) {
+	var head string
+	switch e.Kind {
+	case commands.EffectReply:
+		head = "  → to " + c.name(e.User) + " only"
+	case commands.EffectCard:
+		head = "  ▣ card " + e.Release.Ticket
+		e.Text = commands.CardText(*e.Release, c.Now())
+	case commands.EffectThread:
+		head = "  ↳ thread of " + e.Release.Ticket
+	case commands.EffectDM:
+		head = "  ✉ DM to " + c.name(e.User)
+	default:
+		head = "  ? " + string(e.Kind)
+	}
+	text := c.plain(e.Text)
+	text = strings.ReplaceAll(text, "\n", "\n      ")
+	c.printRaw(fmt.Sprintf("%s: %s\n", head, text))
+	for _, b := range e.Buttons {
+		c.printRaw(fmt.Sprintf("      [%s] → %s\n", b.Label, b.Command))
+	}
+}
+
+var (
+	userRef = regexp.MustCompile(`<@([A-Z0-9]+)>`)
+	linkRef = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
+)
+
+// plain turns the core's Slack mrkdwn into terminal text.
+func (c *Console) plain(s string) string {
+	s = userRef.ReplaceAllStringFunc(s, func(m string) string { return "@" + c.name(m[2:len(m)-1]) })
+	s = linkRef.ReplaceAllString(s, "$2")
+	return commands.Unescape(s)
+}
+
+func (c *Console) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.Out, format, args...)
+}
+
+// printRaw writes with c.mu already held.
+func (c *Console) printRaw(s string) { io.WriteString(c.Out, s) }

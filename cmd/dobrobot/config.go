@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is dobrobot's configuration file (docs/configuration.md).
+type Config struct {
+	Slack      SlackConfig       `yaml:"slack"`
+	Storage    StorageConfig     `yaml:"storage"`
+	Tracker    TrackerConfig     `yaml:"tracker"`
+	Roles      RolesConfig       `yaml:"roles"`
+	Components []string          `yaml:"components"`
+	Hooks      HooksConfig       `yaml:"hooks"`
+	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
+
+	path    string
+	missing []string // ${VAR}s that were not set
+}
+
+// SlackConfig is the slack section.
+type SlackConfig struct {
+	AppToken string `yaml:"app_token"`
+	BotToken string `yaml:"bot_token"`
+	APIURL   string `yaml:"api_url"`
+	Channel  string `yaml:"channel"`
+}
+
+// StorageConfig is the storage section.
+type StorageConfig struct {
+	Path string `yaml:"path"`
+}
+
+// TrackerConfig is the tracker section.
+type TrackerConfig struct {
+	Kind              string            `yaml:"kind"`
+	URL               string            `yaml:"url"`
+	User              string            `yaml:"user"`
+	Token             string            `yaml:"token"`
+	File              string            `yaml:"file"`
+	Timeout           Duration          `yaml:"timeout"`
+	Projects          []string          `yaml:"projects"`
+	ReadyStatuses     []string          `yaml:"ready_statuses"`
+	RequireAssignee   bool              `yaml:"require_assignee"`
+	RequireFixVersion bool              `yaml:"require_fix_version"`
+	RequiredFields    []string          `yaml:"required_fields"`
+	ComponentMap      map[string]string `yaml:"component_map"`
+	CommentOn         []string          `yaml:"comment_on"`
+	Tickets           []commands.Ticket `yaml:"tickets"` // kind: file, tickets inline (the demo)
+}
+
+// RolesConfig is the roles section.
+type RolesConfig struct {
+	Requesters []string `yaml:"requesters"`
+	Approvers  []string `yaml:"approvers"`
+	Admins     []string `yaml:"admins"`
+}
+
+// HooksConfig is the hooks section.
+type HooksConfig struct {
+	Env    []string    `yaml:"env"`
+	Start  *HookConfig `yaml:"start"`
+	Finish *HookConfig `yaml:"finish"`
+	Cancel *HookConfig `yaml:"cancel"`
+}
+
+// HookConfig is one phase's hook: exec or webhook.
+type HookConfig struct {
+	Exec      []string       `yaml:"exec"`
+	Webhook   *WebhookConfig `yaml:"webhook"`
+	Timeout   Duration       `yaml:"timeout"`
+	MaxOutput int            `yaml:"max_output"`
+}
+
+// WebhookConfig is a webhook hook's target.
+type WebhookConfig struct {
+	URL    string `yaml:"url"`
+	Secret string `yaml:"secret"`
+}
+
+// Duration is a time.Duration written like 30s, 5m or 1h30m.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s, 5m, 1h30m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns d as a time.Duration, or def when d is zero.
+func (d Duration) Std(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// DemoDB is where the demo keeps its database.
+const DemoDB = "dobrobot-demo.db"
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// LoadConfig reads and checks the YAML file at path. ${VAR} in any value is
+// replaced by the environment variable (getenv); unset ones are remembered and
+// reported by the verbs that need them.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parseConfig(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.path = path
+	return c, nil
+}
+
+// DemoConfig returns the built-in demo configuration.
+func DemoConfig() *Config {
+	c, err := parseConfig(demoYAML, func(string) string { return "" })
+	if err != nil {
+		panic("demo config: " + err.Error()) // a build defect, caught by tests
+	}
+	c.path = "(built-in demo)"
+	return c
+}
+
+func parseConfig(data []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	if root.Kind == 0 {
+		return nil, errors.New("the file is empty: see docs/configuration.md")
+	}
+	c := &Config{}
+	expand(&root, getenv, &c.missing)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(&root); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, err
+	}
+	c.normalise()
+	return c, c.validate()
+}
+
+// expand replaces ${VAR} in scalar values (never in keys, never re-parsed as
+// YAML, so a value cannot inject structure).
+func expand(n *yaml.Node, getenv func(string) string, missing *[]string) {
+	if n.Kind == yaml.ScalarNode {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			v := getenv(name)
+			if v == "" && !slices.Contains(*missing, name) {
+				*missing = append(*missing, name)
+			}
+			return v
+		})
+		return
+	}
+	for i, child := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue // a key
+		}
+		expand(child, getenv, missing)
+	}
+}
+
+func (c *Config) normalise() {
+	if c.Tracker.Kind == "" {
+		c.Tracker.Kind = "file"
+	}
+	for i, comp := range c.Components {
+		c.Components[i] = strings.ToLower(strings.TrimSpace(comp))
+	}
+	if c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/" // slack-go joins method names to it
+	}
+}
+
+var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// validate checks what every verb needs; verb-specific checks are in need*.
+func (c *Config) validate() error {
+	var problems []string
+	switch c.Tracker.Kind {
+	case "file", "jira":
+	default:
+		problems = append(problems, fmt.Sprintf("tracker.kind is %q: use jira or file", c.Tracker.Kind))
+	}
+	for _, comp := range c.Components {
+		if comp == commands.AllComponents || !componentName.MatchString(comp) {
+			problems = append(problems, fmt.Sprintf("components: %q is not a valid component name (letters, digits, . _ -; not all)", comp))
+		}
+	}
+	for _, list := range [][]string{c.Roles.Requesters, c.Roles.Approvers, c.Roles.Admins} {
+		for _, id := range list {
+			if !validUserOrGroup(id) {
+				problems = append(problems, fmt.Sprintf("roles: %q is not a Slack user or user-group ID (U…, W… or S…)", id))
+			}
+		}
+	}
+	for name, h := range map[string]*HookConfig{"start": c.Hooks.Start, "finish": c.Hooks.Finish, "cancel": c.Hooks.Cancel} {
+		if h == nil {
+			continue
+		}
+		switch {
+		case len(h.Exec) > 0 && h.Webhook != nil:
+			problems = append(problems, fmt.Sprintf("hooks.%s: set exec or webhook, not both", name))
+		case len(h.Exec) == 0 && h.Webhook == nil:
+			problems = append(problems, fmt.Sprintf("hooks.%s: set exec (an argv list) or webhook", name))
+		case len(h.Exec) > 0 && h.Exec[0] == "":
+			problems = append(problems, fmt.Sprintf("hooks.%s.exec: the program is empty", name))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+var userOrGroup = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+
+func validUserOrGroup(id string) bool { return userOrGroup.MatchString(id) }
+
+// needSlack checks the keys `run` uses.
+func (c *Config) needSlack() error {
+	var problems []string
+	check := func(key, v, prefix string) {
+		switch {
+		case v == "":
+			problems = append(problems, key+" is empty"+c.unsetHint())
+		case prefix != "" && !strings.HasPrefix(v, prefix):
+			problems = append(problems, fmt.Sprintf("%s does not look like a Slack %s… token", key, prefix))
+		}
+	}
+	check("slack.app_token", c.Slack.AppToken, "xapp-")
+	check("slack.bot_token", c.Slack.BotToken, "xoxb-")
+	if c.Slack.Channel == "" {
+		problems = append(problems, "slack.channel is empty: set the release channel's ID (C…)")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (c *Config) unsetHint() string {
+	if len(c.missing) == 0 {
+		return ""
+	}
+	return " (unset environment variables: " + strings.Join(c.missing, ", ") + ")"
+}
+
+// Policy is the part of the configuration the core enforces.
+func (c *Config) Policy() commands.Policy {
+	return commands.Policy{
+		Requesters: c.Roles.Requesters,
+		Approvers:  c.Roles.Approvers,
+		Admins:     c.Roles.Admins,
+		Components: c.Components,
+		Channel:    c.Slack.Channel,
+		Rules: commands.Rules{
+			Projects:          c.Tracker.Projects,
+			ReadyStatuses:     c.Tracker.ReadyStatuses,
+			RequireAssignee:   c.Tracker.RequireAssignee,
+			RequireFixVersion: c.Tracker.RequireFixVersion,
+			RequiredFields:    c.Tracker.RequiredFields,
+		},
+	}
+}

@@ -1,0 +1,32 @@
+// Command dobrobot is the release-coordination bot: `dobrobot run` in Slack,
+// `dobrobot console` in a terminal, and the audit, backup and config tools.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1 // a runtime failure
+	exitUsage   = 2 // bad usage or configuration
+)
+
+// env is how Main reaches its environment, so tests can run it in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}

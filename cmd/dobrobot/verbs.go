@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// ConsoleCmd runs the bot in the terminal.
+type ConsoleCmd struct {
+	DB string `help:"Database file (default: the config's storage.path, or ./dobrobot-demo.db for the demo)." placeholder:"FILE"`
+}
+
+// Run runs the console until the end of input.
+func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
+	c, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		c = DemoConfig()
+		fmt.Fprintf(a.stdout, "dobrobot demo: no --config given, so tickets DEMO-1…DEMO-5 come from a built-in file tracker and the database is ./%s.\n"+
+			"You are %s (me). Try: dobro DEMO-1, then /as approver, accept DEMO-1, /as admin, here DEMO-1, /as me, dep start DEMO-1, dep finish DEMO-1, queue. /help for more.\n",
+			DemoDB, bot.ConsoleUser)
+	}
+	path := dbPath(c)
+	if cmd.DB != "" {
+		path = cmd.DB
+	}
+	db, err := openDB(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := a.service(c, db)
+	if err != nil {
+		return err
+	}
+	con := &bot.Console{
+		Service: svc, Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
+		Prompt: isTerminal(a.stdin), Log: a.log,
+	}
+	svc.Notify = con.Notify
+	return con.Run(ctx)
+}
+
+// openDB opens the bbolt database, refusing a locked, corrupt or foreign file.
+func openDB(path string) (*storage.DB, error) {
+	db, err := storage.Open(path, storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+func isTerminal(r any) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// AuditExportCmd streams the audit log.
+type AuditExportCmd struct {
+	Format string    `help:"jsonl or csv." enum:"jsonl,csv" default:"jsonl"`
+	Since  time.Time `help:"Only entries at or after this time (RFC 3339)." placeholder:"TIME"`
+	Until  time.Time `help:"Only entries before this time (RFC 3339)." placeholder:"TIME"`
+	Ticket string    `help:"Only entries of this ticket." placeholder:"KEY"`
+	DB     string    `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+}
+
+// Run writes the matching entries to stdout.
+func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
+	if cmd.Ticket != "" {
+		key, ok := commands.TicketKey(cmd.Ticket)
+		if !ok {
+			return usagef("--ticket %q is not a ticket key (like PAY-123)", cmd.Ticket)
+		}
+		cmd.Ticket = key
+	}
+	db, err := a.openFor(cmd.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w := bufio.NewWriterSize(a.stdout, 64*1024)
+	f := commands.AuditFilter{Since: cmd.Since, Until: cmd.Until, Ticket: cmd.Ticket}
+	var write func(commands.AuditEntry) error
+	flush := func() error { return nil }
+	switch cmd.Format {
+	case "csv":
+		cw := csv.NewWriter(w)
+		if err := cw.Write(commands.AuditColumns); err != nil {
+			return err
+		}
+		write = func(e commands.AuditEntry) error { return cw.Write(e.Record()) }
+		flush = func() error { cw.Flush(); return cw.Error() }
+	default:
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		write = func(e commands.AuditEntry) error { return enc.Encode(e) }
+	}
+	if err := db.Audit(ctx, f, write); err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// AuditVerifyCmd checks the audit chain.
+type AuditVerifyCmd struct {
+	DB string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+}
+
+// Run verifies every entry and reports the head.
+func (cmd AuditVerifyCmd) Run(ctx context.Context, a *app) error {
+	db, err := a.openFor(cmd.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, head, err := verifyChain(ctx, db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "audit chain ok: %d entries, head %s\n", n, head)
+	return nil
+}
+
+// verifyChain checks the whole chain and returns its length and head hash.
+func verifyChain(ctx context.Context, s commands.Store) (uint64, string, error) {
+	v := commands.NewVerifier()
+	if err := s.Audit(ctx, commands.AuditFilter{}, v.Add); err != nil {
+		var ce *commands.ChainError
+		if errors.As(err, &ce) {
+			return 0, "", fmt.Errorf("audit verify: %w", err)
+		}
+		return 0, "", fmt.Errorf("audit verify: reading the log: %w", err)
+	}
+	n, head := v.Head()
+	return n, head, nil
+}
+
+// BackupCmd writes an online copy of the database.
+type BackupCmd struct {
+	Out string `required:"" help:"Where to write the copy (must not exist)." placeholder:"FILE" type:"path"`
+	DB  string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+}
+
+// Run writes the copy.
+func (cmd BackupCmd) Run(ctx context.Context, a *app) error {
+	if fileExists(cmd.Out) {
+		return usagef("backup: %s exists; choose a new file", cmd.Out)
+	}
+	db, err := a.openFor(cmd.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f, err := os.OpenFile(cmd.Out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	n, err := db.Backup(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(cmd.Out)
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "backup written: %s (%d bytes)\n", cmd.Out, n)
+	return nil
+}
+
+// openFor opens the database named by --db, the config, or the demo.
+func (a *app) openFor(flag string) (*storage.DB, error) {
+	path := flag
+	if path == "" {
+		c, err := a.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		path = dbPath(c)
+	}
+	if !fileExists(path) {
+		return nil, usagef("no database at %s (set storage.path, --config or --db)", path)
+	}
+	return openDB(path)
+}
+
+// ConfigCheckCmd loads the configuration and reports.
+type ConfigCheckCmd struct{}
+
+// Run checks the configuration and what it points at.
+func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
+	c, err := a.mustConfig("config check")
+	if err != nil {
+		return err
+	}
+	lines := []string{fmt.Sprintf("config %s: ok", c.path)}
+	if err := c.needSlack(); err != nil {
+		lines = append(lines, "slack: "+err.Error()+" (needed by run, not by console)")
+	} else {
+		lines = append(lines, "slack: configured (channel "+c.Slack.Channel+")")
+	}
+	if len(c.Roles.Approvers) == 0 {
+		lines = append(lines, "roles.approvers: empty — nobody can accept a release")
+	}
+	if len(c.Roles.Admins) == 0 {
+		lines = append(lines, "roles.admins: empty — nobody can claim, lock or override")
+	}
+	failed := false
+	tr, err := a.tracker(c)
+	if err != nil {
+		lines = append(lines, "tracker: "+err.Error())
+		failed = true
+	} else if chk, ok := tr.(interface {
+		Check(context.Context) (string, error)
+	}); ok {
+		msg, err := chk.Check(ctx)
+		if err != nil {
+			msg, failed = err.Error(), true
+		}
+		lines = append(lines, msg)
+	} else {
+		lines = append(lines, "tracker: "+c.Tracker.Kind+" ok")
+	}
+	if _, err := a.hooks(c); err != nil {
+		lines = append(lines, "hooks: "+err.Error())
+		failed = true
+	}
+	fmt.Fprintln(a.stdout, joinLines(lines))
+	if failed {
+		return errors.New("config check found problems")
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/commands/hook"
+	"github.com/dobrobot/dobrobot/tracker"
+)
+
+// service wires the core to its adapters for configuration c.
+func (a *app) service(c *Config, store commands.Store) (*commands.Service, error) {
+	tr, err := a.tracker(c)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := a.hooks(c)
+	if err != nil {
+		return nil, err
+	}
+	return &commands.Service{
+		Store:   store,
+		Tracker: tr,
+		Hooks:   hooks,
+		Policy:  c.Policy(),
+		Now:     time.Now,
+		Log:     a.log,
+	}, nil
+}
+
+// tracker builds the configured Tracker.
+func (a *app) tracker(c *Config) (commands.Tracker, error) {
+	t := c.Tracker
+	switch t.Kind {
+	case "jira":
+		if t.URL == "" {
+			return nil, usagef("tracker.url is empty: set your Jira's base URL")
+		}
+		if t.Token == "" {
+			return nil, usagef("tracker.token is empty%s", c.unsetHint())
+		}
+		j, err := tracker.NewJira(tracker.JiraConfig{
+			URL: t.URL, User: t.User, Token: t.Token, Timeout: t.Timeout.Std(5 * time.Second),
+			RequiredFields: t.RequiredFields, ComponentMap: t.ComponentMap, Log: a.log,
+		})
+		if err != nil {
+			return nil, usageError{fmt.Errorf("tracker: %w", err)}
+		}
+		return j, nil
+	default: // file
+		if len(t.Tickets) > 0 {
+			s, err := tracker.NewStatic(t.Tickets, t.URL)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("tracker.tickets: %w", err)}
+			}
+			return s, nil
+		}
+		if t.File == "" {
+			return nil, usagef("tracker.file is empty: name the YAML file of tickets (tracker.kind: file)")
+		}
+		path := t.File
+		if !filepath.IsAbs(path) && c.path != "" && fileExists(c.path) {
+			path = filepath.Join(filepath.Dir(c.path), path)
+		}
+		f, err := tracker.OpenFile(path, t.URL)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("tracker.file: %w", err)}
+		}
+		return f, nil
+	}
+}
+
+// hooks builds the executors of the configured hooks.
+func (a *app) hooks(c *Config) (commands.Hooks, error) {
+	var h commands.Hooks
+	for _, p := range []struct {
+		name string
+		cfg  *HookConfig
+		dst  *commands.Executor
+	}{{"start", c.Hooks.Start, &h.Start}, {"finish", c.Hooks.Finish, &h.Finish}, {"cancel", c.Hooks.Cancel, &h.Cancel}} {
+		if p.cfg == nil {
+			continue
+		}
+		if p.cfg.Webhook != nil {
+			w, err := hook.NewWebhook(p.cfg.Webhook.URL, p.cfg.Webhook.Secret)
+			if err != nil {
+				return h, usageError{fmt.Errorf("hooks.%s.webhook: %w", p.name, err)}
+			}
+			w.Timeout, w.Log = p.cfg.Timeout.Std(30*time.Second), a.log
+			*p.dst = w
+			continue
+		}
+		e := &hook.Exec{
+			Argv: p.cfg.Exec, Env: c.Hooks.Env, Timeout: p.cfg.Timeout.Std(30 * time.Minute),
+			MaxOutput: p.cfg.MaxOutput, Log: a.log,
+		}
+		if err := e.Validate(); err != nil {
+			return h, usageError{fmt.Errorf("hooks.%s: %w", p.name, err)}
+		}
+		*p.dst = e
+	}
+	return h, nil
+}
