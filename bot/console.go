@@ -154,10 +154,10 @@ func (c *Console) slash(line string) bool {
 	case "/quit", "/exit":
 		return true
 	case "/help":
-		c.printf("Type what you would write after @dobrobot, e.g. dobro DEMO-1, queue, help.\n" +
-			"/as NAME      act as someone else (" + c.nameList() + ", or a user ID)\n" +
-			"/who          who you are now\n" +
-			"/quit         leave (also end of input)\n")
+		c.printf("Type what you would write after @dobrobot, e.g. dobro DEMO-1, queue, help.\n"+
+			"/as NAME      act as someone else (%s, or a user ID)\n"+
+			"/who          who you are now\n"+
+			"/quit         leave (also end of input)\n", c.nameList())
 	default:
 		c.printf("unknown console command %s: try /help\n", f[0])
 	}
