@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+	"github.com/google/go-cmp/cmp"
+)
+
+// run calls Main in-process and returns its exit code, stdout and stderr.
+func run(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+// TestConsoleRelease pipes a whole release through the demo console, with its
+// real hooks (sleep and true), then exports and verifies the audit log.
+func TestConsoleRelease(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	script := strings.Join([]string{
+		"dobro DEMO-1",
+		"dobro DEMO-3",
+		"/as approver",
+		"accept DEMO-1",
+		"/as admin",
+		"here DEMO-1",
+		"/as me",
+		"dep start DEMO-1",
+		"queue",
+		"dep finish DEMO-1",
+		"frobnicate",
+	}, "\n")
+	code, out, errs := run(t, script, nil, "--log-level", "warn", "console", "--db", db)
+	if code != 0 {
+		t.Fatalf("console exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"✉ DM to approver: @me asks for dobro: DEMO-1 — Faster checkout.",
+		"[Approve] → accept DEMO-1",
+		"DEMO-3 cannot be released: status is In Progress, needs Ready for Release. Not queued.",
+		"→ to approver only: You accepted DEMO-1.",
+		"✉ DM to admin: DEMO-1 was accepted and needs an admin",
+		"→ to admin only: You claimed DEMO-1.",
+		"↳ thread of DEMO-1: start hook succeeded",
+		"• backend is locked by DEMO-1",
+		"▣ card DEMO-1: DEMO-1 — DONE — Faster checkout",
+		`"frobnicate" is not a command`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q\n%s", want, out)
+		}
+	}
+
+	code, out, errs = run(t, "", nil, "audit", "export", "--db", db)
+	if code != 0 {
+		t.Fatalf("audit export exited %d: %s", code, errs)
+	}
+	var got []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var e commands.AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		got = append(got, string(e.Action)+" "+e.Ticket+" "+e.Actor)
+	}
+	want := []string{
+		"request DEMO-1 U00CONSOLE",
+		"refused DEMO-3 U00CONSOLE",
+		"accept DEMO-1 U0APPROVER",
+		"claim DEMO-1 U0ADMIN",
+		"start DEMO-1 U00CONSOLE",
+		"started DEMO-1 U00CONSOLE",
+		"finish DEMO-1 U00CONSOLE",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("exported audit (-want +got):\n%s", diff)
+	}
+
+	code, out, _ = run(t, "", nil, "audit", "export", "--db", db, "--format", "csv", "--ticket", "demo-3")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != 0 || err != nil {
+		t.Fatalf("csv export: exit %d, %v", code, err)
+	}
+	if diff := cmp.Diff(commands.AuditColumns, rows[0]); diff != "" {
+		t.Errorf("csv header (-want +got):\n%s", diff)
+	}
+	if len(rows) != 2 || rows[1][4] != "DEMO-3" || rows[1][3] != "refused" {
+		t.Errorf("csv rows for DEMO-3 = %v", rows[1:])
+	}
+
+	code, out, _ = run(t, "", nil, "audit", "export", "--db", db, "--since", time.Now().Add(time.Hour).Format(time.RFC3339))
+	if code != 0 || out != "" {
+		t.Errorf("export since the future: exit %d, %q", code, out)
+	}
+
+	code, out, errs = run(t, "", nil, "audit", "verify", "--db", db)
+	if code != 0 || !strings.HasPrefix(out, "audit chain ok: 7 entries, head ") {
+		t.Errorf("audit verify: exit %d, %q %q", code, out, errs)
+	}
+
+	backup := filepath.Join(t.TempDir(), "copy.db")
+	if code, out, errs = run(t, "", nil, "backup", "--db", db, "--out", backup); code != 0 {
+		t.Fatalf("backup: exit %d %q %q", code, out, errs)
+	}
+	if code, out, _ = run(t, "", nil, "audit", "verify", "--db", backup); code != 0 || !strings.HasPrefix(out, "audit chain ok: 7 entries") {
+		t.Errorf("verify of the backup: exit %d, %q", code, out)
+	}
+}
+
+func TestLockedDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "held.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	code, _, errs := run(t, "queue\n", nil, "console", "--db", path)
+	if code != exitRuntime {
+		t.Errorf("second instance exited %d, want %d", code, exitRuntime)
+	}
+	if !strings.Contains(errs, "another dobrobot running?") {
+		t.Errorf("stderr = %q, want it to name the lock", errs)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("second instance took %v to give up", d)
+	}
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `
+slack: {app_token: "${APP}", bot_token: "${BOT}", channel: C0REL}
+storage: {path: `+filepath.Join(dir, "x.db")+`}
+tracker: {kind: file, file: tickets.yaml, timeout: 3s}
+roles: {approvers: [U01], admins: [U02]}
+components: [Backend]
+`)
+	write("tickets.yaml", "tickets:\n  - {key: PAY-1, summary: x, status: Ready}\n")
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		code     int
+		contains string
+	}{
+		{"unknown verb", []string{"deploy"}, nil, exitUsage, "unexpected argument deploy"},
+		{"version", []string{"version"}, nil, exitOK, "dobrobot dev"},
+		{"no config for config check", []string{"config", "check"}, nil, exitUsage, "needs a configuration"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml"), "config", "check"}, nil, exitUsage, "no such file"},
+		{"unknown key", []string{"--config", write("typo.yaml", "componets: [a]\n"), "config", "check"}, nil, exitUsage, "field componets not found"},
+		{"bad duration", []string{"--config", write("dur.yaml", "tracker: {timeout: soon}\n"), "config", "check"}, nil, exitUsage, `"soon" is not a duration`},
+		{"bad role", []string{"--config", write("role.yaml", "roles: {admins: [ann]}\n"), "config", "check"}, nil, exitUsage, `"ann" is not a Slack user`},
+		{"bad component", []string{"--config", write("comp.yaml", "components: [all]\n"), "config", "check"}, nil, exitUsage, `"all" is not a valid component`},
+		{"both hook kinds", []string{"--config", write("hook.yaml", "hooks: {start: {exec: [x], webhook: {url: https://x}}}\n"), "config", "check"}, nil, exitUsage, "not both"},
+		{"empty file", []string{"--config", write("empty.yaml", ""), "config", "check"}, nil, exitUsage, "the file is empty"},
+		{"config check ok, slack vars unset", []string{"--config", good, "config", "check"}, nil, exitOK, "slack.app_token is empty (unset environment variables: APP, BOT)"},
+		{"config from the environment", []string{"config", "check"}, map[string]string{"DOBROBOT_CONFIG": good, "APP": "xapp-1", "BOT": "xoxb-1"}, exitOK, "slack: configured (channel C0REL)"},
+		{"run without slack tokens", []string{"--config", good, "run"}, nil, exitUsage, "slack.app_token is empty"},
+		{"export a missing database", []string{"audit", "export", "--db", filepath.Join(dir, "none.db")}, nil, exitUsage, "no database at"},
+		{"export a bad ticket", []string{"audit", "export", "--ticket", "PAY-1;rm"}, nil, exitUsage, "is not a ticket key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(t, "", tt.env, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errs)
+			}
+			if !strings.Contains(out+errs, tt.contains) {
+				t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", tt.contains, out, errs)
+			}
+		})
+	}
+}
+
+func TestConfigExpansionCannotInjectYAML(t *testing.T) {
+	c, err := parseConfig([]byte("slack: {bot_token: \"${BOT}\", channel: C1}\ncomponents: [a]\n"), func(k string) string {
+		return "xoxb-1\ncomponents: [evil]"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Slack.BotToken != "xoxb-1\ncomponents: [evil]" || !cmp.Equal(c.Components, []string{"a"}) {
+		t.Errorf("expansion changed the structure: %+v", c)
+	}
+}
+
+func TestDemoConfig(t *testing.T) {
+	c := DemoConfig()
+	if len(c.Tracker.Tickets) < 4 || len(c.Roles.Approvers) == 0 || len(c.Roles.Admins) == 0 || c.Users["approver"] == "" {
+		t.Errorf("demo config is incomplete: %+v", c)
+	}
+}
