@@ -1,0 +1,498 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+var _ commands.Store = (*DB)(nil)
+
+// SchemaVersion is the version of the bucket layout this package writes. A
+// file with a lower version is migrated when opened read-write; a file with a
+// higher one is refused.
+const SchemaVersion = 1
+
+// migrations[i] upgrades a file from schema version i+1 to i+2, inside the
+// transaction that then records the new version. Append, never edit.
+var migrations []func(*bolt.Tx) error
+
+// DefaultTimeout is how long Open waits for another process to release the
+// file when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// initialMmapSize is mapped from the start so that a long read transaction
+// (audit export, backup) does not block a writer that grows the file: bbolt
+// remaps only when the file outgrows the map, and a remap waits for readers.
+const initialMmapSize = 64 << 20
+
+// maxCheckErrors bounds how many integrity problems Check reports in full.
+const maxCheckErrors = 10
+
+// ErrLocked is wrapped by the error Open returns when another process holds
+// the database file.
+var ErrLocked = errors.New("is another dobrobot running?")
+
+// Bucket names.
+var (
+	bucketMeta       = []byte("meta")
+	bucketReleases   = []byte("releases")
+	bucketOpen       = []byte("open")
+	bucketTickets    = []byte("tickets")
+	bucketLocks      = []byte("locks")
+	bucketAudit      = []byte("audit")
+	bucketInbox      = []byte("inbox")
+	bucketPending    = []byte("inbox_pending")
+	bucketProcessed  = []byte("inbox_processed")
+	bucketOutbox     = []byte("outbox")
+	keySchemaVersion = []byte("schema")
+)
+
+var allBuckets = [][]byte{
+	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
+	bucketAudit, bucketInbox, bucketPending, bucketProcessed, bucketOutbox,
+}
+
+// Options tunes Open. The zero value is what dobrobot run uses.
+type Options struct {
+	// Timeout is how long to wait for the file lock another process holds;
+	// zero means DefaultTimeout (1 s).
+	Timeout time.Duration
+	// ReadOnly opens the file without writing to it, sharing the lock with
+	// other read-only openers. Update then fails.
+	ReadOnly bool
+
+	// maxSize caps the file's size, so tests can make a commit fail.
+	maxSize int
+}
+
+// DB is dobrobot's bbolt database. It implements commands.Store and is safe
+// for concurrent use.
+type DB struct {
+	bolt     *bolt.DB
+	path     string
+	readOnly bool
+	// wlock serialises writers before they reach bbolt, so a writer waiting
+	// behind another can give up when its context ends.
+	wlock     chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the database at path, creating it (mode 0600) if it does not
+// exist. Of opts, the last one given is used. It waits at most opts.Timeout
+// for another process to release the file, and refuses — without writing to
+// it — a file that is not a bbolt database, a bbolt file that is not
+// dobrobot's, a truncated file, or one written by a newer dobrobot. It reads
+// only the pages it needs: call Check before trusting a file it did not just
+// create.
+func Open(path string, opts ...Options) (*DB, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if path == "" {
+		return nil, errors.New("storage: no database path given: set storage.path")
+	}
+	if !o.ReadOnly {
+		// bbolt's read-write start-up reads the freelist page, which a
+		// damaged or truncated file may not have: look at an existing file
+		// read-only first, which reads only the meta pages before our checks.
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			probe, err := open(path, Options{Timeout: o.Timeout, ReadOnly: true}, true)
+			if err != nil {
+				return nil, err
+			}
+			if err := probe.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return open(path, o, false)
+}
+
+// open opens path with o. A probe only checks the file: it accepts a file
+// that a read-write open would create or upgrade.
+func open(path string, o Options, probe bool) (db *DB, err error) {
+	// A damaged file can make bbolt read past the end of its memory map;
+	// turn that fault into an error instead of a crash, and close the file
+	// so its lock goes with it.
+	var (
+		file *os.File
+		bdb  *bolt.DB
+	)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if bdb != nil {
+				_ = bdb.Close()
+			} else if file != nil {
+				_ = file.Close()
+			}
+			db, err = nil, fmt.Errorf("database %s is damaged (%v): restore it from a backup; the file was left as it is", path, r)
+		}
+	}()
+
+	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         o.Timeout,
+		ReadOnly:        o.ReadOnly,
+		InitialMmapSize: initialMmapSize,
+		MaxSize:         o.maxSize,
+		// Durability: every commit is fsynced, and so is every file growth.
+		NoSync:     false,
+		NoGrowSync: false,
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			file = f
+			return f, err
+		},
+	})
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("database %s is locked: %w (waited %s)", path, ErrLocked, o.Timeout)
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrChecksum),
+		err != nil && strings.Contains(err.Error(), "file size too small"):
+		return nil, fmt.Errorf("database %s is not a bbolt database or its header is damaged (%w): check storage.path, or restore the file from a backup; it was left as it is", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	db = &DB{bolt: bdb, path: path, readOnly: o.ReadOnly, wlock: make(chan struct{}, 1)}
+	if err := db.prepare(probe); err != nil {
+		_ = bdb.Close()
+		bdb = nil
+		return nil, err
+	}
+	return db, nil
+}
+
+// prepare checks that the file is a whole dobrobot database of a schema this
+// code understands, creating the buckets in a new file and migrating an older
+// one. It writes nothing to a file it refuses. A probe stops after the checks.
+func (db *DB) prepare(probe bool) error {
+	var (
+		version uint64
+		fresh   bool
+	)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if err := db.checkSize(tx); err != nil {
+			return err
+		}
+		var names []string
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, strconv.Quote(string(name)))
+			return nil
+		}); err != nil {
+			return fmt.Errorf("database %s: list buckets: %w", db.path, err)
+		}
+		if len(names) == 0 {
+			fresh = true
+			return nil
+		}
+		meta := tx.Bucket(bucketMeta)
+		var raw []byte
+		if meta != nil {
+			raw = meta.Get(keySchemaVersion)
+		}
+		if raw == nil {
+			return fmt.Errorf("database %s is a bbolt file but not dobrobot's (it holds the buckets %s and no schema version): check storage.path; the file was left as it is",
+				db.path, strings.Join(names, ", "))
+		}
+		v, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil || v == 0 {
+			return fmt.Errorf("database %s has an unreadable schema version %q: restore it from a backup; the file was left as it is", db.path, raw)
+		}
+		version = v
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	switch {
+	case version > SchemaVersion:
+		return fmt.Errorf("database %s has schema version %d, newer than this dobrobot understands (%d): run a newer dobrobot, or restore a backup; the file was left as it is",
+			db.path, version, SchemaVersion)
+	case probe:
+		return nil
+	case fresh && db.readOnly:
+		return fmt.Errorf("database %s holds no dobrobot data yet: run dobrobot on it once to create it", db.path)
+	case !fresh && version < SchemaVersion && db.readOnly:
+		return fmt.Errorf("database %s has schema version %d and needs an upgrade to %d: open it once read-write (dobrobot run) first", db.path, version, SchemaVersion)
+	case fresh || version < SchemaVersion:
+		if err := db.bolt.Update(func(tx *bolt.Tx) error { return migrate(tx, version) }); err != nil {
+			return fmt.Errorf("database %s: upgrade schema from version %d to %d: %w", db.path, version, SchemaVersion, err)
+		}
+	}
+
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("database %s is damaged: its %q bucket is missing: restore it from a backup", db.path, name)
+			}
+		}
+		return nil
+	})
+}
+
+// migrate brings tx from schema version from (0 for a new file) to
+// SchemaVersion.
+func migrate(tx *bolt.Tx, from uint64) error {
+	if from == 0 {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
+			}
+		}
+	} else {
+		for v := from; v < SchemaVersion; v++ {
+			if err := migrations[v-1](tx); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte(strconv.Itoa(SchemaVersion)))
+}
+
+// checkSize refuses a file shorter than its own meta page says it is: bbolt
+// would fault reading the missing pages.
+func (db *DB) checkSize(tx *bolt.Tx) error {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	if fi.Size() < tx.Size() {
+		return fmt.Errorf("database %s is truncated (%d bytes, its header says %d): restore it from a backup; the file was left as it is",
+			db.path, fi.Size(), tx.Size())
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the database, waiting for running transactions to end. Closing
+// twice is harmless.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if err := db.bolt.Close(); err != nil {
+			db.closeErr = fmt.Errorf("close database %s: %w", db.path, err)
+		}
+	})
+	return db.closeErr
+}
+
+// Update runs fn in one read-write transaction; see commands.Store. It returns
+// ctx's error without running fn when ctx has ended, and without committing
+// when ctx ends while fn runs. fn's error is returned as is; a commit that
+// fails (disk full, I/O error) returns an EUNAVAILABLE *commands.Error saying
+// the change was not recorded. If fn panics, the transaction is rolled back
+// and the panic goes on.
+func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case db.wlock <- struct{}{}:
+		defer func() { <-db.wlock }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	btx, err := db.bolt.Begin(true)
+	if err != nil {
+		return unavailable("could not start a database transaction", err)
+	}
+	defer func() { _ = btx.Rollback() }() // a no-op after Commit; covers panics
+	t := &tx{btx: btx}
+	err = fn(t)
+	t.done = true
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := btx.Commit(); err != nil {
+		return unavailable("could not record the change", err)
+	}
+	return nil
+}
+
+// View runs fn in one read-only transaction: a consistent snapshot that does
+// not block writers. Writing in fn fails.
+func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	btx, err := db.bolt.Begin(false)
+	if err != nil {
+		return unavailable("could not read the database", err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	t := &tx{btx: btx}
+	err = fn(t)
+	t.done = true
+	return err
+}
+
+func unavailable(what string, err error) error {
+	return commands.Errorf(commands.EUNAVAILABLE, "%s: %v. Nothing was changed; try again.", what, err)
+}
+
+// Pending returns up to max outbox effects, oldest first; max <= 0 returns
+// them all.
+func (db *DB) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
+	var out []commands.Effect
+	err := db.View(ctx, func(t commands.Tx) error {
+		b, err := t.(*tx).bucket(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
+			var e commands.Effect
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("storage: decode outbox effect %d: %w", decodeID(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Delivered removes effects from the outbox; unknown IDs are ignored.
+func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
+	if len(ids) == 0 {
+		return ctx.Err()
+	}
+	return db.Update(ctx, func(t commands.Tx) error {
+		b, err := t.(*tx).bucket(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := b.Delete(encodeID(id)); err != nil {
+				return fmt.Errorf("storage: delete outbox effect %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Audit calls fn for each audit entry matching f, in seq order, from one read
+// snapshot, decoding one entry at a time. fn's error stops the walk and is
+// returned as is, as is ctx's when it ends. fn must not use the DB.
+func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(commands.AuditEntry) error) error {
+	return db.View(ctx, func(t commands.Tx) error {
+		b, err := t.(*tx).bucket(bucketAudit)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		n := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n%64 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			var e commands.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("storage: decode audit entry %d: %w", decodeID(k), err)
+			}
+			if !f.Match(e) {
+				continue
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+}
+
+// Backup writes a consistent copy of the whole database to w while writers go
+// on, and returns the number of bytes written. The copy is a bbolt file that
+// Open accepts. It stops with ctx's error when ctx ends.
+func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(ctxWriter{ctx: ctx, w: w})
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		return n, fmt.Errorf("back up database %s: %w", db.path, err)
+	}
+	return n, nil
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (cw ctxWriter) Write(p []byte) (int, error) {
+	if err := cw.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return cw.w.Write(p)
+}
+
+// Check runs bbolt's consistency check over the whole file (every page
+// reachable or free exactly once, keys in order, …) and returns an error
+// naming the problems it found. It holds the write lock while it runs, so it
+// suits start-up and maintenance rather than a busy bot.
+func (db *DB) Check() error {
+	btx, err := db.bolt.Begin(!db.readOnly)
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", db.path, err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	if err := db.checkSize(btx); err != nil {
+		return err
+	}
+	var (
+		errs  []error
+		count int
+	)
+	for err := range btx.Check() {
+		if count++; count <= maxCheckErrors {
+			errs = append(errs, err)
+		}
+	}
+	if count > 0 {
+		problems := "1 problem"
+		if count > 1 {
+			problems = fmt.Sprintf("%d problems", count)
+		}
+		return fmt.Errorf("database %s failed its integrity check (%s); restore it from a backup: %w",
+			db.path, problems, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,540 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// tx is a commands.Tx on one bbolt transaction. Everything it returns is
+// decoded from bbolt's memory map, so it stays valid after the transaction.
+type tx struct {
+	btx  *bolt.Tx
+	done bool // set when Update/View's fn returned: the bbolt Tx is gone
+}
+
+var errTxDone = errors.New("storage: transaction used after its function returned")
+
+func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	b := t.btx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("storage: bucket %q is missing", name)
+	}
+	return b, nil
+}
+
+// encodeID is the 8-byte big-endian key of an ID or seq: byte order is
+// numeric order.
+func encodeID(id uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), id)
+}
+
+func decodeID(k []byte) uint64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+// ticketKey is the tickets index key: the ticket, a zero byte (which no
+// ticket holds), the release ID.
+func ticketKey(ticket string, id uint64) []byte {
+	k := make([]byte, 0, len(ticket)+9)
+	k = append(k, ticket...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// lockKey orders locks by component, then release (0, a freeze, first).
+func lockKey(component string, release uint64) []byte { return ticketKey(component, release) }
+
+// timeKey is a 12-byte key ordered like the times: seconds since the epoch
+// with the sign bit flipped, then nanoseconds.
+func timeKey(t time.Time) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(t.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint32(k, uint32(t.Nanosecond()))
+}
+
+func inboxIndexKey(e commands.InboxEvent) []byte { return append(timeKey(e.Received), e.ID...) }
+
+func checkName(what, s string) error {
+	if s == "" || strings.IndexByte(s, 0) >= 0 {
+		return commands.Errorf(commands.EINVALID, "%q is not a valid %s name.", s, what)
+	}
+	return nil
+}
+
+func (*tx) getRelease(b *bolt.Bucket, id uint64) (commands.Release, bool, error) {
+	v := b.Get(encodeID(id))
+	if v == nil {
+		return commands.Release{}, false, nil
+	}
+	var r commands.Release
+	if err := json.Unmarshal(v, &r); err != nil {
+		return commands.Release{}, false, fmt.Errorf("storage: decode release %d: %w", id, err)
+	}
+	return r, true, nil
+}
+
+// Release returns the release with the given ID, or ENOTFOUND.
+func (t *tx) Release(id uint64) (commands.Release, error) {
+	b, err := t.bucket(bucketReleases)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	r, ok, err := t.getRelease(b, id)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	if !ok {
+		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "There is no release %d.", id)
+	}
+	return r, nil
+}
+
+// ticketIDs walks the IDs of ticket's releases, newest first, until fn says
+// stop.
+func (t *tx) ticketIDs(ticket string, fn func(id uint64) (more bool, err error)) error {
+	idx, err := t.bucket(bucketTickets)
+	if err != nil {
+		return err
+	}
+	prefix := append([]byte(ticket), 0)
+	c := idx.Cursor()
+	// Every key of ticket sorts before ticket+"\x01", and after it come
+	// other tickets only.
+	k, _ := c.Seek(append([]byte(ticket), 1))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Prev() {
+		more, err := fn(binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenRelease returns the newest open release of ticket, or ENOTFOUND.
+func (t *tx) OpenRelease(ticket string) (commands.Release, error) {
+	open, err := t.bucket(bucketOpen)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	var found uint64
+	err = t.ticketIDs(ticket, func(id uint64) (bool, error) {
+		if open.Get(encodeID(id)) != nil {
+			found = id
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return commands.Release{}, err
+	}
+	if found == 0 {
+		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
+	}
+	return t.Release(found)
+}
+
+// LastRelease returns the newest release of ticket, or ENOTFOUND.
+func (t *tx) LastRelease(ticket string) (commands.Release, error) {
+	var found uint64
+	if err := t.ticketIDs(ticket, func(id uint64) (bool, error) { found = id; return false, nil }); err != nil {
+		return commands.Release{}, err
+	}
+	if found == 0 {
+		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has never been released with dobrobot.", ticket)
+	}
+	return t.Release(found)
+}
+
+// Open returns the open releases in ascending ID order, reading only the open
+// index and those releases.
+func (t *tx) Open() ([]commands.Release, error) {
+	open, err := t.bucket(bucketOpen)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := t.bucket(bucketReleases)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.Release
+	c := open.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		id := decodeID(k)
+		r, ok, err := t.getRelease(rel, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("storage: open index names release %d, which does not exist", id)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Releases returns ticket's releases, newest first, at most max (max <= 0: all).
+func (t *tx) Releases(ticket string, max int) ([]commands.Release, error) {
+	rel, err := t.bucket(bucketReleases)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.Release
+	err = t.ticketIDs(ticket, func(id uint64) (bool, error) {
+		r, ok, err := t.getRelease(rel, id)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, fmt.Errorf("storage: tickets index of %s names release %d, which does not exist", ticket, id)
+		}
+		out = append(out, r)
+		return max <= 0 || len(out) < max, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Recent returns the newest releases of any ticket, at most max (max <= 0: all).
+func (t *tx) Recent(max int) ([]commands.Release, error) {
+	rel, err := t.bucket(bucketReleases)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.Release
+	c := rel.Cursor()
+	for k, v := c.Last(); k != nil && (max <= 0 || len(out) < max); k, v = c.Prev() {
+		var r commands.Release
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("storage: decode release %d: %w", decodeID(k), err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// PutRelease stores r; see commands.Tx. A failed PutRelease writes nothing.
+func (t *tx) PutRelease(r commands.Release) (commands.Release, error) {
+	if err := checkName("ticket", r.Ticket); err != nil {
+		return commands.Release{}, err
+	}
+	rel, err := t.bucket(bucketReleases)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	open, err := t.bucket(bucketOpen)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	idx, err := t.bucket(bucketTickets)
+	if err != nil {
+		return commands.Release{}, err
+	}
+
+	if r.ID == 0 {
+		id, err := rel.NextSequence()
+		if err != nil {
+			return commands.Release{}, fmt.Errorf("storage: next release ID: %w", err)
+		}
+		r.ID, r.Version = id, 1
+	} else {
+		old, ok, err := t.getRelease(rel, r.ID)
+		if err != nil {
+			return commands.Release{}, err
+		}
+		if !ok {
+			return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "There is no release %d.", r.ID)
+		}
+		if old.Version != r.Version {
+			return commands.Release{}, commands.Errorf(commands.ECONFLICT,
+				"%s changed while your command ran (version %d, not %d): try again.", old.Ticket, old.Version, r.Version)
+		}
+		r.Version++
+		if old.Ticket != r.Ticket {
+			if err := idx.Delete(ticketKey(old.Ticket, r.ID)); err != nil {
+				return commands.Release{}, fmt.Errorf("storage: unindex release %d: %w", r.ID, err)
+			}
+		}
+	}
+
+	v, err := json.Marshal(r)
+	if err != nil {
+		return commands.Release{}, fmt.Errorf("storage: encode release %d: %w", r.ID, err)
+	}
+	key := encodeID(r.ID)
+	if err := rel.Put(key, v); err != nil {
+		return commands.Release{}, fmt.Errorf("storage: put release %d: %w", r.ID, err)
+	}
+	if err := idx.Put(ticketKey(r.Ticket, r.ID), []byte{}); err != nil {
+		return commands.Release{}, fmt.Errorf("storage: index release %d: %w", r.ID, err)
+	}
+	if r.State.Open() {
+		err = open.Put(key, []byte{})
+	} else {
+		err = open.Delete(key)
+	}
+	if err != nil {
+		return commands.Release{}, fmt.Errorf("storage: open index of release %d: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// Locks returns every lock, ordered by component, then release.
+func (t *tx) Locks() ([]commands.Lock, error) {
+	b, err := t.bucket(bucketLocks)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.Lock
+	err = b.ForEach(func(k, v []byte) error {
+		var l commands.Lock
+		if err := json.Unmarshal(v, &l); err != nil {
+			return fmt.Errorf("storage: decode lock %q: %w", k, err)
+		}
+		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutLock adds or replaces the lock keyed by (Component, Release).
+func (t *tx) PutLock(l commands.Lock) error {
+	if err := checkName("component", l.Component); err != nil {
+		return err
+	}
+	b, err := t.bucket(bucketLocks)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("storage: encode lock of %s: %w", l.Component, err)
+	}
+	if err := b.Put(lockKey(l.Component, l.Release), v); err != nil {
+		return fmt.Errorf("storage: put lock of %s: %w", l.Component, err)
+	}
+	return nil
+}
+
+// DeleteLock removes the lock keyed by (component, release), if any.
+func (t *tx) DeleteLock(component string, release uint64) error {
+	b, err := t.bucket(bucketLocks)
+	if err != nil {
+		return err
+	}
+	if err := b.Delete(lockKey(component, release)); err != nil {
+		return fmt.Errorf("storage: delete lock of %s: %w", component, err)
+	}
+	return nil
+}
+
+// AppendAudit seals e after the chain's head and stores it.
+func (t *tx) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, error) {
+	b, err := t.bucket(bucketAudit)
+	if err != nil {
+		return commands.AuditEntry{}, err
+	}
+	seq, hash, err := t.AuditHead()
+	if err != nil {
+		return commands.AuditEntry{}, err
+	}
+	e = commands.Seal(e, seq, hash)
+	v, err := json.Marshal(e)
+	if err != nil {
+		return commands.AuditEntry{}, fmt.Errorf("storage: encode audit entry %d: %w", e.Seq, err)
+	}
+	if err := b.Put(encodeID(e.Seq), v); err != nil {
+		return commands.AuditEntry{}, fmt.Errorf("storage: put audit entry %d: %w", e.Seq, err)
+	}
+	return e, nil
+}
+
+// AuditHead returns the last entry's seq and hash, or 0 and GenesisHash.
+func (t *tx) AuditHead() (uint64, string, error) {
+	b, err := t.bucket(bucketAudit)
+	if err != nil {
+		return 0, "", err
+	}
+	k, v := b.Cursor().Last()
+	if k == nil {
+		return 0, commands.GenesisHash, nil
+	}
+	var e commands.AuditEntry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return 0, "", fmt.Errorf("storage: decode audit entry %d: %w", decodeID(k), err)
+	}
+	if e.Seq != decodeID(k) {
+		return 0, "", fmt.Errorf("storage: audit entry stored under seq %d says seq %d: the audit log was tampered with", decodeID(k), e.Seq)
+	}
+	return e.Seq, e.Hash, nil
+}
+
+// Event returns the inbox record of an event ID and whether there is one.
+func (t *tx) Event(id string) (commands.InboxEvent, bool, error) {
+	b, err := t.bucket(bucketInbox)
+	if err != nil {
+		return commands.InboxEvent{}, false, err
+	}
+	return getEvent(b, id)
+}
+
+func getEvent(b *bolt.Bucket, id string) (commands.InboxEvent, bool, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return commands.InboxEvent{}, false, nil
+	}
+	var e commands.InboxEvent
+	if err := json.Unmarshal(v, &e); err != nil {
+		return commands.InboxEvent{}, false, fmt.Errorf("storage: decode inbox event %q: %w", id, err)
+	}
+	return e, true, nil
+}
+
+func inboxIndex(t *tx, processed bool) (*bolt.Bucket, error) {
+	if processed {
+		return t.bucket(bucketProcessed)
+	}
+	return t.bucket(bucketPending)
+}
+
+// PutEvent adds or replaces an inbox record, keeping the pending and
+// processed indexes in step.
+func (t *tx) PutEvent(e commands.InboxEvent) error {
+	if e.ID == "" {
+		return commands.Errorf(commands.EINVALID, "An inbox event needs an ID.")
+	}
+	b, err := t.bucket(bucketInbox)
+	if err != nil {
+		return err
+	}
+	old, ok, err := getEvent(b, e.ID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		idx, err := inboxIndex(t, old.Processed)
+		if err != nil {
+			return err
+		}
+		if err := idx.Delete(inboxIndexKey(old)); err != nil {
+			return fmt.Errorf("storage: unindex inbox event %q: %w", e.ID, err)
+		}
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("storage: encode inbox event %q: %w", e.ID, err)
+	}
+	if err := b.Put([]byte(e.ID), v); err != nil {
+		return fmt.Errorf("storage: put inbox event %q: %w", e.ID, err)
+	}
+	idx, err := inboxIndex(t, e.Processed)
+	if err != nil {
+		return err
+	}
+	if err := idx.Put(inboxIndexKey(e), []byte{}); err != nil {
+		return fmt.Errorf("storage: index inbox event %q: %w", e.ID, err)
+	}
+	return nil
+}
+
+// PendingEvents returns the unprocessed inbox records, oldest first.
+func (t *tx) PendingEvents() ([]commands.InboxEvent, error) {
+	b, err := t.bucket(bucketInbox)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := t.bucket(bucketPending)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.InboxEvent
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 12 {
+			return nil, fmt.Errorf("storage: bad pending inbox key %q", k)
+		}
+		id := string(k[12:])
+		e, ok, err := getEvent(b, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("storage: pending index names inbox event %q, which does not exist", id)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// PruneEvents deletes the processed records received before before, reading
+// only those, and returns how many it deleted.
+func (t *tx) PruneEvents(before time.Time) (int, error) {
+	b, err := t.bucket(bucketInbox)
+	if err != nil {
+		return 0, err
+	}
+	idx, err := t.bucket(bucketProcessed)
+	if err != nil {
+		return 0, err
+	}
+	limit := timeKey(before)
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= 12 && bytes.Compare(k[:12], limit) < 0; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	// Deleting while a bbolt cursor walks the same bucket skips keys.
+	for _, k := range keys {
+		if err := b.Delete(k[12:]); err != nil {
+			return 0, fmt.Errorf("storage: delete inbox event %q: %w", k[12:], err)
+		}
+		if err := idx.Delete(k); err != nil {
+			return 0, fmt.Errorf("storage: unindex inbox event %q: %w", k[12:], err)
+		}
+	}
+	return len(keys), nil
+}
+
+// Emit appends e to the outbox under the next outbox ID.
+func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
+	b, err := t.bucket(bucketOutbox)
+	if err != nil {
+		return commands.Effect{}, err
+	}
+	id, err := b.NextSequence()
+	if err != nil {
+		return commands.Effect{}, fmt.Errorf("storage: next outbox ID: %w", err)
+	}
+	e.ID = id
+	v, err := json.Marshal(e)
+	if err != nil {
+		return commands.Effect{}, fmt.Errorf("storage: encode effect %d: %w", id, err)
+	}
+	if err := b.Put(encodeID(id), v); err != nil {
+		return commands.Effect{}, fmt.Errorf("storage: put effect %d: %w", id, err)
+	}
+	return e, nil
+}
