@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +210,51 @@ func TestDemoConfig(t *testing.T) {
 	c := DemoConfig()
 	if len(c.Tracker.Tickets) < 4 || len(c.Roles.Approvers) == 0 || len(c.Roles.Admins) == 0 || c.Users["approver"] == "" {
 		t.Errorf("demo config is incomplete: %+v", c)
+	}
+}
+
+// TestAuditDocScript runs the re-check script of docs/audit.md on an export,
+// so the documented bytes stay the hashed ones.
+func TestAuditDocScript(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	doc, err := os.ReadFile("../../docs/audit.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```python\n")
+	script, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/audit.md has no python block")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "a.db")
+	if code, out, errs := run(t, "dobro DEMO-2 no_need_admin tab\there & <b>\n/as approver\naccept DEMO-2\nreject DEMO-2 é ✓\n", nil, "--log-level", "warn", "console", "--db", db); code != 0 {
+		t.Fatalf("console: %d %s %s", code, out, errs)
+	}
+	code, export, _ := run(t, "", nil, "audit", "export", "--db", db)
+	if code != 0 || strings.Count(export, "\n") != 3 {
+		t.Fatalf("export: %d %q", code, export)
+	}
+	for _, tc := range []struct {
+		name, data, want string
+	}{
+		{"intact", export, "ok, head"},
+		{"edited", strings.Replace(export, "DEMO-2", "DEMO-9", 1), "broken at seq 1"},
+	} {
+		path := filepath.Join(dir, tc.name+".jsonl")
+		if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		scriptPath := filepath.Join(dir, "verify.py")
+		if err := os.WriteFile(scriptPath, []byte(script), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := exec.Command(python, scriptPath, path).CombinedOutput()
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: the documented script says %q, want %q", tc.name, out, tc.want)
+		}
 	}
 }
