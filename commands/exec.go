@@ -496,6 +496,7 @@ func (r *run) start() error {
 		r.after = append(r.after, r.s.spawn(rel, *run, hook))
 	} else {
 		msg += ". When it is done: dep finish " + rel.Ticket + "."
+		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
 	}
 	r.thread(rel, msg)
 	r.reply(fmt.Sprintf("Deploy of %s started.", rel.Ticket))
@@ -598,6 +599,7 @@ func (r *run) close(rel Release, action Action, reason, detail string) error {
 	r.card(rel)
 	switch action {
 	case ActionFinish:
+		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now))
 		r.thread(rel, fmt.Sprintf("Done: %s finished the deploy.", UserRef(r.m.User)))
 		r.reply(fmt.Sprintf("%s is done. Thank you!", rel.Ticket))
 	default:
@@ -893,6 +895,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 // recordHook records a hook's result as its own transition.
 func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 	ctx := context.Background()
+	var after []func()
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		rel, err := tx.Release(id)
 		if err != nil {
@@ -924,6 +927,7 @@ func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 			if rel, err = r.move(rel, ActionStarted, hookDetail(res), nil); err != nil {
 				return err
 			}
+			r.after = append(r.after, s.comment(rel.Ticket, PhaseStart, hr.Actor, r.now))
 			r.card(rel)
 			r.thread(rel, hookText(res)+fmt.Sprintf(". When the deploy is done: dep finish %s.", rel.Ticket))
 		case hr.Phase == PhaseStart:
@@ -948,12 +952,53 @@ func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 			r.thread(rel, hookText(res))
 			r.dm(hr.Actor, fmt.Sprintf("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
 		}
+		after = r.after
 		return r.flush()
 	})
 	if err == nil {
 		s.notify()
+		for _, f := range after {
+			f()
+		}
 	}
 	return err
+}
+
+// comment returns a function, run after the commit, that writes a comment on
+// the ticket when phase is in CommentOn and the tracker can take one. It
+// retries in the background and only logs a failure.
+func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time) func() {
+	return func() {
+		c, ok := s.Tracker.(Commenter)
+		if !ok || !slices.Contains(s.CommentOn, phase) {
+			return
+		}
+		verb := map[Phase]string{PhaseStart: "started", PhaseFinish: "finished"}[phase]
+		text := fmt.Sprintf("dobrobot: release %s by Slack user %s at %s.", verb, actor, at.UTC().Format("2006-01-02 15:04 MST"))
+		pause := s.CommentRetry
+		if pause <= 0 {
+			pause = 30 * time.Second
+		}
+		s.hooks.Add(1)
+		go func() {
+			defer s.hooks.Done()
+			log := s.Log.With().Str("ticket", ticket).Str("phase", string(phase)).Logger()
+			const attempts = 3
+			for i := 1; ; i++ {
+				err := c.Comment(context.Background(), ticket, text)
+				if err == nil {
+					log.Info().Msg("commented on the ticket")
+					return
+				}
+				if i == attempts {
+					log.Error().Err(err).Int("attempts", i).Msg("could not comment on the ticket; giving up (the release is not affected)")
+					return
+				}
+				log.Warn().Err(err).Int("attempt", i).Msg("could not comment on the ticket; retrying")
+				time.Sleep(pause)
+			}
+		}()
+	}
 }
 
 func hookDetail(res HookResult) string {

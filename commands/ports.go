@@ -106,6 +106,13 @@ type Tracker interface {
 	Ticket(ctx context.Context, key string) (Ticket, error)
 }
 
+// Commenter is implemented by trackers that can write back to a ticket
+// (tracker.comment_on). A failed comment is logged and retried; it never
+// fails a release.
+type Commenter interface {
+	Comment(ctx context.Context, key, text string) error
+}
+
 // Executor runs a hook for a release and reports its result. It never returns
 // before the hook (and anything it started) has ended or been killed. A nil
 // Executor in Hooks means "no hook": the phase succeeds at once.

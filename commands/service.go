@@ -30,6 +30,11 @@ type Service struct {
 	// InboxTTL is how long processed event IDs are kept for deduplication
 	// (default 48 h; Slack retries for minutes, reconnects may replay older).
 	InboxTTL time.Duration
+	// CommentOn lists the phases (start, finish) after which the ticket gets
+	// a comment, when the Tracker is a Commenter.
+	CommentOn []Phase
+	// CommentRetry is the pause between write-back attempts (default 30 s).
+	CommentRetry time.Duration
 
 	hooks sync.WaitGroup
 }

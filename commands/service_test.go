@@ -793,3 +793,52 @@ func TestOutputIsEscaped(t *testing.T) {
 		}
 	}
 }
+
+// commentingTracker is a fakeTracker that also takes comments, failing the
+// first one.
+type commentingTracker struct {
+	*fakeTracker
+	mu       sync.Mutex
+	comments []string
+	failures int
+}
+
+func (c *commentingTracker) Comment(_ context.Context, key, text string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failures > 0 {
+		c.failures--
+		return commands.Errorf(commands.EUNAVAILABLE, "could not reach Jira")
+	}
+	c.comments = append(c.comments, key+": "+text)
+	return nil
+}
+
+func TestCommentWriteBack(t *testing.T) {
+	h := newHarness(t)
+	ct := &commentingTracker{fakeTracker: h.tracker, failures: 1}
+	h.svc.Tracker = ct
+	h.svc.CommentOn = []commands.Phase{commands.PhaseStart, commands.PhaseFinish}
+	h.svc.CommentRetry = time.Millisecond
+	h.script([]step{
+		{ann, "dobro PAY-2 no_need_admin", nil},
+		{approver, "accept PAY-2", nil},
+		{ann, "dep start PAY-2", []string{"started"}},
+		{ann, "dep finish PAY-2", []string{"Finishing"}},
+	})
+	h.svc.Wait()
+	want := []string{
+		"PAY-2: dobrobot: release started by Slack user U0ANN at 2026-11-22 10:02 UTC.",
+		"PAY-2: dobrobot: release finished by Slack user U0ANN at 2026-11-22 10:03 UTC.",
+	}
+	if diff := cmp.Diff(want, ct.comments); diff != "" {
+		t.Errorf("comments (-want +got):\n%s", diff)
+	}
+	// With write-back off, nothing is written.
+	h.svc.CommentOn = nil
+	h.script([]step{{bob, "dobro PAY-4 no_need_admin", nil}, {approver, "accept PAY-4", nil}, {bob, "dep start PAY-4", nil}})
+	h.svc.Wait()
+	if len(ct.comments) != 2 {
+		t.Errorf("comments with write-back off: %v", ct.comments)
+	}
+}

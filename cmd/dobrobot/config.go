@@ -224,6 +224,11 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	for _, p := range c.Tracker.CommentOn {
+		if p != string(commands.PhaseStart) && p != string(commands.PhaseFinish) {
+			problems = append(problems, fmt.Sprintf("tracker.comment_on: %q is not a phase (start, finish)", p))
+		}
+	}
 	for name, h := range map[string]*HookConfig{"start": c.Hooks.Start, "finish": c.Hooks.Finish, "cancel": c.Hooks.Cancel} {
 		if h == nil {
 			continue

@@ -20,13 +20,18 @@ func (a *app) service(c *Config, store commands.Store) (*commands.Service, error
 	if err != nil {
 		return nil, err
 	}
+	var commentOn []commands.Phase
+	for _, p := range c.Tracker.CommentOn {
+		commentOn = append(commentOn, commands.Phase(p))
+	}
 	return &commands.Service{
-		Store:   store,
-		Tracker: tr,
-		Hooks:   hooks,
-		Policy:  c.Policy(),
-		Now:     time.Now,
-		Log:     a.log,
+		Store:     store,
+		Tracker:   tr,
+		Hooks:     hooks,
+		Policy:    c.Policy(),
+		Now:       time.Now,
+		Log:       a.log,
+		CommentOn: commentOn,
 	}, nil
 }
 
