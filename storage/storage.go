@@ -351,7 +351,7 @@ func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
 }
 
 func unavailable(what string, err error) error {
-	return commands.Errorf(commands.EUNAVAILABLE, "%s: %v. Nothing was changed; try again.", what, err)
+	return commands.Errorf(commands.EUNAVAILABLE, "%s: %v", what, err)
 }
 
 // Pending returns up to max outbox effects, oldest first; max <= 0 returns

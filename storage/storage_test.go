@@ -417,8 +417,8 @@ func TestCommitFailure(t *testing.T) {
 	if got := commands.ErrorCode(err); got != commands.EUNAVAILABLE {
 		t.Fatalf("Update that cannot be committed: code %q (%v), want %q", got, err, commands.EUNAVAILABLE)
 	}
-	if msg := commands.ErrorMessage(err); !strings.Contains(msg, "could not record the change") || !strings.Contains(msg, "Nothing was changed") {
-		t.Errorf("the user would read %q; want it to say the change was not recorded", msg)
+	if msg := commands.ErrorMessage(err); !strings.HasPrefix(msg, "could not record the change: ") || !strings.Contains(msg, "maximum size") {
+		t.Errorf("the user would read %q; want it to say the change was not recorded, and why", msg)
 	}
 
 	// Nothing was written, and the store goes on working.
