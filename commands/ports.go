@@ -11,18 +11,20 @@ import (
 //
 // Update runs fn in one serialisable read-write transaction: everything fn
 // writes is committed together if fn returns nil, and nothing is written if fn
-// returns an error (returned as is) or the commit fails (EUNAVAILABLE or
-// EINTERNAL). fn may run only once per call and must not do network I/O,
-// run hooks, or keep the Tx after it returns. View runs fn read-only.
+// returns an error (returned as is), the commit fails (EUNAVAILABLE or
+// EINTERNAL), or ctx ends before the commit (ctx.Err()). fn runs at most once
+// per call and must not do network I/O, run hooks, or keep the Tx after it
+// returns. View runs fn read-only.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
-	// Pending returns up to max outbox effects, oldest first.
+	// Pending returns up to max outbox effects, oldest first (max <= 0: all).
 	Pending(ctx context.Context, max int) ([]Effect, error)
 	// Delivered removes delivered effects from the outbox. Unknown IDs are ignored.
 	Delivered(ctx context.Context, ids ...uint64) error
 	// Audit calls fn for each audit entry matching f, in seq order, from a
-	// consistent snapshot; fn's error stops the walk and is returned.
+	// consistent snapshot; fn's error stops the walk and is returned. fn must
+	// not call the Store.
 	Audit(ctx context.Context, f AuditFilter, fn func(AuditEntry) error) error
 	Close() error
 }
@@ -39,12 +41,14 @@ type Tx interface {
 	// Open returns the open releases in queue order (ascending ID). Its cost
 	// grows with the number of open releases, not with history.
 	Open() ([]Release, error)
-	// Releases returns the releases of ticket, newest first, at most max.
+	// Releases returns the releases of ticket, newest first, at most max
+	// (max <= 0: all).
 	Releases(ticket string, max int) ([]Release, error)
-	// Recent returns the most recent releases of any ticket, newest first, at most max.
+	// Recent returns the most recent releases of any ticket, newest first, at
+	// most max (max <= 0: all).
 	Recent(max int) ([]Release, error)
-	// PutRelease stores r. With r.ID == 0 it assigns the next ID and returns
-	// it; otherwise it replaces the release, which must exist. It keeps the
+	// PutRelease stores r. With r.ID == 0 it assigns the next ID and stores
+	// version 1, whatever r.Version holds; otherwise it replaces the release, which must exist. It keeps the
 	// open index and per-ticket index in step with r.State and increments
 	// r.Version (the stored release's version must equal r.Version, else
 	// ECONFLICT).

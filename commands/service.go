@@ -150,7 +150,9 @@ func (s *Service) processed(ctx context.Context, id string) (bool, error) {
 // tellFailure tries to tell the user that nothing was recorded.
 func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 	text := "Internal error: nothing was changed. Try again; if it persists, tell an admin."
-	if code := ErrorCode(cause); code == EUNAVAILABLE {
+	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, context.Canceled) {
+		text = "That took too long and was stopped: nothing was changed, try again."
+	} else if code := ErrorCode(cause); code == EUNAVAILABLE {
 		text = "Could not record that (" + ErrorMessage(cause) + "): nothing was changed, try again."
 	}
 	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {

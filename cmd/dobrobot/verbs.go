@@ -59,6 +59,12 @@ func openDB(path string) (*storage.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// bbolt opens a file whose data pages are damaged; refuse it here, before
+	// anything reads or writes through it.
+	if err := db.Check(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s failed its integrity check (restore a backup; see docs/operations.md): %w", path, err)
+	}
 	return db, nil
 }
 
