@@ -514,7 +514,9 @@ func TestDuration(t *testing.T) {
 		{10 * time.Second, "10s"},
 		{90 * time.Second, "1m30s"},
 		{300 * time.Millisecond, "300ms"},
-		{1234567 * time.Microsecond, "1s"},
+		{1234567 * time.Microsecond, "1.2s"},
+		{125*time.Second + 400*time.Millisecond, "2m5s"},
+		{1500 * time.Microsecond, "2ms"},
 	}
 	for _, tt := range tests {
 		if got := duration(tt.d); got != tt.want {

@@ -97,11 +97,14 @@ func quote(s string) string {
 	return strconv.Quote(s[:cut]) + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
-// duration formats d for people: "30m", "1h30m", "10s", "300ms".
+// duration formats d for people: "30m", "1h30m", "2m5s", "1.5s", "300ms".
 func duration(d time.Duration) string {
-	if d >= time.Second {
+	switch {
+	case d >= time.Minute:
 		d = d.Round(time.Second)
-	} else {
+	case d >= time.Second:
+		d = d.Round(100 * time.Millisecond)
+	default:
 		d = d.Round(time.Millisecond)
 	}
 	s := d.String()

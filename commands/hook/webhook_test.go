@@ -184,7 +184,7 @@ func TestWebhookRetries(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, tt.replies...)
 			w := testWebhook(t, rc.URL)
-			w.Timeout = 900 * time.Millisecond
+			w.Timeout = 1500 * time.Millisecond
 			got := w.Run(context.Background(), testJob())
 			got.Phase, got.Attempt, got.Duration, got.Ended = "", "", 0, time.Time{}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -208,19 +208,22 @@ func TestWebhookRetries(t *testing.T) {
 
 func TestWebhookTimeout(t *testing.T) {
 	t.Parallel()
+	// Each attempt gets a share of the timeout: enough, even on a loaded
+	// machine, for every request to reach the receiver.
 	tests := []struct {
 		attempts int
+		timeout  time.Duration
 		want     string
 	}{
-		{1, "timed out after 300ms"},
-		{3, "timed out after 300ms (3 attempts)"},
+		{1, 300 * time.Millisecond, "timed out after 300ms"},
+		{3, 1200 * time.Millisecond, "timed out after 1.2s (3 attempts)"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.attempts), func(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, hang)
 			w := testWebhook(t, rc.URL)
-			w.Timeout, w.MaxAttempts = 300*time.Millisecond, tt.attempts
+			w.Timeout, w.MaxAttempts = tt.timeout, tt.attempts
 			start := time.Now()
 			res := w.Run(context.Background(), testJob())
 			if res.OK || res.Error != tt.want || res.ExitCode != -1 {
@@ -307,7 +310,9 @@ func TestWebhookUntrustedCertificate(t *testing.T) {
 	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	res := testWebhook(t, srv.URL).Run(context.Background(), testJob())
+	w := testWebhook(t, srv.URL)
+	w.Timeout = 10 * time.Second // a slow handshake on a loaded machine is not what this tests
+	res := w.Run(context.Background(), testJob())
 	if res.OK || !strings.Contains(res.Error, "certificate") {
 		t.Errorf("Run = %+v, want a certificate error", res)
 	}
