@@ -130,6 +130,8 @@ func (c *Console) Run(ctx context.Context) error {
 	return c.drain(ctx)
 }
 
+var userID = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
+
 var mentionPrefix = regexp.MustCompile(`^(?i)(@dobrobot|<@[A-Z0-9]+>)[:,]?\s+`)
 
 func stripMention(s string) string { return mentionPrefix.ReplaceAllString(s, "") }
@@ -145,8 +147,11 @@ func (c *Console) slash(line string) bool {
 		}
 		if id, ok := c.Names[strings.ToLower(f[1])]; ok {
 			c.user = id
+		} else if id := strings.ToUpper(f[1]); userID.MatchString(id) {
+			c.user = id
 		} else {
-			c.user = strings.ToUpper(f[1])
+			c.printf("%q is neither a known name (%s) nor a user ID like U0123ABC\n", f[1], c.nameList())
+			return false
 		}
 		c.printf("(you are now %s)\n", c.describe(c.user))
 	case "/who", "/whoami":

@@ -111,9 +111,12 @@ type HookRun struct {
 
 // HookResult is what a finished hook left behind.
 type HookResult struct {
-	Phase    Phase         `json:"phase"`
-	Attempt  string        `json:"attempt"`
-	OK       bool          `json:"ok"`
+	Phase   Phase  `json:"phase"`
+	Attempt string `json:"attempt"`
+	OK      bool   `json:"ok"`
+	// ExitCode is the program's exit status; for a webhook, 0 on success or
+	// the HTTP status of a failing answer; -1 when there is none (refused,
+	// not started, killed by a signal or the timeout, no answer).
 	ExitCode int           `json:"exit_code"`
 	Error    string        `json:"error,omitempty"`  // e.g. "timed out after 30m"
 	Output   string        `json:"output,omitempty"` // the tail of its output

@@ -876,10 +876,14 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 		s.hooks.Add(1)
 		go func() {
 			defer s.hooks.Done()
-			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Requester: rel.Requester, Admin: rel.Admin, Components: rel.Locks}
+			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
 			log := s.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
-			res := hook.Run(context.Background(), job)
+			ctx := s.HookContext
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			res := hook.Run(ctx, job)
 			res.Phase, res.Attempt = hr.Phase, hr.Attempt
 			if res.Ended.IsZero() {
 				res.Ended = s.now()

@@ -30,6 +30,9 @@ type Service struct {
 	// InboxTTL is how long processed event IDs are kept for deduplication
 	// (default 48 h; Slack retries for minutes, reconnects may replay older).
 	InboxTTL time.Duration
+	// HookContext, if set, bounds every hook: cancelling it kills running
+	// hooks (their process groups), e.g. when a shutdown's grace runs out.
+	HookContext context.Context
 	// CommentOn lists the phases (start, finish) after which the ticket gets
 	// a comment, when the Tracker is a Commenter.
 	CommentOn []Phase

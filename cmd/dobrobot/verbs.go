@@ -50,6 +50,7 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 		Prompt: isTerminal(a.stdin), Log: a.log,
 	}
 	svc.Notify = con.Notify
+	svc.HookContext = ctx // an interrupt kills running hooks' process groups
 	return con.Run(ctx)
 }
 
