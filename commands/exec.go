@@ -233,7 +233,9 @@ func (r *run) dobro() error {
 	comps := c.Components
 	if len(comps) == 0 {
 		for _, tc := range t.Components {
-			comps = append(comps, strings.ToLower(tc))
+			if n := ComponentName(tc); n != "" && !slices.Contains(comps, n) {
+				comps = append(comps, n)
+			}
 		}
 	}
 	var locks []string
@@ -283,6 +285,31 @@ func (r *run) dobro() error {
 	}
 	r.reply(msg)
 	return nil
+}
+
+// ComponentName turns a tracker's component name into the form used for
+// locks and hooks: lower case, runs of other characters as one "-", at most
+// 64 bytes ("Payments API" → "payments-api"). It returns "" for a name with
+// no letter or digit.
+func ComponentName(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		default:
+			dash = true
+		}
+		if b.Len() >= 63 {
+			break
+		}
+	}
+	return strings.TrimLeft(b.String(), "._")
 }
 
 func orNone(s string) string {

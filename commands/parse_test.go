@@ -202,3 +202,21 @@ func BenchmarkParseMax(b *testing.B) {
 		}
 	}
 }
+
+func TestComponentName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"backend", "backend"},
+		{"Payments API", "payments-api"},
+		{"  iOS / Widgets ", "ios-widgets"},
+		{"a,b;c", "a-b-c"},
+		{"--", ""},
+		{"_x", "x"},
+		{"Ünïcode", "n-code"},
+		{strings.Repeat("a", 100), strings.Repeat("a", 63)},
+	}
+	for _, tt := range tests {
+		if got := commands.ComponentName(tt.in); got != tt.want {
+			t.Errorf("ComponentName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
