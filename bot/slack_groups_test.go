@@ -1,0 +1,161 @@
+package bot
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slack-go/slack"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newGroups(t *testing.T) (*UserGroups, *fakeslack.Server, *testClock) {
+	s := fakeslack.New(t)
+	api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(s.URL))
+	g := NewUserGroups(api, 5*time.Minute, 15*time.Minute)
+	clock := &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	g.Now = clock.Now
+	return g, s, clock
+}
+
+func TestUserGroupsCache(t *testing.T) {
+	g, s, clock := newGroups(t)
+	ctx := context.Background()
+	s.SetGroup("S01QA", "U01", "U02")
+	calls := func() int { return len(s.Calls("usergroups.users.list")) }
+
+	type step struct {
+		name    string
+		advance time.Duration
+		setup   func()
+		want    []string
+		code    string // expected error code, "" for none
+		calls   int    // API calls in all after the step
+	}
+	steps := []step{
+		{name: "first check asks Slack", want: []string{"U01", "U02"}, calls: 1},
+		{name: "within the TTL the cache answers", advance: 4 * time.Minute, setup: func() { s.SetGroup("S01QA", "U01") }, want: []string{"U01", "U02"}, calls: 1},
+		{name: "after the TTL Slack is asked again", advance: 2 * time.Minute, want: []string{"U01"}, calls: 2},
+		{name: "a failed refresh within max staleness uses the cache", advance: 6 * time.Minute,
+			setup: func() { s.Fail("usergroups.users.list", fakeslack.Failure{Status: http.StatusServiceUnavailable}) },
+			want:  []string{"U01"}, calls: 3},
+		{name: "no new call before RetryAfter", advance: 5 * time.Second, want: []string{"U01"}, calls: 3},
+		{name: "past max staleness it fails closed", advance: 10 * time.Minute, code: commands.EUNAVAILABLE, calls: 4},
+		{name: "and keeps failing closed without hammering Slack", advance: time.Second, code: commands.EUNAVAILABLE, calls: 4},
+		{name: "once Slack answers it recovers", advance: 10 * time.Second, setup: s.ClearFailures, want: []string{"U01"}, calls: 5},
+	}
+	for _, st := range steps {
+		clock.Add(st.advance)
+		if st.setup != nil {
+			st.setup()
+		}
+		got, err := g.Members(ctx, "S01QA")
+		if code := commands.ErrorCode(err); code != st.code {
+			t.Fatalf("%s: error %v (code %q), want code %q", st.name, err, code, st.code)
+		}
+		if diff := cmp.Diff(st.want, got); diff != "" {
+			t.Errorf("%s: members (-want +got):\n%s", st.name, diff)
+		}
+		if got := calls(); got != st.calls {
+			t.Errorf("%s: usergroups.users.list calls: got %d, want %d", st.name, got, st.calls)
+		}
+	}
+}
+
+func TestUserGroupsRateLimited(t *testing.T) {
+	g, s, clock := newGroups(t)
+	ctx := context.Background()
+	s.Fail("usergroups.users.list", fakeslack.Failure{Status: http.StatusTooManyRequests, RetryAfter: 30, Times: 1})
+	if _, err := g.Members(ctx, "S01QA"); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Fatalf("a 429 with nothing cached: got %v, want EUNAVAILABLE", err)
+	}
+	s.SetGroup("S01QA", "U01")
+	clock.Add(20 * time.Second)
+	if _, err := g.Members(ctx, "S01QA"); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Fatalf("within Retry-After: got %v, want EUNAVAILABLE", err)
+	}
+	if n := len(s.Calls("usergroups.users.list")); n != 1 {
+		t.Errorf("calls within Retry-After: got %d, want 1", n)
+	}
+	clock.Add(11 * time.Second)
+	if got, err := g.Members(ctx, "S01QA"); err != nil || !cmp.Equal(got, []string{"U01"}) {
+		t.Errorf("after Retry-After: got %v, %v", got, err)
+	}
+}
+
+func TestUserGroupsForgetAndMissing(t *testing.T) {
+	g, s, clock := newGroups(t)
+	ctx := context.Background()
+	s.SetGroup("S01QA", "U01")
+	if _, err := g.Members(ctx, "S01QA"); err != nil {
+		t.Fatal(err)
+	}
+	// Slack says the members changed: the cache is dropped, and a failed
+	// refresh now denies instead of trusting the old list.
+	g.Forget("S01QA")
+	s.Fail("usergroups.users.list", fakeslack.Failure{Error: "internal_error", Times: 1})
+	clock.Add(time.Second)
+	if _, err := g.Members(ctx, "S01QA"); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Errorf("after Forget with Slack failing: got %v, want EUNAVAILABLE", err)
+	}
+	s.SetGroup("S01QA", "U02")
+	clock.Add(11 * time.Second)
+	if got, err := g.Members(ctx, "S01QA"); err != nil || !cmp.Equal(got, []string{"U02"}) {
+		t.Errorf("after Forget: got %v, %v; want [U02]", got, err)
+	}
+
+	// A group Slack does not know grants nobody and is not asked again until the TTL.
+	for range 3 {
+		if got, err := g.Members(ctx, "S0GONE"); err != nil || len(got) != 0 {
+			t.Errorf("unknown group: got %v, %v; want no members, no error", got, err)
+		}
+	}
+	n := 0
+	for _, c := range s.Calls("usergroups.users.list") {
+		if c.Args.Get("usergroup") == "S0GONE" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("calls for the unknown group: got %d, want 1", n)
+	}
+}
+
+func TestUserGroupsConcurrentColdStartAsksOnce(t *testing.T) {
+	g, s, _ := newGroups(t)
+	s.SetGroup("S01QA", "U01")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if got, err := g.Members(context.Background(), "S01QA"); err != nil || !cmp.Equal(got, []string{"U01"}) {
+				t.Errorf("got %v, %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(s.Calls("usergroups.users.list")); n != 1 {
+		t.Errorf("usergroups.users.list calls: got %d, want 1", n)
+	}
+}

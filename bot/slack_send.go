@@ -1,0 +1,525 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// sender delivers the Store's outbox to Slack. Effects are sorted into lanes
+// by destination; each lane delivers in order, one message at a time, at
+// most one per pace interval (Slack allows about one message per second per
+// channel), so a busy channel never holds up a reply to someone else. A 429
+// blocks its method until Retry-After has passed, for every lane. Transient
+// failures are retried with backoff for as long as the bot runs (the effect
+// stays in the outbox until delivered, so a restart resumes it); a permanent
+// failure is logged at error level and the effect is marked delivered so it
+// does not block its lane.
+type sender struct {
+	api       *slack.Client
+	store     commands.Store
+	channel   string // the release channel: cards and threads
+	log       zerolog.Logger
+	pace      time.Duration
+	retryBase time.Duration
+	retryMax  time.Duration
+	poll      time.Duration
+	wake      chan struct{}
+
+	mu       sync.Mutex
+	inflight map[uint64]bool
+	lanes    map[string]*lane
+	blocked  map[string]time.Time // method → no call before
+	last     map[string]time.Time // lane → time of its last paced call
+	dms      map[string]string    // user → IM channel
+	wg       sync.WaitGroup
+}
+
+type lane struct{ queue []commands.Effect }
+
+func newSender(api *slack.Client, store commands.Store, channel string, log zerolog.Logger) *sender {
+	return &sender{
+		api: api, store: store, channel: channel, log: log,
+		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
+		wake:     make(chan struct{}, 1),
+		inflight: map[uint64]bool{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
+		last: map[string]time.Time{}, dms: map[string]string{},
+	}
+}
+
+// notify wakes the sender: the outbox has new effects.
+func (s *sender) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run reads the outbox until ctx ends, then waits for its lanes to stop.
+// Effects not delivered by then stay in the outbox for the next start.
+func (s *sender) run(ctx context.Context) {
+	defer s.wg.Wait()
+	for {
+		s.dispatch(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-time.After(s.poll):
+		}
+	}
+}
+
+// dispatch hands the outbox's effects that are not in flight to their lanes.
+func (s *sender) dispatch(ctx context.Context) {
+	effects, err := s.store.Pending(ctx, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("could not read the outbox; retrying")
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range effects {
+		if s.inflight[e.ID] {
+			continue
+		}
+		s.inflight[e.ID] = true
+		key := s.laneKey(e)
+		l, running := s.lanes[key]
+		if !running {
+			l = &lane{}
+			s.lanes[key] = l
+			s.wg.Add(1)
+			go s.runLane(ctx, key)
+		}
+		l.queue = append(l.queue, e)
+	}
+}
+
+// laneKey names the destination whose messages must keep their order and
+// pace: the release channel (cards and their threads), a DM channel, one
+// user's ephemeral replies in a channel, or one user's DMs.
+func (s *sender) laneKey(e commands.Effect) string {
+	switch {
+	case e.Kind == commands.EffectCard || e.Kind == commands.EffectThread:
+		return "channel:" + s.channel
+	case e.Kind == commands.EffectReply && e.Via == commands.ViaDM && e.Channel != "":
+		return "channel:" + e.Channel
+	case e.Kind == commands.EffectReply && e.Channel != "" && e.Via != commands.ViaConsole:
+		return "ephemeral:" + e.Channel + ":" + e.User
+	}
+	return "dm:" + e.User
+}
+
+func (s *sender) runLane(ctx context.Context, key string) {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		l := s.lanes[key]
+		if len(l.queue) == 0 {
+			delete(s.lanes, key)
+			s.mu.Unlock()
+			return
+		}
+		e := l.queue[0]
+		l.queue = l.queue[1:]
+		// A card always shows the release's latest state, so a card with a
+		// newer one queued behind it need not be sent.
+		superseded := e.Kind == commands.EffectCard && e.Release != nil &&
+			slices.ContainsFunc(l.queue, func(x commands.Effect) bool {
+				return x.Kind == commands.EffectCard && x.Release != nil && x.Release.ID == e.Release.ID
+			})
+		s.mu.Unlock()
+
+		if !superseded && !s.deliver(ctx, key, e) {
+			// Stopped: what is left stays in the outbox for the next start.
+			s.mu.Lock()
+			delete(s.inflight, e.ID)
+			for _, x := range l.queue {
+				delete(s.inflight, x.ID)
+			}
+			delete(s.lanes, key)
+			s.mu.Unlock()
+			return
+		}
+		s.markDelivered(ctx, e)
+	}
+}
+
+// markDelivered removes e from the outbox. It is done even while stopping,
+// since the message was sent: leaving it would send it again after a restart.
+func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for attempt := range 3 {
+		if err = s.store.Delivered(ctx, e.ID); err == nil {
+			s.mu.Lock()
+			delete(s.inflight, e.ID)
+			s.mu.Unlock()
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	// Kept in flight, so this process does not send it again.
+	s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; it may be sent again after a restart")
+}
+
+// errClass says what to do after a failed attempt.
+type errClass int
+
+const (
+	errTransient   errClass = iota // retry with backoff
+	errRateLimited                 // retry once Retry-After has passed
+	errAuth                        // the token was refused: retry slowly, loudly
+	errPermanent                   // give up: log and drop
+)
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+var (
+	transientCodes = []string{"internal_error", "fatal_error", "service_unavailable", "request_timeout",
+		"ratelimited", "rate_limited", "timeout", "team_added_to_org"}
+	authCodes = []string{"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+		"org_login_required", "ekm_access_denied"}
+)
+
+func classify(err error) errClass {
+	var rl *slack.RateLimitedError
+	var pe permanentError
+	var se slack.SlackErrorResponse
+	switch {
+	case errors.As(err, &rl):
+		return errRateLimited
+	case errors.As(err, &pe):
+		return errPermanent
+	case errors.As(err, &se):
+		switch {
+		case slices.Contains(transientCodes, se.Err):
+			return errTransient
+		case slices.Contains(authCodes, se.Err):
+			return errAuth
+		}
+		return errPermanent
+	}
+	// Network errors, HTTP 5xx (slack.StatusCodeError) and store errors are
+	// transient. So is any other HTTP status: a proxy or api_url mistake must
+	// not throw messages away.
+	return errTransient
+}
+
+// slackCode returns the Slack error code of err ("" if it has none).
+func slackCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return ""
+}
+
+// deliver sends e, retrying until it is delivered or refused for good
+// (true), or ctx ends (false).
+func (s *sender) deliver(ctx context.Context, key string, e commands.Effect) bool {
+	log := s.log.With().Uint64("effect", e.ID).Str("kind", string(e.Kind)).Str("event", e.Event).
+		Str("user", e.User).Str("channel", e.Channel).Logger()
+	for attempt := 1; ; attempt++ {
+		err := s.attempt(ctx, key, e)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		switch classify(err) {
+		case errRateLimited:
+			// call has blocked the method until Retry-After has passed.
+			log.Warn().Err(err).Msg("Slack rate limit: waiting as asked")
+			continue
+		case errPermanent:
+			log.Error().Err(err).Msg("Slack refused a message for good; it is dropped from the outbox")
+			return true
+		case errAuth:
+			log.Error().Err(err).Msg("Slack refused the bot token; the message stays queued until it is fixed")
+		default:
+			ev := log.Warn()
+			if attempt >= 5 {
+				ev = log.Error()
+			}
+			ev.Err(err).Int("attempt", attempt).Msg("could not deliver a message to Slack; retrying")
+		}
+		if !sleep(ctx, s.backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// backoff returns the wait before retry n: exponential with jitter, capped.
+func (s *sender) backoff(n int) time.Duration {
+	d := s.retryBase
+	for i := 1; i < n && d < s.retryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.retryMax)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// call runs one Web API call of method for lane key: it waits until the
+// method is not rate limited and, if paced, until the answer to the lane's
+// last message is at least pace ago. A 429 blocks the method for its
+// Retry-After, in every lane.
+func (s *sender) call(ctx context.Context, key, method string, paced bool, fn func(context.Context) error) error {
+	for {
+		s.mu.Lock()
+		at := s.blocked[method]
+		if paced {
+			at = later(at, s.last[key].Add(s.pace))
+		}
+		s.mu.Unlock()
+		wait := time.Until(at)
+		if wait <= 0 {
+			break
+		}
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := fn(cctx)
+	cancel()
+	s.mu.Lock()
+	if paced {
+		// Counted from the answer, so Slack sees the messages at least a
+		// pace apart even when one request was slow to arrive.
+		s.last[key] = time.Now()
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		s.blocked[method] = later(s.blocked[method], time.Now().Add(max(rl.RetryAfter, time.Second)))
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("slack %s: %w", method, err)
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) error {
+	switch e.Kind {
+	case commands.EffectReply:
+		return s.reply(ctx, key, e)
+	case commands.EffectDM:
+		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+	case commands.EffectCard:
+		_, err := s.card(ctx, key, e.Release)
+		return err
+	case commands.EffectThread:
+		return s.thread(ctx, key, e)
+	}
+	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
+}
+
+// reply answers only the person who asked: in the DM when they wrote there,
+// else ephemeral where they asked, else (a later report) by DM.
+func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error {
+	switch {
+	case e.Channel == "" || e.Via == commands.ViaConsole:
+		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+	case e.Via == commands.ViaDM:
+		_, err := s.post(ctx, key, e.Channel, "", e.Text, e.Buttons)
+		return err
+	}
+	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
+		_, err := s.api.PostEphemeralContext(ctx, e.Channel, e.User, msgOptions(e.Text, e.Buttons)...)
+		return err
+	})
+	switch slackCode(err) {
+	case "user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived":
+		s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
+			Msg("could not show a reply in the channel; sending it by DM")
+		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+	}
+	return err
+}
+
+// directMessage opens (or reuses) the bot's DM with user and posts there.
+func (s *sender) directMessage(ctx context.Context, key, user, text string, buttons []commands.Button) error {
+	if user == "" {
+		return permanentError{errors.New("a direct message without a recipient")}
+	}
+	s.mu.Lock()
+	ch := s.dms[user]
+	s.mu.Unlock()
+	if ch == "" {
+		err := s.call(ctx, key, "conversations.open", false, func(ctx context.Context) error {
+			c, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}, ReturnIM: true})
+			if err == nil && (c == nil || c.ID == "") {
+				err = errors.New("conversations.open returned no channel")
+			}
+			if err == nil {
+				ch = c.ID
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.dms[user] = ch
+		s.mu.Unlock()
+	}
+	_, err := s.post(ctx, key, ch, "", text, buttons)
+	return err
+}
+
+// post posts a message (in a thread if thread is set) and returns its ts.
+func (s *sender) post(ctx context.Context, key, channel, thread, text string, buttons []commands.Button) (string, error) {
+	opts := msgOptions(text, buttons)
+	if thread != "" {
+		opts = append(opts, slack.MsgOptionTS(thread))
+	}
+	var ts string
+	err := s.call(ctx, key, "chat.postMessage", true, func(ctx context.Context) error {
+		var err error
+		_, ts, err = s.api.PostMessageContext(ctx, channel, opts...)
+		return err
+	})
+	return ts, err
+}
+
+func msgOptions(text string, buttons []commands.Button) []slack.MsgOption {
+	// The core's texts are mrkdwn with user text already escaped.
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(buttons) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(textBlocks(text, buttons)...))
+	}
+	return opts
+}
+
+// latest returns the release as the Store has it now (a card shows the
+// latest state), or the snapshot if the Store does not know it.
+func (s *sender) latest(ctx context.Context, snap *commands.Release) (commands.Release, error) {
+	if snap == nil {
+		return commands.Release{}, permanentError{errors.New("a card or thread effect without a release")}
+	}
+	var rel commands.Release
+	err := s.store.View(ctx, func(tx commands.Tx) error {
+		var err error
+		rel, err = tx.Release(snap.ID)
+		return err
+	})
+	if commands.ErrorCode(err) == commands.ENOTFOUND {
+		return *snap, nil
+	}
+	return rel, err
+}
+
+// card posts the release's card, or updates it in place if it was posted
+// before, and returns its ts. A card that was deleted is posted again.
+func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (string, error) {
+	rel, err := s.latest(ctx, snap)
+	if err != nil {
+		return "", err
+	}
+	text, blocks := cardMessage(rel, time.Now())
+	if rel.Card != "" {
+		err := s.call(ctx, key, "chat.update", true, func(ctx context.Context) error {
+			_, _, _, err := s.api.UpdateMessageContext(ctx, s.channel, rel.Card,
+				slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+			return err
+		})
+		switch slackCode(err) {
+		case "message_not_found", "cant_update_message", "edit_window_closed":
+			s.log.Warn().Err(err).Str("ticket", rel.Ticket).Msg("the release's card is gone or cannot be edited; posting a new one")
+		default:
+			return rel.Card, err
+		}
+	}
+	var ts string
+	err = s.call(ctx, key, "chat.postMessage", true, func(ctx context.Context) error {
+		var err error
+		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := s.saveCard(ctx, rel.ID, ts); err != nil {
+		// The card is posted: posting it again would make a second one.
+		s.log.Error().Err(err).Str("ticket", rel.Ticket).Str("ts", ts).
+			Msg("could not remember the release's card; a later change may post a second card")
+	}
+	return ts, nil
+}
+
+// saveCard stores the ts of the release's card, retrying briefly.
+func (s *sender) saveCard(ctx context.Context, id uint64, ts string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for attempt := range 3 {
+		err = s.store.Update(ctx, func(tx commands.Tx) error {
+			r, err := tx.Release(id)
+			if err != nil {
+				return err
+			}
+			r.Card = ts
+			_, err = tx.PutRelease(r)
+			return err
+		})
+		if err == nil || commands.ErrorCode(err) == commands.ENOTFOUND {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	return err
+}
+
+// thread posts in the thread of the release's card, posting the card first
+// if it is not there yet.
+func (s *sender) thread(ctx context.Context, key string, e commands.Effect) error {
+	rel, err := s.latest(ctx, e.Release)
+	if err != nil {
+		return err
+	}
+	ts := rel.Card
+	if ts == "" {
+		if ts, err = s.card(ctx, key, e.Release); err != nil {
+			return err
+		}
+	}
+	_, err = s.post(ctx, key, s.channel, ts, e.Text, e.Buttons)
+	return err
+}
