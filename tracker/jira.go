@@ -38,7 +38,7 @@ type JiraConfig struct {
 	User string
 	// Token is the API token (Cloud) or personal access token (Data Center).
 	// It is never logged nor put in an error.
-	Token string
+	Token string `json:"-"`
 	// Timeout bounds a whole lookup, retries included; default 5s.
 	Timeout time.Duration
 	// MaxAttempts bounds the requests of one lookup; default 3.
@@ -362,13 +362,13 @@ func (j *Jira) once(ctx context.Context, method, path string, body, out any) res
 	req.Header.Set("Accept", "application/json")
 	resp, err := j.client.Do(req, out)
 	if resp == nil {
-		return result{err: fmt.Errorf("jira: %s %s: %w", method, pathOnly(path), err), timedOut: ctx.Err() != nil}
+		return result{err: fmt.Errorf("jira: %s %s: %w", method, pathOnly(path), err), timedOut: timedOut(ctx, err)}
 	}
 	defer drain(resp.Body)
 	res := result{status: resp.StatusCode}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 && err != nil {
 		res.err = fmt.Errorf("jira: %s %s: decode the answer: %w", method, pathOnly(path), err)
-		res.timedOut = ctx.Err() != nil
+		res.timedOut = timedOut(ctx, err)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -376,6 +376,14 @@ func (j *Jira) once(ctx context.Context, method, path string, body, out any) res
 		}
 	}
 	return res
+}
+
+// timedOut reports whether a call failed with err because its time ran
+// out: the lookup's context, or one of the HTTP client's own timeouts,
+// which are set to the same budget and may fire an instant earlier.
+func timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // retry says whether a call that ended in res is worth another attempt, and

@@ -269,36 +269,37 @@ func TestJiraFailures(t *testing.T) {
 		wantCode string        // "" for success
 		wantMsg  string
 		wantReqs int
+		upTo     bool // at most wantReqs: a request may time out before Jira sees it
 		atLeast  time.Duration
 		atMost   time.Duration
 	}{
-		{name: "404 is not retried", key: "PAY-9", wantCode: commands.ENOTFOUND, wantMsg: notFound, wantReqs: 1, atMost: time.Second},
+		{name: "404 is not retried", key: "PAY-9", wantCode: commands.ENOTFOUND, wantMsg: notFound, wantReqs: 1, atMost: 2900 * time.Millisecond},
 		{name: "401", key: "PAY-1", fail: &fakejira.Failure{Status: 401}, wantCode: commands.EFORBIDDEN,
-			wantMsg: "Jira rejected the bot's credentials (401): ask an admin to check the token", wantReqs: 1, atMost: time.Second},
+			wantMsg: "Jira rejected the bot's credentials (401): ask an admin to check the token", wantReqs: 1, atMost: 2900 * time.Millisecond},
 		{name: "403", key: "PAY-1", fail: &fakejira.Failure{Status: 403}, wantCode: commands.EFORBIDDEN,
-			wantMsg: "Jira refused the bot access to PAY-1 (403): ask an admin to check the bot account's permissions", wantReqs: 1, atMost: time.Second},
+			wantMsg: "Jira refused the bot access to PAY-1 (403): ask an admin to check the bot account's permissions", wantReqs: 1, atMost: 2900 * time.Millisecond},
 		{name: "429 then 200 waits Retry-After", key: "PAY-1", fail: &fakejira.Failure{Status: 429, RetryAfter: "1", Times: 1},
-			wantReqs: 2, atLeast: time.Second, atMost: 2500 * time.Millisecond},
+			wantReqs: 2, atLeast: time.Second, atMost: 2900 * time.Millisecond},
 		{name: "503 then 200 waits Retry-After", key: "PAY-1", fail: &fakejira.Failure{Status: 503, RetryAfter: "1", Times: 1},
-			wantReqs: 2, atLeast: time.Second, atMost: 2500 * time.Millisecond},
+			wantReqs: 2, atLeast: time.Second, atMost: 2900 * time.Millisecond},
 		{name: "Retry-After beyond the budget gives up at once", key: "PAY-1", fail: &fakejira.Failure{Status: 429, RetryAfter: "10"},
-			timeout: 2 * time.Second, wantCode: commands.EUNAVAILABLE, wantMsg: unreachable + " in 10s", wantReqs: 1, atMost: 500 * time.Millisecond},
+			timeout: 5 * time.Second, wantCode: commands.EUNAVAILABLE, wantMsg: unreachable + " in 10s", wantReqs: 1, atMost: 1500 * time.Millisecond},
 		{name: "503 Retry-After beyond the budget", key: "PAY-1", fail: &fakejira.Failure{Status: 503, RetryAfter: "30"},
-			timeout: 2 * time.Second, wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 500 * time.Millisecond},
+			timeout: 5 * time.Second, wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 1500 * time.Millisecond},
 		{name: "429 forever stops after MaxAttempts", key: "PAY-1", fail: &fakejira.Failure{Status: 429, RetryAfter: "0"},
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 3, atMost: time.Second},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 3, atMost: 2900 * time.Millisecond},
 		{name: "MaxAttempts 1", key: "PAY-1", fail: &fakejira.Failure{Status: 503}, attempts: 1,
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 500 * time.Millisecond},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 1500 * time.Millisecond},
 		{name: "500 is retried with backoff", key: "PAY-1", fail: &fakejira.Failure{Status: 500},
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 3, atLeast: 300 * time.Millisecond, atMost: 1500 * time.Millisecond},
-		{name: "502 once then 200", key: "PAY-1", fail: &fakejira.Failure{Status: 502, Times: 1}, wantReqs: 2, atMost: time.Second},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 3, atLeast: 300 * time.Millisecond, atMost: 2900 * time.Millisecond},
+		{name: "502 once then 200", key: "PAY-1", fail: &fakejira.Failure{Status: 502, Times: 1}, wantReqs: 2, atMost: 2900 * time.Millisecond},
 		{name: "400 fails closed without retry", key: "PAY-1", fail: &fakejira.Failure{Status: 400},
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 500 * time.Millisecond},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atMost: 1500 * time.Millisecond},
 		{name: "hang", key: "PAY-1", fail: &fakejira.Failure{Hang: true}, timeout: 300 * time.Millisecond,
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atLeast: 300 * time.Millisecond, atMost: 800 * time.Millisecond},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, upTo: true, atLeast: 300 * time.Millisecond, atMost: 1300 * time.Millisecond},
 		{name: "slow", key: "PAY-1", fail: &fakejira.Failure{Delay: 2 * time.Second}, timeout: 300 * time.Millisecond,
-			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, atLeast: 300 * time.Millisecond, atMost: 800 * time.Millisecond},
-		{name: "slow but in time", key: "PAY-1", fail: &fakejira.Failure{Delay: 100 * time.Millisecond}, wantReqs: 1, atMost: time.Second},
+			wantCode: commands.EUNAVAILABLE, wantMsg: unreachable, wantReqs: 1, upTo: true, atLeast: 300 * time.Millisecond, atMost: 1300 * time.Millisecond},
+		{name: "slow but in time", key: "PAY-1", fail: &fakejira.Failure{Delay: 100 * time.Millisecond}, wantReqs: 1, atMost: 2900 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +326,7 @@ func TestJiraFailures(t *testing.T) {
 			if err == nil && got.Summary != "Faster checkout" {
 				t.Errorf("ticket = %+v, want PAY-1", got)
 			}
-			if n := len(s.Requests()); n != tt.wantReqs {
+			if n := len(s.Requests()); n != tt.wantReqs && !(tt.upTo && n < tt.wantReqs) {
 				t.Errorf("%d requests, want %d", n, tt.wantReqs)
 			}
 			if took < tt.atLeast || tt.atMost != 0 && took > tt.atMost {
@@ -363,7 +364,7 @@ func TestJiraHonoursTheCallersDeadline(t *testing.T) {
 	start := time.Now()
 	_, err := j.Ticket(ctx, "PAY-1")
 	checkErr(t, err, commands.EUNAVAILABLE, "could not reach Jira")
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("took %s, want about the caller's 150ms", took)
 	}
 }
@@ -376,7 +377,7 @@ func TestJiraUnreachable(t *testing.T) {
 	}
 	url := "http://" + l.Addr().String()
 	l.Close()
-	j, err := tracker.NewJira(tracker.JiraConfig{URL: url, User: botUser, Token: botToken, Timeout: 2 * time.Second})
+	j, err := tracker.NewJira(tracker.JiraConfig{URL: url, User: botUser, Token: botToken, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,8 +385,8 @@ func TestJiraUnreachable(t *testing.T) {
 	start := time.Now()
 	_, err = j.Ticket(context.Background(), "PAY-1")
 	checkErr(t, err, commands.EUNAVAILABLE, "could not reach Jira: not queued, try again")
-	if took := time.Since(start); took > 1500*time.Millisecond {
-		t.Errorf("took %s, want a few short backoffs", took)
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("took %s, want a few short backoffs, not the 5s timeout", took)
 	}
 }
 
@@ -459,8 +460,8 @@ func TestJiraLeavesNoGoroutines(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{commands.EUNAVAILABLE: lookups}, codes); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
-	// 20 rounds of 50ms, with generous room for the race detector.
-	if took > 10*time.Second {
+	// 20 rounds of 50ms, with generous room for the race detector on a busy machine.
+	if took > 30*time.Second {
 		t.Errorf("%d lookups took %s, want each bounded by its 50ms", lookups, took)
 	}
 	j.Close()
@@ -607,8 +608,10 @@ func TestJiraCheck(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("Check error = %v, want one containing %q", err, tt.wantErr)
 			}
-			if n := len(s.Requests()); n == 0 || s.Requests()[0].Path != "/rest/api/2/myself" {
-				t.Errorf("requests = %+v, want GET /rest/api/2/myself", s.Requests())
+			// A hanging request may time out before Jira even sees it.
+			reqs := s.Requests()
+			if len(reqs) == 0 && (tt.fail == nil || !tt.fail.Hang) || len(reqs) > 0 && reqs[0].Path != "/rest/api/2/myself" {
+				t.Errorf("requests = %+v, want GET /rest/api/2/myself", reqs)
 			}
 		})
 	}
