@@ -220,7 +220,7 @@ func (r *run) dobro() error {
 	if err := r.pre.ticketErr; err != nil {
 		switch ErrorCode(err) {
 		case ENOTFOUND, EFORBIDDEN, EINVALID:
-			return Errorf(ErrorCode(err), "%s Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
+			return Errorf(ErrorCode(err), "%s. Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
 		default:
 			r.s.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
 			return Errorf(EUNAVAILABLE, "Could not reach the tracker: %s not queued, try again.", c.Ticket)

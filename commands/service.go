@@ -40,7 +40,13 @@ type Service struct {
 	CommentRetry time.Duration
 
 	hooks sync.WaitGroup
+
+	alertMu   sync.Mutex
+	lastAlert time.Time
 }
+
+// alertEvery bounds how often admins are alerted about the tracker.
+const alertEvery = 10 * time.Minute
 
 // errDone stops an Update whose event was already processed.
 var errDone = errors.New("event already processed")
@@ -83,6 +89,9 @@ func (s *Service) Handle(ctx context.Context, m Message) error {
 	var pre prepared
 	if perr == nil {
 		pre = s.prepare(ctx, m, cmd)
+		if ErrorCode(pre.ticketErr) == EFORBIDDEN {
+			s.alertTracker(ctx, pre.ticketErr)
+		}
 	}
 	var after []func()
 	attempt := func(refused *Error) error {
@@ -136,6 +145,35 @@ func (s *Service) Handle(ctx context.Context, m Message) error {
 		f()
 	}
 	return nil
+}
+
+// alertTracker tells the admins, at most every alertEvery, that the tracker
+// rejects the bot's credentials: every dobro fails until someone fixes it.
+func (s *Service) alertTracker(ctx context.Context, cause error) {
+	s.alertMu.Lock()
+	now := s.now()
+	if !s.lastAlert.IsZero() && now.Sub(s.lastAlert) < alertEvery {
+		s.alertMu.Unlock()
+		return
+	}
+	s.lastAlert = now
+	s.alertMu.Unlock()
+	s.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
+	admins := s.expand(ctx, s.Policy.Admins)
+	text := ":rotating_light: The tracker rejects dobrobot's credentials (" + Escape(ErrorMessage(cause)) + "). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again."
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		for _, a := range admins {
+			if _, err := tx.Emit(Effect{Kind: EffectDM, User: a, Text: text}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Msg("could not queue the tracker alert")
+		return
+	}
+	s.notify()
 }
 
 // processed reports whether the event was handled already, so a replayed

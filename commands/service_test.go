@@ -842,3 +842,28 @@ func TestCommentWriteBack(t *testing.T) {
 		t.Errorf("comments with write-back off: %v", ct.comments)
 	}
 }
+
+func TestTrackerCredentialsAlertAdmins(t *testing.T) {
+	h := newHarness(t)
+	h.tracker.errs["PAY-1"] = commands.Errorf(commands.EFORBIDDEN, "Jira rejected the bot's credentials (401): ask an admin to check the token.")
+	h.tracker.errs["PAY-2"] = h.tracker.errs["PAY-1"]
+	first := h.say(ann, "dobro PAY-1")
+	if got := reply(first); got != "Jira rejected the bot's credentials (401): ask an admin to check the token. Not queued." {
+		t.Errorf("reply = %q", got)
+	}
+	if dms := dmsTo(first, admin); len(dms) != 1 || !strings.Contains(dms[0].Text, "rejects dobrobot's credentials") {
+		t.Errorf("admin alerts = %+v, want one", dms)
+	}
+	// Within ten minutes, no second alert; after, another.
+	h.now = h.now.Add(time.Minute)
+	if dms := dmsTo(h.say(ann, "dobro PAY-2"), admin); len(dms) != 0 {
+		t.Errorf("a second alert within 10 min: %+v", dms)
+	}
+	h.now = h.now.Add(10 * time.Minute)
+	if dms := dmsTo(h.say(ann, "dobro PAY-2"), admin); len(dms) != 1 {
+		t.Errorf("alerts after 11 min = %+v, want one", dms)
+	}
+	if open := h.audit(); len(open) != 3 || !strings.Contains(open[0], "refused") {
+		t.Errorf("audit = %v, want three refusals", open)
+	}
+}
