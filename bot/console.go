@@ -54,6 +54,13 @@ func (c *Console) Notify() {
 func (c *Console) Run(ctx context.Context) error {
 	c.user = ConsoleUser
 	c.wake = make(chan struct{}, 1)
+	if _, ok := c.Names["me"]; !ok {
+		names := map[string]string{"me": ConsoleUser}
+		for k, v := range c.Names {
+			names[k] = v
+		}
+		c.Names = names
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
+	"github.com/dobrobot/dobrobot/tracker/fakejira"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -256,5 +257,76 @@ func TestAuditDocScript(t *testing.T) {
 		if !strings.Contains(string(out), tc.want) {
 			t.Errorf("%s: the documented script says %q, want %q", tc.name, out, tc.want)
 		}
+	}
+}
+
+// TestJiraEndToEnd runs the console with the real Jira adapter against
+// fakejira: config check, a dobro that passes every rule with comment
+// write-back, the failures named, and a rejected token.
+func TestJiraEndToEnd(t *testing.T) {
+	jira := fakejira.New(t)
+	jira.SetCredentials("bot@example.com", "s3cret-token")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "jira.yaml")
+	body := `
+storage: {path: ` + filepath.Join(dir, "j.db") + `}
+tracker:
+  kind: jira
+  url: ` + jira.URL + `
+  user: bot@example.com
+  token: ${JIRA_TOKEN}
+  timeout: 2s
+  projects: [PAY]
+  ready_statuses: [Ready for Release]
+  require_assignee: true
+  require_fix_version: true
+  required_fields: [customfield_10010]
+  comment_on: [start, finish]
+roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
+components: [backend, payments]
+users: {approver: U0APPROVER}
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"JIRA_TOKEN": "s3cret-token"}
+	code, out, errs := run(t, "", env, "--config", cfg, "config", "check")
+	if code != 0 || !strings.Contains(out, "Jira: ok as bot@example.com") {
+		t.Errorf("config check: exit %d\n%s%s", code, out, errs)
+	}
+	script := "dobro PAY-1 no_need_admin\ndobro PAY-2\ndobro PAY-404\n/as approver\naccept PAY-1\n/as me\ndep start PAY-1\ndep finish PAY-1\n"
+	code, out, errs = run(t, script, env, "--config", cfg, "console")
+	if code != 0 {
+		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"PAY-1 is in the queue (#1)",
+		"PAY-2 cannot be released: status is In Progress, needs Ready for Release; no assignee; no fix version; field customfield_10010 is empty. Not queued.",
+		"PAY-404 was not found or is not visible",
+		"card PAY-1: PAY-1 — DONE — Faster checkout",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q\n%s", want, out)
+		}
+	}
+	var comments []string
+	for _, c := range jira.Comments() {
+		comments = append(comments, c.Key+": "+c.Body[:strings.Index(c.Body, " by ")])
+	}
+	if diff := cmp.Diff([]string{"PAY-1: dobrobot: release started", "PAY-1: dobrobot: release finished"}, comments); diff != "" {
+		t.Errorf("comments (-want +got):\n%s", diff)
+	}
+	if strings.Contains(out+errs, "s3cret-token") {
+		t.Error("the Jira token appears in the output or logs")
+	}
+
+	env["JIRA_TOKEN"] = "expired"
+	code, out, errs = run(t, "", env, "--config", cfg, "config", "check")
+	if code != exitRuntime || !strings.Contains(out, "Jira: 401") {
+		t.Errorf("config check with a bad token: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = run(t, "dobro PAY-1\n", env, "--log-level", "error", "--config", cfg, "console")
+	if code != 0 || !strings.Contains(out, "Not queued.") || !strings.Contains(out, "DM to U0ADMIN") {
+		t.Errorf("dobro with a rejected token: exit %d\n%s", code, out)
 	}
 }
