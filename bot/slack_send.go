@@ -35,8 +35,12 @@ type sender struct {
 	poll      time.Duration
 	wake      chan struct{}
 
-	mu       sync.Mutex
-	inflight map[uint64]bool
+	mu sync.Mutex
+	// inflight holds the effects handed to lanes: 0 while in flight, then
+	// the doneSeq at which the outbox forgot them. An outbox read that began
+	// before that may still list them, so they stay until a later read.
+	inflight map[uint64]uint64
+	doneSeq  uint64
 	lanes    map[string]*lane
 	blocked  map[string]time.Time // method → no call before
 	last     map[string]time.Time // lane → time of its last paced call
@@ -51,7 +55,7 @@ func newSender(api *slack.Client, store commands.Store, channel string, log zero
 		api: api, store: store, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
 		wake:     make(chan struct{}, 1),
-		inflight: map[uint64]bool{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
+		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{},
 	}
 }
@@ -81,6 +85,9 @@ func (s *sender) run(ctx context.Context) {
 
 // dispatch hands the outbox's effects that are not in flight to their lanes.
 func (s *sender) dispatch(ctx context.Context) {
+	s.mu.Lock()
+	readAt := s.doneSeq
+	s.mu.Unlock()
 	effects, err := s.store.Pending(ctx, 1000)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -90,11 +97,16 @@ func (s *sender) dispatch(ctx context.Context) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for id, done := range s.inflight {
+		if done != 0 && done <= readAt {
+			delete(s.inflight, id) // gone from the outbox before this read began
+		}
+	}
 	for _, e := range effects {
-		if s.inflight[e.ID] {
+		if _, seen := s.inflight[e.ID]; seen {
 			continue
 		}
-		s.inflight[e.ID] = true
+		s.inflight[e.ID] = 0
 		key := s.laneKey(e)
 		l, running := s.lanes[key]
 		if !running {
@@ -166,7 +178,8 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 	for attempt := range 3 {
 		if err = s.store.Delivered(ctx, e.ID); err == nil {
 			s.mu.Lock()
-			delete(s.inflight, e.ID)
+			s.doneSeq++
+			s.inflight[e.ID] = s.doneSeq
 			s.mu.Unlock()
 			return
 		}

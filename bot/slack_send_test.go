@@ -186,6 +186,7 @@ func TestSenderDefaultPaceIsOneMessagePerSecond(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 2 s")
 	}
+	t.Parallel()
 	h := startSender(t, func(s *sender) { s.pace = newSender(nil, nil, "", zerolog.Nop()).pace })
 	h.emit(t, dmReply("D01", "one"), dmReply("D01", "two"), dmReply("D01", "three"))
 	h.waitEmpty(t, 5*time.Second)
@@ -201,6 +202,7 @@ func TestSenderDefaultPaceIsOneMessagePerSecond(t *testing.T) {
 }
 
 func TestSenderHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	h := startSender(t, nil)
 	h.fs.Fail("chat.postMessage", fakeslack.Failure{Status: http.StatusTooManyRequests, RetryAfter: 2, Times: 1})
 	h.emit(t, dmReply("D01", "after the limit"))
@@ -208,7 +210,9 @@ func TestSenderHonoursRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another lane's message to the same method waits out the limit too.
+	// Once the bot has seen the 429, another lane's message to the same
+	// method waits out the limit too.
+	eventually(t, "the 429 to be seen", func() bool { return strings.Contains(h.logs.String(), "rate limit") })
 	h.emit(t, dmReply("D02", "also waits"))
 	h.waitEmpty(t, 5*time.Second)
 	calls := h.fs.Calls("chat.postMessage")
@@ -474,5 +478,26 @@ func TestSenderLeavesUndeliveredEffectsForTheNextStart(t *testing.T) {
 	h.waitEmpty(t, 3*time.Second)
 	if m := h.fs.Messages("D01"); len(m) != 1 || m[0].Text != "kept" {
 		t.Errorf("after the restart: %+v", m)
+	}
+}
+
+func TestSenderDeliversEachEffectOnce(t *testing.T) {
+	// Many small commits while the sender reads the outbox often: an effect
+	// delivered between a read and the next must not be sent again.
+	h := startSender(t, func(s *sender) { s.pace, s.poll = time.Millisecond, time.Millisecond })
+	const n = 200
+	for i := range n {
+		h.emit(t, dmReply(fmt.Sprintf("D%02d", i%10), fmt.Sprintf("m%03d", i)))
+	}
+	h.waitEmpty(t, 10*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	seen := map[string]int{}
+	for _, m := range h.fs.Messages("") {
+		seen[m.Text]++
+	}
+	for i := range n {
+		if text := fmt.Sprintf("m%03d", i); seen[text] != 1 {
+			t.Errorf("%s delivered %d times", text, seen[text])
+		}
 	}
 }

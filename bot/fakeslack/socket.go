@@ -124,20 +124,23 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	go s.readLoop(c)
 	go s.pingLoop(c)
 
+	// The socket counts as connected from the moment hello is on its way:
+	// holding the write lock meanwhile keeps any envelope behind the hello.
+	c.wmu.Lock()
 	s.mu.Lock()
 	hello := map[string]any{"type": "hello", "num_connections": len(s.conns),
 		"connection_info": map[string]any{"app_id": AppID},
 		"debug_info":      map[string]any{"host": "fake-applink", "approximate_connection_time": 18060}}
-	s.mu.Unlock()
-	if err := c.write(hello); err != nil {
-		c.close()
-		return
-	}
-	s.mu.Lock()
 	c.helloed = true
 	s.hellos++
 	s.changedLocked()
 	s.mu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err = c.ws.WriteJSON(hello)
+	c.wmu.Unlock()
+	if err != nil {
+		c.close()
+	}
 }
 
 func (s *Server) readLoop(c *conn) {

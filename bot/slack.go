@@ -1,0 +1,394 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// DefaultAPIURL is Slack's Web API.
+const DefaultAPIURL = "https://slack.com/api/"
+
+// Slack is the Slack bot over Socket Mode. It turns mentions in the release
+// channel, direct messages and clicks on its buttons into commands for the
+// Service, and delivers what the Service leaves in the outbox.
+//
+// Every event is recorded in the inbox (Service.Receive) before it is
+// acknowledged and handled after, on a tracked goroutine, so an event Slack
+// delivers twice (retries, reconnects, also across a restart) has one
+// effect, and acks never wait for the tracker or a hook. Only one Slack may
+// run per Slack app: Slack gives each event to one of the app's connections.
+//
+// Run sets Service.Notify (if nil) to wake the outbox sender, and
+// Service.Groups (if nil) to a UserGroups cache over usergroups.users.list.
+type Slack struct {
+	AppToken string // xapp-…, for Socket Mode (connections:write)
+	BotToken string // xoxb-…, for the Web API
+	APIURL   string // the Web API's base URL; "" means DefaultAPIURL
+	Channel  string // the release channel's ID (C…)
+	Service  *commands.Service
+	Store    commands.Store
+	Log      zerolog.Logger
+
+	// The settings below may be left zero for their defaults.
+
+	// HTTPClient makes the Web API calls; the default times out after 30 s.
+	HTTPClient *http.Client
+	// Pace is the least time between two messages to one channel (1 s).
+	Pace time.Duration
+	// CommandTimeout bounds the handling of one command (2 min).
+	CommandTimeout time.Duration
+	// ShutdownTimeout bounds how long Run waits, once its context ends, for
+	// commands in flight and for the outbox to drain (30 s).
+	ShutdownTimeout time.Duration
+	// PingInterval is how long the connection may go without a ping from
+	// Slack before it is taken for dead and reopened (30 s).
+	PingInterval time.Duration
+	// RetryBase and RetryMax shape the backoff of failed deliveries (1 s, 1 min).
+	RetryBase, RetryMax time.Duration
+	// GroupsTTL and GroupsMaxStale shape the user-group cache (5 min, 15 min).
+	GroupsTTL, GroupsMaxStale time.Duration
+
+	mu     sync.Mutex
+	sender *sender
+}
+
+// Notify wakes the outbox sender; the Service calls it after a commit that
+// left effects to deliver.
+func (s *Slack) Notify() {
+	s.mu.Lock()
+	snd := s.sender
+	s.mu.Unlock()
+	if snd != nil {
+		snd.notify()
+	}
+}
+
+func (s *Slack) check() error {
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"slack.app_token", s.AppToken}, {"slack.bot_token", s.BotToken}, {"slack.channel", s.Channel},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("slack: %s must be set", strings.Join(missing, ", "))
+	}
+	if !strings.HasPrefix(s.AppToken, "xapp-") {
+		return errors.New("slack: slack.app_token must be an app-level token (xapp-…) with connections:write")
+	}
+	if s.Service == nil || s.Store == nil {
+		return errors.New("slack: a Service and a Store are required")
+	}
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// session is the state of one Run.
+type session struct {
+	*Slack
+	me     botIdentity
+	sm     *socketmode.Client
+	groups *UserGroups // nil when Service.Groups was set by the caller
+
+	smCtx   context.Context // ends when Run stops reading
+	work    context.Context // ends when commands in flight are abandoned
+	tracked sync.WaitGroup  // envelopes and commands in flight
+	recover sync.Once       // Service.Recover, after the first hello
+}
+
+// Run connects to Slack and serves until ctx ends or the connection fails
+// for good (a refused token). Once ctx ends it stops reading, lets commands
+// in flight finish and the outbox drain (bounded by ShutdownTimeout), and
+// returns nil.
+func (s *Slack) Run(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	apiURL := s.APIURL
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/" // slack-go appends method names to it
+	}
+	hc := s.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	api := slack.New(s.BotToken, slack.OptionAPIURL(apiURL), slack.OptionAppLevelToken(s.AppToken), slack.OptionHTTPClient(hc))
+
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		if code := slackCode(err); code != "" {
+			return fmt.Errorf("slack: auth.test refused the bot token (%s): check slack.bot_token", code)
+		}
+		return fmt.Errorf("slack: auth.test at %s: %w", apiURL, err)
+	}
+	ses := &session{Slack: s, me: newIdentity(auth.UserID, auth.BotID, auth.TeamID)}
+	log := s.Log.With().Str("team", auth.TeamID).Str("bot_user", auth.UserID).Logger()
+	log.Info().Str("channel", s.Channel).Msg("connected to the Slack Web API")
+
+	if s.Service.Groups == nil {
+		ses.groups = NewUserGroups(api, orDefault(s.GroupsTTL, 5*time.Minute), orDefault(s.GroupsMaxStale, 15*time.Minute))
+		ses.groups.Log = log
+		s.Service.Groups = ses.groups
+	}
+	snd := newSender(api, s.Store, s.Channel, log)
+	snd.pace = orDefault(s.Pace, time.Second)
+	snd.retryBase = orDefault(s.RetryBase, time.Second)
+	snd.retryMax = orDefault(s.RetryMax, time.Minute)
+	s.mu.Lock()
+	s.sender = snd
+	s.mu.Unlock()
+	if s.Service.Notify == nil {
+		s.Service.Notify = s.Notify
+	}
+	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		snd.run(sendCtx)
+	}()
+
+	ses.sm = socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second)))
+	smCtx, stopReading := context.WithCancel(ctx)
+	ses.smCtx = smCtx
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	ses.work = work
+	smDone := make(chan error, 1)
+	go func() { smDone <- ses.sm.RunContext(smCtx) }()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-smDone:
+			smDone <- err
+			if ctx.Err() == nil {
+				runErr = fmt.Errorf("slack: socket mode stopped: %w", err)
+				if code := err.Error(); code == "invalid_auth" || code == "not_authed" || code == "token_revoked" || code == "account_inactive" {
+					runErr = fmt.Errorf("slack: apps.connections.open refused the app token (%s): check slack.app_token", code)
+				}
+			}
+			break loop
+		case evt := <-ses.sm.Events:
+			ses.dispatch(evt, log)
+		}
+	}
+
+	// Stop reading: Slack redelivers whatever was not acked.
+	stopReading()
+	select {
+	case <-smDone:
+	case <-time.After(5 * time.Second):
+		log.Warn().Msg("the Socket Mode connection did not close within 5 s")
+	}
+	deadline := time.Now().Add(orDefault(s.ShutdownTimeout, 30*time.Second))
+	inflight := make(chan struct{})
+	go func() {
+		ses.tracked.Wait()
+		close(inflight)
+	}()
+	select {
+	case <-inflight:
+	case <-time.After(time.Until(deadline)):
+		log.Warn().Msg("commands still running at shutdown were cancelled; they are handled again at the next start")
+		abandon()
+		<-inflight
+	}
+	abandon()
+	snd.notify()
+	ses.drain(deadline, log)
+	stopSending()
+	<-sendDone
+	log.Info().Msg("disconnected from Slack")
+	return runErr
+}
+
+// drain waits until the outbox is empty or the deadline passes.
+func (ses *session) drain(deadline time.Time, log zerolog.Logger) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for {
+		pending, err := ses.Store.Pending(ctx, 1)
+		if err == nil && len(pending) == 0 {
+			return
+		}
+		if !sleep(ctx, 50*time.Millisecond) {
+			log.Warn().Msg("messages still in the outbox at shutdown are sent at the next start")
+			return
+		}
+	}
+}
+
+// track runs fn on a goroutine that Run waits for before it returns.
+func (ses *session) track(fn func()) {
+	ses.tracked.Add(1)
+	go func() {
+		defer ses.tracked.Done()
+		fn()
+	}()
+}
+
+// dispatch handles one event of the Socket Mode client. It never blocks:
+// the client stops reading the socket (and answering pings) while it does.
+func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		log.Debug().Msg("connecting to Slack (Socket Mode)")
+	case socketmode.EventTypeConnectionError:
+		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("retry_in", e.Backoff).Msg("could not connect to Slack; retrying")
+		}
+	case socketmode.EventTypeInvalidAuth:
+		log.Error().Msg("Slack refused the app token")
+	case socketmode.EventTypeConnected:
+		log.Info().Msg("Socket Mode connected")
+	case socketmode.EventTypeHello:
+		if evt.Request != nil && evt.Request.NumConnections > 1 {
+			log.Error().Int("num_connections", evt.Request.NumConnections).
+				Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
+		}
+		ses.recover.Do(func() {
+			ses.track(func() {
+				if err := ses.Service.Recover(ses.work); err != nil {
+					log.Error().Err(err).Msg("could not recover after the start")
+				}
+			})
+		})
+	case socketmode.EventTypeEventsAPI, socketmode.EventTypeInteractive, socketmode.EventTypeSlashCommand:
+		if evt.Request == nil {
+			return
+		}
+		req := *evt.Request
+		ses.track(func() { ses.envelope(req, log) })
+	case socketmode.EventTypeErrorBadMessage:
+		// slack-go could not parse it (an event type it does not know):
+		// the bot reads the payload itself.
+		bad, ok := evt.Data.(*socketmode.ErrorBadMessage)
+		if !ok {
+			return
+		}
+		var req socketmode.Request
+		if json.Unmarshal(bad.Message, &req) != nil || req.EnvelopeID == "" {
+			log.Warn().Err(bad.Cause).Msg("unreadable Socket Mode message")
+			return
+		}
+		ses.track(func() { ses.envelope(req, log) })
+	case socketmode.EventTypeErrorWriteFailed:
+		if e, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
+			log.Warn().Err(e.Cause).Msg("could not send an ack; Slack will redeliver the event")
+		}
+	case socketmode.EventTypeIncomingError:
+		if e, ok := evt.Data.(*slack.IncomingEventError); ok {
+			log.Warn().Err(e.ErrorObj).Msg("Socket Mode read error")
+		}
+	}
+}
+
+// envelope handles one envelope: decide, record, ack, then run the command.
+func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
+	log = log.With().Str("envelope", req.EnvelopeID).Logger()
+	var in inbound
+	switch req.Type {
+	case socketmode.RequestTypeEventsAPI:
+		in = parseEvent(req.Payload, ses.me, ses.Channel)
+	case socketmode.RequestTypeInteractive:
+		in = parseAction(req.Payload, ses.me)
+	default:
+		in = skip("envelope type " + req.Type)
+	}
+	if req.RetryAttempt > 0 {
+		log = log.With().Int("retry_attempt", req.RetryAttempt).Str("retry_reason", req.RetryReason).Logger()
+	}
+	if in.msg.EventID != "" {
+		log = log.With().Str("event", in.msg.EventID).Str("user", in.msg.User).Logger()
+	}
+
+	switch in.kind {
+	case inboundIgnore:
+		log.Debug().Str("why", in.reason).Msg("ignored an event")
+		ses.ack(req, log)
+	case inboundGroupChanged:
+		if ses.groups != nil {
+			ses.groups.Forget(in.group)
+		}
+		log.Info().Str("group", in.group).Msg("a user group's members changed")
+		ses.ack(req, log)
+	case inboundElsewhere:
+		if err := ses.pointToChannel(in.msg); err != nil {
+			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
+			return
+		}
+		ses.ack(req, log)
+	case inboundCommand:
+		fresh, err := ses.Service.Receive(ses.work, in.msg)
+		if err != nil {
+			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
+			return
+		}
+		ses.ack(req, log)
+		if !fresh {
+			log.Info().Msg("event delivered again; it has been recorded already")
+			return
+		}
+		ctx, cancel := context.WithTimeout(ses.work, orDefault(ses.CommandTimeout, 2*time.Minute))
+		defer cancel()
+		if err := ses.Service.Handle(ctx, in.msg); err != nil {
+			log.Error().Err(err).Msg("command failed")
+		}
+	}
+}
+
+// ack acknowledges an envelope. An ack that cannot be sent (the connection
+// dropped) is fine: Slack redelivers and the inbox knows the event.
+func (ses *session) ack(req socketmode.Request, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
+	defer cancel()
+	if err := ses.sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
+	}
+}
+
+// pointToChannel answers a mention outside the release channel with a
+// pointer to it, once per event (the inbox dedupes it like a command), and
+// changes nothing else.
+func (ses *session) pointToChannel(m commands.Message) error {
+	err := ses.Store.Update(ses.work, func(tx commands.Tx) error {
+		if _, seen, err := tx.Event(m.EventID); err != nil || seen {
+			return err
+		}
+		if err := tx.PutEvent(commands.InboxEvent{ID: m.EventID, Message: m, Received: time.Now().UTC(), Processed: true}); err != nil {
+			return err
+		}
+		_, err := tx.Emit(commands.Effect{Kind: commands.EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel,
+			Via: m.Via, Text: fmt.Sprintf("I take commands in <#%s> only, or write to me directly.", ses.Channel)})
+		return err
+	})
+	if err == nil {
+		ses.Notify()
+	}
+	return err
+}

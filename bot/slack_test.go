@@ -1,0 +1,599 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// The people of the end-to-end tests.
+const (
+	ann     = "U01ANN" // requester
+	bob     = "U02BOB" // approver
+	adm     = "U03ADM" // admin
+	mallory = "U0MALLORY"
+)
+
+// testTracker knows every ticket; it can be slow.
+type testTracker struct {
+	delay time.Duration
+	mu    sync.Mutex
+	calls int
+}
+
+func (tr *testTracker) Ticket(ctx context.Context, key string) (commands.Ticket, error) {
+	tr.mu.Lock()
+	tr.calls++
+	tr.mu.Unlock()
+	if tr.delay > 0 {
+		select {
+		case <-time.After(tr.delay):
+		case <-ctx.Done():
+			return commands.Ticket{}, commands.Errorf(commands.EUNAVAILABLE, "could not reach the tracker in time")
+		}
+	}
+	return commands.Ticket{Key: key, Project: commands.ProjectOf(key), Summary: "Release of " + key, Status: "Ready",
+		Assignee: "ann@example.com", FixVersions: []string{"1.0"}, Components: []string{"backend"},
+		URL: "https://jira.example.com/browse/" + key}, nil
+}
+
+type botHarness struct {
+	fs   *fakeslack.Server
+	db   *storage.DB
+	svc  *commands.Service
+	bot  *Slack
+	logs *syncBuffer
+	stop func() error
+}
+
+// startBot runs the real bot against fs, on the bbolt file at path, and
+// waits until it is connected.
+func startBot(t *testing.T, fs *fakeslack.Server, path string, tr commands.Tracker, tune ...func(*Slack)) *botHarness {
+	t.Helper()
+	db := openDB(t, path)
+	logs := &syncBuffer{}
+	log := zerolog.New(logs)
+	svc := &commands.Service{Store: db, Tracker: tr, Log: log, Policy: commands.Policy{
+		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}}
+	b := &Slack{
+		AppToken: fakeslack.AppToken, BotToken: fakeslack.BotToken,
+		APIURL:  strings.TrimSuffix(fs.URL, "/"), // Run adds the slash slack-go needs
+		Channel: releaseChannel, Service: svc, Store: db, Log: log,
+		Pace: 5 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second,
+	}
+	for _, f := range tune {
+		f(b)
+	}
+	hellos := fs.Hellos()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(15 * time.Second):
+				runErr = errors.New("Run did not return within 15 s of its context ending")
+			}
+			svc.Wait()
+			if err := db.Close(); err != nil && runErr == nil {
+				runErr = err
+			}
+			for _, secret := range []string{fakeslack.BotToken, fakeslack.AppToken} {
+				if strings.Contains(logs.String(), secret) {
+					t.Errorf("the log contains a token")
+				}
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("bot: %v", err)
+		}
+	})
+	if err := fs.WaitConnections(1, hellos+1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &botHarness{fs: fs, db: db, svc: svc, bot: b, logs: logs, stop: stop}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5 s for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// send delivers e like Slack: held while no socket is open.
+func send(t *testing.T, fs *fakeslack.Server, env fakeslack.Envelope) fakeslack.Envelope {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sent, err := fs.Send(env)
+		if err == nil {
+			return sent
+		}
+		if !errors.Is(err, fakeslack.ErrNoConnection) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// do sends an envelope and waits for its ack.
+func do(t *testing.T, fs *fakeslack.Server, env fakeslack.Envelope) fakeslack.Envelope {
+	t.Helper()
+	sent := send(t, fs, env)
+	if _, err := fs.WaitAck(sent.EnvelopeID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+func (h *botHarness) release(t *testing.T, ticket string) commands.Release {
+	t.Helper()
+	var r commands.Release
+	err := h.db.View(context.Background(), func(tx commands.Tx) error {
+		var err error
+		r, err = tx.LastRelease(ticket)
+		return err
+	})
+	if err != nil && commands.ErrorCode(err) != commands.ENOTFOUND {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (h *botHarness) state(t *testing.T, ticket string) commands.State { return h.release(t, ticket).State }
+
+// audit returns the audit actions of ticket, as actor:action.
+func (h *botHarness) audit(t *testing.T, ticket string) []string {
+	t.Helper()
+	var out []string
+	err := h.db.Audit(context.Background(), commands.AuditFilter{Ticket: ticket}, func(e commands.AuditEntry) error {
+		out = append(out, e.Actor+":"+string(e.Action))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// cards returns the top-level messages of the release channel.
+func cards(fs *fakeslack.Server) []fakeslack.Message {
+	var out []fakeslack.Message
+	for _, m := range fs.Messages(releaseChannel) {
+		if m.ThreadTS == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (h *botHarness) settle(t *testing.T) {
+	t.Helper()
+	eventually(t, "an empty outbox", func() bool {
+		p, err := h.db.Pending(context.Background(), 1)
+		return err == nil && len(p) == 0
+	})
+	time.Sleep(100 * time.Millisecond) // anything still to come would show by now
+}
+
+func button(t *testing.T, fs *fakeslack.Server, user, command string) fakeslack.Button {
+	t.Helper()
+	var found fakeslack.Button
+	eventually(t, "a "+command+" button for "+user, func() bool {
+		for _, b := range fs.Buttons(fakeslack.DMChannel(user)) {
+			if b.Value == command {
+				found = b
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func ephemeralTo(fs *fakeslack.Server, user, contains string) bool {
+	return slices.ContainsFunc(fs.Ephemerals(user), func(m fakeslack.Message) bool { return strings.Contains(m.Text, contains) })
+}
+
+func TestSlackFullRelease(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1 no_need_admin")))
+	approve := button(t, fs, bob, "accept PAY-1")
+	eventually(t, "the card", func() bool { return len(cards(fs)) == 1 })
+	card := cards(fs)[0]
+
+	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, approve)))
+	eventually(t, "accepted", func() bool { return h.state(t, "PAY-1") == commands.StateAccepted })
+	button(t, fs, ann, "dep start PAY-1")
+
+	do(t, fs, fs.EventEnvelope(fakeslack.DM(ann, "dep start PAY-1")))
+	eventually(t, "deploying", func() bool { return h.state(t, "PAY-1") == commands.StateDeploying })
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dep finish PAY-1")))
+	eventually(t, "done", func() bool { return h.state(t, "PAY-1") == commands.StateDone })
+	h.settle(t)
+
+	final := cards(fs)
+	if len(final) != 1 || final[0].TS != card.TS {
+		t.Fatalf("release channel has %d top-level messages, want the one card %s", len(final), card.TS)
+	}
+	if final[0].Updates < 3 || !strings.Contains(string(final[0].Blocks), "done") {
+		t.Errorf("the card was updated %d times and reads %s; want ≥ 3 updates ending in done", final[0].Updates, final[0].Blocks)
+	}
+	if got := h.release(t, "PAY-1").Card; got != card.TS {
+		t.Errorf("the release's card: got %q, want %q", got, card.TS)
+	}
+	if n := len(fs.Messages(releaseChannel)) - 1; n == 0 {
+		t.Error("no progress in the card's thread")
+	}
+	for _, m := range fs.Messages(releaseChannel)[1:] {
+		if m.ThreadTS != card.TS {
+			t.Errorf("a message outside the card's thread: %+v", m)
+		}
+	}
+	if !ephemeralTo(fs, bob, "accepted PAY-1") {
+		t.Errorf("the approver's click got no ephemeral reply: %+v", fs.Ephemerals(bob))
+	}
+	if dms := fs.Messages(fakeslack.DMChannel(ann)); !slices.ContainsFunc(dms, func(m fakeslack.Message) bool { return strings.Contains(m.Text, "PAY-1") }) {
+		t.Errorf("the requester's DM reply is missing: %+v", dms)
+	}
+	audit := h.audit(t, "PAY-1")
+	for _, want := range []string{ann + ":request", bob + ":accept", ann + ":start", ann + ":finish"} {
+		if count(audit, want) != 1 {
+			t.Errorf("audit has %d × %s, want 1: %v", count(audit, want), want, audit)
+		}
+	}
+}
+
+func TestSlackDuplicateDeliveryHasOneEffect(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+
+	first := do(t, fs, fs.EventEnvelope(fakeslack.Event{ID: "EvDUP", User: ann, Channel: releaseChannel,
+		Text: "<@" + fakeslack.BotUser + "> dobro PAY-1"}))
+	second, _ := fs.Redeliver(first, "timeout")
+	if _, err := fs.WaitAck(second.EnvelopeID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(t)
+	// A late copy (Slack's 5 min retry, compressed) after all the effects.
+	third, _ := fs.Redeliver(second, "timeout")
+	if _, err := fs.WaitAck(third.EnvelopeID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(t)
+
+	attempts := []int{}
+	for _, s := range fs.Sent() {
+		attempts = append(attempts, s.RetryAttempt)
+	}
+	if !slices.Equal(attempts, []int{0, 1, 2}) || len(fs.Acks()) != 3 {
+		t.Errorf("deliveries %v, acks %d; want attempts 0, 1, 2 each acked", attempts, len(fs.Acks()))
+	}
+	if n := len(cards(fs)); n != 1 {
+		t.Errorf("cards: got %d, want 1", n)
+	}
+	if n := len(fs.Messages(fakeslack.DMChannel(bob))); n != 1 {
+		t.Errorf("approver DMs: got %d, want 1", n)
+	}
+	if a := h.audit(t, "PAY-1"); len(a) != 1 {
+		t.Errorf("audit entries: %v, want one request", a)
+	}
+}
+
+func TestSlackRedeliveryAfterRestart(t *testing.T) {
+	fs := fakeslack.New(t)
+	path := filepath.Join(t.TempDir(), "bot.db")
+	h := startBot(t, fs, path, &testTracker{})
+	env := do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+	h.settle(t)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An event recorded just before a crash, never handled.
+	db := openDB(t, path)
+	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()}
+	pending := commands.Message{EventID: "EvCRASH", Team: fakeslack.TeamID, User: ann, Channel: releaseChannel,
+		Text: "dobro PAY-2", Via: commands.ViaMention, Time: time.Now().UTC()}
+	if fresh, err := svc.Receive(context.Background(), pending); err != nil || !fresh {
+		t.Fatalf("Receive: %v, %v", fresh, err)
+	}
+	db.Close()
+
+	h = startBot(t, fs, path, &testTracker{})
+	again, err := fs.Redeliver(env, "timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.WaitAck(again.EnvelopeID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the recovered command", func() bool { return h.state(t, "PAY-2") == commands.StateRequested })
+	h.settle(t)
+	if n := len(cards(fs)); n != 2 {
+		t.Errorf("cards: got %d, want 2 (PAY-1 once, PAY-2 recovered)", n)
+	}
+	if a := h.audit(t, "PAY-1"); len(a) != 1 {
+		t.Errorf("PAY-1 audit: %v, want one request", a)
+	}
+}
+
+func TestSlackAcksFastWhileTheTrackerIsSlow(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{delay: 2 * time.Second})
+	var envs []fakeslack.Envelope
+	for _, ticket := range []string{"PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5", "PAY-6", "PAY-7", "PAY-8"} {
+		envs = append(envs, send(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro "+ticket))))
+		envs = append(envs, send(t, fs, fs.EventEnvelope(fakeslack.DM(bob, "queue"))))
+	}
+	for _, e := range envs {
+		if _, err := fs.WaitAck(e.EnvelopeID, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if lat, _ := fs.AckLatency(e.EnvelopeID); lat > 100*time.Millisecond {
+			t.Errorf("envelope %s acked after %v, want ≤ 100 ms", e.EnvelopeID, lat)
+		}
+	}
+	eventually(t, "eight cards", func() bool { return len(cards(fs)) == 8 })
+	_ = h
+}
+
+func TestSlackReconnectLosesNothing(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond, 500*time.Millisecond)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	fs.Disconnect("refresh_requested", 50*time.Millisecond)
+	// Sent on the socket being closed: lost there, redelivered on the new one.
+	send(t, fs, fs.EventEnvelope(fakeslack.Event{ID: "EvREFRESH", User: ann, Channel: releaseChannel,
+		Text: "<@" + fakeslack.BotUser + "> dobro PAY-7"}))
+	eventually(t, "the command", func() bool { return h.state(t, "PAY-7") == commands.StateRequested })
+	if err := fs.WaitConnections(1, 2, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(t)
+	if n := fs.Opens(); n != 2 {
+		t.Errorf("apps.connections.open calls: got %d, want 2", n)
+	}
+	if n := len(cards(fs)); n != 1 {
+		t.Errorf("cards: got %d, want 1", n)
+	}
+	if a := h.audit(t, "PAY-7"); len(a) != 1 {
+		t.Errorf("audit: %v, want one request", a)
+	}
+	// And the new connection serves.
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-8")))
+	eventually(t, "a command on the new connection", func() bool { return h.state(t, "PAY-8") == commands.StateRequested })
+}
+
+func TestSlackReconnectsWhenPingsStop(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.SetPingInterval(50 * time.Millisecond)
+	// An event sent to a socket the bot is giving up is redelivered, as Slack does.
+	fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond, 500*time.Millisecond)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{},
+		func(s *Slack) { s.PingInterval = 300 * time.Millisecond })
+	fs.WithholdPings(true)
+	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Opens >= 2 }) {
+		t.Fatal("the bot did not reconnect a socket that stopped pinging")
+	}
+	fs.WithholdPings(false)
+	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 && st.Hellos >= 2 }) {
+		t.Fatal("the bot did not settle on one new connection")
+	}
+	send(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+	eventually(t, "a command after the reconnect", func() bool { return h.state(t, "PAY-1") == commands.StateRequested })
+}
+
+func TestSlackAuthorisation(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+	approve := button(t, fs, bob, "accept PAY-1")
+
+	// A display name is not an identity.
+	do(t, fs, fs.EventEnvelope(fakeslack.Event{User: "U0ATTACKER", Channel: releaseChannel,
+		Text: "<@" + fakeslack.BotUser + "> accept PAY-1", Username: "bob",
+		Profile: map[string]string{"name": "bob", "display_name": bob, "real_name": "Bob the Approver"}}))
+	// A click on the approver's button by someone else is theirs, not his.
+	do(t, fs, fs.ClickEnvelope(fakeslack.Click{User: mallory, Username: "bob", Name: "bob", Channel: approve.Channel,
+		MessageTS: approve.MessageTS, ActionID: approve.ActionID, BlockID: approve.BlockID, Value: approve.Value}))
+	eventually(t, "both refusals", func() bool {
+		return len(fs.Ephemerals("U0ATTACKER")) >= 1 && len(fs.Ephemerals(mallory)) >= 1
+	})
+	h.settle(t)
+	if a, m := fs.Ephemerals("U0ATTACKER"), fs.Ephemerals(mallory); len(a) != 1 || len(m) != 1 {
+		t.Errorf("refusals: %+v and %+v, want one each\nlog:\n%s", a, m, h.logs.String())
+	}
+	h.settle(t)
+	if s := h.state(t, "PAY-1"); s != commands.StateRequested {
+		t.Errorf("state: got %s, want requested", s)
+	}
+	audit := h.audit(t, "PAY-1")
+	for _, want := range []string{"U0ATTACKER:refused", mallory + ":refused"} {
+		if count(audit, want) != 1 {
+			t.Errorf("audit lacks %s: %v", want, audit)
+		}
+	}
+	if eph := fs.Ephemerals(mallory); eph[0].Channel != approve.Channel {
+		t.Errorf("the refusal went to %s, want where the click was (%s)", eph[0].Channel, approve.Channel)
+	}
+
+	// The approver's double click: one transition, and "already" for the second.
+	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, approve)))
+	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, approve)))
+	eventually(t, "two replies to the approver", func() bool { return len(fs.Ephemerals(bob)) == 2 })
+	if count(h.audit(t, "PAY-1"), bob+":accept") != 1 {
+		t.Errorf("audit: %v, want one accept", h.audit(t, "PAY-1"))
+	}
+	if !ephemeralTo(fs, bob, "already") {
+		t.Errorf("the second click's reply: %+v", fs.Ephemerals(bob))
+	}
+}
+
+func TestSlackIgnoresWhatIsNotACommand(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	bot := "<@" + fakeslack.BotUser + "> "
+	events := []fakeslack.Event{
+		{ID: "EvBOT", Type: "message", Subtype: "bot_message", BotID: "B09OTHER", Channel: "D01ANN", Text: "dobro PAY-1"},
+		{ID: "EvBOTUSER", User: "U09BOTUSER", BotID: "B09OTHER", Channel: releaseChannel, Text: bot + "dobro PAY-1"},
+		{ID: "EvEDIT", Type: "message", Subtype: "message_changed", User: ann, Channel: "D01ANN", Text: "dobro PAY-1"},
+		{ID: "EvEDITMENTION", User: ann, Channel: releaseChannel, Text: bot + "dobro PAY-1", Edited: true},
+		{ID: "EvBROADCAST", Subtype: "thread_broadcast", User: ann, Channel: releaseChannel, Text: bot + "dobro PAY-1", ThreadTS: "1.2"},
+		{ID: "EvOWN", Type: "message", User: fakeslack.BotUser, Channel: "D01ANN", Text: "dobro PAY-1"},
+		{ID: "EvTEAM", Team: "T0OTHER", User: ann, Channel: releaseChannel, Text: bot + "dobro PAY-1"},
+		{ID: "EvSHARED", UserTeam: "T0OTHER", User: "U0OUTSIDER", Channel: releaseChannel, Text: bot + "dobro PAY-1"},
+		{ID: "EvCHANNEL", Type: "message", User: ann, Channel: releaseChannel, Text: "dobro PAY-1"},
+	}
+	for _, e := range events {
+		do(t, fs, fs.EventEnvelope(e))
+	}
+	h.settle(t)
+	var methods []string
+	for _, c := range fs.Calls("") {
+		if c.Method != "auth.test" && c.Method != "apps.connections.open" {
+			methods = append(methods, c.Method)
+		}
+	}
+	if len(methods) != 0 {
+		t.Errorf("Web API calls: %v, want none but connecting", methods)
+	}
+	for _, e := range events {
+		var seen bool
+		_ = h.db.View(context.Background(), func(tx commands.Tx) error {
+			_, seen, _ = tx.Event(e.ID)
+			return nil
+		})
+		if seen {
+			t.Errorf("%s was recorded in the inbox", e.ID)
+		}
+	}
+	if r := h.release(t, "PAY-1"); r.ID != 0 {
+		t.Errorf("a release was created: %+v", r)
+	}
+}
+
+func TestSlackMentionElsewherePointsToTheChannel(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	env := do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, "C0OTHER", "dobro PAY-1")))
+	again, _ := fs.Redeliver(env, "timeout")
+	if _, err := fs.WaitAck(again.EnvelopeID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(t)
+	eph := fs.Ephemerals(ann)
+	if len(eph) != 1 || eph[0].Channel != "C0OTHER" || !strings.Contains(eph[0].Text, "<#"+releaseChannel+">") {
+		t.Errorf("replies: %+v, want one pointer to <#%s> in C0OTHER", eph, releaseChannel)
+	}
+	if r := h.release(t, "PAY-1"); r.ID != 0 || len(cards(fs)) != 0 {
+		t.Errorf("a mention elsewhere changed something: %+v", r)
+	}
+}
+
+func TestSlackShutdownFinishesCommandsInFlight(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{delay: 500 * time.Millisecond})
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+	start := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	if n := len(cards(fs)); n != 1 {
+		t.Errorf("cards after shutdown: got %d, want the in-flight command's card", n)
+	}
+	if fs.Connections() != 0 {
+		t.Errorf("a socket is still open after Run returned")
+	}
+}
+
+func TestSlackWarnsAboutAnotherConnection(t *testing.T) {
+	fs := fakeslack.New(t)
+	// Another process already holds a connection to the app.
+	_, url, err := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL), slack.OptionAppLevelToken(fakeslack.AppToken)).
+		StartSocketModeContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	eventually(t, "the warning", func() bool { return strings.Contains(h.logs.String(), "another connection to this Slack app") })
+}
+
+func TestSlackRefusedTokens(t *testing.T) {
+	fs := fakeslack.New(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "bot.db"))
+	defer db.Close()
+	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()}
+	tests := []struct {
+		name               string
+		app, bot, contains string
+	}{
+		{"bot token", fakeslack.AppToken, "xoxb-wrong", "slack.bot_token"},
+		{"app token", "xapp-wrong", fakeslack.BotToken, "slack.app_token"},
+		{"not an app token", fakeslack.BotToken, fakeslack.BotToken, "slack.app_token"},
+		{"no channel", fakeslack.AppToken, fakeslack.BotToken, "slack.channel"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &Slack{AppToken: tt.app, BotToken: tt.bot, APIURL: fs.URL, Channel: releaseChannel, Service: svc, Store: db, Log: zerolog.Nop()}
+			if tt.name == "no channel" {
+				b.Channel = ""
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := b.Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), tt.contains) || strings.Contains(err.Error(), "xoxb-") {
+				t.Errorf("Run: %v; want an error naming %s (and no token)", err, tt.contains)
+			}
+			if ctx.Err() != nil {
+				t.Error("Run kept trying until the context ended")
+			}
+		})
+	}
+}
