@@ -166,7 +166,9 @@ func (h *botHarness) release(t *testing.T, ticket string) commands.Release {
 	return r
 }
 
-func (h *botHarness) state(t *testing.T, ticket string) commands.State { return h.release(t, ticket).State }
+func (h *botHarness) state(t *testing.T, ticket string) commands.State {
+	return h.release(t, ticket).State
+}
 
 // audit returns the audit actions of ticket, as actor:action.
 func (h *botHarness) audit(t *testing.T, ticket string) []string {
