@@ -1,0 +1,94 @@
+package bot
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The manifest in docs/ is what people install: it must ask for what the
+// bot uses.
+func TestSlackAppManifest(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "slack-app-manifest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		OAuth struct {
+			Scopes struct {
+				Bot []string `yaml:"bot"`
+			} `yaml:"scopes"`
+		} `yaml:"oauth_config"`
+		Settings struct {
+			Events struct {
+				Bot []string `yaml:"bot_events"`
+			} `yaml:"event_subscriptions"`
+			Interactivity struct {
+				Enabled bool `yaml:"is_enabled"`
+			} `yaml:"interactivity"`
+			SocketMode bool `yaml:"socket_mode_enabled"`
+		} `yaml:"settings"`
+		Features struct {
+			AppHome struct {
+				Messages bool `yaml:"messages_tab_enabled"`
+				ReadOnly bool `yaml:"messages_tab_read_only_enabled"`
+			} `yaml:"app_home"`
+		} `yaml:"features"`
+	}
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range []string{"app_mentions:read", "chat:write", "im:history", "im:write", "usergroups:read", "users:read"} {
+		if !slices.Contains(m.OAuth.Scopes.Bot, scope) {
+			t.Errorf("bot scope %s missing", scope)
+		}
+	}
+	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed"} {
+		if !slices.Contains(m.Settings.Events.Bot, event) {
+			t.Errorf("bot event %s missing", event)
+		}
+	}
+	if !m.Settings.SocketMode || !m.Settings.Interactivity.Enabled {
+		t.Errorf("socket mode %v, interactivity %v; want both on", m.Settings.SocketMode, m.Settings.Interactivity.Enabled)
+	}
+	if !m.Features.AppHome.Messages || m.Features.AppHome.ReadOnly {
+		t.Error("people must be able to write to the bot in its Messages tab")
+	}
+}
+
+// Every log message docs/slack.md explains is one the bot writes.
+func TestSlackDocsLogMessages(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "slack.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "## Logs to know")
+	if !ok {
+		t.Fatal("docs/slack.md has no Logs to know section")
+	}
+	files, _ := filepath.Glob("slack*.go")
+	var src strings.Builder
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Write(b)
+		}
+	}
+	rows := regexp.MustCompile("(?m)^\\| `([^`]+)` \\(").FindAllStringSubmatch(table, -1)
+	if len(rows) < 5 {
+		t.Fatalf("found %d log messages in the table", len(rows))
+	}
+	for _, r := range rows {
+		if !strings.Contains(src.String(), r[1]) {
+			t.Errorf("docs/slack.md explains %q, which the bot never logs", r[1])
+		}
+	}
+}
