@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,9 @@ func (s *Slack) check() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("slack: %s must be set", strings.Join(missing, ", "))
 	}
+	if !channelID.MatchString(s.Channel) {
+		return fmt.Errorf("slack: slack.channel must be the release channel's ID (C…, in the channel's details), not %q", s.Channel)
+	}
 	if !strings.HasPrefix(s.AppToken, "xapp-") {
 		return errors.New("slack: slack.app_token must be an app-level token (xapp-…) with connections:write")
 	}
@@ -95,6 +99,9 @@ func (s *Slack) check() error {
 	}
 	return nil
 }
+
+// channelID matches a public or private channel's ID.
+var channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -106,9 +113,8 @@ func orDefault(d, def time.Duration) time.Duration {
 // session is the state of one Run.
 type session struct {
 	*Slack
-	me     botIdentity
-	sm     *socketmode.Client
-	groups *UserGroups // nil when Service.Groups was set by the caller
+	me botIdentity
+	sm *socketmode.Client
 
 	smCtx   context.Context // ends when Run stops reading
 	work    context.Context // ends when commands in flight are abandoned
@@ -149,9 +155,9 @@ func (s *Slack) Run(ctx context.Context) error {
 	log.Info().Str("channel", s.Channel).Msg("connected to the Slack Web API")
 
 	if s.Service.Groups == nil {
-		ses.groups = NewUserGroups(api, orDefault(s.GroupsTTL, 5*time.Minute), orDefault(s.GroupsMaxStale, 15*time.Minute))
-		ses.groups.Log = log
-		s.Service.Groups = ses.groups
+		groups := NewUserGroups(api, orDefault(s.GroupsTTL, 5*time.Minute), orDefault(s.GroupsMaxStale, 15*time.Minute))
+		groups.Log = log
+		s.Service.Groups = groups
 	}
 	snd := newSender(api, s.Store, s.Channel, log)
 	snd.pace = orDefault(s.Pace, time.Second)
@@ -332,8 +338,8 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
 		ses.ack(req, log)
 	case inboundGroupChanged:
-		if ses.groups != nil {
-			ses.groups.Forget(in.group)
+		if g, ok := ses.Service.Groups.(*UserGroups); ok {
+			g.Forget(in.group)
 		}
 		log.Info().Str("group", in.group).Msg("a user group's members changed")
 		ses.ack(req, log)

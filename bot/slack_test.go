@@ -470,6 +470,32 @@ func TestSlackAuthorisation(t *testing.T) {
 	}
 }
 
+func TestSlackUserGroupRoles(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.SetGroup("S01QA", bob)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{},
+		func(s *Slack) { s.Service.Policy.Approvers = []string{"S01QA"} })
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-2")))
+	// The group's member was asked, and may approve.
+	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, button(t, fs, bob, "accept PAY-1"))))
+	eventually(t, "PAY-1 accepted", func() bool { return h.state(t, "PAY-1") == commands.StateAccepted })
+
+	// Bob leaves the group: as soon as Slack says so, he no longer approves,
+	// although the cached list is younger than its TTL.
+	fs.SetGroup("S01QA")
+	do(t, fs, fs.GroupChangedEnvelope("S01QA", nil, []string{bob}))
+	do(t, fs, fs.EventEnvelope(fakeslack.Mention(bob, releaseChannel, "accept PAY-2")))
+	eventually(t, "the refusal", func() bool { return ephemeralTo(fs, bob, "Only approvers") })
+	h.settle(t)
+	if s := h.state(t, "PAY-2"); s != commands.StateRequested {
+		t.Errorf("PAY-2: got %s, want requested", s)
+	}
+	if n := len(fs.Calls("usergroups.users.list")); n > 4 {
+		t.Errorf("usergroups.users.list calls: %d; the cache should answer most checks", n)
+	}
+}
+
 func TestSlackIgnoresWhatIsNotACommand(t *testing.T) {
 	fs := fakeslack.New(t)
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
@@ -580,12 +606,16 @@ func TestSlackRefusedTokens(t *testing.T) {
 		{"app token", "xapp-wrong", fakeslack.BotToken, "slack.app_token"},
 		{"not an app token", fakeslack.BotToken, fakeslack.BotToken, "slack.app_token"},
 		{"no channel", fakeslack.AppToken, fakeslack.BotToken, "slack.channel"},
+		{"a channel name", fakeslack.AppToken, fakeslack.BotToken, "slack.channel must be the release channel's ID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &Slack{AppToken: tt.app, BotToken: tt.bot, APIURL: fs.URL, Channel: releaseChannel, Service: svc, Store: db, Log: zerolog.Nop()}
-			if tt.name == "no channel" {
+			switch tt.name {
+			case "no channel":
 				b.Channel = ""
+			case "a channel name":
+				b.Channel = "#releases"
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

@@ -136,6 +136,23 @@ func (s *Server) EventEnvelope(e Event) Envelope {
 	return Envelope{Type: "events_api", Payload: mustJSON(payload)}
 }
 
+// GroupChangedEnvelope returns the subteam_members_changed envelope Slack
+// sends when users join or leave user group id.
+func (s *Server) GroupChangedEnvelope(id string, added, removed []string) Envelope {
+	s.mu.Lock()
+	s.nextEvent++
+	eventID := fmt.Sprintf("Ev%08dFAKE", s.nextEvent)
+	ts := s.nextTSLocked()
+	s.mu.Unlock()
+	event := map[string]any{"type": "subteam_members_changed", "subteam_id": id, "team_id": TeamID,
+		"date_previous_update": time.Now().Unix() - 60, "date_update": time.Now().Unix(),
+		"added_users": added, "added_users_count": fmt.Sprint(len(added)),
+		"removed_users": removed, "removed_users_count": fmt.Sprint(len(removed)), "event_ts": ts}
+	payload := map[string]any{"token": "fake-verification-token", "team_id": TeamID, "api_app_id": AppID,
+		"event": event, "type": "event_callback", "event_id": eventID, "event_time": time.Now().Unix()}
+	return Envelope{Type: "events_api", Payload: mustJSON(payload)}
+}
+
 // Deliver sends the events_api envelope of e and returns it.
 func (s *Server) Deliver(e Event) (Envelope, error) { return s.Send(s.EventEnvelope(e)) }
 
