@@ -193,8 +193,9 @@ loop:
 		case err := <-smDone:
 			smDone <- err
 			if ctx.Err() == nil {
+				// slack-go gives up only on a refused token (or a 404).
 				runErr = fmt.Errorf("slack: socket mode stopped: %w", err)
-				if code := err.Error(); code == "invalid_auth" || code == "not_authed" || code == "token_revoked" || code == "account_inactive" {
+				if code := slackCode(err); code != "" {
 					runErr = fmt.Errorf("slack: apps.connections.open refused the app token (%s): check slack.app_token", code)
 				}
 			}
@@ -220,9 +221,13 @@ loop:
 	select {
 	case <-inflight:
 	case <-time.After(time.Until(deadline)):
-		log.Warn().Msg("commands still running at shutdown were cancelled; they are handled again at the next start")
+		log.Warn().Msg("commands still running at the shutdown deadline were cancelled")
 		abandon()
-		<-inflight
+		select {
+		case <-inflight:
+		case <-time.After(5 * time.Second):
+			log.Error().Msg("commands did not stop within 5 s of being cancelled; returning without them")
+		}
 	}
 	abandon()
 	snd.notify()
