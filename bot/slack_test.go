@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -537,6 +538,27 @@ func TestSlackIgnoresWhatIsNotACommand(t *testing.T) {
 	if r := h.release(t, "PAY-1"); r.ID != 0 {
 		t.Errorf("a release was created: %+v", r)
 	}
+}
+
+func TestSlackReadsEnvelopesSlackGoCannotParse(t *testing.T) {
+	fs := fakeslack.New(t)
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	// An event type slack-go does not know is acked (and ignored), not
+	// left for Slack to retry for ever.
+	unknown := fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "x"))
+	unknown.Payload = json.RawMessage(strings.Replace(string(unknown.Payload), `"type":"app_mention"`, `"type":"brand_new_event"`, 1))
+	do(t, fs, unknown)
+	// A mention slack-go fails to decode (a field of an unexpected shape)
+	// is still a command: the bot reads only the fields it needs.
+	odd := fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1"))
+	var p map[string]any
+	if err := json.Unmarshal(odd.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	p["event"].(map[string]any)["blocks"] = "not a list"
+	odd.Payload, _ = json.Marshal(p)
+	do(t, fs, odd)
+	eventually(t, "the command", func() bool { return h.state(t, "PAY-1") == commands.StateRequested })
 }
 
 func TestSlackMentionElsewherePointsToTheChannel(t *testing.T) {
