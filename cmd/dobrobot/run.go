@@ -1,6 +1,17 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dobrobot/dobrobot/bot"
+)
+
+// hookGrace is how long a stopping bot lets running hooks finish before it
+// kills their process groups (their releases are then reported at the next
+// start, not re-run).
+const hookGrace = 60 * time.Second
 
 // RunCmd runs the Slack bot.
 type RunCmd struct{}
@@ -14,5 +25,38 @@ func (RunCmd) Run(ctx context.Context, a *app) error {
 	if err := c.needSlack(); err != nil {
 		return usageError{err}
 	}
-	return usagef("run: the Slack adapter is not built yet; use dobrobot console")
+	// The database first: a second instance must give up here, before it
+	// ever connects to Slack.
+	db, err := openDB(dbPath(c))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := a.service(c, db)
+	if err != nil {
+		return err
+	}
+	hookCtx, killHooks := context.WithCancel(context.WithoutCancel(ctx))
+	defer killHooks()
+	svc.HookContext = hookCtx
+	b := &bot.Slack{
+		AppToken: c.Slack.AppToken, BotToken: c.Slack.BotToken, APIURL: c.Slack.APIURL,
+		Channel: c.Slack.Channel, Service: svc, Store: db, Log: a.log,
+	}
+	a.log.Info().Str("db", db.Path()).Str("channel", c.Slack.Channel).Msg("dobrobot starting")
+	runErr := b.Run(ctx)
+	done := make(chan struct{})
+	go func() { svc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(hookGrace):
+		a.log.Warn().Dur("grace", hookGrace).Msg("hooks still running at shutdown: killing them; a killed start hook leaves its release failed, locks held")
+		killHooks()
+		<-done
+	}
+	if runErr != nil {
+		return fmt.Errorf("slack: %w", runErr)
+	}
+	a.log.Info().Msg("dobrobot stopped")
+	return nil
 }
