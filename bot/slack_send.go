@@ -375,7 +375,11 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
-		_, err := s.api.PostEphemeralContext(ctx, e.Channel, e.User, msgOptions(e.Text, e.Buttons)...)
+		opts := msgOptions(e.Text, e.Buttons)
+		if e.Thread != "" {
+			opts = append(opts, slack.MsgOptionTS(e.Thread)) // shown in the thread the asker wrote in
+		}
+		_, err := s.api.PostEphemeralContext(ctx, e.Channel, e.User, opts...)
 		return err
 	})
 	switch slackCode(err) {

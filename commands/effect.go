@@ -55,6 +55,7 @@ type Effect struct {
 	User    string     `json:"user,omitempty"`
 	Channel string     `json:"channel,omitempty"`
 	Via     Via        `json:"via,omitempty"`
+	Thread  string     `json:"thread,omitempty"` // reply: the thread the asker wrote in
 	Release *Release   `json:"release,omitempty"`
 	Text    string     `json:"text,omitempty"`
 	Buttons []Button   `json:"buttons,omitempty"`

@@ -24,7 +24,7 @@ type run struct {
 }
 
 func (r *run) reply(text string) {
-	r.effects = append(r.effects, Effect{Kind: EffectReply, User: r.m.User, Channel: r.m.Channel, Via: r.m.Via, Text: text})
+	r.effects = append(r.effects, Effect{Kind: EffectReply, User: r.m.User, Channel: r.m.Channel, Thread: r.m.Thread, Via: r.m.Via, Text: text})
 }
 
 func (r *run) card(rel Release) {

@@ -197,7 +197,7 @@ func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 		text = "Could not record that (" + ErrorMessage(cause) + "): nothing was changed, try again."
 	}
 	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		_, err := tx.Emit(Effect{Kind: EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel, Via: m.Via, Text: text})
+		_, err := tx.Emit(Effect{Kind: EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel, Thread: m.Thread, Via: m.Via, Text: text})
 		return err
 	})
 	if err == nil {

@@ -867,3 +867,11 @@ func TestTrackerCredentialsAlertAdmins(t *testing.T) {
 		t.Errorf("audit = %v, want three refusals", open)
 	}
 }
+
+func TestReplyStaysInTheAskersThread(t *testing.T) {
+	h := newHarness(t)
+	effects := h.deliver(commands.Message{EventID: "t1", User: guest, Channel: "C0REL", Thread: "1700000000.000100", Text: "queue", Via: commands.ViaMention})
+	if len(effects) != 1 || effects[0].Kind != commands.EffectReply || effects[0].Thread != "1700000000.000100" {
+		t.Errorf("effects = %+v, want one reply in the thread", effects)
+	}
+}
