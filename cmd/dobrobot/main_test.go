@@ -152,7 +152,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", `
-slack: {app_token: "${APP}", bot_token: "${BOT}", channel: C0REL}
+slack: {app_token: "${APP}", bot_token: "${BOT}", channel: C0REL, api_url: "http://127.0.0.1:1"}
 storage: {path: `+filepath.Join(dir, "x.db")+`}
 tracker: {kind: file, file: tickets.yaml, timeout: 3s}
 roles: {approvers: [U01], admins: [U02]}
@@ -177,7 +177,7 @@ components: [Backend]
 		{"both hook kinds", []string{"--config", write("hook.yaml", "hooks: {start: {exec: [x], webhook: {url: https://x}}}\n"), "config", "check"}, nil, exitUsage, "not both"},
 		{"empty file", []string{"--config", write("empty.yaml", ""), "config", "check"}, nil, exitUsage, "the file is empty"},
 		{"config check ok, slack vars unset", []string{"--config", good, "config", "check"}, nil, exitOK, "slack.app_token is empty (unset environment variables: APP, BOT)"},
-		{"config from the environment", []string{"config", "check"}, map[string]string{"DOBROBOT_CONFIG": good, "APP": "xapp-1", "BOT": "xoxb-1"}, exitOK, "slack: configured (channel C0REL)"},
+		{"config from the environment, Slack unreachable", []string{"config", "check"}, map[string]string{"DOBROBOT_CONFIG": good, "APP": "xapp-1", "BOT": "xoxb-1"}, exitRuntime, "Slack: could not reach http://127.0.0.1:1/"},
 		{"run without slack tokens", []string{"--config", good, "run"}, nil, exitUsage, "slack.app_token is empty"},
 		{"export a missing database", []string{"audit", "export", "--db", filepath.Join(dir, "none.db")}, nil, exitUsage, "no database at"},
 		{"export a bad ticket", []string{"audit", "export", "--ticket", "PAY-1;rm"}, nil, exitUsage, "is not a ticket key"},

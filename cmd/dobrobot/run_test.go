@@ -51,6 +51,16 @@ components: [backend]
 	}
 	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken, "DOBROBOT_CONFIG="+cfg)
 
+	var check bytes.Buffer
+	cc := exec.Command(bin, "config", "check")
+	cc.Env, cc.Stdout, cc.Stderr = env, &check, &check
+	if err := cc.Run(); err != nil || !strings.Contains(check.String(), "Slack: ok as dobrobot (U0DOBROBOT)") {
+		t.Errorf("config check: %v\n%s", err, check.String())
+	}
+	if slack.WaitFor(0, func(st fakeslack.State) bool { return st.Connections > 0 }) {
+		t.Error("config check opened a Socket Mode connection")
+	}
+
 	var logs bytes.Buffer
 	first := exec.Command(bin, "run")
 	first.Env, first.Stdout, first.Stderr = env, &logs, &logs

@@ -222,10 +222,14 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 		return err
 	}
 	lines := []string{fmt.Sprintf("config %s: ok", c.path)}
+	failed := false
 	if err := c.needSlack(); err != nil {
 		lines = append(lines, "slack: "+err.Error()+" (needed by run, not by console)")
+	} else if msg, err := bot.CheckSlack(ctx, c.Slack.APIURL, c.Slack.BotToken, c.Slack.AppToken, c.Slack.Channel); err != nil {
+		lines = append(lines, err.Error())
+		failed = true
 	} else {
-		lines = append(lines, "slack: configured (channel "+c.Slack.Channel+")")
+		lines = append(lines, msg)
 	}
 	if len(c.Roles.Approvers) == 0 {
 		lines = append(lines, "roles.approvers: empty — nobody can accept a release")
@@ -233,7 +237,6 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	if len(c.Roles.Admins) == 0 {
 		lines = append(lines, "roles.admins: empty — nobody can claim, lock or override")
 	}
-	failed := false
 	tr, err := a.tracker(c)
 	if err != nil {
 		lines = append(lines, "tracker: "+err.Error())
