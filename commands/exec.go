@@ -710,15 +710,21 @@ func (r *run) cancel() error {
 	return nil
 }
 
-func (r *run) lock() error {
+// freezeTarget authorises lock/unlock and returns the component and every lock.
+func (r *run) freezeTarget() (string, []Lock, error) {
 	if err := r.authorize(nil); err != nil {
-		return err
+		return "", nil, err
 	}
 	comp, err := r.component()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	locks, err := r.tx.Locks()
+	return comp, locks, err
+}
+
+func (r *run) lock() error {
+	comp, locks, err := r.freezeTarget()
 	if err != nil {
 		return err
 	}
@@ -744,14 +750,7 @@ func (r *run) lock() error {
 }
 
 func (r *run) unlock() error {
-	if err := r.authorize(nil); err != nil {
-		return err
-	}
-	comp, err := r.component()
-	if err != nil {
-		return err
-	}
-	locks, err := r.tx.Locks()
+	comp, locks, err := r.freezeTarget()
 	if err != nil {
 		return err
 	}
@@ -799,14 +798,20 @@ func (r *run) component() (string, error) {
 	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", Escape(comp), strings.Join(r.s.Policy.Components, ", "))
 }
 
-func (r *run) status() error {
+// anyRelease returns the ticket's open release, else its most recent one.
+func (r *run) anyRelease() (Release, error) {
 	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
 	if ErrorCode(err) == ENOTFOUND {
 		rel, err = r.tx.LastRelease(r.cmd.Ticket)
 	}
 	if ErrorCode(err) == ENOTFOUND {
-		return Errorf(ENOTFOUND, "%s has never been requested: dobro %s to request it.", r.cmd.Ticket, r.cmd.Ticket)
+		return rel, Errorf(ENOTFOUND, "%s has never been requested: dobro %s to request it.", r.cmd.Ticket, r.cmd.Ticket)
 	}
+	return rel, err
+}
+
+func (r *run) status() error {
+	rel, err := r.anyRelease()
 	if err != nil {
 		return err
 	}
@@ -871,13 +876,7 @@ func (r *run) history() error {
 }
 
 func (r *run) log() error {
-	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
-	if ErrorCode(err) == ENOTFOUND {
-		rel, err = r.tx.LastRelease(r.cmd.Ticket)
-	}
-	if ErrorCode(err) == ENOTFOUND {
-		return Errorf(ENOTFOUND, "%s has never been requested.", r.cmd.Ticket)
-	}
+	rel, err := r.anyRelease()
 	if err != nil {
 		return err
 	}
