@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
 // run is one command inside its transaction: it reads and writes through tx
@@ -899,6 +901,12 @@ func (r *run) log() error {
 // tracked goroutine and records its result in a second transaction.
 func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 	return func() {
+		switch hr.Phase {
+		case PhaseStart:
+			failpoint.Hit(failpoint.AfterDeployIntentCommitBeforeSpawn)
+		case PhaseFinish:
+			failpoint.Hit(failpoint.AfterFinishIntentCommitBeforeSpawn)
+		}
 		s.hooks.Add(1)
 		go func() {
 			defer s.hooks.Done()
@@ -909,10 +917,15 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			failpoint.Hit(failpoint.HookRunning)
 			res := hook.Run(ctx, job)
+			failpoint.Hit(failpoint.AfterHookExitBeforeResultCommit)
 			res.Phase, res.Attempt = hr.Phase, hr.Attempt
 			if res.Ended.IsZero() {
 				res.Ended = s.now()
+			}
+			if s.Observer != nil {
+				s.Observer.Hook(res)
 			}
 			log.Info().Bool("ok", res.OK).Int("exit", res.ExitCode).Dur("duration", res.Duration).Str("error", res.Error).Msg("hook ended")
 			if err := s.recordHook(rel.ID, hr, res); err != nil {

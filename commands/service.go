@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
 // Service runs commands: it parses a Message, authorises the actor, looks the
@@ -38,12 +40,41 @@ type Service struct {
 	CommentOn []Phase
 	// CommentRetry is the pause between write-back attempts (default 30 s).
 	CommentRetry time.Duration
+	// Observer, if set, is told of every handled command and hook result
+	// (for metrics).
+	Observer Observer
 
 	hooks sync.WaitGroup
 
 	alertMu   sync.Mutex
 	lastAlert time.Time
 }
+
+// Observer receives what a Service counts and times, for metrics. Its
+// methods must be quick and safe for concurrent use.
+type Observer interface {
+	// Command is called once for each message Handle processes: its verb
+	// (VerbUnknown when none could be read), its outcome and how long the
+	// handling took.
+	Command(verb Verb, outcome Outcome, took time.Duration)
+	// Hook is called with each hook's result once it has ended.
+	Hook(res HookResult)
+}
+
+// Outcome is how a handled command ended, as reported to an Observer.
+type Outcome string
+
+// The outcomes of a command.
+const (
+	OutcomeOK        Outcome = "ok"        // done (or answered, for a read)
+	OutcomeRefused   Outcome = "refused"   // refused and answered: not allowed, wrong state, not parsed
+	OutcomeFailed    Outcome = "failed"    // not recorded: a store or internal error
+	OutcomeDuplicate Outcome = "duplicate" // the event was processed already
+)
+
+// VerbUnknown is the verb reported to an Observer for a message that names
+// no command.
+const VerbUnknown Verb = "unknown"
 
 // alertEvery bounds how often admins are alerted about the tracker.
 const alertEvery = 10 * time.Minute
@@ -79,12 +110,23 @@ func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
 // Handle runs the command in m once: a message already processed is skipped.
 // What to tell whom is committed to the outbox; the returned error is only for
 // failures the adapter should log (the user was told "internal error").
-func (s *Service) Handle(ctx context.Context, m Message) error {
+func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 	log := s.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
+	began := time.Now()
+	cmd, perr := Parse(m.Text)
+	outcome := OutcomeOK
+	if s.Observer != nil {
+		defer func() {
+			if err != nil {
+				outcome = OutcomeFailed
+			}
+			s.Observer.Command(observedVerb(cmd, perr, m.Text), outcome, time.Since(began))
+		}()
+	}
 	if done, err := s.processed(ctx, m.EventID); err != nil || done {
+		outcome = OutcomeDuplicate
 		return err
 	}
-	cmd, perr := Parse(m.Text)
 	// Slow I/O first, outside any transaction: roles (user groups) and the tracker.
 	var pre prepared
 	if perr == nil {
@@ -124,22 +166,31 @@ func (s *Service) Handle(ctx context.Context, m Message) error {
 				return err
 			}
 			after = r.after
-			return r.flush()
+			if err := r.flush(); err != nil {
+				return err
+			}
+			failpoint.Hit(failpoint.BeforeTransitionCommit)
+			return nil
 		})
 	}
-	err := attempt(nil)
+	err = attempt(nil)
 	if ref := (*refusal)(nil); errors.As(err, &ref) {
+		outcome = OutcomeRefused
 		err = attempt(ref.err)
+	} else if perr != nil {
+		outcome = OutcomeRefused
 	}
 	switch {
 	case errors.Is(err, errDone):
 		log.Debug().Msg("event already processed")
+		outcome = OutcomeDuplicate
 		return nil
 	case err != nil:
 		log.Error().Err(err).Str("command", string(cmd.Verb)).Msg("command failed")
 		s.tellFailure(ctx, m, err)
 		return err
 	}
+	failpoint.Hit(failpoint.AfterTransitionCommitBeforeOutboxSend)
 	s.notify()
 	for _, f := range after {
 		f()
@@ -419,6 +470,22 @@ func verbOf(text string) verbWord {
 }
 
 func (v verbWord) changes() bool { return Command{Verb: Verb(v)}.Changes() }
+
+// observedVerb is the verb an Observer is told: the command's, the known
+// verb a message that did not parse starts with, or VerbUnknown, so that
+// metric labels stay few.
+func observedVerb(cmd Command, perr error, text string) Verb {
+	if perr == nil {
+		return cmd.Verb
+	}
+	v := Verb(verbOf(text))
+	for _, u := range Help {
+		if u.Verb == v {
+			return v
+		}
+	}
+	return VerbUnknown
+}
 
 func newAttempt() string {
 	var b [8]byte
