@@ -74,7 +74,8 @@ type Button struct {
 	Style     string
 }
 
-// Server is a fake Slack. Create it with New; it is closed when the test ends.
+// Server is a fake Slack. Create it with New in a test (it is closed when the
+// test ends), or with Start elsewhere.
 type Server struct {
 	// URL is the Web API base URL, with the trailing slash slack-go needs.
 	URL string
@@ -114,6 +115,17 @@ type Server struct {
 // New starts a fake Slack on 127.0.0.1 and closes it when t ends. Errors the
 // fake notices (an unknown method, a malformed ack) fail t at the end.
 func New(t testing.TB) *Server {
+	s := start(t)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Slack on 127.0.0.1 for a program that is not a test,
+// such as a load run. The caller must Close it; Errors returns what the fake
+// noticed.
+func Start() *Server { return start(nil) }
+
+func start(t testing.TB) *Server {
 	s := &Server{
 		t:         t,
 		changed:   make(chan struct{}),
@@ -130,12 +142,11 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("/link/", s.serveSocket)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL + "/api/"
-	t.Cleanup(s.Close)
 	return s
 }
 
-// Close closes every socket and stops the server, then fails the test with
-// any error the fake noticed. It is safe to call more than once.
+// Close closes every socket and stops the server, then fails the test (of
+// New) with any error the fake noticed. It is safe to call more than once.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -153,12 +164,20 @@ func (s *Server) Close() {
 	}
 	s.srv.Close()
 	s.bg.Wait()
-	s.mu.Lock()
-	errs := s.errs
-	s.mu.Unlock()
-	for _, e := range errs {
+	if s.t == nil {
+		return
+	}
+	for _, e := range s.Errors() {
 		s.t.Errorf("fakeslack: %s", e)
 	}
+}
+
+// Errors returns the errors the fake noticed so far (an unknown method, a
+// malformed ack).
+func (s *Server) Errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
 }
 
 // changedLocked wakes everyone waiting for a change. s.mu must be held.

@@ -539,3 +539,25 @@ func TestButtonsRoundTrip(t *testing.T) {
 		t.Errorf("click payload: %+v", cb)
 	}
 }
+
+// TestStart checks the constructor for programs that are not tests: the
+// server answers, and what it notices is kept for Errors instead of failing
+// a test.
+func TestStart(t *testing.T) {
+	s := fakeslack.Start()
+	defer s.Close()
+	api := client(s, fakeslack.BotToken)
+	if _, err := api.AuthTestContext(context.Background()); err != nil {
+		t.Fatalf("auth.test: %v", err)
+	}
+	resp, err := http.Post(s.URL+"no.such.method", "application/x-www-form-urlencoded", strings.NewReader("token="+fakeslack.BotToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s.Close()
+	errs := s.Errors()
+	if len(errs) != 1 || !strings.Contains(errs[0], "no.such.method") {
+		t.Errorf("Errors() = %q, want one naming no.such.method", errs)
+	}
+}
