@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,6 +17,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
 // DefaultAPIURL is Slack's Web API.
@@ -60,10 +62,18 @@ type Slack struct {
 	RetryBase, RetryMax time.Duration
 	// GroupsTTL and GroupsMaxStale shape the user-group cache (5 min, 15 min).
 	GroupsTTL, GroupsMaxStale time.Duration
+	// OnAck, if set, is called after each envelope's ack was sent (ok) or
+	// could not be, with the time since the envelope was read.
+	OnAck func(took time.Duration, ok bool)
 
-	mu     sync.Mutex
-	sender *sender
+	mu        sync.Mutex
+	sender    *sender
+	connected atomic.Bool
 }
+
+// Connected reports whether the Socket Mode connection is up: Slack said
+// hello on it and it has not dropped since.
+func (s *Slack) Connected() bool { return s.connected.Load() }
 
 // Notify wakes the outbox sender; the Service calls it after a commit that
 // left effects to deliver.
@@ -206,6 +216,7 @@ loop:
 	}
 
 	// Stop reading: Slack redelivers whatever was not acked.
+	s.connected.Store(false)
 	stopReading()
 	select {
 	case <-smDone:
@@ -268,16 +279,20 @@ func (ses *session) track(fn func()) {
 func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		ses.connected.Store(false)
 		log.Debug().Msg("connecting to Slack (Socket Mode)")
 	case socketmode.EventTypeConnectionError:
+		ses.connected.Store(false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("retry_in", e.Backoff).Msg("could not connect to Slack; retrying")
 		}
 	case socketmode.EventTypeInvalidAuth:
+		ses.connected.Store(false)
 		log.Error().Msg("Slack refused the app token")
 	case socketmode.EventTypeConnected:
 		log.Info().Msg("Socket Mode connected")
 	case socketmode.EventTypeHello:
+		ses.connected.Store(true)
 		if evt.Request != nil && evt.Request.NumConnections > 1 {
 			log.Error().Int("num_connections", evt.Request.NumConnections).
 				Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
@@ -313,6 +328,7 @@ func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 			log.Warn().Err(e.Cause).Msg("could not send an ack; Slack will redeliver the event")
 		}
 	case socketmode.EventTypeIncomingError:
+		ses.connected.Store(false)
 		if e, ok := evt.Data.(*slack.IncomingEventError); ok {
 			log.Warn().Err(e.ErrorObj).Msg("Socket Mode read error")
 		}
@@ -321,6 +337,7 @@ func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 
 // envelope handles one envelope: decide, record, ack, then run the command.
 func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
+	read := time.Now()
 	log = log.With().Str("envelope", req.EnvelopeID).Logger()
 	var in inbound
 	switch req.Type {
@@ -341,26 +358,27 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 	switch in.kind {
 	case inboundIgnore:
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
-		ses.ack(req, log)
+		ses.ack(req, log, read)
 	case inboundGroupChanged:
 		if g, ok := ses.Service.Groups.(*UserGroups); ok {
 			g.Forget(in.group)
 		}
 		log.Info().Str("group", in.group).Msg("a user group's members changed")
-		ses.ack(req, log)
+		ses.ack(req, log, read)
 	case inboundElsewhere:
 		if err := ses.pointToChannel(in.msg); err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
 			return
 		}
-		ses.ack(req, log)
+		ses.ack(req, log, read)
 	case inboundCommand:
 		fresh, err := ses.Service.Receive(ses.work, in.msg)
 		if err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
 			return
 		}
-		ses.ack(req, log)
+		failpoint.Hit(failpoint.AfterInboxCommitBeforeAck)
+		ses.ack(req, log, read)
 		if !fresh {
 			log.Info().Msg("event delivered again; it has been recorded already")
 			return
@@ -375,11 +393,15 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 
 // ack acknowledges an envelope. An ack that cannot be sent (the connection
 // dropped) is fine: Slack redelivers and the inbox knows the event.
-func (ses *session) ack(req socketmode.Request, log zerolog.Logger) {
+func (ses *session) ack(req socketmode.Request, log zerolog.Logger, read time.Time) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
-	if err := ses.sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+	err := ses.sm.AckCtx(ctx, req.EnvelopeID, nil)
+	if err != nil {
 		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
+	}
+	if ses.OnAck != nil {
+		ses.OnAck(time.Since(read), err == nil)
 	}
 }
 
