@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage/storagetest"
+)
+
+// testDSN returns the test database's DSN, or skips t when there is none.
+func testDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv("DOBROBOT_PG_DSN")
+	if dsn == "" {
+		tb.Skip("DOBROBOT_PG_DSN is not set, so the PostgreSQL tests are skipped: " +
+			`eval "$(bash .ci/postgres start)" starts a throwaway PostgreSQL and sets it (make test in CI does)`)
+	}
+	return dsn
+}
+
+// newSchema returns a fresh schema name, dropped with everything in it when
+// tb ends.
+func newSchema(tb testing.TB, dsn string) string {
+	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openStore opens a store on schema, closed when tb ends.
+func openStore(tb testing.TB, dsn string, o Options) *DB {
+	tb.Helper()
+	if o.MaxConns == 0 {
+		o.MaxConns = 4
+	}
+	db, err := Open(context.Background(), dsn, o)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// exec runs SQL on its own connection, outside the store.
+func exec(tb testing.TB, dsn, sql string, args ...any) error {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
+}
+
+func TestContract(t *testing.T) {
+	dsn := testDSN(t)
+	storagetest.Run(t, func(t *testing.T) (commands.Store, func() commands.Store) {
+		schema := newSchema(t, dsn)
+		db := openStore(t, dsn, Options{Schema: schema})
+		return db, func() commands.Store {
+			db.Close()
+			db = openStore(t, dsn, Options{Schema: schema})
+			return db
+		}
+	})
+}
+
+// TestAuditIsAppendOnly checks that the database itself refuses to change
+// or remove audit entries, whoever asks.
+func TestAuditIsAppendOnly(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	db := openStore(t, dsn, Options{Schema: schema})
+	err := db.Update(context.Background(), func(tx commands.Tx) error {
+		_, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: "U01ANN", Action: commands.ActionRequest, Ticket: "PAY-1"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"UPDATE " + schema + ".audit SET actor = 'U0MALLORY'",
+		"DELETE FROM " + schema + ".audit",
+		"TRUNCATE " + schema + ".audit",
+	} {
+		err := exec(t, dsn, sql)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || !strings.Contains(pe.Message, "append-only") {
+			t.Errorf("%s: error %v, want the append-only refusal", sql, err)
+		}
+	}
+	var n int
+	if err := db.Audit(context.Background(), commands.AuditFilter{}, func(e commands.AuditEntry) error {
+		n++
+		if e.Actor != "U01ANN" {
+			t.Errorf("entry %d was changed: actor %q", e.Seq, e.Actor)
+		}
+		return nil
+	}); err != nil || n != 1 {
+		t.Errorf("Audit: %d entries, %v; want 1, nil", n, err)
+	}
+}
+
+// TestRoundTrip stores what JSON and text columns find awkward: NUL bytes
+// and invalid UTF-8 in free text, nanosecond times, and refuses keys a text
+// column cannot hold without spoiling the transaction.
+func TestRoundTrip(t *testing.T) {
+	dsn := testDSN(t)
+	db := openStore(t, dsn, Options{Schema: newSchema(t, dsn)})
+	ctx := context.Background()
+	at := time.Date(2025, 3, 3, 9, 0, 0, 123456789, time.UTC)
+	in := commands.Release{
+		Ticket: "PAY-1", State: commands.StateFailed, Note: "a\x00b\xffc", Created: at, Updated: at,
+		LastHook: &commands.HookResult{Output: "binary \x00\x01 output", Duration: time.Nanosecond, Ended: at},
+	}
+	var stored commands.Release
+	var badTicket, badComponent, badEvent error
+	err := db.Update(ctx, func(tx commands.Tx) error {
+		var err error
+		if stored, err = tx.PutRelease(in); err != nil {
+			return err
+		}
+		_, badTicket = tx.PutRelease(commands.Release{Ticket: "PAY\x00-2"})
+		badComponent = tx.PutLock(commands.Lock{Component: "back\xffend"})
+		badEvent = tx.PutEvent(commands.InboxEvent{ID: "Ev\x00"})
+		_, err = tx.AppendAudit(commands.AuditEntry{Time: at, Actor: "U01\x00ANN", Action: commands.ActionRequest, Ticket: "PAY-1", Detail: "x\xff"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("an Update whose fn carried on after refused writes: %v", err)
+	}
+	for name, err := range map[string]error{"ticket with NUL": badTicket, "component with bad UTF-8": badComponent, "event ID with NUL": badEvent} {
+		if got := commands.ErrorCode(err); got != commands.EINVALID {
+			t.Errorf("%s: error %v (code %q), want %q", name, err, got, commands.EINVALID)
+		}
+	}
+	var got commands.Release
+	if err := db.View(ctx, func(tx commands.Tx) error {
+		var err error
+		got, err = tx.Release(stored.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.ID, want.Version = stored.ID, 1
+	want.Note = "a\x00b\uFFFDc" // encoding/json's own replacement, as in bbolt
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("release read back (-want +got):\n%s", diff)
+	}
+	v := commands.NewVerifier()
+	if err := db.Audit(ctx, commands.AuditFilter{Since: at, Until: at.Add(time.Nanosecond)}, v.Add); err != nil {
+		t.Fatalf("the entry at %v does not verify: %v", at, err)
+	}
+	if n, _ := v.Head(); n != 1 {
+		t.Errorf("Audit for exactly [%v, +1ns) found %d entries, want 1 (times kept to the nanosecond)", at, n)
+	}
+}
+
+// TestSchemaVersion checks that a schema written by a newer dobrobot is
+// refused and left alone, and that two stores opening one schema at once
+// both work (one migrates).
+func TestSchemaVersion(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			db, err := Open(context.Background(), dsn, Options{Schema: schema, MaxConns: 2})
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("two stores opening a new schema at once: %v", err)
+		}
+	}
+	if err := exec(t, dsn, "UPDATE "+schema+".meta SET value = '99' WHERE key = 'schema'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), dsn, Options{Schema: schema})
+	if err == nil || !strings.Contains(err.Error(), "version 99, newer than this dobrobot knows") {
+		t.Errorf("Open of a schema of version 99: %v", err)
+	}
+
+	for _, bad := range []string{"Dobrobot", "a-b", "x;drop", strings.Repeat("a", 64)} {
+		if _, err := Open(context.Background(), dsn, Options{Schema: bad}); err == nil || !strings.Contains(err.Error(), "not a plain lower-case name") {
+			t.Errorf("Open with schema %q: %v", bad, err)
+		}
+	}
+}
+
+// TestOpenErrors checks what an operator sees for a bad DSN: no password.
+func TestOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct{ dsn, want string }{
+		{"", "no DSN given"},
+		{"postgres://bot:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", "cannot reach the database"},
+		{"host=127.0.0.1 port=1 user=bot password=s3cret sslmode=disable connect_timeout=2", "cannot reach the database"},
+		{"postgres://bot:s3cret@127.0.0.1:notaport/db", "does not parse"},
+	} {
+		_, err := Open(ctx, tc.dsn, Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q): %v, want %q", tc.dsn, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q) error shows the password: %v", tc.dsn, err)
+		}
+	}
+}
