@@ -24,6 +24,7 @@ type Config struct {
 	Components []string          `yaml:"components"`
 	Hooks      HooksConfig       `yaml:"hooks"`
 	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
+	HTTP       HTTPConfig        `yaml:"http"`
 
 	path    string
 	missing []string // ${VAR}s that were not set
@@ -40,6 +41,14 @@ type SlackConfig struct {
 // StorageConfig is the storage section.
 type StorageConfig struct {
 	Path string `yaml:"path"`
+}
+
+// HTTPConfig is the http section: the optional listener for /healthz and
+// /metrics.
+type HTTPConfig struct {
+	// Listen is host:port; empty turns the listener off. An empty host
+	// means 127.0.0.1.
+	Listen string `yaml:"listen"`
 }
 
 // TrackerConfig is the tracker section.
@@ -197,6 +206,9 @@ func (c *Config) normalise() {
 	for i, comp := range c.Components {
 		c.Components[i] = strings.ToLower(strings.TrimSpace(comp))
 	}
+	if strings.HasPrefix(c.HTTP.Listen, ":") {
+		c.HTTP.Listen = "127.0.0.1" + c.HTTP.Listen
+	}
 	if c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
 		c.Slack.APIURL += "/" // slack-go joins method names to it
 	}
@@ -240,6 +252,11 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("hooks.%s: set exec (an argv list) or webhook", name))
 		case len(h.Exec) > 0 && h.Exec[0] == "":
 			problems = append(problems, fmt.Sprintf("hooks.%s.exec: the program is empty", name))
+		}
+	}
+	if c.HTTP.Listen != "" {
+		if err := checkListen(c.HTTP.Listen); err != nil {
+			problems = append(problems, "http.listen: "+err.Error())
 		}
 	}
 	if len(problems) > 0 {

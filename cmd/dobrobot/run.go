@@ -32,6 +32,11 @@ func (RunCmd) Run(ctx context.Context, a *app) error {
 		return err
 	}
 	defer db.Close()
+	stop, err := a.startup(ctx, db) // audit check, admin socket
+	if err != nil {
+		return err
+	}
+	defer stop()
 	svc, err := a.service(c, db)
 	if err != nil {
 		return err
@@ -43,6 +48,11 @@ func (RunCmd) Run(ctx context.Context, a *app) error {
 		AppToken: c.Slack.AppToken, BotToken: c.Slack.BotToken, APIURL: c.Slack.APIURL,
 		Channel: c.Slack.Channel, Service: svc, Store: db, Log: a.log,
 	}
+	stopHTTP, err := a.instrument(c, db, svc, b) // http.listen: /healthz, /metrics
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	a.log.Info().Str("db", db.Path()).Str("channel", c.Slack.Channel).Msg("dobrobot starting")
 	runErr := b.Run(ctx)
 	done := make(chan struct{})

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -87,7 +84,8 @@ type AuditExportCmd struct {
 	DB     string    `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
 }
 
-// Run writes the matching entries to stdout.
+// Run writes the matching entries to stdout, through the running bot when
+// it holds the database.
 func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 	if cmd.Ticket != "" {
 		key, ok := commands.TicketKey(cmd.Ticket)
@@ -96,35 +94,16 @@ func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 		}
 		cmd.Ticket = key
 	}
-	db, err := a.openFor(cmd.DB)
+	src, err := a.openSource(cmd.DB)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	w := bufio.NewWriterSize(a.stdout, 64*1024)
+	defer src.Close()
 	f := commands.AuditFilter{Since: cmd.Since, Until: cmd.Until, Ticket: cmd.Ticket}
-	var write func(commands.AuditEntry) error
-	flush := func() error { return nil }
-	switch cmd.Format {
-	case "csv":
-		cw := csv.NewWriter(w)
-		if err := cw.Write(commands.AuditColumns); err != nil {
-			return err
-		}
-		write = func(e commands.AuditEntry) error { return cw.Write(e.Record()) }
-		flush = func() error { cw.Flush(); return cw.Error() }
-	default:
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		write = func(e commands.AuditEntry) error { return enc.Encode(e) }
+	if src.admin != nil {
+		return src.admin.export(ctx, f, cmd.Format, a.stdout)
 	}
-	if err := db.Audit(ctx, f, write); err != nil {
-		return fmt.Errorf("audit export: %w", err)
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	return w.Flush()
+	return exportAudit(ctx, src.db, f, cmd.Format, a.stdout)
 }
 
 // AuditVerifyCmd checks the audit chain.
@@ -132,14 +111,23 @@ type AuditVerifyCmd struct {
 	DB string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
 }
 
-// Run verifies every entry and reports the head.
+// Run verifies every entry and reports the head, through the running bot
+// when it holds the database.
 func (cmd AuditVerifyCmd) Run(ctx context.Context, a *app) error {
-	db, err := a.openFor(cmd.DB)
+	src, err := a.openSource(cmd.DB)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	n, head, err := verifyChain(ctx, db)
+	defer src.Close()
+	var (
+		n    uint64
+		head string
+	)
+	if src.admin != nil {
+		n, head, err = src.admin.verify(ctx)
+	} else {
+		n, head, err = verifyChain(ctx, src.db)
+	}
 	if err != nil {
 		return err
 	}
@@ -167,49 +155,52 @@ type BackupCmd struct {
 	DB  string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
 }
 
-// Run writes the copy.
+// Run writes the copy, through the running bot when it holds the database,
+// and checks it.
 func (cmd BackupCmd) Run(ctx context.Context, a *app) error {
 	if fileExists(cmd.Out) {
 		return usagef("backup: %s exists; choose a new file", cmd.Out)
 	}
-	db, err := a.openFor(cmd.DB)
+	src, err := a.openSource(cmd.DB)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer src.Close()
 	f, err := os.OpenFile(cmd.Out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	n, err := db.Backup(ctx, f)
+	var n int64
+	if src.admin != nil {
+		n, err = src.admin.backup(ctx, f)
+	} else {
+		n, err = src.db.Backup(ctx, f)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = checkCopy(cmd.Out)
+	}
 	if err != nil {
 		os.Remove(cmd.Out)
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "backup written: %s (%d bytes)\n", cmd.Out, n)
+	fmt.Fprintf(a.stdout, "backup written: %s (%d bytes, integrity checked)\n", cmd.Out, n)
 	return nil
 }
 
-// openFor opens the database named by --db, the config, or the demo.
-func (a *app) openFor(flag string) (*storage.DB, error) {
-	path := flag
-	if path == "" {
-		c, err := a.loadConfig()
-		if err != nil {
-			return nil, err
-		}
-		path = dbPath(c)
+// checkCopy opens a backup read-only and runs the integrity check on it.
+func checkCopy(path string) error {
+	db, err := storage.Open(path, storage.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("the copy does not open: %w", err)
 	}
-	if !fileExists(path) {
-		return nil, usagef("no database at %s (set storage.path, --config or --db)", path)
-	}
-	return openDB(path)
+	defer db.Close()
+	return db.Check()
 }
 
 // ConfigCheckCmd loads the configuration and reports.

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// checkListen checks an http.listen value: host:port with an IP address or
+// localhost as the host.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (like 127.0.0.1:9090): %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if host != "localhost" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: the host must be an IP address (127.0.0.1 keeps it local)", addr)
+	}
+	return nil
+}
+
+// metrics are what /metrics serves, in a registry of their own. They
+// implement commands.Observer; the bot's acks and Slack's and the tracker's
+// answers reach them through hooks set up by run.
+type metrics struct {
+	reg *prometheus.Registry
+
+	commands       *prometheus.CounterVec
+	commandSeconds *prometheus.HistogramVec
+	acks           *prometheus.CounterVec
+	ackSeconds     prometheus.Histogram
+	hooks          *prometheus.CounterVec
+	hookSeconds    *prometheus.HistogramVec
+	slackRequests  *prometheus.CounterVec
+	trackerLookups *prometheus.CounterVec
+	trackerSeconds prometheus.Histogram
+}
+
+var _ commands.Observer = (*metrics)(nil)
+
+// newMetrics registers dobrobot's metrics, the state read from store at each
+// scrape, and the Go and process collectors. connected tells whether the
+// Slack connection is up.
+func newMetrics(store commands.Store, connected func() bool, log zerolog.Logger) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dobrobot_commands_total",
+			Help: "Commands handled, by command and outcome (ok, refused, failed, duplicate).",
+		}, []string{"command", "outcome"}),
+		commandSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dobrobot_command_duration_seconds",
+			Help:    "Time to handle a command, tracker lookup and commit included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"command"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dobrobot_slack_acks_total",
+			Help: "Socket Mode envelopes acknowledged (result ok) or whose ack could not be sent (failed).",
+		}, []string{"result"}),
+		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dobrobot_slack_ack_duration_seconds",
+			Help:    "Time from reading an envelope to sending its ack (the inbox commit included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		hooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dobrobot_hooks_total",
+			Help: "Hooks that ended, by phase and result (ok, failed).",
+		}, []string{"phase", "result"}),
+		hookSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dobrobot_hook_duration_seconds",
+			Help:    "How long hooks ran, by phase.",
+			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"phase"}),
+		slackRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dobrobot_slack_api_requests_total",
+			Help: "Slack Web API requests by method and status (the HTTP status code, or error when none came back); 429 is a rate limit.",
+		}, []string{"method", "status"}),
+		trackerLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dobrobot_tracker_lookups_total",
+			Help: "Ticket lookups by outcome: ok, not_found, forbidden (credentials refused), unavailable (timeouts, 429, 5xx), other.",
+		}, []string{"outcome"}),
+		trackerSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dobrobot_tracker_lookup_duration_seconds",
+			Help:    "Time of a ticket lookup, retries included.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	m.reg.MustRegister(m.commands, m.commandSeconds, m.acks, m.ackSeconds, m.hooks, m.hookSeconds,
+		m.slackRequests, m.trackerLookups, m.trackerSeconds,
+		&stateCollector{store: store, connected: connected, log: log},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Command counts and times a handled command.
+func (m *metrics) Command(verb commands.Verb, outcome commands.Outcome, took time.Duration) {
+	m.commands.WithLabelValues(string(verb), string(outcome)).Inc()
+	m.commandSeconds.WithLabelValues(string(verb)).Observe(took.Seconds())
+}
+
+// Hook counts and times a hook that ended.
+func (m *metrics) Hook(res commands.HookResult) {
+	result := "ok"
+	if !res.OK {
+		result = "failed"
+	}
+	m.hooks.WithLabelValues(string(res.Phase), result).Inc()
+	m.hookSeconds.WithLabelValues(string(res.Phase)).Observe(res.Duration.Seconds())
+}
+
+// Ack counts an envelope's ack.
+func (m *metrics) Ack(took time.Duration, ok bool) {
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.acks.WithLabelValues(result).Inc()
+	m.ackSeconds.Observe(took.Seconds())
+}
+
+// slackTransport counts the Slack Web API's answers by method and status.
+type slackTransport struct {
+	base http.RoundTripper
+	m    *metrics
+}
+
+// RoundTrip sends r and counts its answer.
+func (t slackTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	status := "error"
+	if err == nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	method := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	if method == "" || len(method) > 64 {
+		method = "other"
+	}
+	t.m.slackRequests.WithLabelValues(method, status).Inc()
+	return resp, err
+}
+
+// observedTracker counts and times a Tracker's lookups.
+type observedTracker struct {
+	commands.Tracker
+	m *metrics
+}
+
+// Ticket looks key up and counts the outcome.
+func (t observedTracker) Ticket(ctx context.Context, key string) (commands.Ticket, error) {
+	start := time.Now()
+	tk, err := t.Tracker.Ticket(ctx, key)
+	t.m.trackerSeconds.Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	if err != nil {
+		switch commands.ErrorCode(err) {
+		case commands.ENOTFOUND:
+			outcome = "not_found"
+		case commands.EFORBIDDEN:
+			outcome = "forbidden"
+		case commands.EUNAVAILABLE:
+			outcome = "unavailable"
+		default:
+			outcome = "other"
+		}
+	}
+	t.m.trackerLookups.WithLabelValues(outcome).Inc()
+	return tk, err
+}
+
+// observedCommenter is an observedTracker whose tracker takes comments.
+type observedCommenter struct {
+	observedTracker
+	commands.Commenter
+}
+
+// Ticket looks key up and counts the outcome.
+func (t observedCommenter) Ticket(ctx context.Context, key string) (commands.Ticket, error) {
+	return t.observedTracker.Ticket(ctx, key)
+}
+
+// observe wraps tr so that its lookups are counted; a tracker that takes
+// comments still does.
+func (m *metrics) observe(tr commands.Tracker) commands.Tracker {
+	o := observedTracker{Tracker: tr, m: m}
+	if c, ok := tr.(commands.Commenter); ok {
+		return observedCommenter{observedTracker: o, Commenter: c}
+	}
+	return o
+}
+
+// stateCollector reads the queue, the locks and the outbox at each scrape.
+type stateCollector struct {
+	store     commands.Store
+	connected func() bool
+	log       zerolog.Logger
+}
+
+var (
+	descQueue   = prometheus.NewDesc("dobrobot_queue_length", "Open releases: requested, accepted, claimed, deploying or failed.", nil, nil)
+	descState   = prometheus.NewDesc("dobrobot_releases_open", "Open releases by state.", []string{"state"}, nil)
+	descLocks   = prometheus.NewDesc("dobrobot_locks_held", "Component locks held by releases.", nil, nil)
+	descFrozen  = prometheus.NewDesc("dobrobot_components_frozen", "Components frozen by an admin (lock COMPONENT).", nil, nil)
+	descRunning = prometheus.NewDesc("dobrobot_hooks_running", "Hooks running now.", nil, nil)
+	descOutbox  = prometheus.NewDesc("dobrobot_outbox_pending", "Messages waiting in the outbox to be sent to Slack.", nil, nil)
+	descSlack   = prometheus.NewDesc("dobrobot_slack_connected", "1 while the Socket Mode connection is up.", nil, nil)
+	descDB      = prometheus.NewDesc("dobrobot_database_up", "1 when the database could be read at this scrape.", nil, nil)
+)
+
+// Describe sends the descriptions of the state metrics.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueue, descState, descLocks, descFrozen, descRunning, descOutbox, descSlack, descDB} {
+		ch <- d
+	}
+}
+
+// Collect reads the state in one snapshot and sends it.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	connected := 0.0
+	if c.connected != nil && c.connected() {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSlack, prometheus.GaugeValue, connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var open []commands.Release
+	var locks []commands.Lock
+	err := c.store.View(ctx, func(tx commands.Tx) error {
+		var err error
+		if open, err = tx.Open(); err != nil {
+			return err
+		}
+		locks, err = tx.Locks()
+		return err
+	})
+	var pending []commands.Effect
+	if err == nil {
+		pending, err = c.store.Pending(ctx, 0)
+	}
+	if err != nil {
+		c.log.Warn().Err(err).Msg("metrics: could not read the database")
+		ch <- prometheus.MustNewConstMetric(descDB, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descDB, prometheus.GaugeValue, 1)
+	byState := map[commands.State]int{}
+	running := 0
+	for _, r := range open {
+		byState[r.State]++
+		if r.Running != nil {
+			running++
+		}
+	}
+	held, frozen := 0, 0
+	for _, l := range locks {
+		if l.Frozen() {
+			frozen++
+		} else {
+			held++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(len(open)))
+	for _, s := range []commands.State{commands.StateRequested, commands.StateAccepted, commands.StateClaimed, commands.StateDeploying, commands.StateFailed} {
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(byState[s]), string(s))
+	}
+	ch <- prometheus.MustNewConstMetric(descLocks, prometheus.GaugeValue, float64(held))
+	ch <- prometheus.MustNewConstMetric(descFrozen, prometheus.GaugeValue, float64(frozen))
+	ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(running))
+	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(len(pending)))
+}
+
+// health is the body of /healthz.
+type health struct {
+	Status   string `json:"status"`   // ok or unhealthy
+	Database string `json:"database"` // ok, or what went wrong
+	Slack    string `json:"slack"`    // connected or disconnected
+}
+
+// healthHandler answers /healthz: 200 when the database can be read and
+// Slack is connected, else 503, with a JSON body saying which.
+func healthHandler(store commands.Store, connected func() bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		h := health{Status: "ok", Database: "ok", Slack: "connected"}
+		if err := store.View(ctx, func(tx commands.Tx) error {
+			_, _, err := tx.AuditHead()
+			return err
+		}); err != nil {
+			h.Status, h.Database = "unhealthy", err.Error()
+		}
+		if connected == nil || !connected() {
+			h.Status, h.Slack = "unhealthy", "disconnected"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(h)
+	})
+}
+
+// httpServer is the optional listener of /healthz and /metrics.
+type httpServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// startHTTP listens on addr and serves /healthz and /metrics (when m is not
+// nil) until Close.
+func startHTTP(addr string, store commands.Store, connected func() bool, m *metrics, log zerolog.Logger) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", healthHandler(store, connected))
+	if m != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: promLog{log}, Timeout: 10 * time.Second}))
+	}
+	s := &httpServer{
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    16 << 10,
+		},
+		ln:   ln,
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("the http listener stopped")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("http listening: /healthz, /metrics")
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *httpServer) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server, letting requests in progress finish for a moment.
+func (s *httpServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// promLog passes promhttp's errors to the log.
+type promLog struct{ log zerolog.Logger }
+
+// Println logs a promhttp error.
+func (p promLog) Println(v ...any) { p.log.Error().Msg("metrics: " + fmt.Sprint(v...)) }
+
+// instrument starts the http listener when http.listen is set, and wires the
+// metrics into the Service (commands, hooks, tracker lookups) and the Slack
+// bot (acks, Web API answers). The returned function stops the listener.
+func (a *app) instrument(c *Config, store commands.Store, svc *commands.Service, b *bot.Slack) (func(), error) {
+	if c.HTTP.Listen == "" {
+		return func() {}, nil
+	}
+	m := newMetrics(store, b.Connected, a.log)
+	svc.Observer = m
+	svc.Tracker = m.observe(svc.Tracker)
+	b.OnAck = m.Ack
+	b.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: slackTransport{base: http.DefaultTransport, m: m}}
+	srv, err := startHTTP(c.HTTP.Listen, store, b.Connected, m, a.log)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := srv.Close(); err != nil {
+			a.log.Warn().Err(err).Msg("closing the http listener")
+		}
+	}, nil
+}
