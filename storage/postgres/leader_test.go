@@ -22,7 +22,7 @@ type candidate struct {
 	stop   context.CancelFunc
 	done   chan struct{} // closed when Run returned
 	runErr error         // what Run returned
-	freeze sync.Mutex // held: the heartbeat blocks, as in a frozen process
+	freeze sync.Mutex    // held: the heartbeat blocks, as in a frozen process
 }
 
 const testTimeout = time.Second
