@@ -40,7 +40,13 @@ type SlackConfig struct {
 
 // StorageConfig is the storage section.
 type StorageConfig struct {
-	Path string `yaml:"path"`
+	Kind string `yaml:"kind"` // bbolt (default) or postgres
+	Path string `yaml:"path"` // bbolt: the database file
+	// The keys below are for kind postgres (docs/operations.md).
+	DSN           string   `yaml:"dsn"`            // e.g. ${DOBROBOT_PG_DSN}
+	LockDSN       string   `yaml:"lock_dsn"`       // a direct connection for the leader lock; default dsn
+	Schema        string   `yaml:"schema"`         // default dobrobot
+	LeaderTimeout Duration `yaml:"leader_timeout"` // how long a silent leader keeps the lock; default 5s
 }
 
 // HTTPConfig is the http section: the optional listener for /healthz and
@@ -203,6 +209,9 @@ func (c *Config) normalise() {
 	if c.Tracker.Kind == "" {
 		c.Tracker.Kind = "file"
 	}
+	if c.Storage.Kind == "" {
+		c.Storage.Kind = "bbolt"
+	}
 	for i, comp := range c.Components {
 		c.Components[i] = strings.ToLower(strings.TrimSpace(comp))
 	}
@@ -223,6 +232,11 @@ func (c *Config) validate() error {
 	case "file", "jira":
 	default:
 		problems = append(problems, fmt.Sprintf("tracker.kind is %q: use jira or file", c.Tracker.Kind))
+	}
+	switch c.Storage.Kind {
+	case "bbolt", "postgres":
+	default:
+		problems = append(problems, fmt.Sprintf("storage.kind is %q: use bbolt (one instance, a file) or postgres (two or more instances)", c.Storage.Kind))
 	}
 	for _, comp := range c.Components {
 		if comp == commands.AllComponents || !componentName.MatchString(comp) {
