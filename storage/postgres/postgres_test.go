@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -239,5 +240,49 @@ func TestOpenErrors(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Open(%q) error shows the password: %v", tc.dsn, err)
 		}
+	}
+}
+
+// TestVerifyRecent checks the start-up check of the newest entries, and that
+// it finds an entry changed by an owner who switched the trigger off.
+func TestVerifyRecent(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	db := openStore(t, dsn, Options{Schema: schema})
+	ctx := context.Background()
+	if n, err := db.VerifyRecent(ctx, 10); n != 0 || err != nil {
+		t.Errorf("VerifyRecent of an empty log = %d, %v; want 0, nil", n, err)
+	}
+	err := db.Update(ctx, func(tx commands.Tx) error {
+		for i := range 5 {
+			if _, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: "U01ANN", Action: commands.ActionLock, Detail: fmt.Sprint(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ n, want int }{{3, 3}, {5, 5}, {10, 5}} {
+		if got, err := db.VerifyRecent(ctx, tc.n); got != tc.want || err != nil {
+			t.Errorf("VerifyRecent(%d) = %d, %v; want %d, nil", tc.n, got, err, tc.want)
+		}
+	}
+	if err := exec(t, dsn, "ALTER TABLE "+schema+".audit DISABLE TRIGGER audit_append_only; UPDATE "+schema+".audit SET detail = 'edited' WHERE seq = 4"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 5} {
+		_, err := db.VerifyRecent(ctx, n)
+		var ce *commands.ChainError
+		if !errors.As(err, &ce) || ce.Seq != 4 {
+			t.Errorf("VerifyRecent(%d) after seq 4 was edited: %v, want a break at seq 4", n, err)
+		}
+	}
+	if err := exec(t, dsn, "DELETE FROM "+schema+".audit WHERE seq = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.VerifyRecent(ctx, 10); err == nil || !strings.Contains(err.Error(), "expected 1") {
+		t.Errorf("VerifyRecent(10) after seq 1 was deleted: %v", err)
 	}
 }
