@@ -25,6 +25,9 @@ func (RunCmd) Run(ctx context.Context, a *app) error {
 	if err := c.needSlack(); err != nil {
 		return usageError{err}
 	}
+	if c.Storage.Kind == "postgres" {
+		return a.runLeader(ctx, c) // leader.go: active/standby
+	}
 	// The database first: a second instance must give up here, before it
 	// ever connects to Slack.
 	db, err := openDB(dbPath(c))
