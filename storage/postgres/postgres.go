@@ -50,6 +50,10 @@ type Options struct {
 	Fence func() (epoch int64, ok bool)
 	// MaxConns bounds the connection pool (default 8).
 	MaxConns int32
+	// ReadOnly opens an existing schema of the current version without
+	// creating or migrating anything; Update then fails. The audit commands
+	// use it.
+	ReadOnly bool
 	// IdleInTransaction is how long the server keeps a transaction open
 	// while its client says nothing (idle_in_transaction_session_timeout);
 	// zero means DefaultIdleInTransaction. It bounds how long a frozen
@@ -60,10 +64,11 @@ type Options struct {
 // DB is dobrobot's PostgreSQL store. It implements commands.Store and is safe
 // for concurrent use.
 type DB struct {
-	pool   *pgxpool.Pool
-	schema string
-	fence  func() (int64, bool)
-	q      queries
+	pool     *pgxpool.Pool
+	schema   string
+	fence    func() (int64, bool)
+	readOnly bool
+	q        queries
 }
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -104,7 +109,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s", redact(err))
 	}
-	db := &DB{pool: pool, schema: schema, fence: opts.Fence, q: newQueries(schema)}
+	db := &DB{pool: pool, schema: schema, fence: opts.Fence, readOnly: opts.ReadOnly, q: newQueries(schema)}
 	if err := db.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -161,6 +166,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		return fmt.Errorf("postgres: schema %s has version %d, newer than this dobrobot knows (%d): run the newer dobrobot", db.schema, from, SchemaVersion)
 	case from == SchemaVersion:
 		return tx.Rollback(ctx)
+	case db.readOnly && from == 0:
+		return fmt.Errorf("postgres: schema %s holds no dobrobot data yet (check storage.schema; dobrobot run creates it)", db.schema)
+	case db.readOnly:
+		return fmt.Errorf("postgres: schema %s has version %d and needs an upgrade to %d: run dobrobot run once first", db.schema, from, SchemaVersion)
 	}
 	if from == 0 {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+db.q.schema); err != nil {
@@ -218,6 +227,9 @@ func fenced(mine, current int64) error {
 func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if db.readOnly {
+		return errors.New("postgres: the store was opened read-only: writes belong to dobrobot run")
 	}
 	var mine int64
 	if db.fence != nil {

@@ -81,6 +81,23 @@ func exec(tb testing.TB, dsn, sql string, args ...any) error {
 	return err
 }
 
+// scalar runs a query of one value on its own connection.
+func scalar[T any](tb testing.TB, dsn, sql string, args ...any) T {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var v T
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
 func TestContract(t *testing.T) {
 	dsn := testDSN(t)
 	storagetest.Run(t, func(t *testing.T) (commands.Store, func() commands.Store) {
@@ -207,10 +224,24 @@ func TestSchemaVersion(t *testing.T) {
 			t.Errorf("two stores opening a new schema at once: %v", err)
 		}
 	}
+	ro, err := Open(context.Background(), dsn, Options{Schema: schema, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a read-only Open of an existing schema: %v", err)
+	}
+	if err := ro.Update(context.Background(), func(commands.Tx) error { return nil }); err == nil {
+		t.Errorf("Update on a read-only store succeeded")
+	}
+	ro.Close()
+	if _, err := Open(context.Background(), dsn, Options{Schema: schema + "_none", ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "holds no dobrobot data yet") {
+		t.Errorf("a read-only Open of a missing schema: %v", err)
+	}
+	if n := scalar[int64](t, dsn, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema+"_none"); n != 0 {
+		t.Errorf("a read-only Open created schema %s_none", schema)
+	}
 	if err := exec(t, dsn, "UPDATE "+schema+".meta SET value = '99' WHERE key = 'schema'"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), dsn, Options{Schema: schema})
+	_, err = Open(context.Background(), dsn, Options{Schema: schema})
 	if err == nil || !strings.Contains(err.Error(), "version 99, newer than this dobrobot knows") {
 		t.Errorf("Open of a schema of version 99: %v", err)
 	}
