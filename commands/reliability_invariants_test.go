@@ -1,0 +1,246 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// snapshot is everything the invariants of RELIABILITY.md (I1–I5) are
+// stated over, read from a Store in one consistent transaction.
+type snapshot struct {
+	releases []commands.Release // every release, ascending ID
+	open     []commands.Release // the open index, in queue order
+	locks    []commands.Lock
+	audit    []commands.AuditEntry // the whole chain, verified
+}
+
+// takeSnapshot reads s and verifies the audit chain (I4).
+func takeSnapshot(ctx context.Context, s commands.Store) (snapshot, error) {
+	var snap snapshot
+	err := s.View(ctx, func(tx commands.Tx) error {
+		var err error
+		if snap.releases, err = tx.Recent(0); err != nil {
+			return err
+		}
+		slices.Reverse(snap.releases)
+		if snap.open, err = tx.Open(); err != nil {
+			return err
+		}
+		snap.locks, err = tx.Locks()
+		return err
+	})
+	if err != nil {
+		return snap, fmt.Errorf("snapshot: %w", err)
+	}
+	v := commands.NewVerifier()
+	err = s.Audit(ctx, commands.AuditFilter{}, func(e commands.AuditEntry) error {
+		snap.audit = append(snap.audit, e)
+		return v.Add(e)
+	})
+	if err != nil {
+		return snap, fmt.Errorf("I4 audit chain: %w", err)
+	}
+	return snap, nil
+}
+
+// openIDs returns the IDs of the open releases, in queue order.
+func (s snapshot) openIDs() []uint64 {
+	ids := make([]uint64, 0, len(s.open))
+	for _, r := range s.open {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// violations checks I1–I3 and I5 (I4 was checked when the snapshot was
+// taken). prevOpen is the queue of the previous snapshot, for stability; a
+// hook may be running only when running is true.
+func (s snapshot) violations(prevOpen []uint64, running bool) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+
+	// I1: at most one release holds (deploys) each component.
+	holders := map[string][]string{}
+	for _, r := range s.releases {
+		if r.State.HoldsLocks() {
+			for _, c := range r.Locks {
+				holders[c] = append(holders[c], r.Ticket)
+			}
+		}
+		if r.Running != nil && !running {
+			bad("%s (release %d) has a hook marked running after every hook ended", r.Ticket, r.ID)
+		}
+		if r.Running != nil && !r.State.Open() {
+			bad("%s (release %d) is %s with a hook running", r.Ticket, r.ID, r.State)
+		}
+	}
+	for c, ts := range holders {
+		if len(ts) > 1 {
+			bad("I1: %s is held by %d releases: %v", c, len(ts), ts)
+		}
+	}
+
+	// I2: lock ⇔ lock-holding state, both ways.
+	byID := map[uint64]commands.Release{}
+	for _, r := range s.releases {
+		byID[r.ID] = r
+	}
+	var table, want []string
+	for _, l := range s.locks {
+		if l.Frozen() {
+			continue
+		}
+		table = append(table, fmt.Sprintf("%s=%d/%s", l.Component, l.Release, l.Ticket))
+		r, ok := byID[l.Release]
+		switch {
+		case !ok:
+			bad("I2: lock %s references release %d, which does not exist", l.Component, l.Release)
+		case !r.State.HoldsLocks():
+			bad("I2: lock %s references %s, which is %s", l.Component, r.Ticket, r.State)
+		case !slices.Contains(r.Locks, l.Component):
+			bad("I2: lock %s references %s, whose locks are %v", l.Component, r.Ticket, r.Locks)
+		}
+	}
+	for _, r := range s.releases {
+		if r.State.HoldsLocks() {
+			for _, c := range r.Locks {
+				want = append(want, fmt.Sprintf("%s=%d/%s", c, r.ID, r.Ticket))
+			}
+		}
+	}
+	slices.Sort(table)
+	slices.Sort(want)
+	if !slices.Equal(table, want) {
+		bad("I2: lock table %v, but the releases in lock-holding states hold %v", table, want)
+	}
+
+	// I3: the queue is the open releases, unique, in ID order, and stable:
+	// releases queued before keep their relative order.
+	ids := s.openIDs()
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			bad("I3: queue order %v is not strictly increasing", ids)
+			break
+		}
+	}
+	var openWant []uint64
+	tickets := map[string]int{}
+	for _, r := range s.releases {
+		if r.State.Open() {
+			openWant = append(openWant, r.ID)
+			tickets[r.Ticket]++
+			if tickets[r.Ticket] == 2 {
+				bad("I3: %s has more than one open release", r.Ticket)
+			}
+		}
+	}
+	if !slices.Equal(ids, openWant) {
+		bad("I3: open index %v, but the open releases are %v", ids, openWant)
+	}
+	var kept []uint64
+	for _, id := range prevOpen {
+		if slices.Contains(ids, id) {
+			kept = append(kept, id)
+		}
+	}
+	var now []uint64
+	for _, id := range ids {
+		if slices.Contains(prevOpen, id) {
+			now = append(now, id)
+		}
+	}
+	if !slices.Equal(kept, now) {
+		bad("I3: queue order changed: %v before, %v now", prevOpen, ids)
+	}
+	for i := 1; i < len(s.releases); i++ {
+		if s.releases[i].ID != s.releases[i-1].ID+1 || s.releases[0].ID != 1 {
+			bad("I3: release IDs %d, %d are not contiguous from 1", s.releases[i-1].ID, s.releases[i].ID)
+			break
+		}
+	}
+
+	// I5: the audit log is a faithful log of every committed change:
+	// replaying it through the transition table gives every release's
+	// state and every freeze, and refusals change nothing.
+	out = append(out, s.replay()...)
+	return out
+}
+
+// replay replays the audit log and compares the result with the store.
+func (s snapshot) replay() []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	state := map[string]commands.State{} // ticket → state of its latest release
+	requests := map[string]int{}
+	frozen := map[string]bool{}
+	for _, e := range s.audit {
+		switch e.Action {
+		case commands.ActionRefused:
+			if e.From != commands.StateNone || e.To != commands.StateNone {
+				bad("I5: refusal seq %d claims a change %s>%s", e.Seq, e.From, e.To)
+			}
+		case commands.ActionLock:
+			c, _, _ := strings.Cut(e.Detail, ": ")
+			if frozen[c] {
+				bad("I5: seq %d froze %s, frozen already", e.Seq, c)
+			}
+			frozen[c] = true
+		case commands.ActionUnlock:
+			if !frozen[e.Detail] {
+				bad("I5: seq %d unfroze %s, which was not frozen", e.Seq, e.Detail)
+			}
+			delete(frozen, e.Detail)
+		case commands.ActionRequest:
+			if state[e.Ticket].Open() {
+				bad("I5: seq %d requests %s while its release is %s", e.Seq, e.Ticket, state[e.Ticket])
+			}
+			requests[e.Ticket]++
+			state[e.Ticket] = e.To
+			if e.From != commands.StateNone || e.To != commands.StateRequested {
+				bad("I5: seq %d request %s>%s", e.Seq, e.From, e.To)
+			}
+		default:
+			if prev := state[e.Ticket]; e.From != prev {
+				bad("I5: seq %d %s %s from %s, but the release was %s", e.Seq, e.Action, e.Ticket, e.From, prev)
+			}
+			if to, ok := commands.Next(e.From, e.Action); !ok || to != e.To {
+				bad("I5: seq %d %s %s>%s is not in the transition table", e.Seq, e.Action, e.From, e.To)
+			}
+			state[e.Ticket] = e.To
+		}
+	}
+	latest := map[string]commands.Release{}
+	count := map[string]int{}
+	for _, r := range s.releases {
+		latest[r.Ticket] = r
+		count[r.Ticket]++
+	}
+	for t, r := range latest {
+		if state[t] != r.State {
+			bad("I5: the audit log leaves %s %s, the store has it %s", t, state[t], r.State)
+		}
+		if requests[t] != count[t] {
+			bad("I5: %d requests of %s audited, %d releases stored", requests[t], t, count[t])
+		}
+	}
+	for t := range state {
+		if _, ok := latest[t]; !ok {
+			bad("I5: the audit log has releases of %s, the store none", t)
+		}
+	}
+	stored := map[string]bool{}
+	for _, l := range s.locks {
+		if l.Frozen() {
+			stored[l.Component] = true
+		}
+	}
+	if !maps.Equal(stored, frozen) {
+		bad("I5: freezes replayed from the audit log %v, stored %v", frozen, stored)
+	}
+	return out
+}

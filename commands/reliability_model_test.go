@@ -1,0 +1,790 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/rs/zerolog"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// The model-based test (RELIABILITY.md T10, T54): random command sequences
+// from several actors drive the real Service on a real bbolt file, and a
+// tiny reference model of the queue, the locks and the states predicts every
+// outcome. After every step the invariants hold and the store, the audit
+// entries the step appended and the reply agree with the model.
+//
+// DOBROBOT_MODEL_SEQUENCES sets how many sequences run in this process
+// (default defaultModelSequences, raceModelSequences under -race, 100 with
+// -short), DOBROBOT_MODEL_SEED the seed of the first one (default 1;
+// "random" picks one). A failure names the seed that reproduces it.
+
+const (
+	defaultModelSequences = 2000
+	raceModelSequences    = 50
+	modelSteps            = 30
+)
+
+// modelTickets are the tickets the fake tracker knows, with their components.
+// PAY-9 is unknown to it.
+var modelTickets = map[string][]string{
+	"PAY-1": {"backend", "payments"},
+	"PAY-2": {"backend"},
+	"PAY-3": {"backend", "web"}, // web is not lockable
+	"PAY-4": {"ios"},
+	"PAY-5": nil,
+}
+
+var (
+	modelComponents = []string{"backend", "payments", "ios"}
+	modelActors     = []string{ann, bob, approver, qa, admin, guest}
+	modelTicketKeys = []string{"PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5"}
+)
+
+// mRelease is the model of a release: only what the rules depend on.
+type mRelease struct {
+	ID                         uint64
+	Ticket                     string
+	State                      commands.State
+	NeedAdmin                  bool
+	Requester, Approver, Admin string
+	Locks                      []string
+}
+
+// model is the reference: releases in ID order and the admins' freezes.
+type model struct {
+	rels   []*mRelease
+	frozen map[string]bool
+}
+
+// mCmd is one generated command and what its hooks will do.
+type mCmd struct {
+	actor, text string
+	verb        commands.Verb // empty for a command that does not parse
+	ticket      string        // as Parse returns it
+	comp        string        // lock, unlock
+	noNeedAdmin bool
+	changes     bool // a state-changing verb: refusals are audited
+	via         commands.Via
+	startFails  bool
+	finishFails bool
+}
+
+func isApprover(u string) bool { return u == approver || u == ann || u == qa } // qa through S0QA
+func isAdmin(u string) bool    { return u == admin }
+
+func (m *model) open(ticket string) *mRelease {
+	for _, r := range m.rels {
+		if r.Ticket == ticket && r.State.Open() {
+			return r
+		}
+	}
+	return nil
+}
+
+// ready mirrors the rule that an earlier release which could start now goes
+// first.
+func (r *mRelease) ready() bool {
+	return r.State == commands.StateClaimed || (r.State == commands.StateAccepted && !r.NeedAdmin)
+}
+
+func shares(a, b []string) bool {
+	return slices.ContainsFunc(a, func(c string) bool { return slices.Contains(b, c) })
+}
+
+// canLock reports whether r may take its locks now.
+func (m *model) canLock(r *mRelease) bool {
+	if len(r.Locks) == 0 {
+		return true
+	}
+	for c := range m.frozen {
+		if c == commands.AllComponents || slices.Contains(r.Locks, c) {
+			return false
+		}
+	}
+	for _, o := range m.rels {
+		if o.ID == r.ID {
+			continue
+		}
+		if o.State.HoldsLocks() && shares(o.Locks, r.Locks) {
+			return false
+		}
+		if o.ID < r.ID && o.State.Open() && o.ready() && shares(o.Locks, r.Locks) {
+			return false
+		}
+	}
+	return true
+}
+
+// held reports whether a release holds component c.
+func (m *model) held(c string) bool {
+	return slices.ContainsFunc(m.rels, func(r *mRelease) bool { return r.State.HoldsLocks() && slices.Contains(r.Locks, c) })
+}
+
+func entry(a commands.Action, ticket string, from, to commands.State) string {
+	return fmt.Sprintf("%s %s %s>%s", a, ticket, from, to)
+}
+
+// apply runs c on the model and returns the audit entries it must append,
+// as "action ticket from>to".
+func (m *model) apply(c mCmd) []string {
+	refused := func() []string {
+		if !c.changes {
+			return nil
+		}
+		return []string{entry(commands.ActionRefused, c.ticket, "", "")}
+	}
+	move := func(r *mRelease, a commands.Action, to commands.State) string {
+		from := r.State
+		r.State = to
+		return entry(a, r.Ticket, from, to)
+	}
+	mayRun := func(r *mRelease) bool { return r.Requester == c.actor || r.Admin == c.actor || isAdmin(c.actor) }
+	switch c.verb {
+	case commands.VerbDobro:
+		if m.open(c.ticket) != nil {
+			return nil // "already in the queue"
+		}
+		comps, ok := modelTickets[c.ticket]
+		if !ok {
+			return refused()
+		}
+		var locks []string
+		for _, comp := range comps {
+			if slices.Contains(modelComponents, comp) {
+				locks = append(locks, comp)
+			}
+		}
+		r := &mRelease{ID: uint64(len(m.rels) + 1), Ticket: c.ticket, State: commands.StateRequested,
+			NeedAdmin: !c.noNeedAdmin, Requester: c.actor, Locks: locks}
+		m.rels = append(m.rels, r)
+		return []string{entry(commands.ActionRequest, c.ticket, "", commands.StateRequested)}
+	case commands.VerbAccept:
+		r := m.open(c.ticket)
+		switch {
+		case r == nil, !isApprover(c.actor), r.Requester == c.actor:
+			return refused()
+		case r.Approver != "" && r.State != commands.StateRequested:
+			return nil // "already accepted"
+		case r.State != commands.StateRequested:
+			return refused()
+		}
+		r.Approver = c.actor
+		return []string{move(r, commands.ActionAccept, commands.StateAccepted)}
+	case commands.VerbReject:
+		r := m.open(c.ticket)
+		if r == nil || !isApprover(c.actor) || r.State != commands.StateRequested {
+			return refused()
+		}
+		r.Approver = c.actor
+		return []string{move(r, commands.ActionReject, commands.StateRejected)}
+	case commands.VerbHere:
+		r := m.open(c.ticket)
+		switch {
+		case r == nil, !isAdmin(c.actor):
+			return refused()
+		case r.Admin == c.actor:
+			return nil // "you already claimed"
+		case r.Admin != "", r.State != commands.StateAccepted:
+			return refused()
+		}
+		r.Admin = c.actor
+		return []string{move(r, commands.ActionClaim, commands.StateClaimed)}
+	case commands.VerbStart:
+		r := m.open(c.ticket)
+		switch {
+		case r == nil, !mayRun(r), r.State == commands.StateRequested,
+			r.State == commands.StateAccepted && r.NeedAdmin:
+			return refused()
+		case r.State == commands.StateDeploying:
+			return nil // "already deploying"
+		case !m.canLock(r):
+			return refused()
+		}
+		out := []string{move(r, commands.ActionStart, commands.StateDeploying)}
+		if c.startFails {
+			return append(out, move(r, commands.ActionFail, commands.StateFailed))
+		}
+		return append(out, move(r, commands.ActionStarted, commands.StateDeploying))
+	case commands.VerbFinish:
+		r := m.open(c.ticket)
+		if r == nil || !mayRun(r) || !r.State.HoldsLocks() {
+			return refused()
+		}
+		if c.finishFails {
+			return []string{move(r, commands.ActionHookFailed, r.State)}
+		}
+		return []string{move(r, commands.ActionFinish, commands.StateDone)}
+	case commands.VerbCancel:
+		r := m.open(c.ticket)
+		if r == nil || !mayRun(r) {
+			return refused()
+		}
+		return []string{move(r, commands.ActionCancel, commands.StateCancelled)}
+	case commands.VerbLock:
+		if !isAdmin(c.actor) || (c.comp != commands.AllComponents && !slices.Contains(modelComponents, c.comp)) {
+			return refused()
+		}
+		if m.frozen[c.comp] {
+			return nil // "frozen already"
+		}
+		m.frozen[c.comp] = true
+		return []string{entry(commands.ActionLock, "", "", "")}
+	case commands.VerbUnlock:
+		if !isAdmin(c.actor) || (c.comp != commands.AllComponents && !slices.Contains(modelComponents, c.comp)) {
+			return refused()
+		}
+		if !m.frozen[c.comp] {
+			if m.held(c.comp) {
+				return refused() // locked by a release, not frozen
+			}
+			return nil // "not frozen"
+		}
+		delete(m.frozen, c.comp)
+		return []string{entry(commands.ActionUnlock, "", "", "")}
+	}
+	return refused() // does not parse, or a read-only command (changes is false)
+}
+
+func sameRelease(a, b mRelease) bool {
+	return a.ID == b.ID && a.Ticket == b.Ticket && a.State == b.State && a.NeedAdmin == b.NeedAdmin &&
+		a.Requester == b.Requester && a.Approver == b.Approver && a.Admin == b.Admin && slices.Equal(a.Locks, b.Locks)
+}
+
+// releases returns the model's releases as the store should hold them.
+func (m *model) releases() []mRelease {
+	out := make([]mRelease, 0, len(m.rels))
+	for _, r := range m.rels {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// gen makes random commands, mostly plausible ones, so that sequences get
+// far into the workflow, and some that are refused or do not parse.
+type gen struct {
+	rng *rand.Rand
+	m   *model
+}
+
+func (g *gen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
+
+func (g *gen) next() mCmd {
+	r := g.rng
+	c := mCmd{actor: g.pick(modelActors), ticket: g.pick(modelTicketKeys),
+		via:        []commands.Via{commands.ViaMention, commands.ViaDM, commands.ViaButton}[r.IntN(3)],
+		startFails: r.IntN(5) == 0, finishFails: r.IntN(6) == 0}
+	if r.IntN(25) == 0 {
+		c.ticket = "PAY-9"
+	}
+	plausible := r.IntN(10) < 7
+	var open []string
+	for _, rel := range g.m.rels {
+		if rel.State.Open() {
+			open = append(open, rel.Ticket)
+		}
+	}
+	owner := func() {
+		if rel := g.m.open(c.ticket); rel != nil && plausible {
+			c.actor = []string{rel.Requester, admin, rel.Requester}[r.IntN(3)]
+		}
+	}
+	// Commands on tickets are mostly about queued ones.
+	if len(open) > 0 && plausible {
+		c.ticket = g.pick(open)
+	}
+	// The ticket as a user may write it: PAY-1, pay-1, #PAY-1 or a link.
+	written := c.ticket
+	switch r.IntN(8) {
+	case 0:
+		written = strings.ToLower(written)
+	case 1:
+		written = "#" + written
+	case 2:
+		written = "<https://jira.example.com/browse/" + written + "|" + written + ">"
+	}
+	weights := []struct {
+		v Verbish
+		w int
+	}{{"dobro", 5}, {"accept", 4}, {"reject", 1}, {"here", 3}, {"dep start", 5}, {"dep finish", 3},
+		{"cancel", 1}, {"lock", 1}, {"unlock", 1}, {"queue", 1}, {"status", 1}, {"junk", 1}}
+	total := 0
+	for _, w := range weights {
+		total += w.w
+	}
+	n := r.IntN(total)
+	var v Verbish
+	for _, w := range weights {
+		if n < w.w {
+			v = w.v
+			break
+		}
+		n -= w.w
+	}
+	// Half the time, when something is queued, the next step of its
+	// workflow by someone entitled to it, so that sequences get far.
+	forced := ""
+	if len(open) > 0 && r.IntN(2) == 0 {
+		rel := g.m.open(g.pick(open))
+		c.ticket, written = rel.Ticket, rel.Ticket
+		owner := []string{rel.Requester, admin}[r.IntN(2)]
+		switch {
+		case len(g.m.frozen) > 0 && r.IntN(4) == 0:
+			v, forced = "unlock", admin
+		case rel.State == commands.StateRequested && r.IntN(8) == 0:
+			v, forced = "reject", approver
+		case rel.State == commands.StateRequested:
+			v, forced = "accept", g.pick(slices.DeleteFunc([]string{approver, qa, ann}, func(u string) bool { return u == rel.Requester }))
+		case rel.State == commands.StateAccepted && rel.NeedAdmin:
+			v, forced = "here", admin
+		case rel.State == commands.StateAccepted, rel.State == commands.StateClaimed:
+			v, forced = "dep start", owner
+		case r.IntN(10) == 0:
+			v, forced = "cancel", owner
+		default:
+			v, forced = "dep finish", owner
+		}
+	}
+	c.verb = commands.Verb(v)
+	c.changes = commands.Command{Verb: c.verb}.Changes()
+	if forced != "" {
+		plausible = false
+	}
+	switch v {
+	case "dobro":
+		if plausible {
+			c.actor = []string{ann, bob}[r.IntN(2)]
+			c.ticket = g.pick(modelTicketKeys)
+			written = c.ticket
+		}
+		c.noNeedAdmin = r.IntN(2) == 0
+		c.text = "dobro " + written
+		if r.IntN(3) == 0 {
+			c.text += " see the changelog"
+		}
+		if c.noNeedAdmin {
+			c.text += " no_need_admin"
+		}
+	case "accept", "reject":
+		if plausible {
+			c.actor = []string{approver, qa, ann}[r.IntN(3)]
+		}
+		c.text = string(v) + " " + written
+		if v == "reject" && r.IntN(2) == 0 {
+			c.text += " not this week"
+		}
+	case "here":
+		if plausible {
+			c.actor = admin
+		}
+		c.text = "here " + written
+	case "dep start", "dep finish", "cancel":
+		owner()
+		c.text = string(v) + " " + written
+		if v == "cancel" && r.IntN(2) == 0 {
+			c.text += " wrong build"
+		}
+	case "lock":
+		if plausible {
+			c.actor = admin
+		}
+		c.ticket, c.comp = "", g.pick([]string{"backend", "payments", "ios", "all", "backend", "db"})
+		c.text = "lock " + c.comp
+		if r.IntN(2) == 0 {
+			c.text += " release freeze"
+		}
+	case "queue":
+		c.ticket, c.text = "", "queue"
+	case "status":
+		c.text = "status " + written
+	case "unlock":
+		if plausible {
+			c.actor = admin
+		}
+		c.ticket, c.comp = "", g.pick([]string{"backend", "payments", "ios", "all", "db"})
+		if frozen := slices.Sorted(maps.Keys(g.m.frozen)); len(frozen) > 0 && (forced != "" || plausible) {
+			c.comp = g.pick(frozen)
+		}
+		c.text = "unlock " + c.comp
+	case "junk":
+		c.verb, c.ticket = "", ""
+		c.text = g.pick([]string{"accept PAY-1;rm", "dep", "dep launch PAY-1", "frobnicate", "lock", "dobro", "cancel PAY-1`id`", "here $(id)"})
+		c.changes = commands.Command{Verb: commands.Verb(verbWord(c.text))}.Changes()
+	}
+	if forced != "" {
+		c.actor = forced
+	}
+	return c
+}
+
+// Verbish is a command word of the generator ("junk": a command that does not parse).
+type Verbish string
+
+// verbWord mirrors how the Service names the verb of a text that does not parse.
+func verbWord(text string) string {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return ""
+	}
+	v := strings.ToLower(f[0])
+	if v == "dep" && len(f) > 1 {
+		v += " " + strings.ToLower(f[1])
+	}
+	return v
+}
+
+// modelRun is one sequence: a fresh database, Service and model.
+type modelRun struct {
+	seed     uint64
+	db       *storage.DB
+	svc      *commands.Service
+	start    *fakeExec
+	finish   *fakeExec
+	m        *model
+	now      time.Time
+	prevOpen []uint64
+	asked    []commands.Message // every command sent, in order
+	seenSeq  uint64
+	log      []string
+}
+
+func newModelRun(dir string, seed uint64) (*modelRun, error) {
+	db, err := storage.Open(filepath.Join(dir, fmt.Sprintf("model-%d.db", seed)))
+	if err != nil {
+		return nil, err
+	}
+	tickets := map[string]commands.Ticket{}
+	for k, comps := range modelTickets {
+		tickets[k] = readyTicket(k, comps...)
+	}
+	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{},
+		m: &model{frozen: map[string]bool{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	mr.svc = &commands.Service{
+		Store:   db,
+		Tracker: &fakeTracker{tickets: tickets, errs: map[string]error{}},
+		Hooks:   commands.Hooks{Start: mr.start, Finish: mr.finish},
+		Groups:  groups{},
+		Policy: commands.Policy{
+			Approvers:  []string{approver, "S0QA", ann},
+			Admins:     []string{admin},
+			Components: modelComponents,
+			Rules: commands.Rules{Projects: []string{"PAY"}, ReadyStatuses: []string{"Ready for Release"},
+				RequireAssignee: true, RequireFixVersion: true, RequiredFields: []string{"customfield_1"}},
+		},
+		Now: func() time.Time { return mr.now },
+		Log: zerolog.Nop(),
+	}
+	return mr, nil
+}
+
+func (f *fakeExec) setFail(fail bool) {
+	f.mu.Lock()
+	f.fail = fail
+	f.mu.Unlock()
+}
+
+// step runs c on the real Service and on the model, then checks that they
+// agree and that the invariants hold. It returns what went wrong.
+func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []string) {
+	mr.log = append(mr.log, fmt.Sprintf("%2d. %s (%s): %s [start hook fails: %v, finish hook fails: %v]", i+1, c.actor, c.via, c.text, c.startFails, c.finishFails))
+	mr.start.setFail(c.startFails)
+	mr.finish.setFail(c.finishFails)
+	msg := commands.Message{EventID: fmt.Sprintf("Ev%d-%d", mr.seed, i), User: c.actor, Channel: "C0REL",
+		Text: c.text, Via: c.via, Time: mr.now}
+	if fresh, err := mr.svc.Receive(ctx, msg); err != nil || !fresh {
+		return nil, []string{fmt.Sprintf("Receive: fresh %v, %v", fresh, err)}
+	}
+	if err := mr.svc.Handle(ctx, msg); err != nil {
+		return nil, []string{fmt.Sprintf("Handle: %v", err)}
+	}
+	mr.svc.Wait()
+	mr.now = mr.now.Add(time.Minute)
+	want = mr.m.apply(c)
+
+	snap, err := takeSnapshot(ctx, mr.db)
+	if err != nil {
+		return want, []string{err.Error()}
+	}
+	problems = snap.violations(mr.prevOpen, false)
+	mr.prevOpen = snap.openIDs()
+
+	// The audit entries this step appended: exactly the model's, all by the actor.
+	var got []string
+	for _, e := range snap.audit {
+		if e.Seq <= mr.seenSeq {
+			continue
+		}
+		got = append(got, entry(e.Action, e.Ticket, e.From, e.To))
+		if e.Actor != c.actor {
+			problems = append(problems, fmt.Sprintf("audit seq %d names %s, the actor is %s", e.Seq, e.Actor, c.actor))
+		}
+		mr.seenSeq = e.Seq
+	}
+	if !slices.Equal(want, got) {
+		problems = append(problems, "audit entries of the step (-model +real):\n"+cmp.Diff(want, got))
+	}
+
+	// The store's releases and freezes: exactly the model's.
+	var real []mRelease
+	for _, r := range snap.releases {
+		real = append(real, mRelease{ID: r.ID, Ticket: r.Ticket, State: r.State, NeedAdmin: r.NeedAdmin,
+			Requester: r.Requester, Approver: r.Approver, Admin: r.Admin, Locks: r.Locks})
+	}
+	if model := mr.m.releases(); !slices.EqualFunc(model, real, sameRelease) {
+		problems = append(problems, "releases (-model +real):\n"+cmp.Diff(model, real, cmpopts.EquateEmpty()))
+	}
+	frozen := map[string]bool{}
+	for _, l := range snap.locks {
+		if l.Frozen() {
+			frozen[l.Component] = true
+		}
+	}
+	if !maps.Equal(mr.m.frozen, frozen) {
+		problems = append(problems, fmt.Sprintf("freezes: model %v, real %v", mr.m.frozen, frozen))
+	}
+
+	mr.asked = append(mr.asked, msg)
+	return want, problems
+}
+
+// checkReplies checks the effects of the whole sequence, in outbox order:
+// every command got exactly one answer, to the asker where they asked (a
+// hook's result may follow by DM to whoever ran it), and every effect comes
+// from a command or from a hook it ran.
+func (mr *modelRun) checkReplies(ctx context.Context) []string {
+	effects, err := mr.db.Pending(ctx, 0)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	replies := make([]int, len(mr.asked))
+	step := -1
+	for _, e := range effects {
+		if e.Event != "" {
+			next := slices.IndexFunc(mr.asked, func(m commands.Message) bool { return m.EventID == e.Event })
+			if next < step {
+				problems = append(problems, fmt.Sprintf("effect %d of event %s comes after effects of a later command", e.ID, e.Event))
+			}
+			step = next
+		}
+		if step < 0 {
+			problems = append(problems, fmt.Sprintf("effect %d (%s) comes from no command", e.ID, e.Kind))
+			continue
+		}
+		m := mr.asked[step]
+		switch {
+		case e.Kind != commands.EffectReply:
+		case e.Event == m.EventID:
+			replies[step]++
+			if e.User != m.User || e.Via != m.Via || e.Channel != m.Channel {
+				problems = append(problems, fmt.Sprintf("step %d: reply to %s via %s in %q, want %s via %s in %s", step+1, e.User, e.Via, e.Channel, m.User, m.Via, m.Channel))
+			}
+		case e.User != m.User || e.Via != commands.ViaDM || e.Channel != "":
+			problems = append(problems, fmt.Sprintf("step %d: hook result told to %s via %s in %q, want %s by DM", step+1, e.User, e.Via, e.Channel, m.User))
+		}
+	}
+	for i, n := range replies {
+		if n != 1 {
+			problems = append(problems, fmt.Sprintf("step %d: %d replies to the asker, want 1", i+1, n))
+		}
+	}
+	return problems
+}
+
+// modelDir returns where the sequences keep their databases:
+// DOBROBOT_MODEL_DIR, else a directory in /dev/shm when there is one, else
+// t.TempDir(). The databases are real bbolt files either way; this test
+// checks the logic and the transactions, not durability (the crash tests
+// do), and on a RAM disk it is bound by the CPU, not by fsync.
+func modelDir(t *testing.T) string {
+	base := os.Getenv("DOBROBOT_MODEL_DIR")
+	if base == "" {
+		if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+			return t.TempDir()
+		}
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "dobrobot-model-")
+	if err != nil {
+		t.Logf("falling back to a temporary directory: %v", err)
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+func modelConfig(t *testing.T) (sequences int, seed uint64) {
+	switch {
+	case testing.Short():
+		sequences = 100
+	case raceEnabled:
+		sequences = raceModelSequences
+	default:
+		sequences = defaultModelSequences
+	}
+	if s := os.Getenv("DOBROBOT_MODEL_SEQUENCES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("DOBROBOT_MODEL_SEQUENCES=%q: want a positive number", s)
+		}
+		sequences = n
+	}
+	seed = 1
+	switch s := os.Getenv("DOBROBOT_MODEL_SEED"); s {
+	case "":
+	case "random":
+		seed = rand.Uint64() >> 1
+	default:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("DOBROBOT_MODEL_SEED=%q: want a number or random", s)
+		}
+		seed = n
+	}
+	return sequences, seed
+}
+
+// TestModelBasedSequences runs the sequences in this process: all of them
+// without the race detector, raceModelSequences with it (which slows them
+// eightfold); TestModelBasedSequencesWithoutRace then runs the rest.
+func TestModelBasedSequences(t *testing.T) {
+	sequences, seed0 := modelConfig(t)
+	runModel(t, sequences, seed0)
+}
+
+// TestModelBasedSequencesWithoutRace, in a test binary built with -race (as
+// make test builds it), runs defaultModelSequences more sequences in a child
+// go test without the race detector, so that CI checks thousands of
+// sequences in seconds. The in-process run above keeps the same code under
+// the race detector.
+func TestModelBasedSequencesWithoutRace(t *testing.T) {
+	if !raceEnabled {
+		t.Skip("built without -race: TestModelBasedSequences runs every sequence")
+	}
+	if testing.Short() || os.Getenv("DOBROBOT_MODEL_SEQUENCES") != "" {
+		t.Skip("-short or DOBROBOT_MODEL_SEQUENCES: TestModelBasedSequences runs the sequences asked for")
+	}
+	_, seed0 := modelConfig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestModelBasedSequences$", "-v", ".")
+	cmd.Env = append(os.Environ(),
+		"DOBROBOT_MODEL_SEQUENCES="+strconv.Itoa(defaultModelSequences),
+		"DOBROBOT_MODEL_SEED="+strconv.FormatUint(seed0+raceModelSequences, 10))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test without -race: %v\n%s", err, out)
+	}
+	found := false
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "FIGURE model") {
+			t.Log(strings.TrimSpace(line))
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the child run reported no figure:\n%s", out)
+	}
+}
+
+func runModel(t *testing.T, sequences int, seed0 uint64) {
+	dir := modelDir(t)
+	ctx := context.Background()
+	var (
+		next                     atomic.Int64
+		steps, changes, refusals atomic.Int64
+		noops, failed            atomic.Int64
+		stateSeen                sync.Map
+		mu                       sync.Mutex
+		firstFailure             string
+	)
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(sequences) || failed.Load() > 0 {
+					return
+				}
+				seed := seed0 + uint64(i)
+				mr, err := newModelRun(dir, seed)
+				if err != nil {
+					t.Error(err)
+					failed.Add(1)
+					return
+				}
+				g := &gen{rng: rand.New(rand.NewPCG(seed, 0x646f62726f)), m: mr.m}
+				for s := range modelSteps {
+					c := g.next()
+					want, problems := mr.step(ctx, s, c)
+					steps.Add(1)
+					switch {
+					case len(want) == 0:
+						noops.Add(1)
+					case strings.HasPrefix(want[0], string(commands.ActionRefused)+" "):
+						refusals.Add(1)
+					default:
+						changes.Add(1)
+					}
+					for _, r := range mr.m.rels {
+						stateSeen.Store(r.State, true)
+					}
+					if s == modelSteps-1 && len(problems) == 0 {
+						problems = mr.checkReplies(ctx)
+					}
+					if len(problems) > 0 {
+						failed.Add(1)
+						mu.Lock()
+						if firstFailure == "" {
+							firstFailure = fmt.Sprintf("sequence with seed %d (DOBROBOT_MODEL_SEED=%d DOBROBOT_MODEL_SEQUENCES=1) diverged at step %d:\n%s\n\ncommands:\n%s",
+								seed, seed, s+1, strings.Join(problems, "\n"), strings.Join(mr.log, "\n"))
+						}
+						mu.Unlock()
+						break
+					}
+				}
+				if err := mr.db.Close(); err != nil {
+					t.Error(err)
+				}
+				_ = os.Remove(mr.db.Path())
+			}
+		})
+	}
+	wg.Wait()
+	if firstFailure != "" {
+		t.Fatal(firstFailure)
+	}
+	var states []string
+	stateSeen.Range(func(k, _ any) bool {
+		states = append(states, string(k.(commands.State)))
+		return true
+	})
+	slices.Sort(states)
+	t.Logf("FIGURE model: %d sequences × %d steps = %d commands (seeds %d…%d), %d changes, %d refusals, %d no-ops, 0 divergences, invariants I1–I5 checked after every step, in %v; states reached: %v",
+		sequences, modelSteps, steps.Load(), seed0, seed0+uint64(sequences)-1, changes.Load(), refusals.Load(), noops.Load(),
+		time.Since(began).Round(time.Millisecond), states)
+	// The generator must reach every state, or the test proves little.
+	for _, s := range commands.States {
+		if s != commands.StateNone && !slices.Contains(states, string(s)) && sequences >= 100 {
+			t.Errorf("no sequence reached %s", s)
+		}
+	}
+}
