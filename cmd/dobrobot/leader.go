@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -193,4 +194,76 @@ func (l *leading) term(ctx context.Context, epoch int64) error {
 		return fmt.Errorf("slack: %w", runErr)
 	}
 	return nil
+}
+
+// postgresSource opens the configured PostgreSQL store read-only for a verb
+// that reads the audit log, when the configuration names one and no --db
+// file is given. It returns nil and no error otherwise.
+func (a *app) postgresSource(ctx context.Context, flag string) (*postgres.DB, error) {
+	if flag != "" {
+		return nil, nil
+	}
+	c, err := a.loadConfig()
+	if err != nil || c == nil || c.Storage.Kind != "postgres" {
+		return nil, err
+	}
+	if err := c.needPostgres(); err != nil {
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, c.Storage.DSN, postgres.Options{Schema: c.Storage.Schema, ReadOnly: true, MaxConns: 2})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return db, nil
+}
+
+// bboltOnly refuses a verb that works on a bbolt file when the configuration
+// keeps the state in PostgreSQL and no --db file is given; hint says what to
+// do instead.
+func (a *app) bboltOnly(verb, flag, hint string) error {
+	if flag != "" {
+		return nil
+	}
+	c, err := a.loadConfig()
+	if err != nil || c == nil || c.Storage.Kind != "postgres" {
+		return err
+	}
+	return usagef("%s works on a bbolt file, and storage.kind is postgres: %s", verb, hint)
+}
+
+// checkStorage reports on a PostgreSQL store for config check: whether it is
+// reachable, its schema, and who leads. It says nothing of a bbolt file.
+func (a *app) checkStorage(ctx context.Context, c *Config) (line string, ok bool) {
+	if c.Storage.Kind != "postgres" {
+		return "", true
+	}
+	if err := c.needPostgres(); err != nil {
+		return "storage: " + err.Error(), false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	db, err := postgres.Open(ctx, c.Storage.DSN, postgres.Options{Schema: c.Storage.Schema, ReadOnly: true, MaxConns: 1})
+	if errors.Is(err, postgres.ErrNoSchema) {
+		return "storage: PostgreSQL ok; " + strings.TrimPrefix(err.Error(), "postgres: "), true
+	}
+	if err != nil {
+		return "storage: " + err.Error(), false
+	}
+	defer db.Close()
+	term, err := db.Term(ctx)
+	if err != nil {
+		return "storage: " + err.Error(), false
+	}
+	return fmt.Sprintf("storage: PostgreSQL ok (schema %s); %s", db.Schema(), describeTerm(term)), true
+}
+
+// describeTerm says who leads, for people.
+func describeTerm(t postgres.Term) string {
+	switch {
+	case t.Epoch == 0:
+		return "no dobrobot has led yet"
+	case t.Held:
+		return fmt.Sprintf("%s leads (term %d, since %s)", t.Holder, t.Epoch, t.Since.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("nobody leads now: term %d of %s ended; a standby takes over within a second or two", t.Epoch, t.Holder)
 }

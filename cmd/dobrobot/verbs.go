@@ -19,6 +19,9 @@ type ConsoleCmd struct {
 
 // Run runs the console until the end of input.
 func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
+	if err := a.bboltOnly("the console", cmd.DB, "give --db FILE to try it on a file of its own; the team's bot is dobrobot run"); err != nil {
+		return err
+	}
 	c, err := a.loadConfig()
 	if err != nil {
 		return err
@@ -94,12 +97,19 @@ func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 		}
 		cmd.Ticket = key
 	}
+	f := commands.AuditFilter{Since: cmd.Since, Until: cmd.Until, Ticket: cmd.Ticket}
+	if pg, err := a.postgresSource(ctx, cmd.DB); pg != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		return exportAudit(ctx, pg, f, cmd.Format, a.stdout)
+	}
 	src, err := a.openSource(cmd.DB)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	f := commands.AuditFilter{Since: cmd.Since, Until: cmd.Until, Ticket: cmd.Ticket}
 	if src.admin != nil {
 		return src.admin.export(ctx, f, cmd.Format, a.stdout)
 	}
@@ -114,18 +124,28 @@ type AuditVerifyCmd struct {
 // Run verifies every entry and reports the head, through the running bot
 // when it holds the database.
 func (cmd AuditVerifyCmd) Run(ctx context.Context, a *app) error {
-	src, err := a.openSource(cmd.DB)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
 	var (
 		n    uint64
 		head string
 	)
-	if src.admin != nil {
+	pg, err := a.postgresSource(ctx, cmd.DB)
+	if err != nil {
+		return err
+	}
+	src := &source{}
+	if pg == nil {
+		if src, err = a.openSource(cmd.DB); err != nil {
+			return err
+		}
+	}
+	defer src.Close()
+	switch {
+	case pg != nil:
+		defer pg.Close()
+		n, head, err = verifyChain(ctx, pg)
+	case src.admin != nil:
 		n, head, err = src.admin.verify(ctx)
-	} else {
+	default:
 		n, head, err = verifyChain(ctx, src.db)
 	}
 	if err != nil {
@@ -158,6 +178,9 @@ type BackupCmd struct {
 // Run writes the copy, through the running bot when it holds the database,
 // and checks it.
 func (cmd BackupCmd) Run(ctx context.Context, a *app) error {
+	if err := a.bboltOnly("backup", cmd.DB, "back the database up with pg_dump or your provider's backups (docs/operations.md)"); err != nil {
+		return err
+	}
 	if fileExists(cmd.Out) {
 		return usagef("backup: %s exists; choose a new file", cmd.Out)
 	}
@@ -246,6 +269,9 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	if _, err := a.hooks(c); err != nil {
 		lines = append(lines, "hooks: "+err.Error())
 		failed = true
+	}
+	if line, ok := a.checkStorage(ctx, c); line != "" {
+		lines, failed = append(lines, line), failed || !ok
 	}
 	fmt.Fprintln(a.stdout, joinLines(lines))
 	if failed {

@@ -37,6 +37,10 @@ const commitTimeout = 30 * time.Second
 // says this process does not hold the current leadership term.
 var ErrFenced = errors.New("postgres: fenced")
 
+// ErrNoSchema is wrapped by the error of a read-only Open of a schema that
+// does not exist yet.
+var ErrNoSchema = errors.New("holds no dobrobot data yet")
+
 // Options tunes Open.
 type Options struct {
 	// Schema holds dobrobot's tables; empty means DefaultSchema. Open
@@ -167,7 +171,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	case from == SchemaVersion:
 		return tx.Rollback(ctx)
 	case db.readOnly && from == 0:
-		return fmt.Errorf("postgres: schema %s holds no dobrobot data yet (check storage.schema; dobrobot run creates it)", db.schema)
+		return fmt.Errorf("postgres: schema %s %w (check storage.schema; dobrobot run creates it)", db.schema, ErrNoSchema)
 	case db.readOnly:
 		return fmt.Errorf("postgres: schema %s has version %d and needs an upgrade to %d: run dobrobot run once first", db.schema, from, SchemaVersion)
 	}

@@ -1,0 +1,472 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage/postgres"
+)
+
+// pgDSN returns the test database's DSN, or skips t when there is none.
+func pgDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("DOBROBOT_PG_DSN")
+	if dsn == "" {
+		t.Skip("DOBROBOT_PG_DSN is not set, so the PostgreSQL failover test is skipped: " +
+			`eval "$(bash .ci/postgres start)" starts a throwaway PostgreSQL and sets it (make test in CI does)`)
+	}
+	return dsn
+}
+
+// pgSchema returns a fresh schema name, dropped when t ends.
+func pgSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// logBuffer is a bytes.Buffer that a process writes while a test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *logBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *logBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is one `dobrobot run` process of the failover test.
+type instance struct {
+	name string
+	cmd  *exec.Cmd
+	logs *logBuffer
+	done chan struct{} // closed when the process has exited
+	err  error
+}
+
+func startInstance(t *testing.T, bin, name string, env []string) *instance {
+	t.Helper()
+	p := &instance{name: name, logs: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "run")
+	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("logs of %s (pid %d):\n%s", p.name, p.cmd.Process.Pid, p.logs.String())
+		}
+	})
+	return p
+}
+
+func (p *instance) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%s to %s: %v", sig, p.name, err)
+	}
+}
+
+func (p *instance) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestFailover runs two real `dobrobot run` processes on one PostgreSQL
+// schema against fakeslack (which, like Slack, gives each event to one open
+// connection at random and redelivers what is not acked) while a stream of
+// dobro requests arrives. The leader is killed with SIGKILL, later frozen
+// with SIGSTOP until a standby took over and then thawed, and finally
+// stopped with SIGTERM. Afterwards no request is lost or applied twice, no
+// message is lost or sent twice, the audit chain verifies, and the epochs of
+// the audit entries never interleave. It logs the failover times.
+func TestFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three dobrobot processes and PostgreSQL")
+	}
+	dsn := pgDSN(t)
+	schema := pgSchema(t, dsn)
+	bin := buildBinary(t)
+	slack := fakeslack.New(t)
+	retries := make([]time.Duration, 60)
+	for i := range retries {
+		retries[i] = 200 * time.Millisecond
+	}
+	slack.SetRetries(time.Second, retries...)
+
+	const (
+		requests      = 16
+		leaderTimeout = 2 * time.Second
+	)
+	dir := t.TempDir()
+	var tickets strings.Builder
+	tickets.WriteString("tickets:\n")
+	for n := 1; n <= requests; n++ {
+		fmt.Fprintf(&tickets, "  - {key: PAY-%d, summary: Change %d, status: Ready, components: [backend]}\n", n, n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tickets.yaml"), []byte(tickets.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "dobrobot.yaml")
+	body := `
+slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
+storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: ` + leaderTimeout.String() + `}
+tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
+roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
+components: [backend]
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
+		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn)
+
+	ctx := context.Background()
+	store, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+
+	procs := []*instance{startInstance(t, bin, "a", env), startInstance(t, bin, "b", env)}
+	// leader waits for a term begun after epoch and returns its process,
+	// once its Slack connection has said hello.
+	leader := func(after int64, hellos int, timeout time.Duration) (*instance, int64) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			term, err := store.Term(ctx)
+			if err == nil && term.Epoch > after && term.Held && slack.Hellos() > hellos {
+				pid, _ := strconv.Atoi(term.Holder[strings.LastIndexByte(term.Holder, ':')+1:])
+				for _, p := range procs {
+					if p.cmd.Process.Pid == pid {
+						return p, term.Epoch
+					}
+				}
+				t.Fatalf("term %d is held by %s, none of the test's processes", term.Epoch, term.Holder)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("no new leader connected to Slack within %v after term %d", timeout, after)
+		return nil, 0
+	}
+	first, epoch := leader(0, 0, 20*time.Second)
+	t.Logf("%s leads term %d", first.name, epoch)
+
+	// The stream: one dobro every 150 ms, each from its own requester, held
+	// back (as Slack holds it) while no connection is open.
+	var sent atomic.Int32
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		for n := 1; n <= requests; n++ {
+			ev := fakeslack.Mention(fmt.Sprintf("U0REQ%02d", n), "C0RELEASE", fmt.Sprintf("dobro PAY-%d", n))
+			for {
+				_, err := slack.Deliver(ev)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, fakeslack.ErrNoConnection) {
+					t.Errorf("deliver PAY-%d: %v", n, err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			sent.Add(1)
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+	waitSent := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for sent.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream is stuck at %d requests", sent.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	// 1. kill -9 the leader mid-stream; start a fresh standby in its place.
+	waitSent(4)
+	hellos := slack.Hellos()
+	start := time.Now()
+	first.signal(t, syscall.SIGKILL)
+	second, epoch2 := leader(epoch, hellos, 15*time.Second)
+	killFailover := time.Since(start)
+	procs = append(procs, startInstance(t, bin, "c", env))
+
+	// 2. Freeze the new leader; a standby takes over once the database
+	// ended the frozen one's session. Thaw it after a while: it must find
+	// itself deposed, drop its Slack connection and stand by.
+	waitSent(8)
+	hellos = slack.Hellos()
+	start = time.Now()
+	second.signal(t, syscall.SIGSTOP)
+	third, epoch3 := leader(epoch2, hellos, 15*time.Second)
+	freezeFailover := time.Since(start)
+	waitSent(11)
+	second.signal(t, syscall.SIGCONT)
+	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 }) {
+		t.Fatalf("the thawed ex-leader %s kept its Slack connection: %d open", second.name, slack.Connections())
+	}
+	thawed := time.Now()
+
+	// 3. SIGTERM the leader: it finishes, hands over and exits 0.
+	waitSent(13)
+	hellos = slack.Hellos()
+	start = time.Now()
+	third.signal(t, syscall.SIGTERM)
+	fourth, epoch4 := leader(epoch3, hellos, 45*time.Second)
+	termFailover := time.Since(start)
+	select {
+	case <-third.done:
+		if third.err != nil {
+			t.Errorf("%s after SIGTERM: %v", third.name, third.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s did not exit within 10 s of handing over", third.name)
+	}
+	<-streamDone
+
+	t.Logf("terms: %s %d → %s %d → %s %d → %s %d", first.name, epoch, second.name, epoch2, third.name, epoch3, fourth.name, epoch4)
+	t.Logf("failover after kill -9: %v; after SIGSTOP: %v (leader_timeout %v); after SIGTERM: %v (its outbox drained first)",
+		killFailover.Round(time.Millisecond), freezeFailover.Round(time.Millisecond), leaderTimeout, termFailover.Round(time.Millisecond))
+	if killFailover > 5*time.Second {
+		t.Errorf("failover after kill -9 took %v, want ≤ 5 s", killFailover)
+	}
+	if freezeFailover > leaderTimeout+5*time.Second {
+		t.Errorf("failover after a freeze took %v, want ≤ leader_timeout + 5 s", freezeFailover)
+	}
+
+	// Everything settles: every request is a release, no event waits in
+	// the inbox, the outbox is empty and every card is in the channel.
+	settled := func() (bool, string) {
+		var rels []commands.Release
+		var pending []commands.InboxEvent
+		err := store.View(ctx, func(tx commands.Tx) error {
+			var err error
+			if rels, err = tx.Recent(0); err != nil {
+				return err
+			}
+			pending, err = tx.PendingEvents()
+			return err
+		})
+		if err != nil {
+			return false, err.Error()
+		}
+		out, err := store.Pending(ctx, 0)
+		if err != nil {
+			return false, err.Error()
+		}
+		cards := len(slack.Messages("C0RELEASE"))
+		return len(rels) >= requests && len(pending) == 0 && len(out) == 0 && cards >= requests,
+			fmt.Sprintf("%d releases, %d events pending, %d messages in the outbox, %d cards", len(rels), len(pending), len(out), cards)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		ok, state := settled()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled 40 s after the stream ended: %s", state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("settled %v after the thaw", time.Since(thawed).Round(time.Millisecond))
+
+	// No request lost or applied twice.
+	var lost, twice []string
+	counts := map[string]int{}
+	err = store.View(ctx, func(tx commands.Tx) error {
+		rels, err := tx.Recent(0)
+		for _, r := range rels {
+			counts[r.Ticket]++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requestsAudited := map[string]int{}
+	v := commands.NewVerifier()
+	if err := store.Audit(ctx, commands.AuditFilter{}, func(e commands.AuditEntry) error {
+		if e.Action == commands.ActionRequest {
+			requestsAudited[e.Ticket]++
+		} else {
+			t.Errorf("unexpected audit entry %d: %s %s %q", e.Seq, e.Action, e.Ticket, e.Detail)
+		}
+		return v.Add(e)
+	}); err != nil {
+		t.Errorf("the audit chain does not verify: %v", err)
+	}
+	for n := 1; n <= requests; n++ {
+		ticket := fmt.Sprintf("PAY-%d", n)
+		switch {
+		case counts[ticket] == 0:
+			lost = append(lost, ticket)
+		case counts[ticket] > 1 || requestsAudited[ticket] > 1:
+			twice = append(twice, ticket)
+		}
+	}
+	// No message lost or sent twice: one card per release, one DM to the
+	// approver, one reply to each requester, none saying "already".
+	var lostMsgs, doubled []string
+	for n := 1; n <= requests; n++ {
+		ref := fmt.Sprintf("|PAY-%d>", n)
+		count := func(ms []fakeslack.Message) int {
+			c := 0
+			for _, m := range ms {
+				if strings.Contains(m.Text, ref) {
+					c++
+				}
+			}
+			return c
+		}
+		for what, got := range map[string]int{
+			"card":                   count(slack.Messages("C0RELEASE")),
+			"DM to the approver":     count(slack.Messages(fakeslack.DMChannel("U0APPROVER"))),
+			"reply to the requester": count(slack.Ephemerals(fmt.Sprintf("U0REQ%02d", n))),
+		} {
+			switch {
+			case got == 0:
+				lostMsgs = append(lostMsgs, fmt.Sprintf("%s of PAY-%d", what, n))
+			case got > 1:
+				doubled = append(doubled, fmt.Sprintf("%s of PAY-%d ×%d", what, n, got))
+			}
+		}
+	}
+	for _, m := range slack.Ephemerals("") {
+		if strings.Contains(m.Text, "already") {
+			doubled = append(doubled, "a reply saying "+m.Text)
+		}
+	}
+	t.Logf("requests: %d, lost %d, applied twice %d; messages lost %d, sent twice %d; audit entries %d",
+		requests, len(lost), len(twice), len(lostMsgs), len(doubled), requests)
+	if len(lost)+len(twice) > 0 {
+		t.Errorf("requests lost: %v; applied twice: %v", lost, twice)
+	}
+	if len(lostMsgs)+len(doubled) > 0 {
+		t.Errorf("messages lost: %v; sent twice: %v", lostMsgs, doubled)
+	}
+	if n, _ := v.Head(); n != requests {
+		t.Errorf("the audit log has %d entries, want %d", n, requests)
+	}
+
+	// The epochs of the audit entries never go back: no two terms'
+	// transactions interleave, and the deposed leaders wrote nothing after.
+	epochs := auditEpochs(t, dsn, schema)
+	for i := 1; i < len(epochs); i++ {
+		if epochs[i] < epochs[i-1] {
+			t.Errorf("audit entry %d has epoch %d after an entry of epoch %d: terms interleave", i+1, epochs[i], epochs[i-1])
+		}
+	}
+	if epochs[len(epochs)-1] > epoch4 {
+		t.Errorf("an entry has epoch %d, after the last term %d", epochs[len(epochs)-1], epoch4)
+	}
+
+	// The verbs that read work on PostgreSQL too.
+	var out logBuffer
+	verify := exec.Command(bin, "audit", "verify")
+	verify.Env, verify.Stdout, verify.Stderr = env, &out, &out
+	if err := verify.Run(); err != nil || !strings.Contains(out.String(), fmt.Sprintf("audit chain ok: %d entries", requests)) {
+		t.Errorf("dobrobot audit verify: %v\n%s", err, out.String())
+	}
+
+	for _, p := range procs {
+		if !p.exited() {
+			p.signal(t, syscall.SIGTERM)
+		}
+	}
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-time.After(40 * time.Second):
+			t.Errorf("%s did not stop after SIGTERM", p.name)
+		}
+	}
+	for _, p := range procs {
+		logs := p.logs.String()
+		for _, secret := range []string{fakeslack.AppToken, fakeslack.BotToken} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a token appears in the logs of %s", p.name)
+			}
+		}
+	}
+	if !strings.Contains(second.logs.String(), "lost the leadership") {
+		t.Errorf("the thawed ex-leader %s did not log that it lost the leadership", second.name)
+	}
+}
+
+// auditEpochs returns the epoch of each audit entry, in seq order.
+func auditEpochs(t *testing.T, dsn, schema string) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT epoch FROM "+schema+".audit ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	epochs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return epochs
+}
