@@ -1,0 +1,585 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// shortDir returns a temporary directory with a short path, so that a
+// socket in it fits in sun_path.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// seedAudit appends n audit entries, each with a release, in one transaction.
+func seedAudit(t *testing.T, db commands.Store, from, n int) {
+	t.Helper()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	err := db.Update(context.Background(), func(tx commands.Tx) error {
+		for i := from; i < from+n; i++ {
+			ticket := fmt.Sprintf("PAY-%d", i%7+1)
+			if _, err := tx.AppendAudit(commands.AuditEntry{Time: at.Add(time.Duration(i) * time.Minute), Actor: requester,
+				Action: commands.ActionRequest, Ticket: ticket, To: commands.StateRequested, Detail: fmt.Sprintf("entry %d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAdminSocket serves the admin socket of a database in this process and
+// checks that export, verify and backup through it give what they give on
+// the file, that only the owner can reach it, and that it goes away with
+// the bot.
+func TestAdminSocket(t *testing.T) {
+	ctx := context.Background()
+	dir := shortDir(t)
+	path := filepath.Join(dir, "bot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seedAudit(t, db, 0, 50)
+
+	if c := dialAdmin(path); c != nil {
+		t.Fatal("dialAdmin found a bot before one served the socket")
+	}
+	srv, err := startAdmin(db, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(adminSocketPath(path))
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin socket: %v, mode %v; want a socket with mode 0600", err, fi.Mode())
+	}
+	c := dialAdmin(path)
+	if c == nil {
+		t.Fatal("dialAdmin found no bot")
+	}
+
+	since := time.Date(2026, 3, 1, 9, 10, 0, 0, time.UTC)
+	for _, f := range []struct {
+		filter commands.AuditFilter
+		format string
+	}{
+		{commands.AuditFilter{}, "jsonl"},
+		{commands.AuditFilter{}, "csv"},
+		{commands.AuditFilter{Since: since, Until: since.Add(20 * time.Minute), Ticket: "PAY-3"}, "jsonl"},
+	} {
+		var local, remote bytes.Buffer
+		if err := exportAudit(ctx, db, f.filter, f.format, &local); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.export(ctx, f.filter, f.format, &remote); err != nil {
+			t.Fatalf("export through the socket: %v", err)
+		}
+		if diff := cmp.Diff(local.String(), remote.String()); diff != "" || local.Len() == 0 {
+			t.Errorf("export %+v %s through the socket differs from the file's (-file +socket):\n%s", f.filter, f.format, diff)
+		}
+	}
+
+	n, head, err := c.verify(ctx)
+	wantN, wantHead, werr := verifyChain(ctx, db)
+	if err != nil || werr != nil || n != wantN || head != wantHead || n != 50 {
+		t.Errorf("verify through the socket = %d %s %v; on the file %d %s %v", n, head, err, wantN, wantHead, werr)
+	}
+
+	out := filepath.Join(dir, "copy.db")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := c.backup(ctx, f)
+	f.Close()
+	if err != nil || size == 0 {
+		t.Fatalf("backup through the socket: %d bytes, %v", size, err)
+	}
+	if err := checkCopy(out); err != nil {
+		t.Errorf("the copy: %v", err)
+	}
+	cp, err := storage.Open(out, storage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, h, err := verifyChain(ctx, cp); err != nil || n != 50 || h != wantHead {
+		t.Errorf("the copy's chain: %d %s %v, want 50 %s", n, h, err, wantHead)
+	}
+	cp.Close()
+
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Stat(adminSocketPath(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the socket is still there after Close: %v", err)
+	}
+	if c := dialAdmin(path); c != nil {
+		t.Error("dialAdmin found a bot after it stopped")
+	}
+}
+
+// TestAdminSocketLeftovers: a socket a killed bot left behind is not taken
+// for a running bot, and the next bot replaces it; a file that is not a
+// socket is never removed; a path too long for a socket is refused.
+func TestAdminSocketLeftovers(t *testing.T) {
+	dir := shortDir(t)
+	path := filepath.Join(dir, "bot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// A stale socket: bound, then its listener gone without unlinking.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: adminSocketPath(path), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	if c := dialAdmin(path); c != nil {
+		t.Error("dialAdmin took a stale socket for a running bot")
+	}
+	srv, err := startAdmin(db, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("startAdmin over a stale socket: %v", err)
+	}
+	if dialAdmin(path) == nil {
+		t.Error("the new socket does not answer")
+	}
+	srv.Close()
+
+	// A regular file in the way stays.
+	if err := os.WriteFile(adminSocketPath(path), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startAdmin(db, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("startAdmin over a regular file: %v", err)
+	}
+	if b, err := os.ReadFile(adminSocketPath(path)); err != nil || string(b) != "mine" {
+		t.Errorf("the file in the way was changed: %q %v", b, err)
+	}
+
+	// A path too long for sun_path.
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.MkdirAll(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ldb, err := storage.Open(filepath.Join(long, "bot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ldb.Close()
+	if _, err := startAdmin(ldb, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "shorter storage.path") {
+		t.Errorf("startAdmin with a long path: %v", err)
+	}
+}
+
+// TestAdminClientErrors: a stream the bot cuts short with an error trailer,
+// a refused request and a broken chain are errors, never output taken as
+// whole.
+func TestAdminClientErrors(t *testing.T) {
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "x.db") + adminSuffix
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", trailerError)
+		io.WriteString(w, "half a database")
+		w.Header().Set(trailerError, "back up database: disk I/O error")
+	})
+	mux.HandleFunc("GET /v1/audit/export", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "format \"xml\": use jsonl or csv", http.StatusBadRequest)
+	})
+	mux.HandleFunc("GET /v1/audit/verify", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"audit verify: audit chain broken at seq 7: hash does not match"}`)
+	})
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	c := dialAdmin(filepath.Join(dir, "x.db"))
+	if c == nil {
+		t.Fatal("no client")
+	}
+	ctx := context.Background()
+	var buf bytes.Buffer
+	if _, err := c.backup(ctx, &buf); err == nil || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Errorf("backup cut short: %v", err)
+	}
+	if err := c.export(ctx, commands.AuditFilter{}, "xml", &buf); err == nil || !strings.Contains(err.Error(), "400 Bad Request") {
+		t.Errorf("export refused: %v", err)
+	}
+	if _, _, err := c.verify(ctx); err == nil || !strings.Contains(err.Error(), "broken at seq 7") {
+		t.Errorf("verify of a broken chain: %v", err)
+	}
+}
+
+// TestAdminExportQuery: the query string carries every filter both ways and
+// bad values are refused.
+func TestAdminExportQuery(t *testing.T) {
+	f := commands.AuditFilter{Since: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Until: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), Ticket: "PAY-12"}
+	got, format, err := exportQuery(exportQueryOf(f, "csv"))
+	if err != nil || format != "csv" {
+		t.Fatalf("exportQuery = %v, %q", err, format)
+	}
+	if diff := cmp.Diff(f, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, q := range []string{"format=xml", "since=yesterday", "until=2026-13-01T00:00:00Z", "ticket=pay%3Brm"} {
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := exportQuery(v); err == nil {
+			t.Errorf("exportQuery(%q) accepted it", q)
+		}
+	}
+}
+
+// TestBackupUnderWrites takes backups through the admin socket while a
+// writer commits 50 transactions a second, and checks that the writes are
+// not held up, that each copy passes bbolt's check and verifies, and that a
+// copy holds every entry committed before the backup began (RELIABILITY T22).
+func TestBackupUnderWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := shortDir(t)
+	path := filepath.Join(dir, "bot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seedAudit(t, db, 0, 20000) // a few MB, so a copy takes a while
+	srv, err := startAdmin(db, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := dialAdmin(path)
+
+	stop := make(chan struct{})
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		written   = 20000
+		writeErr  error
+	)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 20000; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			if err := db.Update(ctx, func(tx commands.Tx) error {
+				_, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: requester, Action: commands.ActionRequest, Ticket: "PAY-1", Detail: fmt.Sprintf("entry %d", i)})
+				return err
+			}); err != nil {
+				mu.Lock()
+				writeErr = err
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			latencies = append(latencies, time.Since(start))
+			written = i + 1
+			mu.Unlock()
+		}
+	}()
+
+	time.Sleep(100 * time.Millisecond)
+	var sizes []int64
+	for i := range 3 {
+		mu.Lock()
+		before := written
+		mu.Unlock()
+		out := filepath.Join(dir, fmt.Sprintf("copy%d.db", i))
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.backup(ctx, f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("backup %d: %v", i, err)
+		}
+		sizes = append(sizes, n)
+		if err := checkCopy(out); err != nil {
+			t.Errorf("copy %d: %v", i, err)
+		}
+		cp, err := storage.Open(out, storage.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err := verifyChain(ctx, cp)
+		cp.Close()
+		if err != nil || entries < uint64(before) {
+			t.Errorf("copy %d: chain of %d entries (%v), want at least the %d written before it began", i, entries, err, before)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if writeErr != nil {
+		t.Fatalf("a write failed during the backups: %v", writeErr)
+	}
+	slices.Sort(latencies)
+	p99 := latencies[len(latencies)*99/100]
+	t.Logf("%d writes during 3 backups of ~%d KB: p50 %v, p99 %v, max %v", len(latencies), sizes[0]>>10,
+		latencies[len(latencies)/2], p99, latencies[len(latencies)-1])
+	if p99 > 250*time.Millisecond {
+		t.Errorf("write p99 during backups = %v; want well under 250 ms (T22: 50 ms)", p99)
+	}
+}
+
+// TestMaintenanceWhileRunning runs the real bot and, while it works,
+// exports and verifies the audit log and takes a backup with the CLI (which
+// goes through the admin socket); then starts a bot from the backup, and
+// after the first bot is stopped, works on the file directly.
+func TestMaintenanceWhileRunning(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	p := w.start("")
+	for i := 1; i <= 4; i++ {
+		w.send(requester, fmt.Sprintf("dobro PAY-%d", i))
+	}
+	w.waitReply(requester, "PAY-4> is in the queue")
+
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		cmd := exec.Command(w.bin, append([]string{"--log-level", "error"}, args...)...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		err := cmd.Run()
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("dobrobot %s took %v", strings.Join(args, " "), d)
+		}
+		if err != nil {
+			return out.String(), fmt.Errorf("%v: %s", err, errb.String())
+		}
+		return out.String(), nil
+	}
+	// Commands keep coming while the CLI works.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_, _ = w.slack.Deliver(mention(approver, fmt.Sprintf("accept PAY-%d", i%4+1)))
+		}
+	}()
+	export, err := cli("audit", "export", "--db", w.db)
+	if err != nil {
+		t.Fatalf("audit export while running: %v", err)
+	}
+	v := commands.NewVerifier()
+	sc := bufio.NewScanner(strings.NewReader(export))
+	for sc.Scan() {
+		var e commands.AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		if err := v.Add(e); err != nil {
+			t.Errorf("the export does not verify: %v", err)
+		}
+	}
+	if n, _ := v.Head(); n < 4 {
+		t.Errorf("the export has %d entries, want at least 4", n)
+	}
+	csvOut, err := cli("audit", "export", "--db", w.db, "--format", "csv", "--ticket", "PAY-2")
+	if err != nil || !strings.HasPrefix(csvOut, "seq,time,actor,action") || !strings.Contains(csvOut, ",request,PAY-2,") || strings.Contains(csvOut, "PAY-3") {
+		t.Errorf("csv export of PAY-2 while running: %v\n%s", err, csvOut)
+	}
+	verify, err := cli("audit", "verify", "--db", w.db)
+	if err != nil || !strings.HasPrefix(verify, "audit chain ok: ") {
+		t.Errorf("audit verify while running: %v %q", err, verify)
+	}
+	backup := filepath.Join(w.dir, "backup.db")
+	out, err := cli("backup", "--db", w.db, "--out", backup)
+	if err != nil || !strings.Contains(out, "integrity checked") {
+		t.Fatalf("backup while running: %v %q", err, out)
+	}
+	close(done)
+	wg.Wait()
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	if !strings.Contains(p.logs.String(), "admin socket: backup sent") {
+		t.Errorf("the backup did not go through the running bot\n%s", p.logs)
+	}
+	// Killed: its socket stays behind, answers nobody, and the same verbs
+	// work on the file itself.
+	p.kill()
+	if fi, err := os.Stat(adminSocketPath(w.db)); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the killed bot's socket: %v", err)
+	}
+	if out, err := cli("audit", "verify", "--db", w.db); err != nil || !strings.HasPrefix(out, "audit chain ok: ") {
+		t.Errorf("audit verify on the killed bot's file: %v %q", err, out)
+	}
+	w.inspect("PAY-1", "PAY-2", "PAY-3", "PAY-4")
+
+	// A bot starts from the copy and knows the releases.
+	w2 := newWorld(t, worldOptions{seed: backup})
+	p2 := w2.start("")
+	w2.send(requester, "status PAY-3")
+	w2.waitReply(requester, "PAY-3")
+	for _, m := range w2.slack.Ephemerals(requester) {
+		if strings.Contains(m.Text, "never been requested") {
+			t.Errorf("the bot started from the backup does not know PAY-3: %q", m.Text)
+		}
+	}
+	p2.kill()
+	w2.inspect("PAY-1", "PAY-2", "PAY-3", "PAY-4")
+}
+
+// TestRunRefusesDamagedDatabase: the bot refuses to start, within a few
+// seconds and before it calls Slack, on a database that is damaged, foreign
+// or whose audit log was edited, says why, and leaves the file as it was
+// (RELIABILITY T20).
+func TestRunRefusesDamagedDatabase(t *testing.T) {
+	seed := seedCrash(t, false)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"truncated", func(t *testing.T, path string) {
+			// Below the end the header records: pages the data needs are gone.
+			if err := os.Truncate(path, 3*4096); err != nil {
+				t.Fatal(err)
+			}
+		}, "is truncated"},
+		{"zeroed meta pages", func(t *testing.T, path string) {
+			zero(t, path, 0, 8192)
+		}, "not a bbolt database or its header is damaged"},
+		{"not a database", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, bytes.Repeat([]byte("dobrobot\n"), 2000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a bbolt database"},
+		{"another program's bbolt file", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			b, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("widgets")); return err }); err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+		}, "not dobrobot's"},
+		{"an edited audit entry", func(t *testing.T, path string) {
+			b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if err := b.Update(func(tx *bolt.Tx) error {
+				bk := tx.Bucket([]byte("audit"))
+				k, v := bk.Cursor().Last()
+				return bk.Put(k, bytes.Replace(v, []byte(admin), []byte("U0MALLORY"), 1))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, "the audit log does not verify (audit chain broken at seq 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, worldOptions{seed: seed})
+			tc.damage(t, w.db)
+			before, err := os.ReadFile(w.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := w.spawn("")
+			start := time.Now()
+			select {
+			case <-p.done:
+			case <-time.After(5 * time.Second):
+				p.kill()
+				t.Fatalf("the bot still runs 5 s after starting on a damaged database\n%s", p.logs)
+			}
+			var ee *exec.ExitError
+			if !errors.As(p.err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("exit: %v, want status 1", p.err)
+			}
+			if !strings.Contains(p.logs.String(), tc.want) {
+				t.Errorf("the bot said\n%s\nwant it to say %q", p.logs, tc.want)
+			}
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				t.Errorf("the bot died of %v", ws.Signal())
+			}
+			if n := len(w.slack.Calls("")); n != 0 {
+				t.Errorf("the bot made %d Slack calls before refusing", n)
+			}
+			after, err := os.ReadFile(w.db)
+			if err != nil || !bytes.Equal(before, after) {
+				t.Errorf("the database file was changed (%v)", err)
+			}
+			t.Logf("refused in %v", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// zero overwrites n bytes of path at off with zeros.
+func zero(t *testing.T, path string, off, n int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+		t.Fatal(err)
+	}
+}
