@@ -311,7 +311,9 @@ func ComponentName(s string) string {
 			break
 		}
 	}
-	return strings.TrimLeft(b.String(), "._")
+	// A name must start with a letter or digit: "../x" must not become
+	// "-..-x", which a hook would take for an option.
+	return strings.TrimLeft(b.String(), "-._")
 }
 
 func orNone(s string) string {
