@@ -204,6 +204,12 @@ func (s snapshot) replay() []string {
 			if e.From != commands.StateNone || e.To != commands.StateRequested {
 				bad("I5: seq %d request %s>%s", e.Seq, e.From, e.To)
 			}
+		case commands.ActionHook, commands.ActionHookFailed:
+			// A hook's result changes no state: a cancel hook's is
+			// recorded on the cancelled release.
+			if prev := state[e.Ticket]; e.From != prev || e.To != prev {
+				bad("I5: seq %d %s %s %s>%s, but the release was %s", e.Seq, e.Action, e.Ticket, e.From, e.To, prev)
+			}
 		default:
 			if prev := state[e.Ticket]; e.From != prev {
 				bad("I5: seq %d %s %s from %s, but the release was %s", e.Seq, e.Action, e.Ticket, e.From, prev)

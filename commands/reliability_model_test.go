@@ -38,7 +38,7 @@ import (
 
 const (
 	defaultModelSequences = 2000
-	raceModelSequences    = 50
+	raceModelSequences    = 20
 	modelSteps            = 30
 )
 
