@@ -416,7 +416,7 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 				}
 			}
 			var e commands.AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := decodeAudit(v, &e); err != nil {
 				return fmt.Errorf("storage: decode audit entry %d: %w", decodeID(k), err)
 			}
 			if !f.Match(e) {

@@ -383,7 +383,7 @@ func (t *tx) AuditHead() (uint64, string, error) {
 		return 0, commands.GenesisHash, nil
 	}
 	var e commands.AuditEntry
-	if err := json.Unmarshal(v, &e); err != nil {
+	if err := decodeAudit(v, &e); err != nil {
 		return 0, "", fmt.Errorf("storage: decode audit entry %d: %w", decodeID(k), err)
 	}
 	if e.Seq != decodeID(k) {

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -37,7 +36,7 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var e commands.AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := decodeAudit(v, &e); err != nil {
 				return &commands.ChainError{Seq: decodeID(k), Reason: fmt.Sprintf("the entry cannot be read (%v)", err)}
 			}
 			if e.Seq != decodeID(k) {
