@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -56,6 +57,42 @@ func (t leaderOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errNotLeader
 	}
 	return t.base.RoundTrip(r)
+}
+
+// leaderConns returns a transport like http.DefaultTransport whose
+// connections check, before each write, that this process still leads. A
+// process frozen after RoundTrip's check and thawed after a standby took
+// over would otherwise send the request it was writing; checked right
+// before the bytes leave, that window shrinks to the write call itself.
+func leaderConns(leading func() bool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return leaderConn{Conn: c, leading: leading}, nil
+	}
+	return t
+}
+
+// leaderConn is a connection that writes only while this process leads.
+type leaderConn struct {
+	net.Conn
+	leading func() bool
+}
+
+// Write writes p if this process leads, and fails the connection if not.
+func (c leaderConn) Write(p []byte) (int, error) {
+	if !c.leading() {
+		_ = c.Conn.Close()
+		return 0, errNotLeader
+	}
+	return c.Conn.Write(p)
 }
 
 // leaderStore is the store as the Slack bot of one term sees it: while this
@@ -162,7 +199,7 @@ func (l *leading) term(ctx context.Context, epoch int64) error {
 		AppToken: l.c.Slack.AppToken, BotToken: l.c.Slack.BotToken, APIURL: l.c.Slack.APIURL,
 		Channel: l.c.Slack.Channel, Service: svc, Store: leaderStore{Store: l.db, leading: l.leader.Leading}, Log: log,
 	}
-	var transport http.RoundTripper = http.DefaultTransport
+	var transport http.RoundTripper = leaderConns(l.leader.Leading)
 	if m := l.metrics; m != nil {
 		svc.Observer = m
 		svc.Tracker = m.observe(svc.Tracker)
