@@ -249,7 +249,15 @@ func exportAudit(ctx context.Context, s commands.Store, f commands.AuditFilter, 
 	default:
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
-		write = func(e commands.AuditEntry) error { return enc.Encode(e) }
+		var line []byte
+		write = func(e commands.AuditEntry) error {
+			var ok bool
+			if line, ok = appendAuditLine(line[:0], e); !ok {
+				return enc.Encode(e) // encoding/json says what is wrong with it
+			}
+			_, err := w.Write(line)
+			return err
+		}
 	}
 	if err := s.Audit(ctx, f, write); err != nil {
 		return fmt.Errorf("audit export: %w", err)
