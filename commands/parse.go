@@ -325,7 +325,9 @@ func quoteArg(s string) string {
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max]) + "…"
 	}
-	return `"` + s + `"`
+	// The word is echoed to Slack: escaped, "<<@U1>>" cannot become a
+	// mention nor "<<!here>>" a ping.
+	return `"` + Escape(s) + `"`
 }
 
 func verbWords() []string {
