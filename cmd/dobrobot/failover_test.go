@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
@@ -166,6 +170,7 @@ storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, lea
 tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
 roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
 components: [backend]
+http: {listen: "127.0.0.1:0"}
 `
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -204,6 +209,7 @@ components: [backend]
 	}
 	first, epoch := leader(0, 0, 20*time.Second)
 	t.Logf("%s leads term %d", first.name, epoch)
+	checkHealth(t, procs[:2], first, epoch)
 
 	// The stream: one dobro every 150 ms, each from its own requester, held
 	// back (as Slack holds it) while no connection is open.
@@ -431,6 +437,8 @@ components: [backend]
 		t.Errorf("an entry has epoch %d, after the last term %d", epochs[len(epochs)-1], epoch4)
 	}
 
+	checkHealth(t, []*instance{second, fourth}, fourth, epoch4)
+
 	// The verbs that read work on PostgreSQL too.
 	var out logBuffer
 	verify := exec.Command(bin, "audit", "verify")
@@ -461,6 +469,49 @@ components: [backend]
 	}
 	if !strings.Contains(second.logs.String(), "lost the leadership") {
 		t.Errorf("the thawed ex-leader %s did not log that it lost the leadership", second.name)
+	}
+}
+
+var listening = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"[^\n]*http listening`)
+
+// checkHealth checks what /healthz of each of procs says: the leader is
+// connected, the others stand by, and all name the leader and its term.
+func checkHealth(t *testing.T, procs []*instance, leader *instance, term int64) {
+	t.Helper()
+	for _, p := range procs {
+		m := listening.FindStringSubmatch(p.logs.String())
+		if m == nil {
+			t.Errorf("%s did not log the address of its http listener", p.name)
+			continue
+		}
+		wantRole, wantSlack := "standby", "standby"
+		if p == leader {
+			wantRole, wantSlack = "leader", "connected"
+		}
+		host, _ := os.Hostname()
+		want := health{Status: "ok", Database: "ok", Slack: wantSlack, Role: wantRole,
+			Leader: host + ":" + strconv.Itoa(leader.cmd.Process.Pid), Term: term}
+		var got health
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got = health{}
+			resp, err := http.Get("http://" + m[1] + "/healthz")
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+			}
+			if err != nil {
+				t.Errorf("/healthz of %s: %v", p.name, err)
+				break
+			}
+			if cmp.Equal(want, got) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("/healthz of %s (-want +got):\n%s", p.name, diff)
+		}
 	}
 }
 

@@ -289,11 +289,25 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 type health struct {
 	Status   string `json:"status"`   // ok or unhealthy
 	Database string `json:"database"` // ok, or what went wrong
-	Slack    string `json:"slack"`    // connected or disconnected
+	Slack    string `json:"slack"`    // connected, disconnected, or standby
+	// With PostgreSQL (leadership): this instance's role (leader or
+	// standby), the instance that leads (empty while none does), and the
+	// term (epoch) it leads.
+	Role   string `json:"role,omitempty"`
+	Leader string `json:"leader,omitempty"`
+	Term   int64  `json:"term,omitempty"`
+}
+
+// leadership is implemented by the store of an instance that may stand by
+// (storage.kind postgres; leader.go): whether this instance leads, and who
+// does.
+type leadership interface {
+	Leadership(ctx context.Context) (leading bool, leader string, term int64, err error)
 }
 
 // healthHandler answers /healthz: 200 when the database can be read and
-// Slack is connected, else 503, with a JSON body saying which.
+// Slack is connected (a standby needs no Slack connection), else 503, with a
+// JSON body saying which, and who leads.
 func healthHandler(store commands.Store, connected func() bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -305,7 +319,19 @@ func healthHandler(store commands.Store, connected func() bool) http.Handler {
 		}); err != nil {
 			h.Status, h.Database = "unhealthy", err.Error()
 		}
-		if connected == nil || !connected() {
+		if l, ok := store.(leadership); ok {
+			leading, leader, term, err := l.Leadership(ctx)
+			switch {
+			case err != nil:
+				h.Status, h.Database = "unhealthy", err.Error()
+			case leading:
+				h.Role = "leader"
+			default:
+				h.Role, h.Slack = "standby", "standby"
+			}
+			h.Leader, h.Term = leader, term
+		}
+		if h.Role != "standby" && (connected == nil || !connected()) {
 			h.Status, h.Slack = "unhealthy", "disconnected"
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -145,8 +145,9 @@ func (a *app) runLeader(ctx context.Context, c *Config) error {
 
 	l := &leading{app: a, c: c, db: db, leader: leader}
 	if c.HTTP.Listen != "" {
-		l.metrics = newMetrics(db, l.connected, a.log)
-		srv, err := startHTTP(c.HTTP.Listen, db, l.connected, l.metrics, a.log)
+		led := ledStore{DB: db, leader: leader}
+		l.metrics = newMetrics(led, l.connected, a.log)
+		srv, err := startHTTP(c.HTTP.Listen, led, l.connected, l.metrics, a.log)
 		if err != nil {
 			return err
 		}
@@ -303,4 +304,25 @@ func describeTerm(t postgres.Term) string {
 		return fmt.Sprintf("%s leads (term %d, since %s)", t.Holder, t.Epoch, t.Since.UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("nobody leads now: term %d of %s ended; a standby takes over within a second or two", t.Epoch, t.Holder)
+}
+
+// ledStore is the store of an instance that may stand by, as /healthz and
+// /metrics see it: it also says who leads.
+type ledStore struct {
+	*postgres.DB
+	leader *postgres.Leader
+}
+
+// Leadership reports whether this instance leads, and which instance holds
+// the leader lock (none while a takeover is under way) in which term.
+func (s ledStore) Leadership(ctx context.Context) (bool, string, int64, error) {
+	term, err := s.Term(ctx)
+	if err != nil {
+		return false, "", 0, err
+	}
+	holder := ""
+	if term.Held {
+		holder = term.Holder
+	}
+	return s.leader.Leading(), holder, term.Epoch, nil
 }
