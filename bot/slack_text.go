@@ -185,6 +185,8 @@ func parseAction(payload []byte, self botIdentity) inbound {
 		return skip("click by a user of another team")
 	case p.User.ID == "":
 		return skip("click without a user")
+	case p.User.ID == self.User:
+		return skip("a click attributed to the bot itself")
 	case len(p.Actions) != 1:
 		return skip("interaction without exactly one action")
 	case p.Message.BotID != "" && p.Message.BotID != self.Bot:
