@@ -279,6 +279,7 @@ func TestAdminExportQuery(t *testing.T) {
 // not held up, that each copy passes bbolt's check and verifies, and that a
 // copy holds every entry committed before the backup began (RELIABILITY T22).
 func TestBackupUnderWrites(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := shortDir(t)
 	path := filepath.Join(dir, "bot.db")
@@ -287,7 +288,7 @@ func TestBackupUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	seedAudit(t, db, 0, 20000) // a few MB, so a copy takes a while
+	seedAudit(t, db, 0, 8000) // a few MB, so a copy takes a while
 	srv, err := startAdmin(db, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +300,7 @@ func TestBackupUnderWrites(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
-		written   = 20000
+		written   = 8000
 		writeErr  error
 	)
 	var wg sync.WaitGroup
@@ -308,7 +309,7 @@ func TestBackupUnderWrites(t *testing.T) {
 		defer wg.Done()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		for i := 20000; ; i++ {
+		for i := 8000; ; i++ {
 			select {
 			case <-stop:
 				return
@@ -381,6 +382,7 @@ func TestBackupUnderWrites(t *testing.T) {
 // goes through the admin socket); then starts a bot from the backup, and
 // after the first bot is stopped, works on the file directly.
 func TestMaintenanceWhileRunning(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{})
 	p := w.start("")
 	for i := 1; i <= 4; i++ {
@@ -486,6 +488,7 @@ func TestMaintenanceWhileRunning(t *testing.T) {
 // or whose audit log was edited, says why, and leaves the file as it was
 // (RELIABILITY T20).
 func TestRunRefusesDamagedDatabase(t *testing.T) {
+	t.Parallel()
 	seed := seedCrash(t, false)
 	for _, tc := range []struct {
 		name   string

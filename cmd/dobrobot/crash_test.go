@@ -694,6 +694,7 @@ type crashCase struct {
 // re-run, that nothing acknowledged was lost, and that an admin can resolve
 // it (RELIABILITY T14, R3).
 func TestCrashDepStart(t *testing.T) {
+	t.Parallel()
 	seed := seedCrash(t, false)
 	cases := []crashCase{
 		{failpoint: failpoint.AfterInboxCommitBeforeAck},
@@ -792,6 +793,7 @@ func TestCrashDepStart(t *testing.T) {
 // it again, and checks the same things: a finish hook that may have run is
 // reported, not re-run, and the locks stay until an admin finishes again.
 func TestCrashDepFinish(t *testing.T) {
+	t.Parallel()
 	seed := seedCrash(t, true)
 	cases := []crashCase{
 		{failpoint: failpoint.BeforeTransitionCommit, acked: true},
@@ -904,6 +906,7 @@ func crashIterations() int {
 // settle and checks that every acknowledged command was processed and that
 // every success the users saw is in the audit log (RELIABILITY T15).
 func TestRandomKills(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{hookSleep: 50 * time.Millisecond})
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))

@@ -289,6 +289,7 @@ var listenLine = regexp.MustCompile(`"addr":"([^"]+)","time":"[^"]+","message":"
 // TestHTTPBinary runs the real bot with http.listen on and reads /healthz and
 // /metrics while it works, while Slack is unreachable, and after it is back.
 func TestHTTPBinary(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{http: true})
 	p := w.start("")
 	var addr string
