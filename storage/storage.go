@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -464,6 +466,64 @@ func (cw ctxWriter) Write(p []byte) (int, error) {
 	return cw.w.Write(p)
 }
 
+// historyBuckets grow with the years of use; QuickCheck leaves their pages
+// to Check.
+var historyBuckets = [][]byte{bucketReleases, bucketTickets, bucketAudit}
+
+// QuickCheck is the integrity check of a start-up, whose cost grows with the
+// open work and not with history: it checks the file's size against its
+// header and runs bbolt's page check (pages reachable once, keys in order)
+// on every bucket but the three that keep history (releases, tickets,
+// audit) — the queue, the locks, the inbox of the last days, the outbox.
+// The newest audit entries are VerifyRecent's; the history's pages are
+// Check's, which backup runs on its copy and audit verify on the file. Run
+// it before writers start: it reads without the write lock.
+func (db *DB) QuickCheck() error {
+	btx, err := db.bolt.Begin(false)
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", db.path, err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	if err := db.checkSize(btx); err != nil {
+		return err
+	}
+	var (
+		errs  []error
+		count int
+	)
+	for _, name := range allBuckets {
+		if slices.ContainsFunc(historyBuckets, func(h []byte) bool { return bytes.Equal(h, name) }) {
+			continue
+		}
+		b := btx.Bucket(name)
+		if b == nil {
+			return fmt.Errorf("database %s is damaged: its %q bucket is missing: restore it from a backup", db.path, name)
+		}
+		root := b.Root()
+		if root == 0 {
+			continue // an inline bucket: its keys live in the root page, which bbolt read to find it
+		}
+		for err := range btx.Check(bolt.WithPageId(uint64(root))) {
+			if count++; count <= maxCheckErrors {
+				errs = append(errs, fmt.Errorf("bucket %q: %w", name, err))
+			}
+		}
+	}
+	return checkFailed(db.path, errs, count)
+}
+
+func checkFailed(path string, errs []error, count int) error {
+	if count == 0 {
+		return nil
+	}
+	problems := "1 problem"
+	if count > 1 {
+		problems = fmt.Sprintf("%d problems", count)
+	}
+	return fmt.Errorf("database %s failed its integrity check (%s); restore it from a backup: %w",
+		path, problems, errors.Join(errs...))
+}
+
 // Check runs bbolt's consistency check over the whole file (every page
 // reachable or free exactly once, keys in order, …) and returns an error
 // naming the problems it found. It holds the write lock while it runs, so it
@@ -486,13 +546,5 @@ func (db *DB) Check() error {
 			errs = append(errs, err)
 		}
 	}
-	if count > 0 {
-		problems := "1 problem"
-		if count > 1 {
-			problems = fmt.Sprintf("%d problems", count)
-		}
-		return fmt.Errorf("database %s failed its integrity check (%s); restore it from a backup: %w",
-			db.path, problems, errors.Join(errs...))
-	}
-	return nil
+	return checkFailed(db.path, errs, count)
 }
