@@ -43,7 +43,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	}
 
 	field := func(name, value string) *slack.TextBlockObject {
-		return mrkdwn(clipText("*"+name+"*\n"+value, maxFieldText))
+		return mrkdwn(clipMarkup("*"+name+"*\n"+value, maxFieldText))
 	}
 	approver := "Approver"
 	if r.State == commands.StateRejected {
@@ -85,7 +85,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 		when,
 	}
 	blocks := []slack.Block{
-		slack.NewSectionBlock(mrkdwn(clipText(title, maxSectionText)), nil, nil),
+		slack.NewSectionBlock(mrkdwn(clipMarkup(title, maxSectionText)), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
 	}
 
@@ -102,7 +102,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 		details = append(details, fmt.Sprintf(":warning: last %s hook failed: %s (details in the thread)", h.Phase, commands.Escape(clipText(h.Error, 300))))
 	}
 	if len(details) > 0 {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipText(strings.Join(details, "\n"), maxSectionText)), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipMarkup(strings.Join(details, "\n"), maxSectionText)), nil, nil))
 	}
 	ctx := fmt.Sprintf("Release #%d · requested %s · updated %s", r.ID, slackDate(r.Created), slackDate(r.Updated))
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
@@ -165,6 +165,24 @@ func clipText(s string, max int) string {
 	cut := max - len("…")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// clipMarkup is clipText for mrkdwn whose user text is escaped: it never
+// cuts an entity (&amp;) or the bot's markup (<@U1>, <!date…>) in two, whose
+// half would show as a stray & or break the rest of the message.
+func clipMarkup(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = clipText(s, max)
+	cut := len(s) - len("…")
+	if amp := strings.LastIndexByte(s[:cut], '&'); amp >= 0 && !strings.Contains(s[amp:cut], ";") {
+		cut = amp
+	}
+	if lt := strings.LastIndexByte(s[:cut], '<'); lt >= 0 && !strings.Contains(s[lt:cut], ">") {
+		cut = lt
 	}
 	return s[:cut] + "…"
 }
