@@ -1,0 +1,210 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// Output escaping as Slack receives it (RELIABILITY.md T53): every text and
+// every Block Kit text object the bot sends holds no unescaped <, > or &,
+// and no markup but the bot's own, whatever users, the tracker and hooks
+// wrote. (commands has the same check on the core's effects.)
+
+var (
+	slackTicketLinkRE = regexp.MustCompile(`^<https://jira\.example\.com/browse/([A-Z][A-Z0-9]+-[0-9]+)\|([A-Z][A-Z0-9]+-[0-9]+)>$`)
+	slackUserRefRE    = regexp.MustCompile(`^<@([UW][A-Z0-9]+)>$`)
+	slackChannelRefRE = regexp.MustCompile(`^<#C[A-Z0-9]+>$`)
+	slackDateRE       = regexp.MustCompile(`^<!date\^[0-9]+\^\{date_short_pretty\} \{time\}\|[0-9: UTC-]+>$`)
+)
+
+// slackMarkupProblems returns every piece of s that is neither escaped text
+// nor the bot's own markup (mentions of users, ticket links, the release
+// channel, dates).
+func slackMarkupProblems(s string, users []string) []string {
+	var out []string
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '<':
+			j := strings.IndexByte(s[i:], '>')
+			if j < 0 {
+				out = append(out, fmt.Sprintf("unclosed < in %q", s[max(0, i-30):min(len(s), i+40)]))
+				continue
+			}
+			tok := s[i : i+j+1]
+			m := slackUserRefRE.FindStringSubmatch(tok)
+			l := slackTicketLinkRE.FindStringSubmatch(tok)
+			if !(m != nil && slices.Contains(users, m[1])) && !(l != nil && l[1] == l[2]) &&
+				!slackChannelRefRE.MatchString(tok) && !slackDateRE.MatchString(tok) {
+				out = append(out, fmt.Sprintf("markup %q", tok))
+			}
+			i += j
+		case '>':
+			out = append(out, fmt.Sprintf("unescaped > in %q", s[max(0, i-30):min(len(s), i+40)]))
+		case '&':
+			if r := s[i:]; !strings.HasPrefix(r, "&amp;") && !strings.HasPrefix(r, "&lt;") && !strings.HasPrefix(r, "&gt;") {
+				out = append(out, fmt.Sprintf("unescaped & in %q", s[max(0, i-30):min(len(s), i+40)]))
+			}
+		}
+	}
+	return out
+}
+
+// blockTexts returns the text of every text object in Block Kit JSON.
+func blockTexts(t *testing.T, raw string) []string {
+	t.Helper()
+	if raw == "" {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		t.Fatalf("blocks %s: %v", raw, err)
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if typ, _ := v["type"].(string); typ == slack.MarkdownType || typ == slack.PlainTextType {
+				if text, ok := v["text"].(string); ok {
+					out = append(out, text)
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+var slackHostile = []string{
+	"<!channel>", "<!here>", "<!everyone>", "<!subteam^S01QA|@qa>", "<@U0EVIL>", "<<@U0EVIL>>", "<@W0EVIL|admin>",
+	"<#C0OTHER|general>", "<https://evil.example|click me>", "&lt;!channel&gt;", "&amp;lt;!here&amp;gt;",
+	"a & b", "a &lt; b &gt; c", "<<!channel>>", "&amp", "*bold* `code`", "\u202e<!here>",
+}
+
+// hostileTracker answers every ticket with hostile text in every field.
+type hostileTracker struct{ text string }
+
+func (h hostileTracker) Ticket(_ context.Context, key string) (commands.Ticket, error) {
+	return commands.Ticket{Key: key, Project: commands.ProjectOf(key), Summary: h.text, Status: h.text, Assignee: h.text,
+		FixVersions: []string{h.text}, Components: []string{h.text, "backend"}, URL: "https://jira.example.com/browse/" + key}, nil
+}
+
+// failingHook fails with hostile output.
+type failingHook struct{ text string }
+
+func (f failingHook) Run(_ context.Context, job commands.Job) commands.HookResult {
+	return commands.HookResult{Phase: job.Phase, Attempt: job.Attempt, ExitCode: 2, Error: "exited " + f.text, Output: f.text}
+}
+
+func TestSlackOutputEscaping(t *testing.T) {
+	fs := fakeslack.New(t)
+	hostile := strings.Join(slackHostile, " ")
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), hostileTracker{hostile}, func(s *Slack) {
+		s.Service.Hooks = commands.Hooks{Start: failingHook{hostile}, Finish: failingHook{hostile}}
+	})
+	// What users type reaches the bot as Slack sends it: markup they
+	// picked (mentions, links) raw, typed < > & escaped.
+	typed := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(hostile)
+	long := strings.Repeat("&<>", 1200) // escaped, longer than a section may be
+	for _, text := range []string{
+		"dobro PAY-1 " + hostile + " no_need_admin", "dobro PAY-2 " + typed, "dobro PAY-3 " + long,
+		"dobro " + hostile, hostile, typed,
+		"reject PAY-2 " + hostile, "lock backend " + typed, "queue", "unlock backend", "cancel PAY-3 " + long,
+	} {
+		user := ann
+		switch {
+		case strings.HasPrefix(text, "reject"):
+			user = bob
+		case strings.HasPrefix(text, "lock"), strings.HasPrefix(text, "unlock"):
+			user = adm
+		}
+		do(t, fs, fs.EventEnvelope(fakeslack.Mention(user, releaseChannel, text)))
+	}
+	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, button(t, fs, bob, "accept PAY-1"))))
+	eventually(t, "accepted", func() bool { return h.state(t, "PAY-1") == commands.StateAccepted })
+	do(t, fs, fs.EventEnvelope(fakeslack.DM(ann, "dep start PAY-1")))
+	eventually(t, "failed", func() bool { return h.state(t, "PAY-1") == commands.StateFailed })
+	for _, text := range []string{"status PAY-1", "log PAY-1", "history", "queue", "dep finish PAY-1"} {
+		do(t, fs, fs.EventEnvelope(fakeslack.DM(ann, text)))
+	}
+	eventually(t, "the finish hook's failure", func() bool {
+		return slices.ContainsFunc(h.audit(t, "PAY-1"), func(a string) bool { return strings.HasSuffix(a, ":hook_failed") })
+	})
+	h.settle(t)
+
+	users := []string{ann, bob, adm}
+	checked := 0
+	for _, c := range fs.Calls("") {
+		switch c.Method {
+		case "chat.postMessage", "chat.update", "chat.postEphemeral":
+		default:
+			continue
+		}
+		texts := append([]string{c.Args.Get("text")}, blockTexts(t, c.Args.Get("blocks"))...)
+		for _, text := range texts {
+			checked++
+			for _, p := range slackMarkupProblems(text, users) {
+				t.Errorf("%s to %s: %s", c.Method, c.Args.Get("channel"), p)
+			}
+		}
+	}
+	if checked < 100 {
+		t.Errorf("only %d texts checked", checked)
+	}
+	t.Logf("FIGURE escaping (Slack): %d Slack texts and Block Kit text objects checked, 0 unescaped", checked)
+}
+
+// FuzzCardMessage: any text in any field of a release renders to a card
+// whose every text object holds nothing but escaped text and the bot's own
+// markup.
+func FuzzCardMessage(f *testing.F) {
+	for _, s := range slackHostile {
+		f.Add(s, 1)
+	}
+	f.Add("&", 4000)
+	f.Add("<@U0EVIL>", 300)
+	f.Fuzz(func(t *testing.T, x string, repeat int) {
+		if repeat < 1 || repeat > 5000 || len(x)*repeat > 50000 {
+			return
+		}
+		long := strings.Repeat(x, repeat)
+		now := time.Unix(1700000000, 0)
+		r := commands.Release{ID: 7, Ticket: "PAY-7", Summary: long, Note: long, Reason: long, URL: x, State: commands.StateFailed,
+			Requester: ann, Approver: bob, Admin: adm, Components: []string{long, "backend"}, Locks: []string{"backend"},
+			Created: now, Updated: now, LastHook: &commands.HookResult{Phase: commands.PhaseStart, Error: long}}
+		fallback, blocks := cardMessage(r, now)
+		raw, err := json.Marshal(blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts := append([]string{fallback}, blockTexts(t, string(raw))...)
+		for _, b := range textBlocks(commands.Escape(long), []commands.Button{{Label: "Go", Command: "accept PAY-7"}}) {
+			raw, _ := json.Marshal(b)
+			texts = append(texts, blockTexts(t, string(raw))...)
+		}
+		for _, text := range texts {
+			if p := slackMarkupProblems(text, []string{ann, bob, adm}); len(p) > 0 {
+				t.Fatalf("%q × %d: %v", x, repeat, p)
+			}
+		}
+	})
+}
