@@ -251,6 +251,10 @@ func (t *tx) PutRelease(r commands.Release) (commands.Release, error) {
 		return commands.Release{}, err
 	}
 
+	// A bbolt Put rewrites its page even when the key is there already, and
+	// each page rewritten is written and fsynced at commit: index entries
+	// are put only when they change.
+	var indexed, wasOpen bool
 	if r.ID == 0 {
 		id, err := rel.NextSequence()
 		if err != nil {
@@ -270,6 +274,7 @@ func (t *tx) PutRelease(r commands.Release) (commands.Release, error) {
 				"%s changed while your command ran (version %d, not %d): try again.", old.Ticket, old.Version, r.Version)
 		}
 		r.Version++
+		indexed, wasOpen = old.Ticket == r.Ticket, old.State.Open()
 		if old.Ticket != r.Ticket {
 			if err := idx.Delete(ticketKey(old.Ticket, r.ID)); err != nil {
 				return commands.Release{}, fmt.Errorf("storage: unindex release %d: %w", r.ID, err)
@@ -285,12 +290,15 @@ func (t *tx) PutRelease(r commands.Release) (commands.Release, error) {
 	if err := rel.Put(key, v); err != nil {
 		return commands.Release{}, fmt.Errorf("storage: put release %d: %w", r.ID, err)
 	}
-	if err := idx.Put(ticketKey(r.Ticket, r.ID), []byte{}); err != nil {
-		return commands.Release{}, fmt.Errorf("storage: index release %d: %w", r.ID, err)
+	if !indexed {
+		if err := idx.Put(ticketKey(r.Ticket, r.ID), []byte{}); err != nil {
+			return commands.Release{}, fmt.Errorf("storage: index release %d: %w", r.ID, err)
+		}
 	}
-	if r.State.Open() {
+	switch {
+	case r.State.Open() && !wasOpen:
 		err = open.Put(key, []byte{})
-	} else {
+	case !r.State.Open() && wasOpen:
 		err = open.Delete(key)
 	}
 	if err != nil {
