@@ -685,7 +685,7 @@ type crashCase struct {
 	// is still to be handled after the restart.
 	committed bool
 	spawned   int  // hooks of the phase spawned before the kill
-	acked     bool // Slack saw the ack before the kill
+	noAck     bool // the bot dies before it acks the command
 }
 
 // TestCrashDepStart kills the bot at each failpoint of dep start, starts it
@@ -697,12 +697,12 @@ func TestCrashDepStart(t *testing.T) {
 	t.Parallel()
 	seed := seedCrash(t, false)
 	cases := []crashCase{
-		{failpoint: failpoint.AfterInboxCommitBeforeAck},
-		{failpoint: failpoint.BeforeTransitionCommit, acked: true},
-		{failpoint: failpoint.AfterTransitionCommitBeforeOutboxSend, acked: true, committed: true},
-		{failpoint: failpoint.AfterDeployIntentCommitBeforeSpawn, acked: true, committed: true},
-		{failpoint: failpoint.HookRunning + "=150ms", acked: true, committed: true, spawned: 1},
-		{failpoint: failpoint.AfterHookExitBeforeResultCommit, acked: true, committed: true, spawned: 1},
+		{failpoint: failpoint.AfterInboxCommitBeforeAck, noAck: true},
+		{failpoint: failpoint.BeforeTransitionCommit},
+		{failpoint: failpoint.AfterTransitionCommitBeforeOutboxSend, committed: true},
+		{failpoint: failpoint.AfterDeployIntentCommitBeforeSpawn, committed: true},
+		{failpoint: failpoint.HookRunning + "=150ms", committed: true, spawned: 1},
+		{failpoint: failpoint.AfterHookExitBeforeResultCommit, committed: true, spawned: 1},
 	}
 	for i, tc := range cases {
 		t.Run(tc.failpoint, func(t *testing.T) {
@@ -715,8 +715,11 @@ func TestCrashDepStart(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // an orphaned hook records itself
 			s := w.inspect("PAY-1", "PAY-2")
 			rel := s.last["PAY-1"]
-			if got := w.acked(env.EventID()); got != tc.acked {
-				t.Errorf("acked before the kill = %v, want %v", got, tc.acked)
+			// The ack is written by the Socket Mode client's own goroutine,
+			// so one sent just before the kill may never leave: only its
+			// absence is certain.
+			if got := w.acked(env.EventID()); got && tc.noAck {
+				t.Errorf("acked before the kill, though the bot died before acking")
 			}
 			if got := countSpawns(w.spawns(), "PAY-1", "start"); got != tc.spawned {
 				t.Errorf("start hooks spawned before the kill = %d, want %d", got, tc.spawned)
@@ -734,14 +737,15 @@ func TestCrashDepStart(t *testing.T) {
 			// Restart: what was acknowledged is done, what may have run is
 			// reported and not run again.
 			p = w.start("")
+			// Slack redelivers an envelope whose ack did not reach it.
+			if !waitFor(15*time.Second, func() bool { return w.acked(env.EventID()) }) {
+				t.Errorf("the dep start was never acked")
+			}
 			if !tc.committed {
 				w.waitAudit("PAY-1", commands.ActionStarted, 0)
 				time.Sleep(300 * time.Millisecond) // a second spawn would show by now
 				if got := countSpawns(w.spawns(), "PAY-1", "start"); got != 1 {
 					t.Errorf("start hooks spawned = %d, want 1", got)
-				}
-				if !waitFor(10*time.Second, func() bool { return w.acked(env.EventID()) }) {
-					t.Errorf("the redelivered dep start was not acked")
 				}
 				p.kill()
 				s := w.inspect("PAY-1", "PAY-2")
@@ -796,11 +800,11 @@ func TestCrashDepFinish(t *testing.T) {
 	t.Parallel()
 	seed := seedCrash(t, true)
 	cases := []crashCase{
-		{failpoint: failpoint.BeforeTransitionCommit, acked: true},
-		{failpoint: failpoint.AfterTransitionCommitBeforeOutboxSend, acked: true, committed: true},
-		{failpoint: failpoint.AfterFinishIntentCommitBeforeSpawn, acked: true, committed: true},
-		{failpoint: failpoint.HookRunning + "=150ms", acked: true, committed: true, spawned: 1},
-		{failpoint: failpoint.AfterHookExitBeforeResultCommit, acked: true, committed: true, spawned: 1},
+		{failpoint: failpoint.BeforeTransitionCommit},
+		{failpoint: failpoint.AfterTransitionCommitBeforeOutboxSend, committed: true},
+		{failpoint: failpoint.AfterFinishIntentCommitBeforeSpawn, committed: true},
+		{failpoint: failpoint.HookRunning + "=150ms", committed: true, spawned: 1},
+		{failpoint: failpoint.AfterHookExitBeforeResultCommit, committed: true, spawned: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.failpoint, func(t *testing.T) {
@@ -813,8 +817,11 @@ func TestCrashDepFinish(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			s := w.inspect("PAY-1", "PAY-2")
 			rel := s.last["PAY-1"]
-			if got := w.acked(env.EventID()); got != tc.acked {
-				t.Errorf("acked before the kill = %v, want %v", got, tc.acked)
+			// The ack is written by the Socket Mode client's own goroutine,
+			// so one sent just before the kill may never leave: only its
+			// absence is certain.
+			if got := w.acked(env.EventID()); got && tc.noAck {
+				t.Errorf("acked before the kill, though the bot died before acking")
 			}
 			if got := countSpawns(w.spawns(), "PAY-1", "finish"); got != tc.spawned {
 				t.Errorf("finish hooks spawned before the kill = %d, want %d", got, tc.spawned)
@@ -824,6 +831,9 @@ func TestCrashDepFinish(t *testing.T) {
 			}
 
 			p = w.start("")
+			if !waitFor(15*time.Second, func() bool { return w.acked(env.EventID()) }) {
+				t.Errorf("the dep finish was never acked")
+			}
 			if !tc.committed {
 				w.waitAudit("PAY-1", commands.ActionFinish, 0)
 				time.Sleep(300 * time.Millisecond)
@@ -950,16 +960,32 @@ func TestRandomKills(t *testing.T) {
 			t.Fatalf("invariants broken after kill %d (seed %d)\n%s", i+1, seed, p.logs)
 		}
 	}
-	// A last run with no new commands: Slack's retries and the inbox
-	// bring every acknowledged command to its end.
-	p := w.start("")
-	time.Sleep(4 * time.Second)
-	p.kill()
-	s := w.inspect(tickets...)
-	for id, ev := range s.events {
-		if w.acked(id) && !ev.Processed {
-			t.Errorf("event %s (%q) was acknowledged but never processed", id, ev.Message.Text)
+	// Last runs with no new commands: Slack's retries and the inbox bring
+	// every acknowledged command to its end. On a loaded machine that can
+	// take more than one run (each is killed too).
+	var s snapshot
+	unprocessed := func() []string {
+		var out []string
+		for id, ev := range s.events {
+			if w.acked(id) && !ev.Processed {
+				out = append(out, fmt.Sprintf("%s (%q)", id, ev.Message.Text))
+			}
 		}
+		return out
+	}
+	settle, settleRuns := time.Now(), 0
+	for {
+		settleRuns++
+		p := w.start("")
+		time.Sleep(2 * time.Second)
+		p.kill()
+		s = w.inspect(tickets...)
+		if len(unprocessed()) == 0 || time.Since(settle) > 40*time.Second {
+			break
+		}
+	}
+	for _, e := range unprocessed() {
+		t.Errorf("event %s was acknowledged but never processed", e)
 	}
 	// Every success a user saw was committed.
 	seen := map[commands.Action]*regexp.Regexp{
@@ -983,8 +1009,8 @@ func TestRandomKills(t *testing.T) {
 		}
 	}
 	spawns := w.spawns()
-	t.Logf("%d kills survived in %v: %d commands sent, %d acked, %d successes confirmed, %d audit entries, %d hooks spawned",
-		iterations, time.Since(start).Round(time.Millisecond), sent, len(w.slack.Acks()), confirmed, len(s.audit), len(spawns))
+	t.Logf("%d kills survived in %v: %d commands sent, %d acked, %d successes confirmed, %d audit entries, %d hooks spawned; settled in %d more runs",
+		iterations, time.Since(start).Round(time.Millisecond), sent, len(w.slack.Acks()), confirmed, len(s.audit), len(spawns), settleRuns)
 }
 
 // recorder is a reporter that keeps what it is told; Fatalf stops the
