@@ -45,9 +45,10 @@
 //
 // Only the leader talks to Slack and runs hooks. Leader campaigns for that
 // on a dedicated connection of its own (never a pooler in transaction mode:
-// the lock lives in the session). A standby polls pg_try_advisory_lock on a
-// key derived from the schema; the winner increments leader.epoch, records
-// the term in terms, and leads. The lock connection runs with
+// the lock lives in the session). A standby waits in pg_advisory_lock on a
+// key derived from the schema, which the server grants it the moment the
+// leader's session ends; the winner increments leader.epoch, records the
+// term in terms, and leads. The lock connection runs with
 // idle_session_timeout = Timeout and the leader heartbeats on it every
 // Timeout/5, so a leader that freezes or is cut off loses its session, and
 // with it the lock, within Timeout; one killed outright loses it at once.

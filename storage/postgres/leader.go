@@ -27,9 +27,10 @@ type LeaderOptions struct {
 	// Timeout is how long the database keeps the session of a leader that
 	// went silent (frozen, cut off) before it ends it and so frees the lock
 	// (idle_session_timeout); zero means DefaultLeaderTimeout, and less than
-	// 500ms is raised to it. The leader heartbeats and standbys poll every
-	// Timeout/5; a leader stops acting on its own after 3/5 of Timeout
-	// without an answer to its heartbeat.
+	// 500ms is raised to it. The leader heartbeats every Timeout/5, and
+	// stops acting on its own after 3/5 of Timeout without an answer.
+	// Standbys wait for the lock, which the server grants them as soon as
+	// the leader's session ends.
 	Timeout time.Duration
 	// Log receives leadership changes.
 	Log zerolog.Logger
@@ -45,7 +46,7 @@ type Leader struct {
 	q       queries
 	id      string
 	timeout time.Duration
-	beat    time.Duration // heartbeat and poll interval
+	beat    time.Duration // heartbeat interval
 	lease   time.Duration // how long an answered heartbeat is trusted
 	log     zerolog.Logger
 
@@ -176,17 +177,16 @@ func closeConn(conn *pgx.Conn) {
 	_ = conn.Close(ctx) // ends the session: the lock, if held, goes with it
 }
 
-// campaign polls for the lock until it has it, then starts a new term and
-// returns its epoch.
+// campaign waits for the lock, then starts a new term and returns its
+// epoch. A standby waits in pg_advisory_lock, which the server grants the
+// moment the leader's session ends; the wait keeps its session busy, so
+// idle_session_timeout does not end it.
 func (l *Leader) campaign(ctx context.Context, conn *pgx.Conn, announced *int64) (int64, error) {
-	for {
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, l.key).Scan(&got); err != nil {
-			return 0, err
-		}
-		if got {
-			return l.begin(ctx, conn)
-		}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, l.key).Scan(&got); err != nil {
+		return 0, err
+	}
+	if !got {
 		var (
 			epoch  int64
 			holder string
@@ -198,10 +198,11 @@ func (l *Leader) campaign(ctx context.Context, conn *pgx.Conn, announced *int64)
 			*announced = epoch
 			l.log.Info().Int64("epoch", epoch).Str("leader", holder).Msg("standing by: another dobrobot leads")
 		}
-		if !sleepCtx(ctx, l.beat) {
-			return 0, ctx.Err()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, l.key); err != nil {
+			return 0, err
 		}
 	}
+	return l.begin(ctx, conn)
 }
 
 // begin starts a term: it increments the epoch, which waits for any
