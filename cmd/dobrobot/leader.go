@@ -115,18 +115,18 @@ func (s leaderStore) Pending(ctx context.Context, max int) ([]commands.Effect, e
 // leader lock, then leads — connects to Slack, handles commands, runs hooks —
 // until it loses the lock or ctx ends, and stands by again after a loss.
 func (a *app) runLeader(ctx context.Context, c *Config) error {
-	lockDSN := c.Storage.LockDSN
-	if lockDSN == "" {
-		lockDSN = c.Storage.DSN
-	}
 	if err := c.needPostgres(); err != nil {
 		return err
+	}
+	lockDSN, key := c.Storage.LockDSN, "storage.lock_dsn"
+	if lockDSN == "" {
+		lockDSN, key = c.Storage.DSN, "storage.dsn"
 	}
 	leader, err := postgres.NewLeader(lockDSN, postgres.LeaderOptions{
 		Schema: c.Storage.Schema, Timeout: c.Storage.LeaderTimeout.Std(postgres.DefaultLeaderTimeout), Log: a.log,
 	})
 	if err != nil {
-		return usageError{fmt.Errorf("storage.lock_dsn: %w", err)}
+		return usageError{fmt.Errorf("%s: %w", key, err)}
 	}
 	db, err := a.openPostgres(ctx, c, leader.Epoch)
 	if err != nil {
