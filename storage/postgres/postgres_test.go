@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +316,62 @@ func TestVerifyRecent(t *testing.T) {
 	}
 	if _, err := db.VerifyRecent(ctx, 10); err == nil || !strings.Contains(err.Error(), "expected 1") {
 		t.Errorf("VerifyRecent(10) after seq 1 was deleted: %v", err)
+	}
+}
+
+// TestFence checks the fence on its own: a store whose process believes it
+// holds a term writes only while that term is the database's current one
+// and the process says it still leads, and each audit entry records its term.
+func TestFence(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	var (
+		mine    atomic.Int64
+		leading atomic.Bool
+	)
+	leading.Store(true)
+	db := openStore(t, dsn, Options{Schema: schema, Fence: func() (int64, bool) { return mine.Load(), leading.Load() }})
+	write := func() error {
+		return db.Update(context.Background(), func(tx commands.Tx) error {
+			_, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: "U01ANN", Action: commands.ActionLock})
+			return err
+		})
+	}
+	setEpoch := func(e int64) {
+		t.Helper()
+		if err := exec(t, dsn, "UPDATE "+schema+".leader SET epoch = $1", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name           string
+		mine, current  int64
+		leading, fence bool
+	}{
+		{"the current term", 0, 0, true, false},
+		{"a newer term began", 0, 1, true, true},
+		{"this process holds the newer term", 1, 1, true, false},
+		{"its lease ran out", 1, 1, false, true},
+		{"a term this process never held", 3, 1, true, true},
+	}
+	var want []int64
+	for _, s := range steps {
+		mine.Store(s.mine)
+		leading.Store(s.leading)
+		setEpoch(s.current)
+		err := write()
+		if s.fence {
+			if !errors.Is(err, ErrFenced) || commands.ErrorCode(err) != commands.EUNAVAILABLE || commands.ErrorMessage(err) == "" {
+				t.Errorf("%s: %v, want ErrFenced (EUNAVAILABLE) with a message", s.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", s.name, err)
+		}
+		want = append(want, s.current)
+	}
+	if got := scalar[[]int64](t, dsn, "SELECT coalesce(array_agg(epoch ORDER BY seq), '{}') FROM "+schema+".audit"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("audit epochs %v, want %v", got, want)
 	}
 }
