@@ -95,7 +95,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	jira.SetCredentials(scanJiraUser, scanJiraToken)
 	ready := func(key string) fakejira.Issue {
 		return fakejira.Issue{Key: key, Summary: "Release " + key, Status: "Ready for Release",
-			Assignee: &fakejira.User{AccountID: "5b10", DisplayName: "Ann", EmailAddress: "ann@example.com"},
+			Assignee:    &fakejira.User{AccountID: "5b10", DisplayName: "Ann", EmailAddress: "ann@example.com"},
 			FixVersions: []string{"1.0"}, Components: []string{"backend"}}
 	}
 	for _, k := range []string{"PAY-1", "PAY-2", "PAY-3"} {
