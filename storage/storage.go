@@ -83,12 +83,10 @@ type Options struct {
 // DB is dobrobot's bbolt database. It implements commands.Store and is safe
 // for concurrent use.
 type DB struct {
-	bolt     *bolt.DB
-	path     string
-	readOnly bool
-	// wlock serialises writers before they reach bbolt, so a writer waiting
-	// behind another can give up when its context ends.
-	wlock     chan struct{}
+	bolt      *bolt.DB
+	path      string
+	readOnly  bool
+	wlock     writeLock
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -174,7 +172,7 @@ func open(path string, o Options, probe bool) (db *DB, err error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 
-	db = &DB{bolt: bdb, path: path, readOnly: o.ReadOnly, wlock: make(chan struct{}, 1)}
+	db = &DB{bolt: bdb, path: path, readOnly: o.ReadOnly}
 	if err := db.prepare(probe); err != nil {
 		_ = bdb.Close()
 		bdb = nil
@@ -306,15 +304,26 @@ func (db *DB) Close() error {
 // the change was not recorded. If fn panics, the transaction is rolled back
 // and the panic goes on.
 func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
+	return db.update(ctx, fn, false)
+}
+
+// UpdateFirst is Update for a short transaction that others wait for: it
+// goes before the Update calls waiting for the write lock (not before the
+// one that holds it). Service.Receive uses it for the inbox records that
+// every acknowledgement to Slack waits for, so that a burst of commands
+// queued for the lock does not hold up the acks.
+func (db *DB) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return db.update(ctx, fn, true)
+}
+
+func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case db.wlock <- struct{}{}:
-		defer func() { <-db.wlock }()
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := db.wlock.lock(ctx, first); err != nil {
+		return err
 	}
+	defer db.wlock.unlock()
 	btx, err := db.bolt.Begin(true)
 	if err != nil {
 		return unavailable("could not start a database transaction", err)
@@ -367,6 +376,32 @@ func (db *DB) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
 		}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
+			var e commands.Effect
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("storage: decode outbox effect %d: %w", decodeID(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PendingAfter is Pending for the effects whose ID is greater than after,
+// oldest first: a sender that remembers the last effect it took reads only
+// the new ones, not the whole backlog of a paced channel at every wake-up.
+func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error) {
+	var out []commands.Effect
+	err := db.View(ctx, func(t commands.Tx) error {
+		b, err := t.(*tx).bucket(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(encodeID(after + 1)); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
 			var e commands.Effect
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("storage: decode outbox effect %d: %w", decodeID(k), err)
