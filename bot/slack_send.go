@@ -41,11 +41,23 @@ type sender struct {
 	// before that may still list them, so they stay until a later read.
 	inflight map[uint64]uint64
 	doneSeq  uint64
+	taken    uint64 // the greatest effect ID handed to a lane
 	lanes    map[string]*lane
 	blocked  map[string]time.Time // method → no call before
 	last     map[string]time.Time // lane → time of its last paced call
 	dms      map[string]string    // user → IM channel
 	wg       sync.WaitGroup
+
+	doneMu   sync.Mutex
+	doneNext *doneBatch // delivered effects waiting to be removed from the outbox
+	doneBusy bool       // a goroutine is removing them
+}
+
+// doneBatch is the effects removed from the outbox in one transaction.
+type doneBatch struct {
+	ids  []uint64
+	done chan struct{} // closed when err is set
+	err  error
 }
 
 type lane struct{ queue []commands.Effect }
@@ -72,28 +84,54 @@ func (s *sender) notify() {
 // Effects not delivered by then stay in the outbox for the next start.
 func (s *sender) run(ctx context.Context) {
 	defer s.wg.Wait()
+	full := true
 	for {
-		s.dispatch(ctx)
+		for s.dispatch(ctx, full) {
+		}
+		full = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
 		case <-time.After(s.poll):
+			full = true
 		}
 	}
 }
 
-// dispatch hands the outbox's effects that are not in flight to their lanes.
-func (s *sender) dispatch(ctx context.Context) {
+// pendingAfter is a Store that can list the outbox past a given effect
+// (storage.DB).
+type pendingAfter interface {
+	PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error)
+}
+
+// dispatchBatch is how many effects one outbox read takes.
+const dispatchBatch = 1000
+
+// dispatch hands the outbox's effects that are not in flight to their lanes
+// and reports whether there may be more to read at once. A wake-up reads
+// only the effects after the last one taken, when the Store can: the
+// effects waiting in a paced lane (a busy channel at one message a second)
+// are not read and decoded again at every command. A full read, at start
+// and at every poll, catches anything else.
+func (s *sender) dispatch(ctx context.Context, full bool) bool {
 	s.mu.Lock()
-	readAt := s.doneSeq
+	readAt, after := s.doneSeq, s.taken
 	s.mu.Unlock()
-	effects, err := s.store.Pending(ctx, 1000)
+	var (
+		effects []commands.Effect
+		err     error
+	)
+	if pa, ok := s.store.(pendingAfter); ok && !full {
+		effects, err = pa.PendingAfter(ctx, after, dispatchBatch)
+	} else {
+		effects, err = s.store.Pending(ctx, dispatchBatch)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error().Err(err).Msg("could not read the outbox; retrying")
 		}
-		return
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,6 +141,7 @@ func (s *sender) dispatch(ctx context.Context) {
 		}
 	}
 	for _, e := range effects {
+		s.taken = max(s.taken, e.ID)
 		if _, seen := s.inflight[e.ID]; seen {
 			continue
 		}
@@ -117,6 +156,7 @@ func (s *sender) dispatch(ctx context.Context) {
 		}
 		l.queue = append(l.queue, e)
 	}
+	return !full && len(effects) == dispatchBatch
 }
 
 // laneKey names the destination whose messages must keep their order and
@@ -176,7 +216,7 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 	defer cancel()
 	var err error
 	for attempt := range 3 {
-		if err = s.store.Delivered(ctx, e.ID); err == nil {
+		if err = s.delivered(ctx, e.ID); err == nil {
 			s.mu.Lock()
 			s.doneSeq++
 			s.inflight[e.ID] = s.doneSeq
@@ -187,6 +227,51 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 	}
 	// Kept in flight, so this process does not send it again.
 	s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; it may be sent again after a restart")
+}
+
+// delivered removes an effect from the outbox together with the others
+// delivered meanwhile (group commit): every lane marks each message it
+// sends, and one transaction (one fsync) per message would compete with
+// the commands for the write lock.
+func (s *sender) delivered(ctx context.Context, id uint64) error {
+	s.doneMu.Lock()
+	b := s.doneNext
+	if b == nil {
+		b = &doneBatch{done: make(chan struct{})}
+		s.doneNext = b
+	}
+	b.ids = append(b.ids, id)
+	if !s.doneBusy {
+		s.doneBusy = true
+		go s.deliveredLoop()
+	}
+	s.doneMu.Unlock()
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deliveredLoop removes the waiting batches from the outbox until none are
+// left.
+func (s *sender) deliveredLoop() {
+	for {
+		s.doneMu.Lock()
+		b := s.doneNext
+		s.doneNext = nil
+		if b == nil {
+			s.doneBusy = false
+			s.doneMu.Unlock()
+			return
+		}
+		s.doneMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.err = s.store.Delivered(ctx, b.ids...)
+		cancel()
+		close(b.done)
+	}
 }
 
 // errClass says what to do after a failed attempt.

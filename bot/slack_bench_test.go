@@ -1,0 +1,87 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// BenchmarkMentions is the Slack path in one process, for profiling what
+// make bench measures on the real binary (cmd/dobrobench): b.N mentions, each
+// from its own user, sent to the bot in one burst over fakeslack; it ends
+// when every one is acked and answered. One in ten requests a release (a
+// card, a DM to the approver, a reply); the others ask for the queue of 20
+// releases or for one's status (a reply).
+func BenchmarkMentions(b *testing.B) {
+	fs := fakeslack.New(b)
+	db, err := storage.Open(filepath.Join(b.TempDir(), "dobrobot.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop(), Policy: commands.Policy{
+		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}}
+	ctx := context.Background()
+	for i := range 20 {
+		m := commands.Message{EventID: fmt.Sprintf("EvSEED%02d", i), User: ann, Channel: releaseChannel, Via: commands.ViaMention,
+			Text: fmt.Sprintf("dobro QUEUED-%d", i+1)}
+		if err := svc.Handle(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pending, err := db.Pending(ctx, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range pending {
+		if err := db.Delivered(ctx, e.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bot := &Slack{AppToken: fakeslack.AppToken, BotToken: fakeslack.BotToken, APIURL: fs.URL, Channel: releaseChannel,
+		Service: svc, Store: db, Log: zerolog.Nop(), ShutdownTimeout: time.Second}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- bot.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-done
+		svc.Wait()
+		db.Close()
+	}()
+	if err := fs.WaitConnections(1, 1, 5*time.Second); err != nil {
+		b.Fatal(err)
+	}
+
+	envs := make([]fakeslack.Envelope, b.N)
+	for i := range envs {
+		text := "queue"
+		switch {
+		case i%10 == 0:
+			text = fmt.Sprintf("dobro LOAD-%d no_need_admin", i+1)
+		case i%2 == 0:
+			text = fmt.Sprintf("status QUEUED-%d", i%20+1)
+		}
+		envs[i] = fs.EventEnvelope(fakeslack.Mention(fmt.Sprintf("U0B%07d", i), releaseChannel, text))
+	}
+	acks, replies := len(fs.Acks()), len(fs.Calls("chat.postEphemeral"))
+	b.ResetTimer()
+	for _, env := range envs {
+		if _, err := fs.Send(env); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !fs.WaitFor(time.Duration(b.N)*20*time.Millisecond+10*time.Second, func(st fakeslack.State) bool {
+		return len(st.Acks) >= acks+b.N && st.Count("chat.postEphemeral") >= replies+b.N
+	}) {
+		b.Fatalf("not every mention was acked and answered: %d acks, %d replies of %d", len(fs.Acks())-acks,
+			len(fs.Calls("chat.postEphemeral"))-replies, b.N)
+	}
+}
