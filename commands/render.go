@@ -8,14 +8,17 @@ import (
 
 // Escape makes user or tracker text safe in Slack mrkdwn: &, < and > become
 // entities, so the text can never form a link, a mention or <!channel>.
-func Escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func Escape(s string) string { return escaper.Replace(s) }
 
 // Unescape reverses Escape, for adapters that show plain text.
-func Unescape(s string) string {
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
-}
+func Unescape(s string) string { return unescaper.Replace(s) }
+
+// Built once: a Replacer builds its tables at its first use, which cost more
+// than the replacing itself when it was made at every call.
+var (
+	escaper   = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+)
 
 // UserRef renders a reference to a user by ID, as Slack shows a mention.
 func UserRef(id string) string {
