@@ -87,6 +87,7 @@ type DB struct {
 	path      string
 	readOnly  bool
 	wlock     writeLock
+	releases  releaseCache
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -329,7 +330,7 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 		return unavailable("could not start a database transaction", err)
 	}
 	defer func() { _ = btx.Rollback() }() // a no-op after Commit; covers panics
-	t := &tx{btx: btx}
+	t := &tx{btx: btx, rc: &db.releases}
 	err = fn(t)
 	t.done = true
 	if err != nil {
@@ -355,7 +356,7 @@ func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
 		return unavailable("could not read the database", err)
 	}
 	defer func() { _ = btx.Rollback() }()
-	t := &tx{btx: btx}
+	t := &tx{btx: btx, rc: &db.releases}
 	err = fn(t)
 	t.done = true
 	return err

@@ -18,6 +18,7 @@ import (
 // decoded from bbolt's memory map, so it stays valid after the transaction.
 type tx struct {
 	btx  *bolt.Tx
+	rc   *releaseCache
 	done bool // set when Update/View's fn returned: the bbolt Tx is gone
 }
 
@@ -75,15 +76,19 @@ func checkName(what, s string) error {
 	return nil
 }
 
-func (*tx) getRelease(b *bolt.Bucket, id uint64) (commands.Release, bool, error) {
+func (t *tx) getRelease(b *bolt.Bucket, id uint64) (commands.Release, bool, error) {
 	v := b.Get(encodeID(id))
 	if v == nil {
 		return commands.Release{}, false, nil
+	}
+	if r, ok := t.rc.get(id, v); ok {
+		return r, true, nil
 	}
 	var r commands.Release
 	if err := json.Unmarshal(v, &r); err != nil {
 		return commands.Release{}, false, fmt.Errorf("storage: decode release %d: %w", id, err)
 	}
+	t.rc.put(id, v, r)
 	return r, true, nil
 }
 
@@ -290,6 +295,7 @@ func (t *tx) PutRelease(r commands.Release) (commands.Release, error) {
 	if err := rel.Put(key, v); err != nil {
 		return commands.Release{}, fmt.Errorf("storage: put release %d: %w", r.ID, err)
 	}
+
 	if !indexed {
 		if err := idx.Put(ticketKey(r.Ticket, r.ID), []byte{}); err != nil {
 			return commands.Release{}, fmt.Errorf("storage: index release %d: %w", r.ID, err)
