@@ -4,10 +4,12 @@ BIN       ?= bin/dobrobot
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.Version=$(VERSION)
 FUZZTIME  ?= 30s
-# Packages whose fuzzers `make fuzz` runs, as package:Fuzzer pairs.
-FUZZERS   := ./commands:FuzzParse ./commands:FuzzTransitions
+# FUZZ narrows `make fuzz` to the fuzzers whose names match it (grep -E).
+FUZZ      ?= .
+# SOAKTIME is how long `make soak` runs the bot (hours when asked: SOAKTIME=4h).
+SOAKTIME  ?= 5m
 
-.PHONY: help build run test race bench fuzz lint clean
+.PHONY: help build run test race bench fuzz soak lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,10 +29,18 @@ test: ## every test, with the race detector
 bench: ## benchmarks with figures
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-fuzz: ## run each fuzzer for FUZZTIME (default 30s)
-	@for f in $(FUZZERS); do pkg=$${f%%:*}; name=$${f##*:}; \
-		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+fuzz: ## run every fuzzer for FUZZTIME (default 30s; FUZZ=regexp picks some), with the inputs each tried
+	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file | grep -E '$(FUZZ)'); do \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file) 2>&1) || { echo "$$out"; exit 1; }; \
+			echo "$$out" | awk -v n=$$name -v p=$$(dirname $$file) '/execs:/ {l=$$0} END {sub(/.*execs: /, "", l); sub(/ .*/, "", l); printf "%-24s %-14s %10s inputs in $(FUZZTIME), 0 failures\n", n, p, l}'; \
+		done; \
+	done
+
+soak: ## soak the real bot for SOAKTIME (default 5m), then 20000 model sequences and the concurrency tests -race -count=20
+	DOBROBOT_SOAK=$(SOAKTIME) $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/dobrobot
+	DOBROBOT_MODEL_SEQUENCES=20000 $(GO) test -count=1 -timeout 0 -run '^TestModelBasedSequences$$' -v ./commands
+	$(GO) test -race -count=20 -timeout 0 -run 'Concurrent|Authorisation|Duplicate' ./commands ./bot
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
