@@ -40,7 +40,7 @@ fuzz: ## run every fuzzer for FUZZTIME (default 30s; FUZZ=regexp picks some), wi
 soak: ## soak the real bot for SOAKTIME (default 5m), then 20000 model sequences and the concurrency tests -race -count=20
 	DOBROBOT_SOAK=$(SOAKTIME) $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/dobrobot
 	DOBROBOT_MODEL_SEQUENCES=20000 $(GO) test -count=1 -timeout 0 -run '^TestModelBasedSequences$$' -v ./commands
-	$(GO) test -race -count=20 -timeout 0 -run 'Concurrent|Authorisation|Duplicate' ./commands ./bot
+	$(GO) test -race -count=20 -timeout 0 -run 'Concurrent|Authorisation|Duplicate|Fifty|TwentyStarts' ./commands ./bot
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
