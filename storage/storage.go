@@ -436,6 +436,10 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 	})
 }
 
+// dropEvery is how many bytes of the audit log Audit reads between two
+// dropMapped calls.
+const dropEvery = 2 << 20
+
 // Audit calls fn for each audit entry matching f, in seq order, from one read
 // snapshot, decoding one entry at a time. fn's error stops the walk and is
 // returned as is, as is ctx's when it ends. fn must not use the DB.
@@ -446,12 +450,18 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 			return err
 		}
 		c := b.Cursor()
-		n := 0
+		n, read := 0, 0
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if n++; n%64 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+			}
+			// Stream in bounded memory: the pages read so far need not stay
+			// resident.
+			if read += len(k) + len(v); read >= dropEvery {
+				db.dropMapped(t.(*tx).btx.Size())
+				read = 0
 			}
 			var e commands.AuditEntry
 			if err := decodeAudit(v, &e); err != nil {
