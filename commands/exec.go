@@ -506,7 +506,7 @@ func (r *run) start() error {
 	}
 	var run *HookRun
 	if hook != nil {
-		run = &HookRun{Phase: PhaseStart, Attempt: newAttempt(), Actor: r.m.User, Since: r.now}
+		run = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		detail += "; start hook attempt " + run.Attempt
 	}
 	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, run }); err != nil {
@@ -591,7 +591,7 @@ func (r *run) finish() error {
 		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
 	}
 	if hook := r.s.Hooks.Finish; hook != nil {
-		run := HookRun{Phase: PhaseFinish, Attempt: newAttempt(), Actor: r.m.User, Since: r.now}
+		run := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		rel.Running = &run
 		if rel, err = r.tx.PutRelease(rel); err != nil {
 			return err
@@ -933,6 +933,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 			if err := s.recordHook(rel.ID, hr, res); err != nil {
 				log.Error().Err(err).Msg("could not record the hook's result")
 			}
+			s.own.Delete(hr.Attempt)
 		}()
 	}
 }

@@ -45,6 +45,10 @@ type Service struct {
 	Observer Observer
 
 	hooks sync.WaitGroup
+	// own holds the hook attempts this Service created and has not
+	// recorded a result of: Recover, which runs while the first commands
+	// after a start are handled, must not take them for interrupted ones.
+	own sync.Map
 
 	alertMu   sync.Mutex
 	lastAlert time.Time
@@ -384,7 +388,7 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.Store.View(ctx, func(tx Tx) error {
 		open, err := tx.Open()
 		for _, r := range open {
-			if r.Running != nil {
+			if r.Running != nil && !s.owns(r.Running.Attempt) {
 				interrupted = append(interrupted, r)
 			}
 		}
@@ -427,7 +431,7 @@ func (s *Service) Recover(ctx context.Context) error {
 func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		rel, err := tx.Release(id)
-		if err != nil || rel.Running == nil {
+		if err != nil || rel.Running == nil || s.owns(rel.Running.Attempt) {
 			return err
 		}
 		hr := *rel.Running
@@ -599,6 +603,19 @@ func observedVerb(cmd Command, perr error, text string) Verb {
 		}
 	}
 	return VerbUnknown
+}
+
+// attempt returns a new hook attempt ID and remembers it as this Service's.
+func (s *Service) attempt() string {
+	a := newAttempt()
+	s.own.Store(a, true)
+	return a
+}
+
+// owns reports whether this Service created the hook attempt a.
+func (s *Service) owns(a string) bool {
+	_, ok := s.own.Load(a)
+	return ok
 }
 
 func newAttempt() string {
