@@ -827,7 +827,7 @@ func TestCrashDepFinish(t *testing.T) {
 				t.Errorf("finish hooks spawned before the kill = %d, want %d", got, tc.spawned)
 			}
 			if rel.State != commands.StateDeploying || s.lockHolders()["backend"] != "PAY-1" || (rel.Running != nil) != tc.committed {
-				t.Errorf("after the kill: PAY-1 %s, running %v, locks %v; want deploying, locks held, finish attempt recorded: %v", rel.State, rel.Running, s.lockHolders(), tc.committed)
+				t.Errorf("after the kill: PAY-1 %s, running %v, locks %v; want deploying, locks held, finish attempt recorded: %v\n%s", rel.State, rel.Running, s.lockHolders(), tc.committed, p.logs)
 			}
 
 			p = w.start("")
