@@ -26,8 +26,8 @@ test: ## every test, with the race detector
 	@! grep -rnE '"(sh|bash|/bin/sh|/bin/bash)",[[:space:]]*"-c"' --include='*.go' --exclude='*_test.go' . || { echo "a shell is invoked from non-test code"; exit 1; }
 	$(GO) test -race -count=1 -timeout 8m ./...
 
-bench: ## benchmarks with figures
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## one table of figures against the machine's limits (docs/performance.md); BENCHFLAGS=-cache DIR keeps the 1M-entry database
+	$(GO) run ./cmd/dobrobench $(BENCHFLAGS)
 
 fuzz: ## run every fuzzer for FUZZTIME (default 30s; FUZZ=regexp picks some), with the inputs each tried
 	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,10 +74,13 @@ func BenchmarkMentions(b *testing.B) {
 	}
 	acks, replies := len(fs.Acks()), len(fs.Calls("chat.postEphemeral"))
 	b.ResetTimer()
-	for _, env := range envs {
-		if _, err := fs.Send(env); err != nil {
+	ids := make([]string, len(envs))
+	for i, env := range envs {
+		sent, err := fs.Send(env)
+		if err != nil {
 			b.Fatal(err)
 		}
+		ids[i] = sent.EnvelopeID
 	}
 	if !fs.WaitFor(time.Duration(b.N)*20*time.Millisecond+10*time.Second, func(st fakeslack.State) bool {
 		return len(st.Acks) >= acks+b.N && st.Count("chat.postEphemeral") >= replies+b.N
@@ -84,4 +88,14 @@ func BenchmarkMentions(b *testing.B) {
 		b.Fatalf("not every mention was acked and answered: %d acks, %d replies of %d", len(fs.Acks())-acks,
 			len(fs.Calls("chat.postEphemeral"))-replies, b.N)
 	}
+	b.StopTimer()
+	var lat []time.Duration
+	for _, id := range ids {
+		if d, ok := fs.AckLatency(id); ok {
+			lat = append(lat, d)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "ack-p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "ack-p99-µs")
 }
