@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/storage"
 )
@@ -84,6 +87,7 @@ func startBot(bin, cfg string, slack *fakeslack.Server) (*bot, time.Duration, er
 // loadResult is figure 2.
 type loadResult struct {
 	steady, burst phaseResult
+	floor         latency // ackFloor's burst
 }
 
 // memoryResult is figure 6.
@@ -92,6 +96,13 @@ type memoryResult struct {
 	afterKB  int64 // VmRSS after the commands, once idle again
 	peakKB   int64 // VmHWM at the end
 	commands int
+	// The parts of VmRSS: anonymous (heap, stacks) and file-backed (the
+	// binary, and the database pages read through bbolt's map).
+	idleAnonKB, idleFileKB, afterAnonKB, afterFileKB int64
+	// warmKB is VmRSS after the first warmup commands, once idle again:
+	// the code they run paged in, the heap grown to its working size.
+	warmKB, warmAnonKB, warmFileKB int64
+	warmup, rate                   int
 }
 
 // phaseResult is one load phase.
@@ -171,6 +182,10 @@ func runLoad(bin, dir string, slack *fakeslack.Server, n, rate int) (loadResult,
 	if err != nil {
 		return res, fmt.Errorf("burst: %w\n%s", err, tail(b.logs.String()))
 	}
+	b.kill() // the floor's client must be the only connection
+	if res.floor, err = ackFloor(slack, n); err != nil {
+		return res, fmt.Errorf("ack floor: %w", err)
+	}
 	if errs := slack.Errors(); len(errs) > 0 {
 		return res, fmt.Errorf("fakeslack noticed: %s", strings.Join(errs, "; "))
 	}
@@ -182,7 +197,7 @@ func runLoad(bin, dir string, slack *fakeslack.Server, n, rate int) (loadResult,
 // most once a second, as Slack paces a destination) at rate per second, and
 // reads its RSS again once idle.
 func runMemory(bin, dir string, slack *fakeslack.Server, n, rate int) (memoryResult, error) {
-	res := memoryResult{commands: n}
+	res := memoryResult{commands: n, rate: rate}
 	cfg, err := writeConfig(dir, filepath.Join(dir, "memory.db"), slack, 10)
 	if err != nil {
 		return res, err
@@ -196,24 +211,38 @@ func runMemory(bin, dir string, slack *fakeslack.Server, n, rate int) (memoryRes
 	}
 	defer b.kill()
 	time.Sleep(3 * time.Second) // start-up's recovery and first collections done: idle
-	res.idleKB = procStatus(b.pid())["VmRSS"]
+	st := procStatus(b.pid())
+	res.idleKB, res.idleAnonKB, res.idleFileKB = st["VmRSS"], st["RssAnon"], st["RssFile"]
 	pool := users("POOL", 1000)
-	envs := make([]fakeslack.Envelope, n)
-	who := make([]string, n)
-	for i := range envs {
-		who[i] = pool[i%len(pool)]
-		text := "queue"
-		if i%2 == 1 {
-			text = fmt.Sprintf("status QUEUED-%d", i%queued+1)
+	k := 0
+	send := func(n int) error {
+		envs := make([]fakeslack.Envelope, n)
+		who := make([]string, n)
+		for i := range envs {
+			k++
+			who[i] = pool[k%len(pool)]
+			text := "queue"
+			if k%2 == 1 {
+				text = fmt.Sprintf("status QUEUED-%d", k%queued+1)
+			}
+			envs[i] = slack.EventEnvelope(fakeslack.Mention(who[i], channel, text))
 		}
-		envs[i] = slack.EventEnvelope(fakeslack.Mention(who[i], channel, text))
+		_, err := runPhase(slack, b.pid(), envs, who, time.Second/time.Duration(rate))
+		return err
 	}
-	if _, err := runPhase(slack, b.pid(), envs, who, time.Second/time.Duration(rate)); err != nil {
+	res.warmup = 1000
+	if err := send(res.warmup); err != nil {
+		return res, fmt.Errorf("memory warm-up: %w\n%s", err, tail(b.logs.String()))
+	}
+	time.Sleep(5 * time.Second)
+	st = procStatus(b.pid())
+	res.warmKB, res.warmAnonKB, res.warmFileKB = st["VmRSS"], st["RssAnon"], st["RssFile"]
+	if err := send(n); err != nil {
 		return res, fmt.Errorf("memory load: %w\n%s", err, tail(b.logs.String()))
 	}
 	time.Sleep(5 * time.Second) // idle again
-	st := procStatus(b.pid())
-	res.afterKB, res.peakKB = st["VmRSS"], st["VmHWM"]
+	st = procStatus(b.pid())
+	res.afterKB, res.peakKB, res.afterAnonKB, res.afterFileKB = st["VmRSS"], st["VmHWM"], st["RssAnon"], st["RssFile"]
 	return res, nil
 }
 
@@ -344,4 +373,62 @@ func tail(s string) string {
 		return "…" + s[len(s)-max:]
 	}
 	return s
+}
+
+// ackFloor measures the limit of figure 2's burst: a Socket Mode client of
+// slack-go (the library dobrobot runs on) that acks every envelope as soon
+// as it has read it, records nothing and runs no command, gets the same
+// burst from fakeslack. Its acks are as early as reading and parsing the
+// envelopes one after another allows on this machine.
+func ackFloor(slack *fakeslack.Server, n int) (latency, error) {
+	api := slackapi.New(fakeslack.BotToken, slackapi.OptionAPIURL(slack.URL), slackapi.OptionAppLevelToken(fakeslack.AppToken))
+	sm := socketmode.New(api)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sm.RunContext(ctx) }()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case evt := <-sm.Events:
+				if evt.Request != nil && evt.Request.EnvelopeID != "" {
+					_ = sm.Ack(*evt.Request)
+				}
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	if err := slack.WaitConnections(1, 0, 10*time.Second); err != nil {
+		return latency{}, err
+	}
+	us := users("FLOOR", n)
+	envs := make([]fakeslack.Envelope, n)
+	for i, u := range us {
+		envs[i] = slack.EventEnvelope(fakeslack.Mention(u, channel, mentionText(i+1)))
+	}
+	ids := make([]string, n)
+	for i, env := range envs {
+		sent, err := slack.Send(env)
+		if err != nil {
+			return latency{}, err
+		}
+		ids[i] = sent.EnvelopeID
+	}
+	var lat []time.Duration
+	deadline := time.Now().Add(30 * time.Second)
+	for len(lat) < n && time.Now().Before(deadline) {
+		lat = lat[:0]
+		for _, id := range ids {
+			if d, ok := slack.AckLatency(id); ok {
+				lat = append(lat, d)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(lat) < n {
+		return latency{}, fmt.Errorf("the ack-only client acked %d of %d envelopes", len(lat), n)
+	}
+	return summarize(lat), nil
 }
