@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,6 +89,7 @@ type DB struct {
 	readOnly  bool
 	wlock     writeLock
 	releases  releaseCache
+	commits   atomic.Uint64
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -342,7 +344,25 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 	if err := btx.Commit(); err != nil {
 		return unavailable("could not record the change", err)
 	}
+	if db.commits.Add(1)%trimEvery == 0 {
+		go db.trim()
+	}
 	return nil
+}
+
+// trimEvery is how many commits go between two trims.
+const trimEvery = 1024
+
+// trim gives back the pages of the file that the process has read through
+// bbolt's memory map (see dropMapped): without it a long-running bot's RSS
+// grows with the pages it ever read — the inbox of the last days, old
+// releases looked up once — though they are the kernel's page cache, not
+// its memory. What it reads again is mapped again, from the page cache.
+func (db *DB) trim() {
+	_ = db.bolt.View(func(btx *bolt.Tx) error {
+		db.dropMapped(btx.Size())
+		return nil
+	})
 }
 
 // View runs fn in one read-only transaction: a consistent snapshot that does
