@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/storage"
@@ -88,6 +90,7 @@ func startBot(bin, cfg string, slack *fakeslack.Server) (*bot, time.Duration, er
 type loadResult struct {
 	steady, burst phaseResult
 	floor         latency // ackFloor's burst
+	commit        latency // commitFloor at the steady rate
 }
 
 // memoryResult is figure 6.
@@ -170,6 +173,9 @@ func runLoad(bin, dir string, slack *fakeslack.Server, n, rate int) (loadResult,
 			envs[i] = slack.EventEnvelope(fakeslack.Mention(u, channel, mentionText(k)))
 		}
 		return envs
+	}
+	if res.commit, err = commitFloor(dir, n, time.Second/time.Duration(rate)); err != nil {
+		return res, fmt.Errorf("commit floor: %w", err)
 	}
 	steadyUsers := users("STEADY", n)
 	res.steady, err = runPhase(slack, b.pid(), envelopes(steadyUsers), steadyUsers, time.Second/time.Duration(rate))
@@ -429,6 +435,37 @@ func ackFloor(slack *fakeslack.Server, n int) (latency, error) {
 	}
 	if len(lat) < n {
 		return latency{}, fmt.Errorf("the ack-only client acked %d of %d envelopes", len(lat), n)
+	}
+	return summarize(lat), nil
+}
+
+// commitFloor measures the limit of figure 2's steady load: the latency of
+// raw bbolt single-key Update transactions (fsync on) in dir, n of them one
+// every gap. An ack waits for at least one such commit, its event's.
+func commitFloor(dir string, n int, gap time.Duration) (latency, error) {
+	db, err := bolt.Open(filepath.Join(dir, "floor.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return latency{}, err
+	}
+	defer db.Close()
+	name := []byte("k")
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(name); return err }); err != nil {
+		return latency{}, err
+	}
+	val := make([]byte, 300)
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
+			time.Sleep(d)
+		}
+		t0 := time.Now()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(name).Put(binary.BigEndian.AppendUint64(nil, uint64(i)), val)
+		}); err != nil {
+			return latency{}, err
+		}
+		lat = append(lat, time.Since(t0))
 	}
 	return summarize(lat), nil
 }
