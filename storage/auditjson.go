@@ -28,7 +28,9 @@ func decodeAudit(v []byte, e *commands.AuditEntry) error {
 // fastDecodeAudit decodes v into e and reports whether it could.
 func fastDecodeAudit(v []byte, e *commands.AuditEntry) bool {
 	*e = commands.AuditEntry{}
-	d := jsonScanner{b: v}
+	// One string for the whole value: its fields are substrings of it, one
+	// allocation per entry instead of one per field.
+	d := jsonScanner{b: v, s: string(v)}
 	if !d.skip('{') {
 		return false
 	}
@@ -123,6 +125,7 @@ func auditField(e *commands.AuditEntry, key string) (uint16, *string) {
 // jsonScanner reads the few JSON tokens decodeAudit needs.
 type jsonScanner struct {
 	b []byte
+	s string // b as a string
 	i int
 }
 
@@ -184,12 +187,12 @@ func (d *jsonScanner) str() (string, bool) {
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
-			s := d.b[start:d.i]
+			s := d.s[start:d.i]
 			d.i++
-			if !utf8.Valid(s) {
-				return string([]rune(string(s))), true
+			if !utf8.ValidString(s) {
+				return string([]rune(s)), true
 			}
-			return string(s), true
+			return s, true
 		}
 		if c == '\\' {
 			break
