@@ -115,3 +115,45 @@ func TestReceiveGivesUp(t *testing.T) {
 		t.Errorf("Receive that timed out waiting: %t, %v; want false, context.DeadlineExceeded", ok, err)
 	}
 }
+
+// TestReceiveAllGiveUp: when every caller of a batch has given up (a
+// shutdown), its commit is given up too instead of waiting for the store.
+func TestReceiveAllGiveUp(t *testing.T) {
+	db, err := storage.Open(filepath.Join(t.TempDir(), "dobrobot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	held := make(chan struct{})
+	release := make(chan struct{})
+	go db.Update(context.Background(), func(commands.Tx) error { close(held); <-release; return nil })
+	<-held
+	defer close(release)
+	svc := &commands.Service{Store: db, Now: time.Now}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := svc.Receive(ctx, commands.Message{EventID: "EvGONE"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive: %v, want context.DeadlineExceeded", err)
+	}
+	// The abandoned batch did not keep the next one waiting behind it.
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Receive(context.Background(), commands.Message{EventID: "EvNEXT"})
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	release <- struct{}{}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the next Receive: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the next Receive waited behind an abandoned batch")
+	}
+	var ev commands.InboxEvent
+	_ = db.View(context.Background(), func(tx commands.Tx) error { ev, _, _ = tx.Event("EvGONE"); return nil })
+	if ev.ID != "" {
+		t.Errorf("the abandoned event was recorded: %+v", ev)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -197,9 +198,23 @@ func (s *Service) receive(b *receiveBatch) {
 		return
 	}
 	var fresh []bool
-	// The callers wait with their own contexts; the commit itself is not
-	// cancelled by one of them giving up.
-	b.err = update(context.Background(), func(tx Tx) error {
+	// The callers wait with their own contexts; the commit is given up only
+	// when all of them have given up (a shutdown), not when one of them has.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waiting atomic.Int64
+	for i, c := range b.ctxs {
+		if !b.skipped[i] {
+			waiting.Add(1)
+			stop := context.AfterFunc(c, func() {
+				if waiting.Add(-1) == 0 {
+					cancel()
+				}
+			})
+			defer stop()
+		}
+	}
+	b.err = update(ctx, func(tx Tx) error {
 		fresh = make([]bool, n)
 		recorded := make(map[string]bool, n)
 		now := s.now()
