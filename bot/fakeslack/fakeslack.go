@@ -19,7 +19,7 @@ import (
 // The identities of the fake workspace and its bot. The tokens are test
 // values, not secrets.
 const (
-	AppToken = "xapp-1-A0FAKEAPP-0-fake"
+	AppToken = "xapp-1-fake-app-token"
 	BotToken = "xoxb-0-fake"
 	TeamID   = "T0FAKETEAM"
 	AppID    = "A0FAKEAPP"
