@@ -380,7 +380,11 @@ func (r *run) queue() error {
 	if err != nil {
 		return err
 	}
-	r.reply(queueText(open, locks, r.now))
+	text := queueText(open, locks, r.now)
+	if r.s.Instance != "" {
+		text += "\nAnswered by " + Escape(r.s.Instance) + "."
+	}
+	r.reply(text)
 	return nil
 }
 

@@ -60,7 +60,7 @@ type Usage struct {
 // Help is the table of every command, in the order help shows them.
 var Help = []Usage{
 	{VerbDobro, "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", "requester", "check the ticket in the tracker, queue a release, ask the approvers"},
-	{VerbQueue, "queue", "anyone", "the open releases in order, then the component locks"},
+	{VerbQueue, "queue", "anyone", "the open releases in order, then the component locks (and, on PostgreSQL, which instance leads)"},
 	{VerbAccept, "accept TICKET", "approver", "grant the release (never your own)"},
 	{VerbReject, "reject TICKET [reason]", "approver", "refuse the release and tell the requester why"},
 	{VerbHere, "here TICKET", "admin", "claim an accepted release as its admin"},

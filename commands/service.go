@@ -44,6 +44,12 @@ type Service struct {
 	// Observer, if set, is told of every handled command and hook result
 	// (for metrics).
 	Observer Observer
+	// Instance, if set, names the process that answers, for people: the
+	// queue reply ends with it, so that with several instances (PostgreSQL,
+	// active/standby) anyone can see which one leads, e.g. "host:4242
+	// (leader, term 7)". It must be known before a command is handled:
+	// nothing is looked up inside a transaction.
+	Instance string
 
 	hooks sync.WaitGroup
 	// own holds the hook attempts this Service created and has not

@@ -875,3 +875,21 @@ func TestReplyStaysInTheAskersThread(t *testing.T) {
 		t.Errorf("effects = %+v, want one reply in the thread", effects)
 	}
 }
+
+// TestQueueNamesTheInstance: with several instances (PostgreSQL), queue says
+// which one answered; a single instance says nothing extra.
+func TestQueueNamesTheInstance(t *testing.T) {
+	h := newHarness(t)
+	if got := reply(h.say(guest, "queue")); strings.Contains(got, "Answered by") {
+		t.Errorf("queue without Instance = %q, want no instance line", got)
+	}
+	h.svc.Instance = "db-1:4242 (leader, term 7)"
+	got := reply(h.say(guest, "queue"))
+	if want := "The queue is empty.\nLocks: none.\nAnswered by db-1:4242 (leader, term 7)."; got != want {
+		t.Errorf("queue = %q, want %q", got, want)
+	}
+	h.svc.Instance = "<!channel> *x*"
+	if got := reply(h.say(guest, "queue")); strings.Contains(got, "<!channel>") {
+		t.Errorf("queue = %q: the instance name must be escaped", got)
+	}
+}

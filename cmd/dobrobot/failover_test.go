@@ -89,6 +89,12 @@ type instance struct {
 	err  error
 }
 
+// holder is the name p leads under: host:pid.
+func (p *instance) holder() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(p.cmd.Process.Pid)
+}
+
 func startInstance(t *testing.T, bin, name string, env []string) *instance {
 	t.Helper()
 	p := &instance{name: name, logs: &logBuffer{}, done: make(chan struct{})}
@@ -438,6 +444,25 @@ http: {listen: "127.0.0.1:0"}
 	}
 
 	checkHealth(t, []*instance{second, fourth}, fourth, epoch4)
+
+	// queue says who leads.
+	if _, err := slack.Deliver(fakeslack.Mention("U0WHO", "C0RELEASE", "queue")); err != nil {
+		t.Fatal(err)
+	}
+	leads := fmt.Sprintf("Answered by %s (leader, term %d).", fourth.holder(), epoch4)
+	answered := func(st fakeslack.State) bool {
+		for _, c := range st.Calls {
+			if c.Method == "chat.postEphemeral" && c.Args.Get("user") == "U0WHO" {
+				return true
+			}
+		}
+		return false
+	}
+	if !slack.WaitFor(10*time.Second, answered) {
+		t.Errorf("no answer to queue")
+	} else if got := slack.Ephemerals("U0WHO")[0].Text; !strings.HasSuffix(got, leads) {
+		t.Errorf("queue answered %q, want it to end with %q", got, leads)
+	}
 
 	// The verbs that read work on PostgreSQL too.
 	var out logBuffer

@@ -193,6 +193,7 @@ func (l *leading) term(ctx context.Context, epoch int64) error {
 		return err
 	}
 	svc.Log = log
+	svc.Instance = fmt.Sprintf("%s (leader, term %d)", l.leader.ID(), epoch)
 	hookCtx, killHooks := context.WithCancel(context.WithoutCancel(ctx))
 	defer killHooks()
 	svc.HookContext = hookCtx
