@@ -247,7 +247,9 @@ func (s *Server) newEnvelopeIDLocked() string {
 
 // Send pushes env to one open socket chosen at random, giving it a fresh
 // envelope ID if it has none, and returns the envelope as sent. With
-// SetRetries on, an Events API envelope that is not acked is redelivered.
+// SetRetries on, an Events API envelope that is not acked is redelivered,
+// and one whose socket was closing is not an error: it comes again, as from
+// Slack. Without retries, a failed write is returned.
 func (s *Server) Send(env Envelope) (Envelope, error) { return s.send(env, true) }
 
 // Redeliver sends a copy of env as Slack retries an event: a new envelope
@@ -280,6 +282,16 @@ func (s *Server) send(env Envelope, retry bool) (Envelope, error) {
 	c := live[rand.IntN(len(live))]
 	now := time.Now()
 	if err := c.write(env); err != nil {
+		// The socket is closing (a refresh, or the bot hanging up). Slack
+		// then treats the event as sent and not acknowledged: with retries
+		// on, it comes again on another connection.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if retry && s.retry != nil && env.Type == "events_api" && !s.closed {
+			s.bg.Add(1)
+			go s.retryLoop(env, s.retry)
+			return env, nil
+		}
 		return env, fmt.Errorf("fakeslack: sending envelope %s: %w", env.EnvelopeID, err)
 	}
 	s.mu.Lock()
