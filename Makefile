@@ -9,10 +9,10 @@ FUZZ      ?= .
 # SOAKTIME is how long `make soak` runs the bot (hours when asked: SOAKTIME=4h).
 SOAKTIME  ?= 5m
 
-.PHONY: help build run test race bench fuzz soak lint clean
+.PHONY: help build run test race bench bench-postgres fuzz soak lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 build: ## build bin/dobrobot (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dobrobot
@@ -26,8 +26,25 @@ test: ## every test, with the race detector
 	@! grep -rnE '"(sh|bash|/bin/sh|/bin/bash)",[[:space:]]*"-c"' --include='*.go' --exclude='*_test.go' . || { echo "a shell is invoked from non-test code"; exit 1; }
 	$(GO) test -race -count=1 -timeout 8m ./...
 
-bench: ## one table of figures against the machine's limits (docs/performance.md); BENCHFLAGS=-cache DIR keeps the 1M-entry database
+bench: ## one table of figures against the machine's limits, then the PostgreSQL store next to bbolt (docs/performance.md); BENCHFLAGS=-cache DIR keeps the 1M-entry database
 	$(GO) run ./cmd/dobrobench $(BENCHFLAGS)
+	@$(MAKE) --no-print-directory bench-postgres
+
+# The PostgreSQL figures: a command's transaction (p50/p99) on PostgreSQL next
+# to bbolt, and the failover time after a kill and after a freeze. It uses
+# DOBROBOT_PG_DSN, or a throwaway server started by .ci/postgres.
+PGBENCH = $(GO) test -run '^$$' -bench '^BenchmarkTransition$$' -benchtime 2000x ./storage/postgres && \
+	$(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 5x -timeout 20m ./storage/postgres
+bench-postgres: ## only the PostgreSQL figures (DOBROBOT_PG_DSN, or a throwaway server from .ci/postgres)
+	@echo "PostgreSQL next to bbolt (storage/postgres benchmarks):"
+	@if [ -n "$$DOBROBOT_PG_DSN" ]; then \
+		$(PGBENCH); \
+	elif pg_env=$$(bash .ci/postgres start); then \
+		eval "$$pg_env"; export DOBROBOT_PG_DSN; trap 'bash .ci/postgres stop "$$DOBROBOT_PG_DIR"' EXIT; \
+		$(PGBENCH); \
+	else \
+		echo "PostgreSQL figures skipped: no DOBROBOT_PG_DSN, and .ci/postgres could not start a server (see above)"; \
+	fi
 
 fuzz: ## run every fuzzer for FUZZTIME (default 30s; FUZZ=regexp picks some), with the inputs each tried
 	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
