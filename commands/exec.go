@@ -933,7 +933,11 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 			if s.Observer != nil {
 				s.Observer.Hook(res)
 			}
-			log.Info().Bool("ok", res.OK).Int("exit", res.ExitCode).Dur("duration", res.Duration).Str("error", res.Error).Msg("hook ended")
+			ev := log.Info()
+			if !res.OK {
+				ev = log.Warn().Str("error", res.Error)
+			}
+			ev.Bool("ok", res.OK).Int("exit", res.ExitCode).Dur("duration", res.Duration).Msg("hook ended")
 			if err := s.recordHook(rel.ID, hr, res); err != nil {
 				log.Error().Err(err).Msg("could not record the hook's result")
 			}
