@@ -504,7 +504,13 @@ var listening = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"[^\n]*http listen
 func checkHealth(t *testing.T, procs []*instance, leader *instance, term int64) {
 	t.Helper()
 	for _, p := range procs {
-		m := listening.FindStringSubmatch(p.logs.String())
+		// A standby may still be starting when another instance leads.
+		var m []string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m = listening.FindStringSubmatch(p.logs.String()); m != nil || time.Now().After(deadline) {
+				break
+			}
+		}
 		if m == nil {
 			t.Errorf("%s did not log the address of its http listener", p.name)
 			continue
