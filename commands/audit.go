@@ -122,3 +122,26 @@ func (v *Verifier) Add(e AuditEntry) error {
 
 // Head returns the seq and hash of the last entry checked.
 func (v *Verifier) Head() (uint64, string) { return v.seq, v.hash }
+
+// VerifyTail checks the newest entries of a chain, given oldest first, as
+// the stores' VerifyRecent read them. before is the entry just before them,
+// or nil when they are the oldest of all: the first must then have seq 1 and
+// the genesis hash as its prev_hash. before's own hash is checked, not its
+// link to the entries before it. It returns a *ChainError at the first break.
+func VerifyTail(before *AuditEntry, window []AuditEntry) error {
+	v := NewVerifier()
+	switch {
+	case before != nil && before.ComputeHash() != before.Hash:
+		return &ChainError{Seq: before.Seq, Reason: "hash does not match the entry's contents (edited?)"}
+	case before != nil:
+		v.seq, v.hash = before.Seq, before.Hash
+	case len(window) > 0 && window[0].Seq != 1:
+		return &ChainError{Seq: window[0].Seq, Reason: fmt.Sprintf("the oldest entry has seq %d, expected 1 (entries are missing)", window[0].Seq)}
+	}
+	for _, e := range window {
+		if err := v.Add(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -32,7 +32,7 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 		}
 		// Read backwards: the window, then the entry before it (the anchor).
 		var window []commands.AuditEntry
-		anchor := commands.GenesisHash
+		var before *commands.AuditEntry
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var e commands.AuditEntry
@@ -43,10 +43,7 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 				return &commands.ChainError{Seq: decodeID(k), Reason: fmt.Sprintf("the entry stored under seq %d says seq %d", decodeID(k), e.Seq)}
 			}
 			if len(window) == n {
-				if e.ComputeHash() != e.Hash {
-					return &commands.ChainError{Seq: e.Seq, Reason: "hash does not match the entry's contents (edited?)"}
-				}
-				anchor = e.Hash
+				before = &e
 				break
 			}
 			window = append(window, e)
@@ -57,20 +54,8 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 			}
 		}
 		slices.Reverse(window)
-		if len(window) > 0 && window[0].Seq != 1 && anchor == commands.GenesisHash {
-			return &commands.ChainError{Seq: window[0].Seq, Reason: fmt.Sprintf("the oldest entry has seq %d, expected 1 (entries are missing)", window[0].Seq)}
-		}
-		prev := anchor
-		for i, e := range window {
-			switch {
-			case i > 0 && e.Seq != window[i-1].Seq+1:
-				return &commands.ChainError{Seq: e.Seq, Reason: fmt.Sprintf("expected seq %d (an entry is missing or out of order)", window[i-1].Seq+1)}
-			case e.PrevHash != prev:
-				return &commands.ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
-			case e.ComputeHash() != e.Hash:
-				return &commands.ChainError{Seq: e.Seq, Reason: "hash does not match the entry's contents (edited?)"}
-			}
-			prev = e.Hash
+		if err := commands.VerifyTail(before, window); err != nil {
+			return err
 		}
 		checked = len(window)
 		return nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -38,29 +37,13 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 		if err := rows.Err(); err != nil {
 			return unavailable(ctx, "could not read the audit log", err)
 		}
-		anchor := commands.GenesisHash
+		var before *commands.AuditEntry
 		if len(window) > n {
-			before := window[n]
-			if before.ComputeHash() != before.Hash {
-				return &commands.ChainError{Seq: before.Seq, Reason: "hash does not match the entry's contents (edited?)"}
-			}
-			anchor, window = before.Hash, window[:n]
+			before, window = &window[n], window[:n]
 		}
 		slices.Reverse(window)
-		if len(window) > 0 && window[0].Seq != 1 && anchor == commands.GenesisHash {
-			return &commands.ChainError{Seq: window[0].Seq, Reason: fmt.Sprintf("the oldest entry has seq %d, expected 1 (entries are missing)", window[0].Seq)}
-		}
-		prev := anchor
-		for i, e := range window {
-			switch {
-			case i > 0 && e.Seq != window[i-1].Seq+1:
-				return &commands.ChainError{Seq: e.Seq, Reason: fmt.Sprintf("expected seq %d (an entry is missing or out of order)", window[i-1].Seq+1)}
-			case e.PrevHash != prev:
-				return &commands.ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
-			case e.ComputeHash() != e.Hash:
-				return &commands.ChainError{Seq: e.Seq, Reason: "hash does not match the entry's contents (edited?)"}
-			}
-			prev = e.Hash
+		if err := commands.VerifyTail(before, window); err != nil {
+			return err
 		}
 		checked = len(window)
 		return nil
