@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -62,29 +60,11 @@ func pgSchema(t *testing.T, dsn string) string {
 	return schema
 }
 
-// logBuffer is a bytes.Buffer that a process writes while a test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // instance is one `dobrobot run` process of the failover test.
 type instance struct {
 	name string
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *syncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error
 }
@@ -97,7 +77,7 @@ func (p *instance) holder() string {
 
 func startInstance(t *testing.T, bin, name string, env []string) *instance {
 	t.Helper()
-	p := &instance{name: name, logs: &logBuffer{}, done: make(chan struct{})}
+	p := &instance{name: name, logs: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run")
 	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -465,7 +445,7 @@ http: {listen: "127.0.0.1:0"}
 	}
 
 	// The verbs that read work on PostgreSQL too.
-	var out logBuffer
+	var out syncBuffer
 	verify := exec.Command(bin, "audit", "verify")
 	verify.Env, verify.Stdout, verify.Stderr = env, &out, &out
 	if err := verify.Run(); err != nil || !strings.Contains(out.String(), fmt.Sprintf("audit chain ok: %d entries", requests)) {

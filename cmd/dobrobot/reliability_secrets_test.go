@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -53,24 +51,6 @@ func secretHits(logs string) []string {
 		}
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's output and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // waitUntil polls cond until it holds or timeout passes, and reports whether
@@ -137,7 +117,7 @@ hooks:
 	}
 	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
 		"JIRA_TOKEN="+scanJiraToken, "DOBROBOT_WEBHOOK_SECRET="+scanWebhookSecret, "DOBROBOT_CONFIG="+cfg)
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	runBin := func(env []string, args ...string) int {
 		cmd := exec.Command(bin, append([]string{"--log-level", "debug"}, args...)...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
