@@ -23,6 +23,13 @@ import (
 // DefaultAPIURL is Slack's Web API.
 const DefaultAPIURL = "https://slack.com/api/"
 
+// DefaultConnections is how many Socket Mode connections a bot keeps open,
+// and MaxConnections the most it may (Slack allows ten per app).
+const (
+	DefaultConnections = 2
+	MaxConnections     = 4
+)
+
 // Slack is the Slack bot over Socket Mode. It turns mentions in the release
 // channel, direct messages and clicks on its buttons into commands for the
 // Service, and delivers what the Service leaves in the outbox.
@@ -65,13 +72,18 @@ type Slack struct {
 	// OnAck, if set, is called after each envelope's ack was sent (ok) or
 	// could not be, with the time since the envelope was read.
 	OnAck func(took time.Duration, ok bool)
+	// Connections is how many Socket Mode connections Run keeps open
+	// (DefaultConnections; 1 to MaxConnections). Slack gives each event
+	// to one of them; while one is refreshed, the others serve, so a click
+	// (which Slack does not redeliver) is not lost in the gap.
+	Connections int
 
 	mu        sync.Mutex
 	sender    *sender
 	connected atomic.Bool
 }
 
-// Connected reports whether the Socket Mode connection is up: Slack said
+// Connected reports whether a Socket Mode connection is up: Slack said
 // hello on it and it has not dropped since.
 func (s *Slack) Connected() bool { return s.connected.Load() }
 
@@ -107,6 +119,9 @@ func (s *Slack) check() error {
 	if s.Service == nil || s.Store == nil {
 		return errors.New("slack: a Service and a Store are required")
 	}
+	if s.Connections < 0 || s.Connections > MaxConnections {
+		return fmt.Errorf("slack: slack.connections must be 1 to %d (0 for the default, %d), not %d", MaxConnections, DefaultConnections, s.Connections)
+	}
 	return nil
 }
 
@@ -123,13 +138,37 @@ func orDefault(d, def time.Duration) time.Duration {
 // session is the state of one Run.
 type session struct {
 	*Slack
-	me botIdentity
-	sm *socketmode.Client
+	me    botIdentity
+	socks []*socket
 
 	smCtx   context.Context // ends when Run stops reading
 	work    context.Context // ends when commands in flight are abandoned
 	tracked sync.WaitGroup  // envelopes and commands in flight
 	recover sync.Once       // Service.Recover, after the first hello
+}
+
+// socket is one Socket Mode connection of a session, kept open (and
+// reopened) by its own slack-go client.
+type socket struct {
+	n  int // 1-based, for the logs
+	sm *socketmode.Client
+	up atomic.Bool // Slack said hello and it has not dropped since
+}
+
+// sockEvent is an event of one of the session's sockets.
+type sockEvent struct {
+	sock *socket
+	evt  socketmode.Event
+}
+
+// setUp records whether sock is up, and whether any socket is.
+func (ses *session) setUp(sock *socket, up bool) {
+	sock.up.Store(up)
+	anyUp := false
+	for _, k := range ses.socks {
+		anyUp = anyUp || k.up.Load()
+	}
+	ses.connected.Store(anyUp)
 }
 
 // Run connects to Slack and serves until ctx ends or the connection fails
@@ -186,22 +225,46 @@ func (s *Slack) Run(ctx context.Context) error {
 		snd.run(sendCtx)
 	}()
 
-	ses.sm = socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second)))
 	smCtx, stopReading := context.WithCancel(ctx)
 	ses.smCtx = smCtx
 	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	ses.work = work
-	smDone := make(chan error, 1)
-	go func() { smDone <- ses.sm.RunContext(smCtx) }()
+	n := s.Connections
+	if n == 0 {
+		n = DefaultConnections
+	}
+	smDone := make(chan error, n)
+	events := make(chan sockEvent)
+	var readers sync.WaitGroup
+	for i := range n {
+		sock := &socket{n: i + 1, sm: socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second)))}
+		ses.socks = append(ses.socks, sock)
+		go func() { smDone <- sock.sm.RunContext(smCtx) }()
+		readers.Go(func() {
+			for {
+				select {
+				case <-smCtx.Done():
+					return
+				case evt := <-sock.sm.Events:
+					select {
+					case events <- sockEvent{sock, evt}:
+					case <-smCtx.Done():
+						return
+					}
+				}
+			}
+		})
+	}
 
 	var runErr error
+	stopped := 0 // sockets whose client returned
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case err := <-smDone:
-			smDone <- err
+			stopped++
 			if ctx.Err() == nil {
 				// slack-go gives up only on a refused token (or a 404).
 				runErr = fmt.Errorf("slack: socket mode stopped: %w", err)
@@ -210,18 +273,24 @@ loop:
 				}
 			}
 			break loop
-		case evt := <-ses.sm.Events:
-			ses.dispatch(evt, log)
+		case e := <-events:
+			ses.dispatch(e.sock, e.evt, log.With().Int("conn", e.sock.n).Logger())
 		}
 	}
 
 	// Stop reading: Slack redelivers whatever was not acked.
 	s.connected.Store(false)
 	stopReading()
-	select {
-	case <-smDone:
-	case <-time.After(5 * time.Second):
-		log.Warn().Msg("the Socket Mode connection did not close within 5 s")
+	readers.Wait()
+	closed := time.After(5 * time.Second)
+wait:
+	for ; stopped < n; stopped++ {
+		select {
+		case <-smDone:
+		case <-closed:
+			log.Warn().Msg("a Socket Mode connection did not close within 5 s")
+			break wait
+		}
 	}
 	deadline := time.Now().Add(orDefault(s.ShutdownTimeout, 30*time.Second))
 	inflight := make(chan struct{})
@@ -276,24 +345,24 @@ func (ses *session) track(fn func()) {
 
 // dispatch handles one event of the Socket Mode client. It never blocks:
 // the client stops reading the socket (and answering pings) while it does.
-func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
+func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Logger) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
-		ses.connected.Store(false)
+		ses.setUp(sock, false)
 		log.Debug().Msg("connecting to Slack (Socket Mode)")
 	case socketmode.EventTypeConnectionError:
-		ses.connected.Store(false)
+		ses.setUp(sock, false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("retry_in", e.Backoff).Msg("could not connect to Slack; retrying")
 		}
 	case socketmode.EventTypeInvalidAuth:
-		ses.connected.Store(false)
+		ses.setUp(sock, false)
 		log.Error().Msg("Slack refused the app token")
 	case socketmode.EventTypeConnected:
 		log.Info().Msg("Socket Mode connected")
 	case socketmode.EventTypeHello:
-		ses.connected.Store(true)
-		if evt.Request != nil && evt.Request.NumConnections > 1 {
+		ses.setUp(sock, true)
+		if evt.Request != nil && evt.Request.NumConnections > len(ses.socks) {
 			log.Error().Int("num_connections", evt.Request.NumConnections).
 				Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
 		}
@@ -309,7 +378,7 @@ func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 			return
 		}
 		req := *evt.Request
-		ses.track(func() { ses.envelope(req, log) })
+		ses.track(func() { ses.envelope(sock, req, log) })
 	case socketmode.EventTypeErrorBadMessage:
 		// slack-go could not parse it (an event type it does not know):
 		// the bot reads the payload itself.
@@ -322,13 +391,13 @@ func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 			log.Warn().Err(bad.Cause).Msg("unreadable Socket Mode message")
 			return
 		}
-		ses.track(func() { ses.envelope(req, log) })
+		ses.track(func() { ses.envelope(sock, req, log) })
 	case socketmode.EventTypeErrorWriteFailed:
 		if e, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
 			log.Warn().Err(e.Cause).Msg("could not send an ack; Slack will redeliver the event")
 		}
 	case socketmode.EventTypeIncomingError:
-		ses.connected.Store(false)
+		ses.setUp(sock, false)
 		if e, ok := evt.Data.(*slack.IncomingEventError); ok {
 			log.Warn().Err(e.ErrorObj).Msg("Socket Mode read error")
 		}
@@ -336,7 +405,7 @@ func (ses *session) dispatch(evt socketmode.Event, log zerolog.Logger) {
 }
 
 // envelope handles one envelope: decide, record, ack, then run the command.
-func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
+func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.Logger) {
 	read := time.Now()
 	log = log.With().Str("envelope", req.EnvelopeID).Logger()
 	var in inbound
@@ -358,19 +427,19 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 	switch in.kind {
 	case inboundIgnore:
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
-		ses.ack(req, log, read)
+		ses.ack(sock, req, log, read)
 	case inboundGroupChanged:
 		if g, ok := ses.Service.Groups.(*UserGroups); ok {
 			g.Forget(in.group)
 		}
 		log.Info().Str("group", in.group).Msg("a user group's members changed")
-		ses.ack(req, log, read)
+		ses.ack(sock, req, log, read)
 	case inboundElsewhere:
 		if err := ses.pointToChannel(in.msg); err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
 			return
 		}
-		ses.ack(req, log, read)
+		ses.ack(sock, req, log, read)
 	case inboundCommand:
 		fresh, err := ses.Service.Receive(ses.work, in.msg)
 		if err != nil {
@@ -378,7 +447,7 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 			return
 		}
 		failpoint.Hit(failpoint.AfterInboxCommitBeforeAck)
-		ses.ack(req, log, read)
+		ses.ack(sock, req, log, read)
 		if !fresh {
 			log.Info().Msg("event delivered again; it has been recorded already")
 			return
@@ -391,12 +460,13 @@ func (ses *session) envelope(req socketmode.Request, log zerolog.Logger) {
 	}
 }
 
-// ack acknowledges an envelope. An ack that cannot be sent (the connection
-// dropped) is fine: Slack redelivers and the inbox knows the event.
-func (ses *session) ack(req socketmode.Request, log zerolog.Logger, read time.Time) {
+// ack acknowledges an envelope on the socket it came by. An ack that cannot
+// be sent (the connection dropped) is fine: Slack redelivers and the inbox
+// knows the event.
+func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
-	err := ses.sm.AckCtx(ctx, req.EnvelopeID, nil)
+	err := sock.sm.AckCtx(ctx, req.EnvelopeID, nil)
 	if err != nil {
 		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -110,7 +111,11 @@ func startBot(t *testing.T, fs *fakeslack.Server, path string, tr commands.Track
 			t.Errorf("bot: %v", err)
 		}
 	})
-	if err := fs.WaitConnections(1, hellos+1, 5*time.Second); err != nil {
+	conns := b.Connections
+	if conns == 0 {
+		conns = DefaultConnections
+	}
+	if err := fs.WaitConnections(conns, hellos+conns, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return &botHarness{fs: fs, db: db, svc: svc, bot: b, logs: logs, stop: stop}
@@ -386,17 +391,19 @@ func TestSlackReconnectLosesNothing(t *testing.T) {
 	fs := fakeslack.New(t)
 	fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond, 500*time.Millisecond)
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
+	fs.RouteToDraining(true)
 	fs.Disconnect("refresh_requested", 50*time.Millisecond)
 	// Sent on the socket being closed: lost there, redelivered on the new one.
 	send(t, fs, fs.EventEnvelope(fakeslack.Event{ID: "EvREFRESH", User: ann, Channel: releaseChannel,
 		Text: "<@" + fakeslack.BotUser + "> dobro PAY-7"}))
 	eventually(t, "the command", func() bool { return h.state(t, "PAY-7") == commands.StateRequested })
-	if err := fs.WaitConnections(1, 2, 5*time.Second); err != nil {
+	// Both sockets were asked to refresh: each is opened again.
+	if err := fs.WaitConnections(DefaultConnections, 2*DefaultConnections, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	h.settle(t)
-	if n := fs.Opens(); n != 2 {
-		t.Errorf("apps.connections.open calls: got %d, want 2", n)
+	if n := fs.Opens(); n != 2*DefaultConnections {
+		t.Errorf("apps.connections.open calls: got %d, want %d", n, 2*DefaultConnections)
 	}
 	if n := len(cards(fs)); n != 1 {
 		t.Errorf("cards: got %d, want 1", n)
@@ -417,12 +424,14 @@ func TestSlackReconnectsWhenPingsStop(t *testing.T) {
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{},
 		func(s *Slack) { s.PingInterval = 300 * time.Millisecond })
 	fs.WithholdPings(true)
-	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Opens >= 2 }) {
-		t.Fatal("the bot did not reconnect a socket that stopped pinging")
+	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Opens >= 2*DefaultConnections }) {
+		t.Fatal("the bot did not reconnect the sockets that stopped pinging")
 	}
 	fs.WithholdPings(false)
-	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 && st.Hellos >= 2 }) {
-		t.Fatal("the bot did not settle on one new connection")
+	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool {
+		return st.Connections == DefaultConnections && st.Hellos >= 2*DefaultConnections
+	}) {
+		t.Fatal("the bot did not settle on new connections")
 	}
 	send(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
 	eventually(t, "a command after the reconnect", func() bool { return h.state(t, "PAY-1") == commands.StateRequested })
@@ -650,6 +659,73 @@ func TestSlackRefusedTokens(t *testing.T) {
 			}
 			if ctx.Err() != nil {
 				t.Error("Run kept trying until the context ended")
+			}
+		})
+	}
+}
+
+// TestSlackRefreshLosesNoClick (T23): Slack refreshes one connection at a
+// time and does not redeliver a click (an interactive payload) that was not
+// acknowledged. Clicks sent while a connection is being refreshed count as
+// lost when no ack comes, or when Slack had no connection to give them to.
+// With two connections none is lost: the other one serves throughout. In
+// the worst case, where Slack still gives envelopes to a connection it has
+// asked to go, the test only reports the figure.
+func TestSlackRefreshLosesNoClick(t *testing.T) {
+	const rounds, clicks = 20, 5
+	for _, tc := range []struct {
+		conns      int
+		toDraining bool
+	}{{1, false}, {2, false}, {2, true}} {
+		t.Run(fmt.Sprintf("%d connections, to draining %t", tc.conns, tc.toDraining), func(t *testing.T) {
+			fs := fakeslack.New(t)
+			fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond)
+			fs.RouteToDraining(tc.toDraining)
+			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) { s.Connections = tc.conns })
+			do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+			approve := button(t, fs, bob, "accept PAY-1")
+			var sent []string
+			undelivered := 0
+			for range rounds {
+				hellos := fs.Hellos()
+				if !fs.Refresh("refresh_requested", 50*time.Millisecond) {
+					t.Fatal("no connection to refresh")
+				}
+				for range clicks {
+					// A guest's click: refused, so it changes nothing and
+					// can be clicked any number of times.
+					env, err := fs.SendClick(fakeslack.ClickOn("U0GUEST", approve))
+					if err != nil {
+						undelivered++ // nowhere to deliver it: the user sees an error
+					} else {
+						sent = append(sent, env.EnvelopeID)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if err := fs.WaitConnections(tc.conns, hellos+1, 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			unacked := func(st fakeslack.State) int {
+				n := 0
+				for _, id := range sent {
+					if !st.Acked(id) {
+						n++
+					}
+				}
+				return n
+			}
+			fs.WaitFor(2*time.Second, func(st fakeslack.State) bool { return unacked(st) == 0 })
+			var lost int
+			fs.WaitFor(0, func(st fakeslack.State) bool { lost = undelivered + unacked(st); return true })
+			h.settle(t)
+			if rel := h.state(t, "PAY-1"); rel != commands.StateRequested {
+				t.Errorf("PAY-1 is %s after guests' clicks, want requested", rel)
+			}
+			t.Logf("FIGURE refresh: %d connection(s), envelopes to a draining socket %t: %d refreshes, %d clicks during them, %d lost (%d with no connection to go to)",
+				tc.conns, tc.toDraining, rounds, rounds*clicks, lost, undelivered)
+			if tc.conns > 1 && !tc.toDraining && lost > 0 {
+				t.Errorf("%d of %d clicks were lost in refreshes with %d connections, want 0", lost, rounds*clicks, tc.conns)
 			}
 		})
 	}

@@ -11,7 +11,11 @@
 //     envelope ID and time.
 //   - Send pushes an envelope to one open socket chosen at random, as Slack
 //     does when an app has several connections. Disconnect sends a disconnect
-//     message (warning, refresh_requested, link_disabled) and then closes.
+//     message (warning, refresh_requested, link_disabled) to every socket and
+//     then closes them; Refresh does it to the oldest socket only, as Slack
+//     refreshes each connection on its own. A socket that was sent a
+//     disconnect gets no more envelopes, unless RouteToDraining (the worst
+//     case) is on.
 //   - Redeliver re-sends an envelope with a new envelope ID and the next
 //     retry_attempt; SetRetries makes the server redeliver unacked Events API
 //     envelopes on its own, on a time-compressed version of Slack's schedule.

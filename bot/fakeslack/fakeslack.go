@@ -95,21 +95,24 @@ type Server struct {
 	errs     []string
 
 	// Socket Mode state (socket.go).
-	tickets   map[string]bool // issued, unused websocket tickets
-	conns     map[int]*conn
-	nextConn  int
-	opens     int // successful apps.connections.open calls
-	hellos    int
-	noPing    bool
-	pingEvery time.Duration
-	sent      []Sent
-	acks      []Ack
-	nextEnv   int
-	nextEvent int
-	nextTrig  int
-	retry     *retryPolicy
-	closed    bool
-	bg        sync.WaitGroup
+	tickets  map[string]bool // issued, unused websocket tickets
+	conns    map[int]*conn
+	nextConn int
+	opens    int // successful apps.connections.open calls
+	hellos   int
+	noPing   bool
+	// toDraining: keep giving envelopes to sockets that were sent a
+	// disconnect message (RouteToDraining).
+	toDraining bool
+	pingEvery  time.Duration
+	sent       []Sent
+	acks       []Ack
+	nextEnv    int
+	nextEvent  int
+	nextTrig   int
+	retry      *retryPolicy
+	closed     bool
+	bg         sync.WaitGroup
 }
 
 // New starts a fake Slack on 127.0.0.1 and closes it when t ends. Errors the

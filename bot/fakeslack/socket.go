@@ -54,12 +54,13 @@ type Ack struct {
 }
 
 type conn struct {
-	id      int
-	ws      *websocket.Conn
-	helloed bool // guarded by Server.mu
-	wmu     sync.Mutex
-	done    chan struct{}
-	once    sync.Once
+	id       int
+	ws       *websocket.Conn
+	helloed  bool // guarded by Server.mu
+	draining bool // sent a disconnect message; guarded by Server.mu
+	wmu      sync.Mutex
+	done     chan struct{}
+	once     sync.Once
 }
 
 func (c *conn) write(v any) error {
@@ -271,7 +272,7 @@ func (s *Server) send(env Envelope, retry bool) (Envelope, error) {
 	}
 	var live []*conn
 	for _, c := range s.conns {
-		if c.helloed {
+		if c.helloed && (!c.draining || s.toDraining) {
 			live = append(live, c)
 		}
 	}
@@ -390,8 +391,48 @@ func (s *Server) Disconnect(reason string, closeAfter time.Duration) {
 		}
 	}
 	s.mu.Unlock()
+	s.disconnect(targets, reason, closeAfter)
+}
+
+// RouteToDraining sets whether envelopes still go to a socket that was sent
+// a disconnect message, until it closes. By default they do not: Slack asks
+// a connection to go before it closes it so that the app can open another,
+// and delivers to the app's active connections. On, it is the worst case:
+// what the app reads on a socket it is leaving may be lost (events come
+// again; clicks do not).
+func (s *Server) RouteToDraining(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.toDraining = on
+}
+
+// Refresh does what Disconnect does to the oldest open socket only, as
+// Slack refreshes each of an app's connections on its own schedule. It
+// reports whether there was a socket to refresh.
+func (s *Server) Refresh(reason string, closeAfter time.Duration) bool {
+	s.mu.Lock()
+	var oldest *conn
+	for _, c := range s.conns {
+		if c.helloed && (oldest == nil || c.id < oldest.id) {
+			oldest = c
+		}
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	s.disconnect([]*conn{oldest}, reason, closeAfter)
+	return true
+}
+
+func (s *Server) disconnect(targets []*conn, reason string, closeAfter time.Duration) {
 	msg := map[string]any{"type": "disconnect", "reason": reason,
 		"debug_info": map[string]any{"host": "fake-applink"}}
+	s.mu.Lock()
+	for _, c := range targets {
+		c.draining = true
+	}
+	s.mu.Unlock()
 	for _, c := range targets {
 		_ = c.write(msg)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dobrobot/dobrobot/bot"
 	"github.com/dobrobot/dobrobot/commands"
 	"go.yaml.in/yaml/v3"
 )
@@ -36,6 +37,9 @@ type SlackConfig struct {
 	BotToken string `yaml:"bot_token"`
 	APIURL   string `yaml:"api_url"`
 	Channel  string `yaml:"channel"`
+	// Connections is how many Socket Mode connections run keeps open (0:
+	// bot.DefaultConnections).
+	Connections int `yaml:"connections"`
 }
 
 // StorageConfig is the storage section.
@@ -232,6 +236,9 @@ func (c *Config) validate() error {
 	case "file", "jira":
 	default:
 		problems = append(problems, fmt.Sprintf("tracker.kind is %q: use jira or file", c.Tracker.Kind))
+	}
+	if c.Slack.Connections < 0 || c.Slack.Connections > bot.MaxConnections {
+		problems = append(problems, fmt.Sprintf("slack.connections is %d: use 1 to %d (default %d)", c.Slack.Connections, bot.MaxConnections, bot.DefaultConnections))
 	}
 	switch c.Storage.Kind {
 	case "bbolt", "postgres":

@@ -253,7 +253,7 @@ http: {listen: "127.0.0.1:0"}
 	freezeFailover := time.Since(start)
 	waitSent(11)
 	second.signal(t, syscall.SIGCONT)
-	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 }) {
+	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == slackConns }) {
 		t.Fatalf("the thawed ex-leader %s kept its Slack connection: %d open", second.name, slack.Connections())
 	}
 	thawed := time.Now()

@@ -198,7 +198,7 @@ func (l *leading) term(ctx context.Context, epoch int64) error {
 	defer killHooks()
 	svc.HookContext = hookCtx
 	b := &bot.Slack{
-		AppToken: l.c.Slack.AppToken, BotToken: l.c.Slack.BotToken, APIURL: l.c.Slack.APIURL,
+		AppToken: l.c.Slack.AppToken, BotToken: l.c.Slack.BotToken, APIURL: l.c.Slack.APIURL, Connections: l.c.Slack.Connections,
 		Channel: l.c.Slack.Channel, Service: svc, Store: leaderStore{Store: l.db, leading: l.leader.Leading}, Log: log,
 	}
 	var transport http.RoundTripper = leaderConns(l.leader.Leading)

@@ -49,6 +49,8 @@ roles: {approvers: [U01], admins: [U02]}
 	}{
 		{"a storage kind that does not exist", []string{"--config", write("kind.yaml", "storage: {kind: mysql}\n"), "config", "check"}, nil, exitUsage,
 			`storage.kind is "mysql": use bbolt`},
+		{"too many Slack connections", []string{"--config", write("conns.yaml", "slack: {connections: 11}\n"), "config", "check"}, nil, exitUsage,
+			"slack.connections is 11: use 1 to 4"},
 		{"run without a DSN", []string{"--config", cfg, "run"}, unset, exitUsage, "storage.dsn is empty (unset environment variables: PG)"},
 		{"audit verify without a DSN", []string{"--config", cfg, "audit", "verify"}, unset, exitUsage, "storage.dsn is empty"},
 		{"audit export, database unreachable", []string{"--config", cfg, "audit", "export"}, unreachable, exitRuntime, "postgres: cannot reach the database"},

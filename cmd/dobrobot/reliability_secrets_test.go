@@ -143,7 +143,7 @@ hooks:
 		t.Fatal(err)
 	}
 	defer bot.Process.Kill()
-	if !slack.WaitFor(15*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 }) {
+	if !slack.WaitFor(15*time.Second, func(st fakeslack.State) bool { return st.Connections == slackConns }) {
 		t.Fatalf("the bot did not connect\n%s", logs.String())
 	}
 	step := func(what string, env fakeslack.Envelope, done func() bool) {

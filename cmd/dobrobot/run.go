@@ -48,7 +48,7 @@ func (RunCmd) Run(ctx context.Context, a *app) error {
 	defer killHooks()
 	svc.HookContext = hookCtx
 	b := &bot.Slack{
-		AppToken: c.Slack.AppToken, BotToken: c.Slack.BotToken, APIURL: c.Slack.APIURL,
+		AppToken: c.Slack.AppToken, BotToken: c.Slack.BotToken, APIURL: c.Slack.APIURL, Connections: c.Slack.Connections,
 		Channel: c.Slack.Channel, Service: svc, Store: db, Log: a.log,
 	}
 	stopHTTP, err := a.instrument(c, db, svc, b) // http.listen: /healthz, /metrics

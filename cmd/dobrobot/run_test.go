@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dobrobot/dobrobot/bot"
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 )
+
+// slackConns is how many Socket Mode connections dobrobot run keeps open.
+const slackConns = bot.DefaultConnections
 
 // buildBinary builds dobrobot once per test run.
 func buildBinary(t *testing.T) string {
@@ -68,7 +72,7 @@ components: [backend]
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
-	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == 1 }) {
+	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == slackConns }) {
 		t.Fatalf("the bot did not connect\n%s", logs.String())
 	}
 	env1, err := slack.Deliver(fakeslack.Mention("U0ANN", "C0RELEASE", "dobro PAY-1"))

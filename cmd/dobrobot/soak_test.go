@@ -187,7 +187,7 @@ http: {listen: "` + listen + `"}
 		t.Fatal(err)
 	}
 	defer bot.Process.Kill()
-	if !waitUntil(15*time.Second, func() bool { return slack.Connections() == 1 }) {
+	if !waitUntil(15*time.Second, func() bool { return slack.Connections() == slackConns }) {
 		t.Fatalf("the bot did not connect\n%s", logs.String())
 	}
 	metrics := "http://" + listen + "/metrics"
@@ -227,7 +227,7 @@ http: {listen: "` + listen + `"}
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				slack.Disconnect("refresh_requested", 500*time.Millisecond)
+				slack.Refresh("refresh_requested", 500*time.Millisecond) // one connection at a time, as Slack does
 				refreshes.Add(1)
 			}
 		}
@@ -531,7 +531,7 @@ http: {listen: "` + listen + `"}
 	}
 	t.Logf("FIGURE soak: %v at %.2f commands/s over %d lanes: %d commands (%d full release cycles), %d duplicate deliveries sent on purpose, %d Slack-style retries of events unacked in a refresh, %d clicks lost in a refresh gap and clicked again, %d dep finish retried while the start hook ran; %d refreshes, %d reconnects (%d apps.connections.open); lost %d, duplicated %d; RSS %s, heap in use %s, goroutines %.0f → %.0f; %d audit entries verified, bbolt check ok; %d log lines (%d bytes, debug) scanned, %d secrets",
 		elapsed.Round(time.Second), cfg.rate, cfg.lanes, counts.commands.Load(), counts.cycles.Load(), counts.redelivered.Load(), retries-int(counts.redelivered.Load()),
-		counts.resent.Load(), counts.retried.Load(), refreshes.Load(), slack.Hellos()-1, slack.Opens(), counts.lost.Load()+int64(missing), duplicated,
+		counts.resent.Load(), counts.retried.Load(), refreshes.Load(), slack.Hellos()-slackConns, slack.Opens(), counts.lost.Load()+int64(missing), duplicated,
 		growth(rssEnd, first.rss), growth(heapEnd, first.heap), first.goroutines, gEnd, entries, logs.lines, logs.bytes, len(logs.hits))
 	if counts.cycles.Load() == 0 {
 		t.Error("no release went through")
