@@ -197,18 +197,18 @@ func (s *Server) errorf(format string, args ...any) {
 }
 
 // WaitFor waits up to timeout for cond to hold and reports whether it did.
-// cond is given what the server recorded so far and is called again after
-// every change; it runs with the server's lock held, so it must not call the
-// Server's methods.
+// cond is given a snapshot of what the server recorded so far and is called
+// again after every change; it runs without the server's lock, so it may
+// call the Server's methods.
 func (s *Server) WaitFor(timeout time.Duration, cond func(State) bool) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		ok := cond(s.stateLocked())
+		st := s.stateLocked()
 		ch := s.changed
 		s.mu.Unlock()
-		if ok {
+		if cond(st) {
 			return true
 		}
 		select {
@@ -253,7 +253,10 @@ func (s *Server) stateLocked() State {
 			live++
 		}
 	}
-	return State{Calls: s.calls, Acks: s.acks, Sent: s.sent, Connections: live, Opens: s.opens, Hellos: s.hellos}
+	// Recorded entries are only ever appended: capped slices of them stay
+	// valid after the lock is let go.
+	return State{Calls: s.calls[:len(s.calls):len(s.calls)], Acks: s.acks[:len(s.acks):len(s.acks)],
+		Sent: s.sent[:len(s.sent):len(s.sent)], Connections: live, Opens: s.opens, Hellos: s.hellos}
 }
 
 // Calls returns the recorded calls to method, or every call if method is "".
