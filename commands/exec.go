@@ -167,6 +167,19 @@ func describeVerb(v Verb) string {
 
 // openRelease returns the ticket's open release, or a refusal saying how to
 // request it.
+// authorizedRelease returns the open release of the command's ticket, once
+// the sender may run the command on it.
+func (r *run) authorizedRelease() (Release, error) {
+	rel, err := r.openRelease()
+	if err != nil {
+		return Release{}, err
+	}
+	if err := r.authorize(&rel); err != nil {
+		return Release{}, err
+	}
+	return rel, nil
+}
+
 func (r *run) openRelease() (Release, error) {
 	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
 	if ErrorCode(err) == ENOTFOUND {
@@ -389,11 +402,8 @@ func (r *run) queue() error {
 }
 
 func (r *run) accept() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	if rel.Approver != "" && rel.State != StateRequested {
@@ -420,11 +430,8 @@ func (r *run) accept() error {
 }
 
 func (r *run) reject() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	if rel.State != StateRequested {
@@ -445,11 +452,8 @@ func (r *run) reject() error {
 }
 
 func (r *run) here() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	switch {
@@ -480,11 +484,8 @@ func ready(rel Release) bool {
 }
 
 func (r *run) start() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	switch rel.State {
@@ -584,11 +585,8 @@ func capitalize(s string) string {
 }
 
 func (r *run) finish() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	if rel.State != StateDeploying && rel.State != StateFailed {
@@ -697,11 +695,8 @@ func (r *run) tellNext(freed []string) error {
 }
 
 func (r *run) cancel() error {
-	rel, err := r.openRelease()
+	rel, err := r.authorizedRelease()
 	if err != nil {
-		return err
-	}
-	if err := r.authorize(&rel); err != nil {
 		return err
 	}
 	started := rel.State.HoldsLocks()
