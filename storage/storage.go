@@ -389,26 +389,7 @@ func unavailable(what string, err error) error {
 // Pending returns up to max outbox effects, oldest first; max <= 0 returns
 // them all.
 func (db *DB) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
-	var out []commands.Effect
-	err := db.View(ctx, func(t commands.Tx) error {
-		b, err := t.(*tx).bucket(bucketOutbox)
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
-			var e commands.Effect
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("storage: decode outbox effect %d: %w", decodeID(k), err)
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return db.PendingAfter(ctx, 0, max) // effect IDs start at 1
 }
 
 // PendingAfter is Pending for the effects whose ID is greater than after,
