@@ -150,9 +150,9 @@ type session struct {
 // socket is one Socket Mode connection of a session, kept open (and
 // reopened) by its own slack-go client.
 type socket struct {
-	n  int // 1-based, for the logs
-	sm *socketmode.Client
-	up atomic.Bool // Slack said hello and it has not dropped since
+	sm  *socketmode.Client
+	log zerolog.Logger // the session's, with conn: its 1-based number
+	up  atomic.Bool    // Slack said hello and it has not dropped since
 }
 
 // sockEvent is an event of one of the session's sockets.
@@ -237,7 +237,8 @@ func (s *Slack) Run(ctx context.Context) error {
 	events := make(chan sockEvent)
 	var readers sync.WaitGroup
 	for i := range n {
-		sock := &socket{n: i + 1, sm: socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second)))}
+		sock := &socket{sm: socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second))),
+			log: log.With().Int("conn", i+1).Logger()}
 		ses.socks = append(ses.socks, sock)
 		go func() { smDone <- sock.sm.RunContext(smCtx) }()
 		readers.Go(func() {
@@ -274,7 +275,7 @@ loop:
 			}
 			break loop
 		case e := <-events:
-			ses.dispatch(e.sock, e.evt, log.With().Int("conn", e.sock.n).Logger())
+			ses.dispatch(e.sock, e.evt, e.sock.log)
 		}
 	}
 

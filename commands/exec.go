@@ -165,8 +165,6 @@ func describeVerb(v Verb) string {
 	return string(v)
 }
 
-// openRelease returns the ticket's open release, or a refusal saying how to
-// request it.
 // authorizedRelease returns the open release of the command's ticket, once
 // the sender may run the command on it.
 func (r *run) authorizedRelease() (Release, error) {
@@ -180,6 +178,8 @@ func (r *run) authorizedRelease() (Release, error) {
 	return rel, nil
 }
 
+// openRelease returns the ticket's open release, or a refusal saying how to
+// request it.
 func (r *run) openRelease() (Release, error) {
 	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
 	if ErrorCode(err) == ENOTFOUND {

@@ -219,7 +219,7 @@ var (
 	descFrozen  = prometheus.NewDesc("dobrobot_components_frozen", "Components frozen by an admin (lock COMPONENT).", nil, nil)
 	descRunning = prometheus.NewDesc("dobrobot_hooks_running", "Hooks running now.", nil, nil)
 	descOutbox  = prometheus.NewDesc("dobrobot_outbox_pending", "Messages waiting in the outbox to be sent to Slack.", nil, nil)
-	descSlack   = prometheus.NewDesc("dobrobot_slack_connected", "1 while the Socket Mode connection is up.", nil, nil)
+	descSlack   = prometheus.NewDesc("dobrobot_slack_connected", "1 while a Socket Mode connection is up.", nil, nil)
 	descDB      = prometheus.NewDesc("dobrobot_database_up", "1 when the database could be read at this scrape.", nil, nil)
 )
 
