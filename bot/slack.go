@@ -153,6 +153,47 @@ type socket struct {
 	sm  *socketmode.Client
 	log zerolog.Logger // the session's, with conn: its 1-based number
 	up  atomic.Bool    // Slack said hello and it has not dropped since
+
+	mu     sync.Mutex
+	recent []queuedAck // acks queued on this socket within ackWindow, oldest first
+}
+
+// ackWindow is how long Slack waits for an ack: after it, Slack retries an
+// event, and a click has failed for the user. An ack sent later is no use.
+const ackWindow = 3 * time.Second
+
+// queuedAck is an ack handed to a socket's client, which writes it later.
+type queuedAck struct {
+	envelope string
+	at       time.Time
+}
+
+// remember notes an ack about to be queued on sock, first queued at at,
+// and forgets the oldest ones that are past ackWindow.
+func (sock *socket) remember(envelope string, at time.Time) {
+	now := time.Now()
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	old := 0
+	for old < len(sock.recent) && now.Sub(sock.recent[old].at) > ackWindow {
+		old++
+	}
+	sock.recent = append(sock.recent[old:], queuedAck{envelope, at})
+}
+
+// takeRecent returns the acks queued on sock within ackWindow of now, and
+// forgets them all.
+func (sock *socket) takeRecent(now time.Time) []queuedAck {
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	var acks []queuedAck
+	for _, a := range sock.recent {
+		if now.Sub(a.at) <= ackWindow {
+			acks = append(acks, a)
+		}
+	}
+	sock.recent = nil
+	return acks
 }
 
 // sockEvent is an event of one of the session's sockets.
@@ -351,6 +392,14 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 	case socketmode.EventTypeConnecting:
 		ses.setUp(sock, false)
 		log.Debug().Msg("connecting to Slack (Socket Mode)")
+		// The client closed its last connection (if it had one) before
+		// this event: an ack it was writing as the connection closed is
+		// lost, and Slack does not send a click again. Send the recent
+		// ones again; Slack takes an ack by envelope ID on any of the
+		// app's connections and ignores one it already has.
+		if acks := sock.takeRecent(time.Now()); len(acks) > 0 {
+			ses.track(func() { ses.ackAgain(sock, acks, log) })
+		}
 	case socketmode.EventTypeConnectionError:
 		ses.setUp(sock, false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
@@ -395,7 +444,7 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 		ses.track(func() { ses.envelope(sock, req, log) })
 	case socketmode.EventTypeErrorWriteFailed:
 		if e, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
-			log.Warn().Err(e.Cause).Msg("could not send an ack; Slack will redeliver the event")
+			log.Warn().Err(e.Cause).Msg("could not send an ack; it is sent again once a connection is up")
 		}
 	case socketmode.EventTypeIncomingError:
 		ses.setUp(sock, false)
@@ -467,6 +516,9 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
+	// Remembered before it is queued, so that a reconnect that may have
+	// lost it finds it.
+	sock.remember(req.EnvelopeID, time.Now())
 	err := sock.sm.AckCtx(ctx, req.EnvelopeID, nil)
 	if err != nil {
 		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
@@ -474,6 +526,32 @@ func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger
 	if ses.OnAck != nil {
 		ses.OnAck(time.Since(read), err == nil)
 	}
+}
+
+// ackAgain sends again the acks whose connection closed while they were
+// queued or being written: on another socket that is up, else on sock,
+// whose client sends them once it has reconnected.
+func (ses *session) ackAgain(sock *socket, acks []queuedAck, log zerolog.Logger) {
+	to := sock
+	for _, k := range ses.socks {
+		if k != sock && k.up.Load() {
+			to = k
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(ses.smCtx, ackWindow)
+	defer cancel()
+	sent := 0
+	for _, a := range acks {
+		// Remembered as queued when it was first, so that it is sent at
+		// most once more per connection that closes within ackWindow.
+		to.remember(a.envelope, a.at)
+		if to.sm.AckCtx(ctx, a.envelope, nil) != nil {
+			break
+		}
+		sent++
+	}
+	log.Info().Int("acks", sent).Int("of", len(acks)).Msg("a connection closed: sent its recent acks again")
 }
 
 // pointToChannel answers a mention outside the release channel with a

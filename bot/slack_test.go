@@ -725,8 +725,58 @@ func TestSlackRefreshLosesNoClick(t *testing.T) {
 			t.Logf("FIGURE refresh: %d connection(s), envelopes to a draining socket %t: %d refreshes, %d clicks during them, %d lost (%d with no connection to go to)",
 				tc.conns, tc.toDraining, rounds, rounds*clicks, lost, undelivered)
 			if tc.conns > 1 && !tc.toDraining && lost > 0 {
+				// Say which clicks were lost, on which socket, and what the
+				// bot logged about them: the figure alone does not say why.
+				var st fakeslack.State
+				fs.WaitFor(0, func(now fakeslack.State) bool { st = now; return true })
+				for _, x := range st.Sent {
+					if slices.Contains(sent, x.EnvelopeID) && !st.Acked(x.EnvelopeID) {
+						t.Logf("not acked: %s, sent on socket %d at %s", x.EnvelopeID, x.Conn, x.Time.Format("15:04:05.000"))
+						for _, line := range strings.Split(h.logs.String(), "\n") {
+							if strings.Contains(line, x.EnvelopeID) {
+								t.Log("  bot:", line)
+							}
+						}
+					}
+				}
 				t.Errorf("%d of %d clicks were lost in refreshes with %d connections, want 0", lost, rounds*clicks, tc.conns)
 			}
+		})
+	}
+}
+
+// TestSlackSendsALostAckAgain: the connection that carried an ack drops
+// before Slack reads it. Slack does not send a click again, so the bot
+// sends its recent acks again once it sees the connection go: on the other
+// connection if it has one, else on the reopened one.
+func TestSlackSendsALostAckAgain(t *testing.T) {
+	for _, conns := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d connections", conns), func(t *testing.T) {
+			fs := fakeslack.New(t)
+			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) { s.Connections = conns })
+			do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
+			approve := button(t, fs, bob, "accept PAY-1")
+			hellos := fs.Hellos()
+			fs.DropNextAcks(1)
+			env, err := fs.SendClick(fakeslack.ClickOn(bob, approve))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ack, err := fs.WaitAck(env.EnvelopeID, ackWindow)
+			if err != nil {
+				t.Fatalf("the lost ack was not sent again within Slack's %v: %v", ackWindow, err)
+			}
+			if err := fs.WaitConnections(conns, hellos+1, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			h.settle(t)
+			if rel := h.state(t, "PAY-1"); rel != commands.StateAccepted {
+				t.Errorf("PAY-1 is %s after bob's click, want accepted", rel)
+			}
+			if !strings.Contains(h.logs.String(), "sent its recent acks again") {
+				t.Error("the log does not say the acks were sent again")
+			}
+			t.Logf("the ack came again on socket %d", ack.Conn)
 		})
 	}
 }

@@ -15,7 +15,7 @@
 //     then closes them; Refresh does it to the oldest socket only, as Slack
 //     refreshes each connection on its own. A socket that was sent a
 //     disconnect gets no more envelopes, unless RouteToDraining (the worst
-//     case) is on.
+//     case) is on. DropNextAcks loses acks with the socket they came on.
 //   - Redeliver re-sends an envelope with a new envelope ID and the next
 //     retry_attempt; SetRetries makes the server redeliver unacked Events API
 //     envelopes on its own, on a time-compressed version of Slack's schedule.

@@ -104,15 +104,18 @@ type Server struct {
 	// toDraining: keep giving envelopes to sockets that were sent a
 	// disconnect message (RouteToDraining).
 	toDraining bool
-	pingEvery  time.Duration
-	sent       []Sent
-	acks       []Ack
-	nextEnv    int
-	nextEvent  int
-	nextTrig   int
-	retry      *retryPolicy
-	closed     bool
-	bg         sync.WaitGroup
+	// dropAcks: how many of the next acks are lost with their socket
+	// (DropNextAcks).
+	dropAcks  int
+	pingEvery time.Duration
+	sent      []Sent
+	acks      []Ack
+	nextEnv   int
+	nextEvent int
+	nextTrig  int
+	retry     *retryPolicy
+	closed    bool
+	bg        sync.WaitGroup
 }
 
 // New starts a fake Slack on 127.0.0.1 and closes it when t ends. Errors the

@@ -407,6 +407,35 @@ func TestEnvelopesGoToARandomSocket(t *testing.T) {
 	}
 }
 
+func TestDroppedAckClosesItsSocket(t *testing.T) {
+	s := fakeslack.New(t)
+	a, b := dial(t, s), dial(t, s)
+	if err := s.WaitConnections(2, 2, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.DropNextAcks(1)
+	if err := a.WriteJSON(map[string]string{"envelope_id": "lost"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, _, err := a.ReadMessage(); err == nil {
+		t.Error("the socket that carried the lost ack is still open")
+	}
+	// Only the next ack was lost: the one after it, on the other socket, counts.
+	if err := b.WriteJSON(map[string]string{"envelope_id": "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WaitAck("kept", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if s.WaitFor(0, func(st fakeslack.State) bool { return st.Acked("lost") }) {
+		t.Error("the dropped ack was recorded")
+	}
+	if n := s.Connections(); n != 1 {
+		t.Errorf("open sockets: got %d, want 1", n)
+	}
+}
+
 func TestRetriesUntilAcked(t *testing.T) {
 	s := fakeslack.New(t)
 	ws := dial(t, s)

@@ -168,10 +168,25 @@ func (s *Server) readLoop(c *conn) {
 			continue
 		}
 		s.mu.Lock()
+		if s.dropAcks > 0 {
+			s.dropAcks--
+			s.mu.Unlock()
+			return // the deferred close drops the socket
+		}
 		s.acks = append(s.acks, Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Time: now, Conn: c.id})
 		s.changedLocked()
 		s.mu.Unlock()
 	}
+}
+
+// DropNextAcks makes the next n acks the server reads get lost with their
+// socket, which it closes at once without a disconnect message: as when a
+// connection drops while an ack is on the wire. Slack does not send a
+// click again, so only the app can make up for it.
+func (s *Server) DropNextAcks(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropAcks = n
 }
 
 func (s *Server) pingLoop(c *conn) {
