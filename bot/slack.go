@@ -155,7 +155,7 @@ type socket struct {
 	up  atomic.Bool    // Slack said hello and it has not dropped since
 
 	mu     sync.Mutex
-	recent []queuedAck // acks queued on this socket within ackWindow, oldest first
+	recent []queuedAck // acks queued on this socket within ackWindow, in the order queued
 }
 
 // ackWindow is how long Slack waits for an ack: after it, Slack retries an
@@ -395,8 +395,9 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 		// The client closed its last connection (if it had one) before
 		// this event: an ack it was writing as the connection closed is
 		// lost, and Slack does not send a click again. Send the recent
-		// ones again; Slack takes an ack by envelope ID on any of the
-		// app's connections and ignores one it already has.
+		// ones again. An ack names its envelope, not its connection:
+		// slack-go itself writes an ack queued during a reconnect on the
+		// new connection.
 		if acks := sock.takeRecent(time.Now()); len(acks) > 0 {
 			ses.track(func() { ses.ackAgain(sock, acks, log) })
 		}

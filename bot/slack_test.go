@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -778,5 +779,30 @@ func TestSlackSendsALostAckAgain(t *testing.T) {
 			}
 			t.Logf("the ack came again on socket %d", ack.Conn)
 		})
+	}
+}
+
+func TestSocketRemembersAcksForTheAckWindow(t *testing.T) {
+	var sock socket
+	now := time.Now()
+	sock.remember("stale", now.Add(-ackWindow-time.Second))
+	sock.remember("first", now.Add(-time.Second))
+	sock.remember("second", now)
+	got := sock.takeRecent(now)
+	var ids []string
+	for _, a := range got {
+		ids = append(ids, a.envelope)
+	}
+	if diff := cmp.Diff([]string{"first", "second"}, ids); diff != "" {
+		t.Errorf("acks to send again (-want +got):\n%s", diff)
+	}
+	if again := sock.takeRecent(now); len(again) != 0 {
+		t.Errorf("taken twice: %v", again)
+	}
+	// The stale one was forgotten when the next one was remembered.
+	sock.remember("stale", now.Add(-ackWindow-time.Second))
+	sock.remember("fresh", now)
+	if n := len(sock.recent); n != 1 {
+		t.Errorf("remembered %d acks, want only the fresh one", n)
 	}
 }
