@@ -511,9 +511,9 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 	}
 }
 
-// ack acknowledges an envelope on the socket it came by. An ack that cannot
-// be sent (the connection dropped) is fine: Slack redelivers and the inbox
-// knows the event.
+// ack acknowledges an envelope on the socket it came by. An ack lost with
+// its connection is sent again when the connection goes (ackAgain); an
+// event whose ack never arrives is redelivered, and the inbox knows it.
 func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
