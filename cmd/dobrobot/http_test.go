@@ -39,7 +39,7 @@ func TestHTTPListenConfig(t *testing.T) {
 		{listen: "127.0.0.1:http", wantErr: "the port must be a number"},
 		{listen: "127.0.0.1:70000", wantErr: "the port must be a number"},
 	} {
-		c, err := parseConfig([]byte(fmt.Sprintf("http: {listen: %q}\n", tc.listen)), func(string) string { return "" })
+		c, err := parseConfig([]byte(fmt.Sprintf("http: {listen: %q}\n", tc.listen)), lookupIn(nil))
 		switch {
 		case tc.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), "http.listen: ") || !strings.Contains(err.Error(), tc.wantErr) {

@@ -44,7 +44,7 @@ func (a *app) tracker(c *Config) (commands.Tracker, error) {
 			return nil, usagef("tracker.url is empty: set your Jira's base URL")
 		}
 		if t.Token == "" {
-			return nil, usagef("tracker.token is empty%s", c.unsetHint())
+			return nil, usagef("tracker.token is empty: set it, for example to ${JIRA_TOKEN}")
 		}
 		j, err := tracker.NewJira(tracker.JiraConfig{
 			URL: t.URL, User: t.User, Token: t.Token, Timeout: t.Timeout.Std(5 * time.Second),
