@@ -31,7 +31,7 @@ func TestHTTPListenConfig(t *testing.T) {
 		{listen: "", want: ""},
 		{listen: ":9090", want: "127.0.0.1:9090"},
 		{listen: "127.0.0.1:0", want: "127.0.0.1:0"},
-		{listen: "localhost:9090", want: "localhost:9090"},
+		{listen: "localhost:9090", wantErr: `"localhost:9090": the host must be an IP address (127.0.0.1 keeps it local), not a name`},
 		{listen: "0.0.0.0:9090", want: "0.0.0.0:9090"},
 		{listen: "[::1]:9090", want: "[::1]:9090"},
 		{listen: "9090", wantErr: "is not host:port"},
