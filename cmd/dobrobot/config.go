@@ -5,8 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -290,6 +292,11 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Users)) {
+		if id := c.Users[name]; !userIDPattern.MatchString(id) {
+			problems = append(problems, fmt.Sprintf("users.%s: %q is not a Slack user ID (U… or W…)", name, id))
+		}
+	}
 	for _, p := range c.Tracker.CommentOn {
 		if p != string(commands.PhaseStart) && p != string(commands.PhaseFinish) {
 			problems = append(problems, fmt.Sprintf("tracker.comment_on: %q is not a phase (start, finish)", p))
@@ -319,7 +326,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-var userOrGroup = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+var (
+	userOrGroup   = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+	userIDPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
 
 func validUserOrGroup(id string) bool { return userOrGroup.MatchString(id) }
 
