@@ -113,3 +113,64 @@ tracker: {kind: file, tickets: [{key: PAY-1, summary: x, status: Ready}]}
 		t.Errorf("the directory holds %v (%v), want only the config: nothing created", entries, err)
 	}
 }
+
+// TestConfigCheckReportsEveryProblem: config check lists every problem —
+// every bad hook, not only the first — and says ok only when there is none,
+// on its last line (issue 12, item 12: it printed "ok" first, then the first
+// bad hook only).
+func TestConfigCheckReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad.yaml", `
+storage: {path: `+filepath.Join(dir, "x.db")+`}
+tracker: {kind: file, file: no-such-tickets.yaml}
+roles: {approvers: [U01], admins: [U02]}
+hooks:
+  start: {webhook: {url: "http://example.com/deploy", secret: k}}
+  finish: {webhook: {url: "https://deploy.example.com/finish", secret: ""}}
+  cancel: {exec: [/usr/local/bin/rollback]}
+`)
+	code, out, errs := run(t, "", nil, "--config", bad, "config", "check")
+	if code != exitRuntime {
+		t.Errorf("exit %d, want %d\n%s%s", code, exitRuntime, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, want := range []string{"tracker.file: ", "hooks.start.webhook: ", "hooks.finish.webhook: "} {
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, want) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lines start with %q, want 1:\n%s", n, want, out)
+		}
+	}
+	if strings.Contains(out, ": ok\n") || strings.HasSuffix(out, ": ok\n") {
+		t.Errorf("config check says ok although it found problems:\n%s", out)
+	}
+	if want := "config " + bad + ": 3 problems"; lines[len(lines)-1] != want {
+		t.Errorf("last line %q, want %q", lines[len(lines)-1], want)
+	}
+
+	good := write("good.yaml", `
+storage: {path: `+filepath.Join(dir, "y.db")+`}
+tracker: {kind: file, tickets: [{key: PAY-1, summary: x, status: Ready}]}
+roles: {approvers: [U01], admins: [U02]}
+hooks: {start: {exec: [/usr/local/bin/deploy]}}
+`)
+	code, out, errs = run(t, "", nil, "--config", good, "config", "check")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if want := "config " + good + ": ok (1 warning above)"; code != 0 || lines[len(lines)-1] != want {
+		t.Errorf("exit %d, last line %q, want 0 and %q\n%s%s", code, lines[len(lines)-1], want, out, errs)
+	}
+	if strings.Count(out, ": ok") != 1 {
+		t.Errorf("ok is said %d times, want once, at the end:\n%s", strings.Count(out, ": ok"), out)
+	}
+}
