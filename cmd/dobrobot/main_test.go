@@ -240,11 +240,25 @@ func TestAuditDocScript(t *testing.T) {
 	if code != 0 || strings.Count(export, "\n") != 3 {
 		t.Fatalf("export: %d %q", code, export)
 	}
+	// A log from before via existed, continued by entries with one.
+	var mixed []byte
+	prevSeq, prevHash := uint64(0), commands.GenesisHash
+	for _, via := range []string{"", "", commands.SourceSlack, commands.SourceDobrobot} {
+		e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), Actor: "U0ANN",
+			Action: commands.ActionRequest, Ticket: "PAY-1", To: commands.StateRequested, Via: via}, prevSeq, prevHash)
+		mixed, _ = appendAuditLine(mixed, e)
+		prevSeq, prevHash = e.Seq, e.Hash
+	}
+	if !strings.Contains(export, `"via":"console"`) {
+		t.Errorf("the console's entries do not say via console:\n%s", export)
+	}
 	for _, tc := range []struct {
 		name, data, want string
 	}{
 		{"intact", export, "ok, head"},
 		{"edited", strings.Replace(export, "DEMO-2", "DEMO-9", 1), "broken at seq 1"},
+		{"via edited", strings.Replace(export, `"via":"console"`, `"via":"slack"`, 1), "broken at seq 1"},
+		{"old and new entries", string(mixed), "ok, head " + prevHash},
 	} {
 		path := filepath.Join(dir, tc.name+".jsonl")
 		if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
