@@ -15,7 +15,8 @@ import (
 
 // ConsoleCmd runs the bot in the terminal.
 type ConsoleCmd struct {
-	DB string `help:"Database file (default: the config's storage.path, or ./dobrobot-demo.db for the demo)." placeholder:"FILE"`
+	DB         string `help:"Database file (default: the config's storage.path, or ./dobrobot-demo.db for the demo)." placeholder:"FILE"`
+	AsOperator bool   `name:"as-operator" help:"Open the database of a run configuration (one with a slack section) while the bot is stopped; the session is recorded in the audit log."`
 }
 
 // Run runs the console until the end of input.
@@ -37,14 +38,26 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if cmd.DB != "" {
 		path = cmd.DB
 	}
+	if c.isRunConfig() && samePath(path, dbPath(c)) && !cmd.AsOperator {
+		return usagef("%s is the database of a run configuration (%s has a slack section), and in the console anyone can act as anyone: "+
+			"give --as-operator to open it anyway while the bot is stopped (your session is recorded in the audit log), or --db FILE to try commands on a file of its own", path, c.path)
+	}
 	db, err := openDB(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := a.verifyAtOpen(ctx, db); err != nil { // as run does at start-up
+		return err
+	}
 	svc, err := a.service(c, db)
 	if err != nil {
 		return err
+	}
+	if cmd.AsOperator {
+		if err := recordOperator(ctx, db, consoleUser(c), svc.Now()); err != nil {
+			return err
+		}
 	}
 	con := &bot.Console{
 		Service: svc, Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
