@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ConsoleUser is who the console starts as.
+// ConsoleUser is who the console starts as when Names has no "me".
 const ConsoleUser = "U00CONSOLE"
 
 // Console is the bot in a terminal: each line read is what a user would write
@@ -26,7 +26,8 @@ type Console struct {
 	Store   commands.Store
 	In      io.Reader
 	Out     io.Writer
-	// Names maps readable names to user IDs (/as approver); IDs print as names.
+	// Names maps readable names to user IDs (/as approver); IDs print as
+	// names. The console starts as Names["me"], or ConsoleUser without one.
 	Names map[string]string
 	// Prompt is printed before each line read (for people at a terminal).
 	// Without it (a script on stdin) each command also waits for the hooks
@@ -52,7 +53,6 @@ func (c *Console) Notify() {
 // Run reads commands until the end of input (or /quit), then waits for
 // running hooks, prints what they reported, and returns.
 func (c *Console) Run(ctx context.Context) error {
-	c.user = ConsoleUser
 	c.wake = make(chan struct{}, 1)
 	if _, ok := c.Names["me"]; !ok {
 		names := map[string]string{"me": ConsoleUser}
@@ -61,6 +61,7 @@ func (c *Console) Run(ctx context.Context) error {
 		}
 		c.Names = names
 	}
+	c.user = c.Names["me"] // users.me, or ConsoleUser
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -23,13 +23,18 @@ type AuditEntry struct {
 	Detail   string    `json:"detail"`
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash"`
+	// Via is where the action came from: SourceSlack, SourceConsole, … (see
+	// via.go). Entries written before it existed have "" and hash as before.
+	Via string `json:"via"`
 }
 
 // GenesisHash is the previous hash of the first entry: 64 zeros.
 var GenesisHash = strings.Repeat("0", 64)
 
-// AuditColumns are the CSV header's column names, in order.
-var AuditColumns = []string{"seq", "time", "actor", "action", "ticket", "from", "to", "detail", "prev_hash", "hash"}
+// AuditColumns are the CSV header's column names, in order. via is last so
+// that seq … hash keep their places (and a re-check of the hashes its
+// column numbers).
+var AuditColumns = []string{"seq", "time", "actor", "action", "ticket", "from", "to", "detail", "prev_hash", "hash", "via"}
 
 // TimeFormat is how audit times are written, hashed and exported.
 const TimeFormat = time.RFC3339Nano
@@ -38,16 +43,24 @@ const TimeFormat = time.RFC3339Nano
 func (e AuditEntry) Record() []string {
 	return []string{
 		strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(TimeFormat), e.Actor, string(e.Action),
-		e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash,
+		e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, e.Via,
 	}
 }
 
 // ComputeHash returns the hash the entry should carry: the lowercase hex
 // SHA-256 of its first nine fields (seq … prev_hash, as in Record) joined by
-// "\n". No field may hold a newline; Seal and Clean guarantee it.
+// "\n", followed, when Via is not empty, by "\n" and Via. An entry without
+// Via (all of them before it existed) hashes exactly as it always did. No
+// field may hold a newline; Seal and Clean guarantee it, and prev_hash, which
+// comes just before via, must be the previous entry's hash, so no text can
+// move across that boundary.
 func (e AuditEntry) ComputeHash() string {
 	rec := e.Record()
-	sum := sha256.Sum256([]byte(strings.Join(rec[:9], "\n")))
+	data := strings.Join(rec[:9], "\n")
+	if e.Via != "" {
+		data += "\n" + e.Via
+	}
+	sum := sha256.Sum256([]byte(data))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -58,7 +71,7 @@ func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
 	e.Seq = prevSeq + 1
 	e.PrevHash = prevHash
 	e.Time = e.Time.UTC()
-	e.Actor, e.Ticket, e.Detail = Clean(e.Actor), Clean(e.Ticket), Clean(e.Detail)
+	e.Actor, e.Ticket, e.Detail, e.Via = Clean(e.Actor), Clean(e.Ticket), Clean(e.Detail), Clean(e.Via)
 	e.Hash = e.ComputeHash()
 	return e
 }

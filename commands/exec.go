@@ -23,6 +23,7 @@ type run struct {
 	pre     prepared
 	effects []Effect
 	after   []func()
+	src     string // the audit source when not the message's (source in via.go)
 }
 
 func (r *run) reply(text string) {
@@ -45,7 +46,7 @@ func (r *run) dm(user, text string, buttons ...Button) {
 }
 
 func (r *run) audit(a Action, ticket string, from, to State, detail string) error {
-	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: a, Ticket: ticket, From: from, To: to, Detail: detail})
+	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: a, Ticket: ticket, From: from, To: to, Detail: detail, Via: r.source()})
 	return err
 }
 
@@ -950,7 +951,7 @@ func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 		if err != nil {
 			return err
 		}
-		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now()}
+		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
 		if hr.Phase == PhaseCancel {
 			// The release is already closed; just record what the hook did.
 			rel.LastHook = &res

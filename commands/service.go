@@ -456,7 +456,7 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 			return err
 		}
 		hr := *rel.Running
-		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now()}
+		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
 		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
 		rel, err = r.move(rel, ActionInterrupt, detail, func(x *Release) {
 			x.Running = nil

@@ -118,6 +118,8 @@ func auditField(e *commands.AuditEntry, key string) (uint16, *string) {
 		return 1 << 8, &e.PrevHash
 	case "hash":
 		return 1 << 9, &e.Hash
+	case "via":
+		return 1 << 10, &e.Via
 	}
 	return 0, nil
 }

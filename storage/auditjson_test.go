@@ -39,6 +39,10 @@ var auditSamples = []string{
 	`{"seq":18446744073709551615,"time":"2025-03-03T09:00:00.123456789+03:00","actor":"","action":"","ticket":"","from":"","to":"","detail":"","prev_hash":"","hash":""}`,
 	`{"seq":2,"time":"2025-03-03T09:00:00Z","actor":"U1","action":"refused","ticket":"PAY-1","from":"","to":"","detail":"locked by \u003c@U0BOB\u003e \u0026 \"friends\" \\ / \/ \b\f\n\r\t é \u00e9 \ud83d\ude00 \ud83d x","prev_hash":"p","hash":"h"}`,
 	` { "seq" : 3 , "time" : "2025-03-03T09:00:00Z" , "hash" : "h" } `,
+	`{"seq":4,"time":"2025-03-03T09:00:00Z","actor":"U01ANN","action":"operator","ticket":"","from":"","to":"","detail":"root on host","prev_hash":"p","hash":"h","via":"console"}`,
+	`{"via":"slack","seq":5}`,
+	`{"via":""}`,
+	`{"via":"dobrobot \u00e9\n"}`,
 	`{}`,
 	`{"seq":1}`,
 	"{\"seq\":1,\"detail\":\"bad \xff utf-8 \xe2\x82\"}",
@@ -57,6 +61,9 @@ var auditSamples = []string{
 	`{"time":"2025-3-3T09:00:00Z"}`,
 	`{"time":"2025-03-03T24:00:00Z"}`,
 	`{"actor":7}`,
+	`{"via":null}`,
+	`{"via":7}`,
+	`{"via":"a","via":"b"}`,
 	`{"actor":"a\qb"}`,
 	`{"actor":"a\u12"}`,
 	"{\"actor\":\"tab\tinside\"}",
@@ -74,7 +81,7 @@ func TestDecodeAudit(t *testing.T) {
 	}
 	// What the store writes round-trips.
 	e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 5, time.UTC), Actor: "U01ANN",
-		Action: commands.ActionRefused, Ticket: "PAY-1", Detail: "dep start: <@U0BOB> & co — ☃"}, 41, commands.GenesisHash)
+		Action: commands.ActionRefused, Ticket: "PAY-1", Detail: "dep start: <@U0BOB> & co — ☃", Via: commands.SourceConsole}, 41, commands.GenesisHash)
 	v, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,8 @@ func appendAuditLine(dst []byte, e commands.AuditEntry) ([]byte, bool) {
 	dst = appendJSONString(dst, e.PrevHash)
 	dst = append(dst, `,"hash":`...)
 	dst = appendJSONString(dst, e.Hash)
+	dst = append(dst, `,"via":`...)
+	dst = appendJSONString(dst, e.Via)
 	return append(dst, "}\n"...), true
 }
 

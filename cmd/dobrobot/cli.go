@@ -61,9 +61,9 @@ type kongExit struct{ code int }
 
 // Main runs dobrobot with args and returns its exit code: 0 ok, 1 runtime
 // failure, 2 bad usage or configuration.
-func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (code int) {
 	var cli CLI
-	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
 	defer func() {
 		if r := recover(); r != nil {
 			if k, ok := r.(kongExit); ok {
@@ -90,7 +90,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return exitUsage
 	}
 	if cli.Config == "" {
-		cli.Config = getenv("DOBROBOT_CONFIG")
+		cli.Config = e.getenv("DOBROBOT_CONFIG")
 	}
 	a := &app{cli: &cli, env: e, log: newLogger(stderr, cli.LogFormat, cli.LogLevel)}
 	kctx.BindTo(ctx, (*context.Context)(nil))
@@ -124,7 +124,7 @@ func (a *app) loadConfig() (*Config, error) {
 	if a.cli.Config == "" {
 		return nil, nil
 	}
-	c, err := LoadConfig(a.cli.Config, a.getenv)
+	c, err := LoadConfig(a.cli.Config, a.lookupEnv)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -27,8 +28,7 @@ type Config struct {
 	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
 	HTTP       HTTPConfig        `yaml:"http"`
 
-	path    string
-	missing []string // ${VAR}s that were not set
+	path string
 }
 
 // SlackConfig is the slack section.
@@ -135,17 +135,22 @@ var demoYAML []byte
 // DemoDB is where the demo keeps its database.
 const DemoDB = "dobrobot-demo.db"
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envRef is a reference to an environment variable: ${NAME} or
+// ${NAME:-default}. The default is literal text up to the first "}". Any
+// other $ (a lone one, $$, $NAME, ${1}) is not a reference and stays as
+// written; there is no escape, and none was ever needed.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // LoadConfig reads and checks the YAML file at path. ${VAR} in any value is
-// replaced by the environment variable (getenv); unset ones are remembered and
-// reported by the verbs that need them.
-func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+// replaced by the environment variable (lookupEnv, like os.LookupEnv); an
+// unset one is an error naming the key and the variable, and ${VAR:-default}
+// gives default when VAR is unset or empty.
+func LoadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parseConfig(data, getenv)
+	c, err := parseConfig(data, lookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -155,7 +160,7 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 
 // DemoConfig returns the built-in demo configuration.
 func DemoConfig() *Config {
-	c, err := parseConfig(demoYAML, func(string) string { return "" })
+	c, err := parseConfig(demoYAML, func(string) (string, bool) { return "", false })
 	if err != nil {
 		panic("demo config: " + err.Error()) // a build defect, caught by tests
 	}
@@ -163,7 +168,7 @@ func DemoConfig() *Config {
 	return c
 }
 
-func parseConfig(data []byte, getenv func(string) string) (*Config, error) {
+func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, err
@@ -172,7 +177,12 @@ func parseConfig(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, errors.New("the file is empty: see docs/configuration.md")
 	}
 	c := &Config{}
-	expand(&root, getenv, &c.missing)
+	var unset []string
+	expand(&root, "", lookupEnv, &unset)
+	if len(unset) > 0 {
+		// Only names and keys: a value, set or default, may be a secret.
+		return nil, fmt.Errorf("%s (set them, or write ${VAR:-default} where a default will do; see docs/configuration.md)", strings.Join(unset, "; "))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	if err := enc.Encode(&root); err != nil {
@@ -187,26 +197,51 @@ func parseConfig(data []byte, getenv func(string) string) (*Config, error) {
 	return c, c.validate()
 }
 
-// expand replaces ${VAR} in scalar values (never in keys, never re-parsed as
-// YAML, so a value cannot inject structure).
-func expand(n *yaml.Node, getenv func(string) string, missing *[]string) {
-	if n.Kind == yaml.ScalarNode {
+// expand replaces ${VAR} and ${VAR:-default} in scalar values (never in keys,
+// never re-parsed as YAML, so a value cannot inject structure). key is the
+// node's dotted path (storage.path, hooks.start.exec[1]); each unset
+// variable without a default is added to unset as "KEY (line N): ${VAR} is
+// not set". An unset variable used to become "" silently, and
+// "${STATE_DIRECTORY}/dobrobot.db" a database at the root (issue 12).
+func expand(n *yaml.Node, key string, lookupEnv func(string) (string, bool), unset *[]string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
-			name := ref[2 : len(ref)-1]
-			v := getenv(name)
-			if v == "" && !slices.Contains(*missing, name) {
-				*missing = append(*missing, name)
+			m := envRef.FindStringSubmatch(ref)
+			name, def := m[1], m[2]
+			v, ok := lookupEnv(name)
+			switch {
+			case def != "" && v == "":
+				return def[len(":-"):] // like the shell's :-, for unset and empty
+			case !ok:
+				*unset = append(*unset, fmt.Sprintf("%s (line %d): ${%s} is not set", orRoot(key), n.Line, name))
 			}
 			return v
 		})
-		return
-	}
-	for i, child := range n.Content {
-		if n.Kind == yaml.MappingNode && i%2 == 0 {
-			continue // a key
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if key != "" {
+				k = key + "." + k
+			}
+			expand(n.Content[i+1], k, lookupEnv, unset)
 		}
-		expand(child, getenv, missing)
+	case yaml.SequenceNode:
+		for i, child := range n.Content {
+			expand(child, fmt.Sprintf("%s[%d]", key, i), lookupEnv, unset)
+		}
+	default: // a document, or an alias (whose target is expanded where it is defined)
+		for _, child := range n.Content {
+			expand(child, key, lookupEnv, unset)
+		}
 	}
+}
+
+func orRoot(key string) string {
+	if key == "" {
+		return "the file"
+	}
+	return key
 }
 
 func (c *Config) normalise() {
@@ -257,6 +292,11 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Users)) {
+		if id := c.Users[name]; !userIDPattern.MatchString(id) {
+			problems = append(problems, fmt.Sprintf("users.%s: %q is not a Slack user ID (U… or W…)", name, id))
+		}
+	}
 	for _, p := range c.Tracker.CommentOn {
 		if p != string(commands.PhaseStart) && p != string(commands.PhaseFinish) {
 			problems = append(problems, fmt.Sprintf("tracker.comment_on: %q is not a phase (start, finish)", p))
@@ -286,7 +326,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-var userOrGroup = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+var (
+	userOrGroup   = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+	userIDPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
 
 func validUserOrGroup(id string) bool { return userOrGroup.MatchString(id) }
 
@@ -296,7 +339,7 @@ func (c *Config) needSlack() error {
 	check := func(key, v, prefix string) {
 		switch {
 		case v == "":
-			problems = append(problems, key+" is empty"+c.unsetHint())
+			problems = append(problems, key+" is empty")
 		case prefix != "" && !strings.HasPrefix(v, prefix):
 			problems = append(problems, fmt.Sprintf("%s does not look like a Slack %s… token", key, prefix))
 		}
@@ -310,13 +353,6 @@ func (c *Config) needSlack() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func (c *Config) unsetHint() string {
-	if len(c.missing) == 0 {
-		return ""
-	}
-	return " (unset environment variables: " + strings.Join(c.missing, ", ") + ")"
 }
 
 // Policy is the part of the configuration the core enforces.

@@ -20,8 +20,10 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// checkListen checks an http.listen value: host:port with an IP address or
-// localhost as the host.
+// checkListen checks an http.listen value: host:port with an IP address as
+// the host, as docs/configuration.md says. A name, localhost included, is
+// refused: what it resolves to (127.0.0.1, ::1, or anything /etc/hosts says)
+// is not in the file, and the listener must not be reachable by surprise.
 func checkListen(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -30,8 +32,8 @@ func checkListen(addr string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
-	if host != "localhost" && net.ParseIP(host) == nil {
-		return fmt.Errorf("%q: the host must be an IP address (127.0.0.1 keeps it local)", addr)
+	if net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: the host must be an IP address (127.0.0.1 keeps it local), not a name", addr)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestHTTPListenConfig(t *testing.T) {
 		{listen: "", want: ""},
 		{listen: ":9090", want: "127.0.0.1:9090"},
 		{listen: "127.0.0.1:0", want: "127.0.0.1:0"},
-		{listen: "localhost:9090", want: "localhost:9090"},
+		{listen: "localhost:9090", wantErr: `"localhost:9090": the host must be an IP address (127.0.0.1 keeps it local), not a name`},
 		{listen: "0.0.0.0:9090", want: "0.0.0.0:9090"},
 		{listen: "[::1]:9090", want: "[::1]:9090"},
 		{listen: "9090", wantErr: "is not host:port"},
@@ -39,7 +39,7 @@ func TestHTTPListenConfig(t *testing.T) {
 		{listen: "127.0.0.1:http", wantErr: "the port must be a number"},
 		{listen: "127.0.0.1:70000", wantErr: "the port must be a number"},
 	} {
-		c, err := parseConfig([]byte(fmt.Sprintf("http: {listen: %q}\n", tc.listen)), func(string) string { return "" })
+		c, err := parseConfig([]byte(fmt.Sprintf("http: {listen: %q}\n", tc.listen)), lookupIn(nil))
 		switch {
 		case tc.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), "http.listen: ") || !strings.Contains(err.Error(), tc.wantErr) {

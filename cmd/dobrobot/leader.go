@@ -18,7 +18,7 @@ import (
 // needPostgres checks the keys that storage.kind postgres uses.
 func (c *Config) needPostgres() error {
 	if c.Storage.DSN == "" {
-		return usagef("storage.dsn is empty%s: set it to the PostgreSQL connection string, for example ${DOBROBOT_PG_DSN}", c.unsetHint())
+		return usagef("storage.dsn is empty: set it to the PostgreSQL connection string, for example ${DOBROBOT_PG_DSN}")
 	}
 	return nil
 }

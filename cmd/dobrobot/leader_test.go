@@ -39,6 +39,7 @@ tracker: {kind: file, file: tickets.yaml}
 roles: {approvers: [U01], admins: [U02]}
 `)
 	unset := map[string]string{"APP": "xapp-1", "BOT": "xoxb-1"}
+	emptyPG := map[string]string{"APP": "xapp-1", "BOT": "xoxb-1", "PG": ""}
 	unreachable := map[string]string{"APP": "xapp-1", "BOT": "xoxb-1", "PG": "postgres://bot:s3cret@127.0.0.1:1/db?sslmode=disable"}
 	tests := []struct {
 		name     string
@@ -51,12 +52,13 @@ roles: {approvers: [U01], admins: [U02]}
 			`storage.kind is "mysql": use bbolt`},
 		{"too many Slack connections", []string{"--config", write("conns.yaml", "slack: {connections: 11}\n"), "config", "check"}, nil, exitUsage,
 			"slack.connections is 11: use 1 to 4"},
-		{"run without a DSN", []string{"--config", cfg, "run"}, unset, exitUsage, "storage.dsn is empty (unset environment variables: PG)"},
-		{"audit verify without a DSN", []string{"--config", cfg, "audit", "verify"}, unset, exitUsage, "storage.dsn is empty"},
+		{"run, the DSN's variable unset", []string{"--config", cfg, "run"}, unset, exitUsage, "storage.dsn (line 3): ${PG} is not set"},
+		{"run without a DSN", []string{"--config", cfg, "run"}, emptyPG, exitUsage, "storage.dsn is empty"},
+		{"audit verify without a DSN", []string{"--config", cfg, "audit", "verify"}, emptyPG, exitUsage, "storage.dsn is empty"},
 		{"audit export, database unreachable", []string{"--config", cfg, "audit", "export"}, unreachable, exitRuntime, "postgres: cannot reach the database"},
 		{"config check, database unreachable", []string{"--config", cfg, "config", "check"}, unreachable, exitRuntime, "storage: postgres: cannot reach the database"},
-		{"console", []string{"--config", cfg, "console"}, unset, exitUsage, "the console works on a bbolt file, and storage.kind is postgres: give --db FILE"},
-		{"backup", []string{"--config", cfg, "backup", "--out", filepath.Join(dir, "copy.db")}, unset, exitUsage, "back the database up with pg_dump"},
+		{"console", []string{"--config", cfg, "console"}, emptyPG, exitUsage, "the console works on a bbolt file, and storage.kind is postgres: give --db FILE"},
+		{"backup", []string{"--config", cfg, "backup", "--out", filepath.Join(dir, "copy.db")}, emptyPG, exitUsage, "back the database up with pg_dump"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +89,7 @@ roles: {approvers: [U01], admins: [U02]}
 			t.Errorf("config check: output lacks %q\nstdout: %s\nstderr: %s", want, out, errs)
 		}
 		// Opening the store for writing creates the schema.
-		c, err := LoadConfig(cfg, func(k string) string { return env[k] })
+		c, err := LoadConfig(cfg, lookupIn(env))
 		if err != nil {
 			t.Fatal(err)
 		}

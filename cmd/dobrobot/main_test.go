@@ -23,7 +23,7 @@ import (
 func run(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errb, lookupIn(env))
 	return code, out.String(), errb.String()
 }
 
@@ -176,9 +176,10 @@ components: [Backend]
 		{"bad component", []string{"--config", write("comp.yaml", "components: [all]\n"), "config", "check"}, nil, exitUsage, `"all" is not a valid component`},
 		{"both hook kinds", []string{"--config", write("hook.yaml", "hooks: {start: {exec: [x], webhook: {url: https://x}}}\n"), "config", "check"}, nil, exitUsage, "not both"},
 		{"empty file", []string{"--config", write("empty.yaml", ""), "config", "check"}, nil, exitUsage, "the file is empty"},
-		{"config check ok, slack vars unset", []string{"--config", good, "config", "check"}, nil, exitOK, "slack.app_token is empty (unset environment variables: APP, BOT)"},
+		{"config check, slack vars unset", []string{"--config", good, "config", "check"}, nil, exitUsage, "slack.app_token (line 2): ${APP} is not set; slack.bot_token (line 2): ${BOT} is not set"},
+		{"config check ok, slack vars empty", []string{"--config", good, "config", "check"}, map[string]string{"APP": "", "BOT": ""}, exitOK, "slack.app_token is empty; slack.bot_token is empty"},
 		{"config from the environment, Slack unreachable", []string{"config", "check"}, map[string]string{"DOBROBOT_CONFIG": good, "APP": "xapp-1", "BOT": "xoxb-1"}, exitRuntime, "Slack: could not reach http://127.0.0.1:1/"},
-		{"run without slack tokens", []string{"--config", good, "run"}, nil, exitUsage, "slack.app_token is empty"},
+		{"run without slack tokens", []string{"--config", good, "run"}, map[string]string{"APP": "", "BOT": ""}, exitUsage, "slack.app_token is empty"},
 		{"export a missing database", []string{"audit", "export", "--db", filepath.Join(dir, "none.db")}, nil, exitUsage, "no database at"},
 		{"export a bad ticket", []string{"audit", "export", "--ticket", "PAY-1;rm"}, nil, exitUsage, "is not a ticket key"},
 	}
@@ -196,8 +197,8 @@ components: [Backend]
 }
 
 func TestConfigExpansionCannotInjectYAML(t *testing.T) {
-	c, err := parseConfig([]byte("slack: {bot_token: \"${BOT}\", channel: C1}\ncomponents: [a]\n"), func(k string) string {
-		return "xoxb-1\ncomponents: [evil]"
+	c, err := parseConfig([]byte("slack: {bot_token: \"${BOT}\", channel: C1}\ncomponents: [a]\n"), func(k string) (string, bool) {
+		return "xoxb-1\ncomponents: [evil]", true
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -239,11 +240,25 @@ func TestAuditDocScript(t *testing.T) {
 	if code != 0 || strings.Count(export, "\n") != 3 {
 		t.Fatalf("export: %d %q", code, export)
 	}
+	// A log from before via existed, continued by entries with one.
+	var mixed []byte
+	prevSeq, prevHash := uint64(0), commands.GenesisHash
+	for _, via := range []string{"", "", commands.SourceSlack, commands.SourceDobrobot} {
+		e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), Actor: "U0ANN",
+			Action: commands.ActionRequest, Ticket: "PAY-1", To: commands.StateRequested, Via: via}, prevSeq, prevHash)
+		mixed, _ = appendAuditLine(mixed, e)
+		prevSeq, prevHash = e.Seq, e.Hash
+	}
+	if !strings.Contains(export, `"via":"console"`) {
+		t.Errorf("the console's entries do not say via console:\n%s", export)
+	}
 	for _, tc := range []struct {
 		name, data, want string
 	}{
 		{"intact", export, "ok, head"},
 		{"edited", strings.Replace(export, "DEMO-2", "DEMO-9", 1), "broken at seq 1"},
+		{"via edited", strings.Replace(export, `"via":"console"`, `"via":"slack"`, 1), "broken at seq 1"},
+		{"old and new entries", string(mixed), "ok, head " + prevHash},
 	} {
 		path := filepath.Join(dir, tc.name+".jsonl")
 		if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {

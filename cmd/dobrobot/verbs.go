@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dobrobot/dobrobot/bot"
@@ -14,7 +15,8 @@ import (
 
 // ConsoleCmd runs the bot in the terminal.
 type ConsoleCmd struct {
-	DB string `help:"Database file (default: the config's storage.path, or ./dobrobot-demo.db for the demo)." placeholder:"FILE"`
+	DB         string `help:"Database file (default: the config's storage.path, or ./dobrobot-demo.db for the demo)." placeholder:"FILE"`
+	AsOperator bool   `name:"as-operator" help:"Open the database of a run configuration (one with a slack section) while the bot is stopped; the session is recorded in the audit log."`
 }
 
 // Run runs the console until the end of input.
@@ -36,14 +38,26 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if cmd.DB != "" {
 		path = cmd.DB
 	}
+	if c.isRunConfig() && samePath(path, dbPath(c)) && !cmd.AsOperator {
+		return usagef("%s is the database of a run configuration (%s has a slack section), and in the console anyone can act as anyone: "+
+			"give --as-operator to open it anyway while the bot is stopped (your session is recorded in the audit log), or --db FILE to try commands on a file of its own", path, c.path)
+	}
 	db, err := openDB(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := a.verifyAtOpen(ctx, db); err != nil { // as run does at start-up
+		return err
+	}
 	svc, err := a.service(c, db)
 	if err != nil {
 		return err
+	}
+	if cmd.AsOperator {
+		if err := recordOperator(ctx, db, consoleUser(c), svc.Now()); err != nil {
+			return err
+		}
 	}
 	con := &bot.Console{
 		Service: svc, Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
@@ -235,53 +249,94 @@ func checkCopy(path string) error {
 // ConfigCheckCmd loads the configuration and reports.
 type ConfigCheckCmd struct{}
 
-// Run checks the configuration and what it points at.
+// checkReport collects what config check finds: every line in order, with
+// counts of problems (exit 1) and warnings (worth a look, not an error).
+type checkReport struct {
+	lines              []string
+	problems, warnings int
+}
+
+func (r *checkReport) info(line string) { r.lines = append(r.lines, line) }
+
+func (r *checkReport) warn(line string) {
+	r.lines = append(r.lines, line)
+	r.warnings++
+}
+
+func (r *checkReport) problem(line string) {
+	r.lines = append(r.lines, line)
+	r.problems++
+}
+
+// Run checks the configuration and what it points at. It reports every
+// problem it finds, then its verdict on the last line: "ok" only when there
+// is no problem.
 func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	c, err := a.mustConfig("config check")
 	if err != nil {
 		return err
 	}
-	lines := []string{fmt.Sprintf("config %s: ok", c.path)}
-	failed := false
+	var r checkReport
 	if err := c.needSlack(); err != nil {
-		lines = append(lines, "slack: "+err.Error()+" (needed by run, not by console)")
+		r.warn("slack: " + err.Error() + " (needed by run, not by console)")
 	} else if msg, err := bot.CheckSlack(ctx, c.Slack.APIURL, c.Slack.BotToken, c.Slack.AppToken, c.Slack.Channel); err != nil {
-		lines = append(lines, err.Error())
-		failed = true
+		r.problem(err.Error())
 	} else {
-		lines = append(lines, msg)
+		r.info(msg)
 	}
 	if len(c.Roles.Approvers) == 0 {
-		lines = append(lines, "roles.approvers: empty — nobody can accept a release")
+		r.warn("roles.approvers: empty — nobody can accept a release")
 	}
 	if len(c.Roles.Admins) == 0 {
-		lines = append(lines, "roles.admins: empty — nobody can claim, lock or override")
+		r.warn("roles.admins: empty — nobody can claim, lock or override")
 	}
 	tr, err := a.tracker(c)
 	if err != nil {
-		lines = append(lines, "tracker: "+err.Error())
-		failed = true
+		if msg := err.Error(); strings.HasPrefix(msg, "tracker") {
+			r.problem(msg)
+		} else {
+			r.problem("tracker: " + msg)
+		}
 	} else if chk, ok := tr.(interface {
 		Check(context.Context) (string, error)
 	}); ok {
-		msg, err := chk.Check(ctx)
-		if err != nil {
-			msg, failed = err.Error(), true
+		if msg, err := chk.Check(ctx); err != nil {
+			r.problem(err.Error())
+		} else {
+			r.info(msg)
 		}
-		lines = append(lines, msg)
 	} else {
-		lines = append(lines, "tracker: "+c.Tracker.Kind+" ok")
+		r.info("tracker: " + c.Tracker.Kind + " ok")
 	}
-	if _, err := a.hooks(c); err != nil {
-		lines = append(lines, "hooks: "+err.Error())
-		failed = true
+	_, hookProblems := a.buildHooks(c)
+	for _, p := range hookProblems {
+		r.problem(p)
 	}
 	if line, ok := a.checkStorage(ctx, c); line != "" {
-		lines, failed = append(lines, line), failed || !ok
+		if ok {
+			r.info(line)
+		} else {
+			r.problem(line)
+		}
 	}
-	fmt.Fprintln(a.stdout, joinLines(lines))
-	if failed {
+	verdict := fmt.Sprintf("config %s: ok", c.path)
+	switch {
+	case r.problems > 0:
+		verdict = fmt.Sprintf("config %s: %s", c.path, plural(r.problems, "problem"))
+	case r.warnings > 0:
+		verdict += fmt.Sprintf(" (%s above)", plural(r.warnings, "warning"))
+	}
+	fmt.Fprintln(a.stdout, joinLines(append(r.lines, verdict)))
+	if r.problems > 0 {
 		return errors.New("config check found problems")
 	}
 	return nil
+}
+
+// plural returns "1 problem" or "3 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

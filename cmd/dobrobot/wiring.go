@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -44,7 +46,7 @@ func (a *app) tracker(c *Config) (commands.Tracker, error) {
 			return nil, usagef("tracker.url is empty: set your Jira's base URL")
 		}
 		if t.Token == "" {
-			return nil, usagef("tracker.token is empty%s", c.unsetHint())
+			return nil, usagef("tracker.token is empty: set it, for example to ${JIRA_TOKEN}")
 		}
 		j, err := tracker.NewJira(tracker.JiraConfig{
 			URL: t.URL, User: t.User, Token: t.Token, Timeout: t.Timeout.Std(5 * time.Second),
@@ -77,9 +79,24 @@ func (a *app) tracker(c *Config) (commands.Tracker, error) {
 	}
 }
 
-// hooks builds the executors of the configured hooks.
+// hooks builds the executors of the configured hooks; an error names every
+// bad one.
 func (a *app) hooks(c *Config) (commands.Hooks, error) {
-	var h commands.Hooks
+	h, problems := a.buildHooks(c)
+	if len(problems) > 0 {
+		return h, usageError{errors.New(strings.Join(problems, "; "))}
+	}
+	return h, nil
+}
+
+// buildHooks builds the executors of the configured hooks and returns a
+// problem ("hooks.PHASE…: why") for each one that is wrong, all of them, so
+// that config check shows every bad hook and not only the first.
+func (a *app) buildHooks(c *Config) (commands.Hooks, []string) {
+	var (
+		h        commands.Hooks
+		problems []string
+	)
 	for _, p := range []struct {
 		name string
 		cfg  *HookConfig
@@ -91,7 +108,8 @@ func (a *app) hooks(c *Config) (commands.Hooks, error) {
 		if p.cfg.Webhook != nil {
 			w, err := hook.NewWebhook(p.cfg.Webhook.URL, p.cfg.Webhook.Secret)
 			if err != nil {
-				return h, usageError{fmt.Errorf("hooks.%s.webhook: %w", p.name, err)}
+				problems = append(problems, fmt.Sprintf("hooks.%s.webhook: %v", p.name, err))
+				continue
 			}
 			w.Timeout, w.Log = p.cfg.Timeout.Std(30*time.Second), a.log
 			*p.dst = w
@@ -102,9 +120,10 @@ func (a *app) hooks(c *Config) (commands.Hooks, error) {
 			MaxOutput: p.cfg.MaxOutput, Log: a.log,
 		}
 		if err := e.Validate(); err != nil {
-			return h, usageError{fmt.Errorf("hooks.%s: %w", p.name, err)}
+			problems = append(problems, fmt.Sprintf("hooks.%s: %v", p.name, err))
+			continue
 		}
 		*p.dst = e
 	}
-	return h, nil
+	return h, problems
 }

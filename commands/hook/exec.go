@@ -225,7 +225,7 @@ func (e *Exec) Run(ctx context.Context, job commands.Job) commands.HookResult {
 	case why != "":
 		res.Error = why + " (terminated)"
 	case status.Signaled():
-		res.Error = "killed by signal " + status.Signal().String()
+		res.Error = "killed by " + signalName(status.Signal())
 	case res.ExitCode != 0:
 		res.Error = fmt.Sprintf("exited with status %d", res.ExitCode)
 	case p.err != nil && !errors.As(p.err, &exitErr):
@@ -234,6 +234,25 @@ func (e *Exec) Run(ctx context.Context, job commands.Job) commands.HookResult {
 		res.OK = true
 	}
 	return end()
+}
+
+// signalNames are the usual names of the signals that end a hook. Go's own
+// String gives a description ("killed"), which made "killed by signal killed".
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGILL: "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGSYS: "SIGSYS",
+}
+
+// signalName returns "signal 9 (SIGKILL)", or "signal N" for a signal
+// without a usual name.
+func signalName(sig syscall.Signal) string {
+	if name, ok := signalNames[sig]; ok {
+		return fmt.Sprintf("signal %d (%s)", int(sig), name)
+	}
+	return fmt.Sprintf("signal %d", int(sig))
 }
 
 // group is a hook's process group, led by the hook's process.

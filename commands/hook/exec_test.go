@@ -306,6 +306,17 @@ func TestExecResult(t *testing.T) {
 			want: commands.HookResult{ExitCode: 1, Error: "exited with status 1", Output: "bad \uFFFD byte\n"},
 		},
 		{
+			// It read "killed by signal killed": Go's name of SIGKILL.
+			name: "killed by a signal",
+			argv: []string{fakehook, "-stdout", "half done\n", "-signal", "9"},
+			want: commands.HookResult{ExitCode: -1, Error: "killed by signal 9 (SIGKILL)", Output: "half done\n"},
+		},
+		{
+			name: "terminated by a signal",
+			argv: []string{fakehook, "-signal", "15"},
+			want: commands.HookResult{ExitCode: -1, Error: "killed by signal 15 (SIGTERM)"},
+		},
+		{
 			name: "missing program",
 			argv: []string{filepath.Join(t.TempDir(), "no-such-hook")},
 			want: commands.HookResult{ExitCode: -1, Error: "could not start: fork/exec " + filepath.Join(t.TempDir(), "no-such-hook") + ": no such file or directory"},

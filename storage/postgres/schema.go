@@ -92,7 +92,18 @@ CREATE TABLE {s}.outbox (
 	data  json NOT NULL
 );
 `,
+	// 2: where each audit entry came from (commands.AuditEntry.Via). Rows
+	// written before have '' and hash as they always did. A constant default
+	// adds the column without rewriting a row, so the append-only trigger
+	// is not involved.
+	`
+ALTER TABLE {s}.audit ADD COLUMN via text NOT NULL DEFAULT '';
+`,
 }
+
+// auditColumns are the audit table's columns that scanAudit reads, in its
+// order: every query whose rows it scans selects exactly these.
+const auditColumns = `seq, time, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, via`
 
 // queries holds the store's SQL with the schema filled in.
 type queries struct {
@@ -147,9 +158,9 @@ func newQueries(schema string) queries {
 	q.deleteLock = x(`DELETE FROM {s}.locks WHERE component = $1 AND release = $2`)
 
 	q.auditHead = x(`SELECT seq, hash FROM {s}.audit ORDER BY seq DESC LIMIT 1`)
-	q.appendAudit = x(`INSERT INTO {s}.audit (seq, time, at, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, epoch)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
-	q.audit = x(`SELECT seq, time, actor, action, ticket, from_state, to_state, detail, prev_hash, hash FROM {s}.audit
+	q.appendAudit = x(`INSERT INTO {s}.audit (seq, time, at, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, epoch, via)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`)
+	q.audit = x(`SELECT ` + auditColumns + ` FROM {s}.audit
 		WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at <= $2) AND ($3::text IS NULL OR ticket = $3)
 		ORDER BY seq`)
 

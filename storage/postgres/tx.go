@@ -310,7 +310,7 @@ func (t *tx) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, error) {
 		}
 	}
 	_, err = t.pg.Exec(t.ctx, t.q.appendAudit, int64(e.Seq), e.Time.Format(commands.TimeFormat), e.Time.Truncate(time.Microsecond),
-		e.Actor, string(e.Action), e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, t.epoch)
+		e.Actor, string(e.Action), e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, t.epoch, e.Via)
 	if err != nil {
 		return commands.AuditEntry{}, t.wrap(err, "append audit entry %d", e.Seq)
 	}
@@ -336,14 +336,14 @@ func (t *tx) AuditHead() (uint64, string, error) {
 	return uint64(seq), hash, nil
 }
 
-// scanAudit reads one audit row.
+// scanAudit reads one audit row of auditColumns.
 func scanAudit(rows pgx.Rows) (commands.AuditEntry, error) {
 	var (
 		e                    commands.AuditEntry
 		seq                  int64
 		at, action, from, to string
 	)
-	if err := rows.Scan(&seq, &at, &e.Actor, &action, &e.Ticket, &from, &to, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+	if err := rows.Scan(&seq, &at, &e.Actor, &action, &e.Ticket, &from, &to, &e.Detail, &e.PrevHash, &e.Hash, &e.Via); err != nil {
 		return e, fmt.Errorf("postgres: read an audit entry: %w", err)
 	}
 	tm, err := time.Parse(commands.TimeFormat, at)

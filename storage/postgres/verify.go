@@ -20,7 +20,7 @@ func (db *DB) VerifyRecent(ctx context.Context, n int) (int, error) {
 	var checked int
 	err := db.View(ctx, func(ct commands.Tx) error {
 		t := ct.(*tx)
-		rows, err := t.pg.Query(ctx, db.q.expand(`SELECT seq, time, actor, action, ticket, from_state, to_state, detail, prev_hash, hash
+		rows, err := t.pg.Query(ctx, db.q.expand(`SELECT `+auditColumns+`
 			FROM {s}.audit ORDER BY seq DESC LIMIT $1`), int64(n)+1)
 		if err != nil {
 			return unavailable(ctx, "could not read the audit log", err)

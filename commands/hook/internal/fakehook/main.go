@@ -10,6 +10,7 @@
 //	-print N       write N bytes to stdout (lines of 'x'), then the line "END"
 //	-stdout TEXT   write TEXT to stdout
 //	-stderr TEXT   write TEXT to stderr
+//	-signal N      send itself signal N (9: SIGKILL) and wait for it
 //	-sleep D       sleep for D (a Go duration) before exiting
 //	-exit CODE     exit with CODE
 //
@@ -45,6 +46,7 @@ func run() error {
 		printN     = flag.Int64("print", 0, "write `n` bytes to stdout")
 		stdout     = flag.String("stdout", "", "write `text` to stdout")
 		stderr     = flag.String("stderr", "", "write `text` to stderr")
+		sig        = flag.Int("signal", 0, "send itself signal `n`")
 		sleep      = flag.Duration("sleep", 0, "sleep this long")
 		exit       = flag.Int("exit", 0, "exit `code`")
 	)
@@ -76,6 +78,12 @@ func run() error {
 	}
 	if *stderr != "" {
 		fmt.Fprint(os.Stderr, *stderr)
+	}
+	if *sig != 0 {
+		if err := syscall.Kill(os.Getpid(), syscall.Signal(*sig)); err != nil {
+			return err
+		}
+		time.Sleep(time.Minute) // the signal ends the process before this does
 	}
 	time.Sleep(*sleep)
 	os.Exit(*exit)
