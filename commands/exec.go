@@ -540,11 +540,9 @@ func (r *run) start() error {
 }
 
 // checkLocks refuses when a component of rel is locked by another release,
-// frozen, or wanted by an earlier ready release (no jumping the queue).
+// frozen, or wanted by an earlier ready release (no jumping the queue). A
+// freeze of all stops every start, also of a release that locks nothing.
 func (r *run) checkLocks(rel Release) error {
-	if len(rel.Locks) == 0 {
-		return nil
-	}
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return err
