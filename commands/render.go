@@ -94,6 +94,9 @@ func CardText(r Release, now time.Time) string {
 	if len(r.Components) > 0 {
 		fmt.Fprintf(&b, "\ncomponents: %s", componentsText(r))
 	}
+	if f := ComponentsFlag(r); f != "" {
+		fmt.Fprintf(&b, "\n%s", f)
+	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, "\nnote: %s", Escape(r.Note))
 	}
@@ -117,6 +120,56 @@ func componentsText(r Release) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ComponentsDiffer reports whether the requester chose components other than
+// the ticket's (as a set, ignoring case).
+func ComponentsDiffer(r Release) bool {
+	if !r.ComponentsChosen {
+		return false
+	}
+	if len(r.Components) != len(r.TicketComponents) {
+		return true
+	}
+	for _, c := range r.Components {
+		if !containsFold(r.TicketComponents, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// ComponentsFlag says how the components the requester chose differ from
+// the ticket's ("requester chose ios; the ticket says backend"), escaped, or
+// returns "" when they do not.
+func ComponentsFlag(r Release) string {
+	if !ComponentsDiffer(r) {
+		return ""
+	}
+	s := "requester chose " + Escape(strings.Join(r.Components, ", ")) + "; "
+	if len(r.TicketComponents) == 0 {
+		return s + "the ticket names no component"
+	}
+	return s + "the ticket says " + Escape(strings.Join(r.TicketComponents, ", "))
+}
+
+// approvalFacts is what an approver must see to approve what will actually
+// happen: the components (and which are locked), whether an admin must
+// claim the release, and any difference from the ticket's components.
+func approvalFacts(r Release) string {
+	comps := "none"
+	if len(r.Components) > 0 {
+		comps = componentsText(r)
+	}
+	admin := "needs an admin"
+	if !r.NeedAdmin {
+		admin = "no admin needed (" + NoNeedAdmin + ")"
+	}
+	s := "Components: " + comps + " · " + admin
+	if f := ComponentsFlag(r); f != "" {
+		s += "\n:warning: " + f + "."
+	}
+	return s
 }
 
 // queueText renders the queue reply: open releases in order, then the locks.
