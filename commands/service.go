@@ -446,7 +446,8 @@ func (s *Service) notify() {
 
 // Recover runs after a start: it reports releases whose hook was running when
 // the bot stopped (their outcome is unknown; they are not re-run), handles
-// inbox events received but not yet processed, and forgets old event IDs.
+// inbox events received but not yet processed within ReplayWindow and drops
+// older ones (see replayPending), and forgets old event IDs.
 func (s *Service) Recover(ctx context.Context) error {
 	var interrupted []Release
 	if err := s.Store.View(ctx, func(tx Tx) error {
