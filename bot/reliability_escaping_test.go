@@ -123,12 +123,16 @@ func TestSlackOutputEscaping(t *testing.T) {
 	})
 	// What users type reaches the bot as Slack sends it: markup they
 	// picked (mentions, links) raw, typed < > & escaped.
-	typed := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(hostile)
+	// A command holding a bidirectional override is refused (issue 12,
+	// item 11): what users type leaves it out; the tracker and the hooks
+	// still carry it.
+	said := strings.ReplaceAll(hostile, "\u202e", "")
+	typed := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(said)
 	long := strings.Repeat("&<>", 1200) // escaped, longer than a section may be
 	for _, text := range []string{
-		"dobro PAY-1 " + hostile + " no_need_admin", "dobro PAY-2 " + typed, "dobro PAY-3 " + long,
+		"dobro PAY-1 " + said + " no_need_admin", "dobro PAY-2 " + typed, "dobro PAY-3 " + long,
 		"dobro " + hostile, hostile, typed,
-		"reject PAY-2 " + hostile, "lock backend " + typed, "queue", "unlock backend", "cancel PAY-3 " + long,
+		"reject PAY-2 " + said, "lock backend " + typed, "queue", "unlock backend", "cancel PAY-3 " + long,
 	} {
 		user := ann
 		switch {

@@ -70,6 +70,11 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 		}
 		components = strings.Join(parts, ", ")
 	}
+	if f := commands.ComponentsFlag(r); f != "" {
+		// The requester chose other components than the ticket's: the
+		// approver must see what will actually be locked.
+		components += "\n:warning: " + f
+	}
 	var when *slack.TextBlockObject
 	if r.State.Open() {
 		when = field("Waiting", commands.Ago(now.Sub(r.Created)))

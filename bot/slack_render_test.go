@@ -52,8 +52,13 @@ func TestCardMessage(t *testing.T) {
 	rejected.Updated = now.Add(-30 * time.Minute)
 	requested := base
 	requested.State = commands.StateRequested
+	// The requester chose ios for a backend ticket, with no_need_admin
+	// (issue 12, item 5): the card says so.
+	chosen := requested
+	chosen.Components, chosen.Locks, chosen.NeedAdmin = []string{"ios"}, []string{"ios"}, false
+	chosen.ComponentsChosen, chosen.TicketComponents = true, []string{"backend"}
 
-	for name, r := range map[string]commands.Release{"requested": requested, "deploying": deploying, "rejected": rejected} {
+	for name, r := range map[string]commands.Release{"requested": requested, "deploying": deploying, "rejected": rejected, "chosen": chosen} {
 		t.Run(name, func(t *testing.T) {
 			text, blocks := cardMessage(r, now)
 			var buf bytes.Buffer
@@ -72,6 +77,13 @@ func TestCardMessage(t *testing.T) {
 			golden(t, "card_"+name, out)
 			// Nothing from the tracker or a user may ping or link anyone.
 			all := string(out)
+			if name == "chosen" {
+				for _, want := range []string{"requester chose ios; the ticket says backend", "*Admin*\\nnot needed"} {
+					if !strings.Contains(all, want) {
+						t.Errorf("card blocks do not say %q:\n%s", want, all)
+					}
+				}
+			}
 			for _, bad := range []string{"<!channel>", "<@U0EVIL>", "<https://evil"} {
 				if strings.Contains(all, bad) {
 					t.Errorf("card contains %q unescaped", bad)

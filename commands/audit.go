@@ -76,14 +76,18 @@ func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
 	return e
 }
 
-// Clean replaces control characters (newlines included) with spaces and
-// bounds the length, so any text is safe in a log line, a CSV cell and the
-// hashed record.
+// Clean replaces control characters (C0 with newlines, DEL and C1) with
+// spaces and bidirectional embeddings, overrides and isolates with U+FFFD,
+// and bounds the length, so any text is safe in a log line, a CSV cell and
+// the hashed record, and cannot hide or reorder what is around it.
 func Clean(s string) string {
 	const max = 1000
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case isBidiControl(r):
+			return '\uFFFD'
+		case unsafeRune(r):
 			return ' '
 		}
 		return r

@@ -72,22 +72,28 @@ const (
 
 // Release is one request to release a ticket, from dobro to its end.
 type Release struct {
-	ID         uint64    `json:"id"`     // assigned by the Store, increasing: the queue order
-	Ticket     string    `json:"ticket"` // tracker key, e.g. PAY-123
-	Summary    string    `json:"summary,omitempty"`
-	URL        string    `json:"url,omitempty"` // link to the ticket in the tracker
-	Note       string    `json:"note,omitempty"`
-	State      State     `json:"state"`
-	NeedAdmin  bool      `json:"need_admin"`
-	Requester  string    `json:"requester"`
-	Approver   string    `json:"approver,omitempty"`
-	Admin      string    `json:"admin,omitempty"`
-	Components []string  `json:"components,omitempty"` // all of the release's components
-	Locks      []string  `json:"locks,omitempty"`      // the lockable ones among Components
-	Reason     string    `json:"reason,omitempty"`     // why it was rejected or cancelled
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
-	Started    time.Time `json:"started,omitzero"` // last dep start
+	ID         uint64   `json:"id"`     // assigned by the Store, increasing: the queue order
+	Ticket     string   `json:"ticket"` // tracker key, e.g. PAY-123
+	Summary    string   `json:"summary,omitempty"`
+	URL        string   `json:"url,omitempty"` // link to the ticket in the tracker
+	Note       string   `json:"note,omitempty"`
+	State      State    `json:"state"`
+	NeedAdmin  bool     `json:"need_admin"`
+	Requester  string   `json:"requester"`
+	Approver   string   `json:"approver,omitempty"`
+	Admin      string   `json:"admin,omitempty"`
+	Components []string `json:"components,omitempty"` // all of the release's components
+	Locks      []string `json:"locks,omitempty"`      // the lockable ones among Components
+	// ComponentsChosen is set when the requester named the components
+	// (dobro … on a,b) instead of taking the ticket's; TicketComponents
+	// then holds what the ticket said (normalised, possibly none), so that
+	// the approver is shown any difference.
+	ComponentsChosen bool      `json:"components_chosen,omitempty"`
+	TicketComponents []string  `json:"ticket_components,omitempty"`
+	Reason           string    `json:"reason,omitempty"` // why it was rejected or cancelled
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
+	Started          time.Time `json:"started,omitzero"` // last dep start
 	// Running is set while a hook of this release runs: no other command may
 	// change the release until its result is recorded. Found set after a
 	// restart, it means the hook's outcome is unknown.

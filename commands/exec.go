@@ -246,13 +246,15 @@ func (r *run) dobro() error {
 	if problems := r.s.Policy.Rules.Check(t); len(problems) > 0 {
 		return Errorf(EINVALID, "%s cannot be released: %s. Not queued.", c.Ticket, strings.Join(problems, "; "))
 	}
-	comps := c.Components
-	if len(comps) == 0 {
-		for _, tc := range t.Components {
-			if n := ComponentName(tc); n != "" && !slices.Contains(comps, n) {
-				comps = append(comps, n)
-			}
+	var ticketComps []string
+	for _, tc := range t.Components {
+		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
+			ticketComps = append(ticketComps, n)
 		}
+	}
+	comps, chosen := c.Components, len(c.Components) > 0
+	if !chosen {
+		comps, ticketComps = ticketComps, nil
 	}
 	var locks []string
 	for _, comp := range comps {
@@ -265,6 +267,7 @@ func (r *run) dobro() error {
 	rel := Release{
 		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
 		NeedAdmin: !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
+		ComponentsChosen: chosen, TicketComponents: ticketComps,
 		Created: r.now, Updated: r.now,
 	}
 	rel, err := r.tx.PutRelease(rel)
@@ -274,6 +277,9 @@ func (r *run) dobro() error {
 	detail := "components: " + strings.Join(comps, ",")
 	if c.NoNeedAdmin {
 		detail += "; no admin needed"
+	}
+	if ComponentsDiffer(rel) {
+		detail += "; the ticket's components: " + strings.Join(rel.TicketComponents, ",")
 	}
 	if err := r.audit(ActionRequest, rel.Ticket, StateNone, StateRequested, detail); err != nil {
 		return err
@@ -289,7 +295,7 @@ func (r *run) dobro() error {
 			continue
 		}
 		asked++
-		r.dm(a, fmt.Sprintf("%s asks for dobro: %s — %s.", UserRef(rel.Requester), TicketRef(rel), orNone(Escape(rel.Summary))),
+		r.dm(a, fmt.Sprintf("%s asks for dobro: %s — %s.\n%s", UserRef(rel.Requester), TicketRef(rel), orNone(Escape(rel.Summary)), approvalFacts(rel)),
 			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
 			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
 	}
@@ -541,11 +547,9 @@ func (r *run) start() error {
 }
 
 // checkLocks refuses when a component of rel is locked by another release,
-// frozen, or wanted by an earlier ready release (no jumping the queue).
+// frozen, or wanted by an earlier ready release (no jumping the queue). A
+// freeze of all stops every start, also of a release that locks nothing.
 func (r *run) checkLocks(rel Release) error {
-	if len(rel.Locks) == 0 {
-		return nil
-	}
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return err

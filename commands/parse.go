@@ -93,6 +93,10 @@ func Parse(text string) (Command, error) {
 	if !utf8.ValidString(text) {
 		return Command{}, Errorf(EINVALID, "That message is not valid UTF-8 text. Try help.")
 	}
+	if i := strings.IndexFunc(text, refusedRune); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(text[i:])
+		return Command{}, Errorf(EINVALID, "That message contains the invisible character U+%04X (%s): write it again without it. Nothing was changed.", r, runeKind(r))
+	}
 	words := strings.Fields(text)
 	if len(words) == 0 {
 		return Command{}, Errorf(EINVALID, "Say what to do, for example dobro PAY-123. Try help.")
@@ -160,6 +164,22 @@ func Parse(text string) (Command, error) {
 		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
 	}
 	return c, nil
+}
+
+// refusedRune reports whether a command may not contain r: a control
+// character other than the line breaks and tabs that separate words, or a
+// bidirectional embedding, override or isolate. Such characters can hide or
+// reorder text in the audit log, a terminal or a reply, and a command that
+// held one would not read back as itself (the fuzzer's "dobro A0-0 on\x000").
+func refusedRune(r rune) bool {
+	return r != '\n' && r != '\r' && r != '\t' && unsafeRune(r)
+}
+
+func runeKind(r rune) string {
+	if isBidiControl(r) {
+		return "a bidirectional text control"
+	}
+	return "a control character"
 }
 
 func parseDobro(args []string) (Command, error) {

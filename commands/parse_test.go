@@ -42,6 +42,10 @@ func TestParse(t *testing.T) {
 		{"history PAY-1", commands.Command{Verb: commands.VerbHistory, Ticket: "PAY-1"}},
 		{"log PAY-1", commands.Command{Verb: commands.VerbLog, Ticket: "PAY-1"}},
 		{"help", commands.Command{Verb: commands.VerbHelp}},
+		// Line breaks and tabs separate words like spaces (a multi-line
+		// message is one command; its note is one line).
+		{"dobro PAY-1 line one\nline two\r\n\tthree", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "line one line two three"}},
+		{"reject\tPAY-1\nnot yet", commands.Command{Verb: commands.VerbReject, Ticket: "PAY-1", Text: "not yet"}},
 	}
 	for _, tt := range tests {
 		got, err := commands.Parse(tt.in)
@@ -88,6 +92,28 @@ func TestParseRefuses(t *testing.T) {
 		{"queue PAY-1", "queue takes nothing more"},
 		{"history PAY-1 PAY-2", "history takes at most one ticket"},
 		{"dobro PAY-1 \xff\xfe", "not valid UTF-8"},
+		// Issue 12, items 11 and 13: control characters and bidirectional
+		// embeddings, overrides and isolates are refused, named, wherever
+		// they stand (the fuzzer's "doBro A0-0 on\x000" read as a note that
+		// printed as a component).
+		{"doBro A0-0 on\x000", "U+0000"},
+		{"dobro PAY-1 a\x00b", "U+0000"},
+		{"dobro PAY-1 fix\x07", "U+0007"},
+		{"reject PAY-1 \x1b[31mred", "U+001B"},
+		{"cancel PAY-1 oops\x7f", "U+007F"},
+		{"lock backend x\u0085y", "U+0085"},
+		{"dobro PAY-1 \u009f", "U+009F"},
+		{"dobro PAY-1 \u202a", "U+202A"},
+		{"reject PAY-1 \u202b", "U+202B"},
+		{"cancel PAY-1 \u202c", "U+202C"},
+		{"lock backend \u202d", "U+202D"},
+		{"dobro PAY-1 \u202e", "U+202E"},
+		{"dobro PAY-1 \u2066x", "U+2066"},
+		{"reject PAY-1 \u2067", "U+2067"},
+		{"cancel PAY-1 \u2068", "U+2068"},
+		{"lock backend \u2069", "U+2069"},
+		{"\u202edobro PAY-1", "U+202E"},
+		{"dep\x00 start PAY-1", "U+0000"},
 		{"dobro PAY-1 " + strings.Repeat("x", commands.MaxText), "too long"},
 	}
 	for _, tt := range tests {

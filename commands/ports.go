@@ -101,6 +101,11 @@ type InboxEvent struct {
 	Message   Message   `json:"message"`
 	Received  time.Time `json:"received"`
 	Processed bool      `json:"processed"`
+	// Failed is set on a processed event that had no effect: its handling
+	// failed and its sender was told that nothing was changed, or it was
+	// found pending after a restart, too old to replay (see ReplayWindow),
+	// and its sender was told so. Such an event is never handled again.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Tracker looks up tickets. Errors: ENOTFOUND for a ticket that does not exist

@@ -111,14 +111,18 @@ func TestOutputEscapingEveryCommand(t *testing.T) {
 		say(guest, "dobro "+x)
 	}
 	say(ann, "dobro PAY-8")
-	say(ann, "dobro PAY-7 "+clip(hostile)+" no_need_admin")
+	// Parse refuses a bidirectional override (issue 12, item 11): what
+	// users type from here on leaves it out; the tracker and the hook
+	// still carry it.
+	said := strings.ReplaceAll(hostile, "\u202e", "")
+	say(ann, "dobro PAY-7 "+clip(said)+" no_need_admin")
 	say(approver, "accept PAY-7")
 	say(ann, "dep start PAY-7")
-	say(admin, "lock payments "+clip(hostile))
+	say(admin, "lock payments "+clip(said))
 	for _, text := range []string{"queue", "status PAY-7", "log PAY-7", "history", "history PAY-7", "help"} {
 		say(guest, text)
 	}
-	say(admin, "cancel PAY-7 "+clip(hostile))
+	say(admin, "cancel PAY-7 "+clip(said))
 
 	checked := 0
 	for _, e := range effects {
@@ -162,8 +166,14 @@ func FuzzOutputEscaping(f *testing.F) {
 				t.Fatalf("%q: %v", x, p)
 			}
 		}
-		if got := commands.Unescape(commands.Escape(x)); got != x {
-			t.Fatalf("Unescape(Escape(%q)) = %q", x, got)
+		// Escape also neutralises control and bidirectional characters
+		// (issue 12, item 11), so its entities reverse to the neutralised
+		// text, not always to x itself.
+		if got := commands.Unescape(commands.Escape(x)); got != commands.Neutralise(x) {
+			t.Fatalf("Unescape(Escape(%q)) = %q, want Neutralise's %q", x, got, commands.Neutralise(x))
+		}
+		if commands.Neutralise(commands.Neutralise(x)) != commands.Neutralise(x) {
+			t.Fatalf("Neutralise(%q) is not stable", x)
 		}
 	})
 }

@@ -110,10 +110,9 @@ func shares(a, b []string) bool {
 }
 
 // canLock reports whether r may take its locks now.
+// A freeze of all stops every start, also of a release that locks nothing
+// (issue 12, item 2: the model had the same hole as the code).
 func (m *model) canLock(r *mRelease) bool {
-	if len(r.Locks) == 0 {
-		return true
-	}
 	for c := range m.frozen {
 		if c == commands.AllComponents || slices.Contains(r.Locks, c) {
 			return false

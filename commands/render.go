@@ -7,11 +7,50 @@ import (
 )
 
 // Escape makes user or tracker text safe in Slack mrkdwn: &, < and > become
-// entities, so the text can never form a link, a mention or <!channel>.
-func Escape(s string) string { return escaper.Replace(s) }
+// entities, so the text can never form a link, a mention or <!channel>; and
+// it neutralises control and bidirectional characters (see Neutralise).
+func Escape(s string) string { return escaper.Replace(Neutralise(s)) }
 
-// Unescape reverses Escape, for adapters that show plain text.
+// Unescape reverses Escape's entities, for adapters that show plain text:
+// Unescape(Escape(s)) == Neutralise(s).
 func Unescape(s string) string { return unescaper.Replace(s) }
+
+// Neutralise makes text safe to show in a reply or a terminal: a control
+// character (C0, DEL, C1) or a bidirectional embedding, override or isolate
+// (U+202A–U+202E, U+2066–U+2069) becomes U+FFFD, so that it can neither
+// hide nor reorder what is shown. Line breaks and tabs stay (hook output
+// has them); a carriage return is dropped, so "\r\n" reads as "\n".
+// Text a user types never holds one (Parse refuses it); the tracker's text
+// and a hook's output may.
+func Neutralise(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r != '\n' && r != '\t' && unsafeRune(r) }) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r == '\r':
+			return -1
+		case unsafeRune(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// unsafeRune reports whether r is a C0 or C1 control character, DEL, or a
+// bidirectional embedding, override or isolate.
+func unsafeRune(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || isBidiControl(r)
+}
+
+// isBidiControl reports whether r is one of the bidirectional embeddings,
+// overrides (U+202A–U+202E) or isolates (U+2066–U+2069) that change the
+// order in which the text around them is shown.
+func isBidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+}
 
 // Built once: a Replacer builds its tables at its first use, which cost more
 // than the replacing itself when it was made at every call.
@@ -31,7 +70,7 @@ func UserRef(id string) string {
 // TicketRef renders the ticket of r, linked to the tracker when its URL is known.
 func TicketRef(r Release) string {
 	if r.URL != "" && (strings.HasPrefix(r.URL, "https://") || strings.HasPrefix(r.URL, "http://")) &&
-		!strings.ContainsAny(r.URL, "<>|& \t\n") {
+		!strings.ContainsAny(r.URL, "<>|& \t\n") && strings.IndexFunc(r.URL, unsafeRune) < 0 {
 		return "<" + r.URL + "|" + r.Ticket + ">"
 	}
 	return r.Ticket
@@ -94,6 +133,9 @@ func CardText(r Release, now time.Time) string {
 	if len(r.Components) > 0 {
 		fmt.Fprintf(&b, "\ncomponents: %s", componentsText(r))
 	}
+	if f := ComponentsFlag(r); f != "" {
+		fmt.Fprintf(&b, "\n%s", f)
+	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, "\nnote: %s", Escape(r.Note))
 	}
@@ -117,6 +159,56 @@ func componentsText(r Release) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ComponentsDiffer reports whether the requester chose components other than
+// the ticket's (as a set, ignoring case).
+func ComponentsDiffer(r Release) bool {
+	if !r.ComponentsChosen {
+		return false
+	}
+	if len(r.Components) != len(r.TicketComponents) {
+		return true
+	}
+	for _, c := range r.Components {
+		if !containsFold(r.TicketComponents, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// ComponentsFlag says how the components the requester chose differ from
+// the ticket's ("requester chose ios; the ticket says backend"), escaped, or
+// returns "" when they do not.
+func ComponentsFlag(r Release) string {
+	if !ComponentsDiffer(r) {
+		return ""
+	}
+	s := "requester chose " + Escape(strings.Join(r.Components, ", ")) + "; "
+	if len(r.TicketComponents) == 0 {
+		return s + "the ticket names no component"
+	}
+	return s + "the ticket says " + Escape(strings.Join(r.TicketComponents, ", "))
+}
+
+// approvalFacts is what an approver must see to approve what will actually
+// happen: the components (and which are locked), whether an admin must
+// claim the release, and any difference from the ticket's components.
+func approvalFacts(r Release) string {
+	comps := "none"
+	if len(r.Components) > 0 {
+		comps = componentsText(r)
+	}
+	admin := "needs an admin"
+	if !r.NeedAdmin {
+		admin = "no admin needed (" + NoNeedAdmin + ")"
+	}
+	s := "Components: " + comps + " · " + admin
+	if f := ComponentsFlag(r); f != "" {
+		s += "\n:warning: " + f + "."
+	}
+	return s
 }
 
 // queueText renders the queue reply: open releases in order, then the locks.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -90,6 +91,16 @@ const (
 // VerbUnknown is the verb reported to an Observer for a message that names
 // no command.
 const VerbUnknown Verb = "unknown"
+
+// ReplayWindow is how old a pending inbox event may be for Recover to
+// handle it after a start. Slack retries an event it has no ack for at once,
+// after about a minute and after about five minutes, then gives up: within
+// that time the sender may still expect the command to be carried out (and
+// Slack would deliver it again if the bot were up), after it they have been
+// left without an answer and must not find their command done by itself
+// later. The window is a little over five minutes so that Slack's last retry
+// falls inside it. An older pending event is dropped and its sender told.
+const ReplayWindow = 6 * time.Minute
 
 // alertEvery bounds how often admins are alerted about the tracker.
 const alertEvery = 10 * time.Minute
@@ -378,7 +389,12 @@ func (s *Service) processed(ctx context.Context, id string) (bool, error) {
 	return done, err
 }
 
-// tellFailure tries to tell the user that nothing was recorded.
+// tellFailure tries to tell the user that nothing was recorded. The same
+// transaction marks the event processed and failed, so that a person told
+// "nothing was changed" can rely on it: the event is never replayed (by
+// Recover after a restart). If that transaction fails too, nobody was told
+// anything and the event stays pending: Recover may still carry it out
+// within ReplayWindow, as Slack's own retry would.
 func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 	text := "Internal error: nothing was changed. Try again; if it persists, tell an admin."
 	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, context.Canceled) {
@@ -387,12 +403,39 @@ func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 		text = "Could not record that (" + ErrorMessage(cause) + "): nothing was changed, try again."
 	}
 	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		if marked, err := s.markFailed(tx, m); err != nil || !marked {
+			return err // processed meanwhile: "nothing was changed" would be untrue
+		}
 		_, err := tx.Emit(Effect{Kind: EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel, Thread: m.Thread, Via: m.Via, Text: text})
 		return err
 	})
-	if err == nil {
-		s.notify()
+	if err != nil {
+		s.Log.Error().Err(err).Str("event", m.EventID).Msg("could not tell the sender that their command failed; it stays pending")
+		return
 	}
+	s.notify()
+}
+
+// markFailed records in tx that event m was handled without effect, and
+// reports whether it did: an event processed meanwhile with effect (Recover
+// and a redelivery racing) is left alone. An event without an ID (never
+// recorded) is reported marked.
+func (s *Service) markFailed(tx Tx, m Message) (bool, error) {
+	if m.EventID == "" {
+		return true, nil
+	}
+	ev, ok, err := tx.Event(m.EventID)
+	if err != nil {
+		return false, err
+	}
+	if ok && ev.Processed && !ev.Failed {
+		return false, nil
+	}
+	if !ok {
+		ev = InboxEvent{ID: m.EventID, Message: m, Received: s.now()}
+	}
+	ev.Processed, ev.Failed = true, true
+	return true, tx.PutEvent(ev)
 }
 
 func (s *Service) notify() {
@@ -403,7 +446,8 @@ func (s *Service) notify() {
 
 // Recover runs after a start: it reports releases whose hook was running when
 // the bot stopped (their outcome is unknown; they are not re-run), handles
-// inbox events received but not yet processed, and forgets old event IDs.
+// inbox events received but not yet processed within ReplayWindow and drops
+// older ones (see replayPending), and forgets old event IDs.
 func (s *Service) Recover(ctx context.Context) error {
 	var interrupted []Release
 	if err := s.Store.View(ctx, func(tx Tx) error {
@@ -422,19 +466,8 @@ func (s *Service) Recover(ctx context.Context) error {
 			return fmt.Errorf("recover %s: %w", r.Ticket, err)
 		}
 	}
-	var pending []InboxEvent
-	if err := s.Store.View(ctx, func(tx Tx) error {
-		var err error
-		pending, err = tx.PendingEvents()
+	if err := s.replayPending(ctx); err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	for _, ev := range pending {
-		s.Log.Info().Str("event", ev.ID).Msg("handling an event received before a restart")
-		if err := s.Handle(ctx, ev.Message); err != nil {
-			s.Log.Error().Err(err).Str("event", ev.ID).Msg("recover: command failed")
-		}
 	}
 	ttl := s.InboxTTL
 	if ttl <= 0 {
@@ -478,6 +511,87 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		s.notify()
 	}
 	return err
+}
+
+// replayPending handles the inbox events received before a restart and not
+// processed: nobody was answered about them. One received less than
+// ReplayWindow ago is handled as if it had just arrived; an older one is
+// dropped (marked processed and failed) and its sender told by DM that it
+// was not carried out.
+func (s *Service) replayPending(ctx context.Context) error {
+	var pending []InboxEvent
+	if err := s.Store.View(ctx, func(tx Tx) error {
+		var err error
+		pending, err = tx.PendingEvents()
+		return err
+	}); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, ev := range pending {
+		log := s.Log.With().Str("event", ev.ID).Str("user", ev.Message.User).Time("received", ev.Received).Logger()
+		if age := s.now().Sub(ev.Received); age >= ReplayWindow {
+			log.Warn().Dur("age", age).Msg("dropping an event received before a restart: too old to carry out; its sender is told")
+			if err := s.dropStale(ctx, ev); err != nil {
+				return fmt.Errorf("recover: drop event %s: %w", ev.ID, err)
+			}
+			continue
+		}
+		log.Info().Msg("handling an event received before a restart")
+		if err := s.Handle(ctx, ev.Message); err != nil {
+			log.Error().Err(err).Msg("recover: command failed")
+		}
+	}
+	return nil
+}
+
+// dropStale marks a pending event too old to replay as processed and failed,
+// and tells its sender, in the same transaction.
+func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
+	m := ev.Message
+	if m.EventID == "" {
+		m.EventID = ev.ID
+	}
+	at := ev.Received.UTC()
+	when := at.Format("15:04 MST")
+	if s.now().Sub(at) >= 20*time.Hour {
+		when = at.Format("2006-01-02 15:04 MST")
+	}
+	text := fmt.Sprintf("Your command %s from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
+		commandQuote(m.Text), when)
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		cur, ok, err := tx.Event(ev.ID)
+		if err != nil || (ok && cur.Processed) {
+			return err // handled meanwhile (a redelivery): nothing to drop
+		}
+		if _, err := s.markFailed(tx, m); err != nil {
+			return err
+		}
+		if m.User == "" {
+			return nil
+		}
+		_, err = tx.Emit(Effect{Kind: EffectDM, Event: m.EventID, User: m.User, Text: text})
+		return err
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// commandQuote renders a command's text for a reply, in a code span: plain
+// (chat markup unwrapped, controls neutralised), shortened, escaped, and
+// with no backtick that could end the span early.
+func commandQuote(text string) string {
+	const max = 80
+	q := strings.Join(strings.Fields(Clean(PlainText(text))), " ")
+	q = strings.ReplaceAll(q, "`", "'")
+	if utf8.RuneCountInString(q) > max {
+		q = string([]rune(q)[:max]) + "…"
+	}
+	if q == "" {
+		q = "(empty)"
+	}
+	return "`" + Escape(q) + "`"
 }
 
 // outcomeUnknown is the error of a hook found running after a restart.

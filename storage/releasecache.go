@@ -56,6 +56,7 @@ func (c *releaseCache) put(id uint64, raw []byte, r commands.Release) {
 func cloneRelease(r commands.Release) commands.Release {
 	r.Components = slices.Clone(r.Components)
 	r.Locks = slices.Clone(r.Locks)
+	r.TicketComponents = slices.Clone(r.TicketComponents)
 	if r.Running != nil {
 		run := *r.Running
 		r.Running = &run

@@ -956,6 +956,17 @@ func testInbox(t *testing.T, s commands.Store, reopen func() commands.Store) {
 	if got, _ := event("Ev2"); !got.Processed {
 		t.Errorf("Event(Ev2) after PutEvent with Processed: %+v", got)
 	}
+	// An event handled without effect (its sender was told nothing changed)
+	// keeps that mark: it must never be replayed.
+	failed := ev("Ev2", 2, true)
+	failed.Failed = true
+	putEvents(failed)
+	if got, _ := event("Ev2"); !cmp.Equal(got, failed, opts) {
+		t.Errorf("Event(Ev2) after PutEvent with Failed = %+v, want %+v", got, failed)
+	}
+	if got, want := pending(), []string{"Ev1", "Ev3"}; !cmp.Equal(got, want) {
+		t.Errorf("after Ev2 was marked failed, PendingEvents() = %v, want %v", got, want)
+	}
 
 	// Only processed events received strictly before the time go.
 	if n := prune(at(2)); n != 1 {
