@@ -96,6 +96,9 @@ func (r *run) exec() error {
 	default:
 		err = Errorf(EINVALID, "%s is not a command. Try help.", r.cmd.Verb)
 	}
+	if errors.Is(err, errSettled) {
+		err = nil // an admin's command recorded a held hook result, which closed the release
+	}
 	var e *Error
 	if errors.As(err, &e) && e.Code != EINTERNAL {
 		// A refusal: abort this transaction so that nothing it wrote stays;
@@ -192,8 +195,43 @@ func (r *run) openRelease() (Release, error) {
 		return Release{}, err
 	}
 	if rel.Running != nil {
-		return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
+		p, held := r.s.heldResult(rel.Running.Attempt)
+		switch {
+		case !held:
+			return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
+		case !r.pre.roles.admin:
+			return Release{}, Errorf(ECONFLICT, "%s Wait, or ask an admin: an admin's command on %s records it first.", p.text(rel.Ticket, r.now), rel.Ticket)
+		}
+		if rel, err = r.settle(rel, p); err != nil {
+			return Release{}, err
+		}
+		if !rel.State.Open() {
+			return Release{}, errSettled
+		}
 	}
+	return rel, nil
+}
+
+// errSettled ends an admin's command whose release was closed by the held
+// hook result the command recorded first: there is nothing left to do, and
+// the reply said what happened.
+var errSettled = errors.New("the held hook result closed the release")
+
+// settle records p, the held result of rel's running hook, in this
+// command's transaction: an admin resolves a release whose result could not
+// be saved. It returns the release as it is then. The retries stop once
+// this transaction has committed.
+func (r *run) settle(rel Release, p *heldResult) (Release, error) {
+	after, err := r.s.applyHook(r.tx, rel.ID, p.hr, p.res)
+	if err != nil {
+		return rel, err
+	}
+	r.after = append(r.after, after...)
+	r.after = append(r.after, func() { r.s.settled(p) })
+	if rel, err = r.tx.Release(rel.ID); err != nil {
+		return rel, err
+	}
+	r.reply(fmt.Sprintf("Recorded the held result of the %s hook of %s first (%s); %s is %s.", p.hr.Phase, rel.Ticket, p.outcome(), rel.Ticket, rel.State))
 	return rel, nil
 }
 
@@ -864,6 +902,12 @@ func (r *run) unlock() error {
 // the hook runs, its result frees the lock; nobody else may.
 func (r *run) unlockLeft(comp string, rel Release) error {
 	if rel.Running != nil {
+		if p, held := r.s.heldResult(rel.Running.Attempt); held {
+			// The hook has ended but its result could not be saved:
+			// recording it frees every lock of the release.
+			_, err := r.settle(rel, p)
+			return err
+		}
 		return Errorf(ECONFLICT, "%s is locked by %s, %s.", comp, rel.Ticket, closingText(rel, comp, r.now))
 	}
 	if err := r.tx.DeleteLock(comp, rel.ID); err != nil {
@@ -923,6 +967,11 @@ func (r *run) status() error {
 	if rel.State.Open() {
 		if pos, err := r.position(rel.ID); err == nil && pos > 0 {
 			text += fmt.Sprintf("\nposition in the queue: %d", pos)
+		}
+	}
+	if rel.Running != nil {
+		if p, held := r.s.heldResult(rel.Running.Attempt); held {
+			text += "\n" + p.text(rel.Ticket, r.now)
 		}
 	}
 	if !rel.State.Open() {
@@ -1056,9 +1105,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 				ev = log.Warn().Str("error", res.Error)
 			}
 			ev.Bool("ok", res.OK).Int("exit", res.ExitCode).Dur("duration", res.Duration).Msg("hook ended")
-			if err := s.recordHook(rel.ID, hr, res); err != nil {
-				log.Error().Err(err).Msg("could not record the hook's result")
-			}
+			s.keepRecording(ctx, log, rel.ID, hr, res)
 			s.own.Delete(hr.Attempt)
 		}()
 	}

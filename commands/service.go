@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands/failpoint"
@@ -51,7 +52,15 @@ type Service struct {
 	// nothing is looked up inside a transaction.
 	Instance string
 
+	// ResultBackOff, if set, returns the retry policy for recording a hook
+	// result whose commit failed (default: 100 ms doubling up to 30 s, no
+	// overall limit). Tests make it quick or controlled.
+	ResultBackOff func() backoff.BackOff
+
 	hooks sync.WaitGroup
+	// held holds the hook results that could not be committed yet, by
+	// attempt, while they are retried (hookresult.go).
+	held sync.Map
 	// own holds the hook attempts this Service created and has not
 	// recorded a result of: Recover, which runs while the first commands
 	// after a start are handled, must not take them for interrupted ones.
