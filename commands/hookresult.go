@@ -22,13 +22,12 @@ const (
 // heldResult is a hook's result that could not be committed yet: kept in
 // memory and recorded again until it lands or an admin's command records it.
 type heldResult struct {
-	id   uint64
 	hr   HookRun
 	res  HookResult
 	stop context.CancelFunc // ends the retries
 
 	mu      sync.Mutex
-	cause   error // the last failed commit's error; nil before the first
+	cause   error // the last failed commit's error
 	settled bool  // an admin's command recorded it
 }
 
@@ -50,11 +49,8 @@ func (p *heldResult) text(ticket string, now time.Time) string {
 	if !p.res.OK {
 		ended = "failed (" + Escape(p.res.Error) + ")"
 	}
-	s := fmt.Sprintf("The %s hook of %s ended and %s %s", p.hr.Phase, ticket, ended, since(now, p.res.Ended))
-	if cause == nil {
-		return s + "; its result is being recorded."
-	}
-	return s + fmt.Sprintf(", but its result could not be recorded yet (%s): dobrobot keeps retrying.", Escape(ErrorMessage(cause)))
+	return fmt.Sprintf("The %s hook of %s ended and %s %s, but its result could not be recorded yet (%s): dobrobot keeps retrying.",
+		p.hr.Phase, ticket, ended, since(now, p.res.Ended), Escape(ErrorMessage(cause)))
 }
 
 func (p *heldResult) isSettled() bool {
@@ -90,8 +86,7 @@ func (s *Service) settled(p *heldResult) {
 func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint64, hr HookRun, res HookResult) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	p := &heldResult{id: id, hr: hr, res: res, stop: stop}
-	s.held.Store(hr.Attempt, p)
+	p := &heldResult{hr: hr, res: res, stop: stop}
 	defer s.held.CompareAndDelete(hr.Attempt, p)
 	tries := 0
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
@@ -109,6 +104,9 @@ func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint
 		p.mu.Lock()
 		p.cause = err
 		p.mu.Unlock()
+		// Held from the first failure on: commands on the release now say
+		// so, and an admin's records it.
+		s.held.Store(hr.Attempt, p)
 		if tries == 1 {
 			log.Error().Err(err).Msg("could not record the hook's result; keeping it and retrying until it lands")
 		} else {
@@ -123,7 +121,7 @@ func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint
 	case p.isSettled():
 		log.Info().Msg("an admin's command recorded the held hook result")
 	case errors.Is(err, errNotCurrent):
-		log.Warn().Err(err).Msg("the hook's result was not recorded: the release no longer waits for it")
+		log.Warn().Err(err).Msg("stopped recording the hook's result: the release no longer waits for it (an admin's command recorded it, or another start called it unknown)")
 	default:
 		log.Error().Err(err).Int("tries", tries).Bool("ok", res.OK).Msg("gave up recording the hook's result (shutting down): it is lost, and a restart will call its outcome unknown")
 	}
