@@ -97,6 +97,9 @@ func (r *run) exec() error {
 	default:
 		err = Errorf(EINVALID, "%s is not a command. Try help.", r.cmd.Verb)
 	}
+	if errors.Is(err, errSettled) {
+		err = nil // an admin's command recorded a held hook result, which closed the release
+	}
 	var e *Error
 	if errors.As(err, &e) && e.Code != EINTERNAL {
 		// A refusal: abort this transaction so that nothing it wrote stays;
@@ -193,8 +196,43 @@ func (r *run) openRelease() (Release, error) {
 		return Release{}, err
 	}
 	if rel.Running != nil {
-		return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
+		p, held := r.s.heldResult(rel.Running.Attempt)
+		switch {
+		case !held:
+			return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
+		case !r.pre.roles.admin:
+			return Release{}, Errorf(ECONFLICT, "%s Wait, or ask an admin: an admin's command on %s records it first.", p.text(rel.Ticket, r.now), rel.Ticket)
+		}
+		if rel, err = r.settle(rel, p); err != nil {
+			return Release{}, err
+		}
+		if !rel.State.Open() {
+			return Release{}, errSettled
+		}
 	}
+	return rel, nil
+}
+
+// errSettled ends an admin's command whose release was closed by the held
+// hook result the command recorded first: there is nothing left to do, and
+// the reply said what happened.
+var errSettled = errors.New("the held hook result closed the release")
+
+// settle records p, the held result of rel's running hook, in this
+// command's transaction: an admin resolves a release whose result could not
+// be saved. It returns the release as it is then. The retries stop once
+// this transaction has committed.
+func (r *run) settle(rel Release, p *heldResult) (Release, error) {
+	after, err := r.s.applyHook(r.tx, rel.ID, p.hr, p.res)
+	if err != nil {
+		return rel, err
+	}
+	r.after = append(r.after, after...)
+	r.after = append(r.after, func() { r.s.settled(p) })
+	if rel, err = r.tx.Release(rel.ID); err != nil {
+		return rel, err
+	}
+	r.reply(fmt.Sprintf("Recorded the held result of the %s hook of %s first (%s); %s is %s.", p.hr.Phase, rel.Ticket, p.outcome(), rel.Ticket, rel.State))
 	return rel, nil
 }
 
@@ -400,7 +438,16 @@ func (r *run) queue() error {
 	if err != nil {
 		return err
 	}
-	text := queueText(open, locks, r.now)
+	closing := map[uint64]Release{}
+	for _, l := range locks {
+		if l.Frozen() || slices.ContainsFunc(open, func(o Release) bool { return o.ID == l.Release }) {
+			continue
+		}
+		if rel, err := r.tx.Release(l.Release); err == nil {
+			closing[rel.ID] = rel
+		}
+	}
+	text := queueText(open, locks, closing, r.now)
 	if r.s.Instance != "" {
 		text += "\nAnswered by " + Escape(r.s.Instance) + "."
 	}
@@ -559,7 +606,7 @@ func (r *run) checkLocks(rel Release) error {
 			return Errorf(ECONFLICT, "%s: %s.", capitalize(lockText(l, r.now)), "wait until an admin unlocks it")
 		}
 		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
-			return Errorf(ECONFLICT, "%s.", capitalize(lockText(l, r.now)))
+			return r.lockedBy(l)
 		}
 	}
 	open, err := r.tx.Open()
@@ -580,6 +627,28 @@ func (r *run) checkLocks(rel Release) error {
 		}
 	}
 	return nil
+}
+
+// lockedBy refuses a dep start because release lock l holds one of its
+// components. A release that is no longer open holds a lock only while its
+// cancel hook runs, or after a restart found it running: say so, and what
+// to do.
+func (r *run) lockedBy(l Lock) error {
+	text := capitalize(lockText(l, r.now))
+	holder, err := r.tx.Release(l.Release)
+	if err != nil || holder.State.Open() {
+		return Errorf(ECONFLICT, "%s.", text)
+	}
+	return Errorf(ECONFLICT, "%s, %s.", text, closingText(holder, l.Component, r.now))
+}
+
+// closingText says why a release that is no longer open still holds
+// component c: its cancel hook is running, or its outcome is unknown.
+func closingText(rel Release, c string, now time.Time) string {
+	if rel.Running != nil {
+		return fmt.Sprintf("which is %s and whose %s hook is running (since %s): wait until it ends", rel.State, rel.Running.Phase, since(now, rel.Running.Since))
+	}
+	return fmt.Sprintf("which is %s; its cancel hook's outcome is unknown after a restart: check the rollback, then an admin frees it with unlock %s", rel.State, c)
 }
 
 func capitalize(s string) string {
@@ -609,13 +678,20 @@ func (r *run) finish() error {
 		r.after = append(r.after, r.s.spawn(rel, run, hook))
 		return nil
 	}
-	return r.close(rel, ActionFinish, "", "")
+	return r.close(rel, ActionFinish, "", "", nil)
 }
 
-// close moves rel to done or cancelled, frees its locks and tells the next in
-// line. reason is the cancel reason.
-func (r *run) close(rel Release, action Action, reason, detail string) error {
-	held := rel.State.HoldsLocks()
+// close moves rel to done or cancelled and tells the people concerned. A
+// release that held locks frees them and tells the next in line, unless
+// hook is set: hook is the cancel hook about to run, kept as rel.Running,
+// and the locks stay held until its result is recorded (recordHook), so
+// that no other release deploys a component while it is rolled back.
+// reason is the cancel reason.
+func (r *run) close(rel Release, action Action, reason, detail string, hook *HookRun) error {
+	free := rel.State.HoldsLocks() && hook == nil
+	if hook != nil {
+		detail = strings.TrimPrefix(detail+"; cancel hook attempt "+hook.Attempt, "; ")
+	}
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
 		detail = strings.TrimPrefix(detail+"; admin override", "; ")
 	}
@@ -623,11 +699,14 @@ func (r *run) close(rel Release, action Action, reason, detail string) error {
 		if reason != "" {
 			x.Reason = reason
 		}
+		if hook != nil {
+			x.Running = hook
+		}
 	})
 	if err != nil {
 		return err
 	}
-	if held {
+	if free {
 		for _, c := range rel.Locks {
 			if err := r.tx.DeleteLock(c, rel.ID); err != nil {
 				return err
@@ -645,16 +724,33 @@ func (r *run) close(rel Release, action Action, reason, detail string) error {
 		if reason != "" {
 			why = ": " + Escape(reason)
 		}
-		r.thread(rel, fmt.Sprintf("Cancelled by %s%s.", UserRef(r.m.User), why))
+		text := fmt.Sprintf("Cancelled by %s%s.", UserRef(r.m.User), why)
+		if hook != nil {
+			text += " Cancel hook running…" + keptText(rel)
+		}
+		r.thread(rel, text)
 		if rel.Requester != r.m.User {
 			r.dm(rel.Requester, fmt.Sprintf("%s was cancelled by %s%s.", TicketRef(rel), UserRef(r.m.User), why))
 		}
-		r.reply(fmt.Sprintf("%s is cancelled.", rel.Ticket))
+		msg := fmt.Sprintf("%s is cancelled.", rel.Ticket)
+		if hook != nil {
+			msg += " The cancel hook is running" + keptText(rel)
+		}
+		r.reply(msg)
 	}
-	if held {
+	if free {
 		return r.tellNext(rel.Locks)
 	}
 	return nil
+}
+
+// keptText says which locks a cancelled release keeps while its cancel hook
+// runs, as the end of a sentence.
+func keptText(rel Release) string {
+	if len(rel.Locks) == 0 {
+		return "."
+	}
+	return fmt.Sprintf("; %s stay locked until it ends.", strings.Join(rel.Locks, ", "))
 }
 
 // tellNext DMs the requester of each first ready release waiting for one of
@@ -704,17 +800,20 @@ func (r *run) cancel() error {
 	if err != nil {
 		return err
 	}
-	started := rel.State.HoldsLocks()
-	if err := r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text); err != nil {
+	hook := r.s.Hooks.Cancel
+	if hook == nil || !rel.State.HoldsLocks() {
+		return r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, nil)
+	}
+	// The cancel hook rolls the deploy back: the release keeps its locks
+	// until the hook's result is recorded.
+	run := HookRun{Phase: PhaseCancel, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+	if err := r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, &run); err != nil {
 		return err
 	}
-	if hook := r.s.Hooks.Cancel; hook != nil && started {
-		rel, err := r.tx.Release(rel.ID)
-		if err != nil {
-			return err
-		}
-		r.after = append(r.after, r.s.spawn(rel, HookRun{Phase: PhaseCancel, Attempt: newAttempt(), Actor: r.m.User, Since: r.now}, hook))
+	if rel, err = r.tx.Release(rel.ID); err != nil {
+		return err
 	}
+	r.after = append(r.after, r.s.spawn(rel, run, hook))
 	return nil
 }
 
@@ -763,6 +862,7 @@ func (r *run) unlock() error {
 		return err
 	}
 	var held []string
+	var left *Release // a release no longer open that holds comp
 	found := false
 	for _, l := range locks {
 		if l.Frozen() && l.Component == comp {
@@ -770,9 +870,17 @@ func (r *run) unlock() error {
 		}
 		if !l.Frozen() && l.Component == comp {
 			held = append(held, l.Ticket)
+			if rel, err := r.tx.Release(l.Release); err != nil {
+				return err
+			} else if !rel.State.Open() {
+				left = &rel
+			}
 		}
 	}
 	if !found {
+		if left != nil {
+			return r.unlockLeft(comp, *left)
+		}
 		if len(held) > 0 {
 			return Errorf(ECONFLICT, "%s is not frozen; it is locked by %s until its dep finish or cancel.", comp, strings.Join(held, ", "))
 		}
@@ -791,6 +899,43 @@ func (r *run) unlock() error {
 		freed = r.s.Policy.Components
 	}
 	return r.tellNext(freed)
+}
+
+// unlockLeft frees component comp of rel, a release that is no longer open
+// but kept the lock: its cancel hook's outcome is unknown after a restart,
+// and an admin who checked the rollback lets the next release go. While
+// the hook runs, its result frees the lock; nobody else may.
+func (r *run) unlockLeft(comp string, rel Release) error {
+	if rel.Running != nil {
+		if p, held := r.s.heldResult(rel.Running.Attempt); held {
+			// The hook has ended but its result could not be saved:
+			// recording it frees every lock of the release.
+			_, err := r.settle(rel, p)
+			return err
+		}
+		return Errorf(ECONFLICT, "%s is locked by %s, %s.", comp, rel.Ticket, closingText(rel, comp, r.now))
+	}
+	if err := r.tx.DeleteLock(comp, rel.ID); err != nil {
+		return err
+	}
+	why := fmt.Sprintf("lock left by %s, which is %s", rel.Ticket, rel.State)
+	if h := rel.LastHook; h != nil {
+		why += fmt.Sprintf("; its %s hook (attempt %s): %s", h.Phase, h.Attempt, firstLine(hookDetailOrError(*h)))
+	}
+	if err := r.audit(ActionUnlock, rel.Ticket, rel.State, rel.State, comp+": "+why); err != nil {
+		return err
+	}
+	r.thread(rel, fmt.Sprintf("%s freed %s, which %s still held.", UserRef(r.m.User), comp, rel.Ticket))
+	r.reply(fmt.Sprintf("Freed %s: %s is %s and no longer holds it.", comp, rel.Ticket, rel.State))
+	return r.tellNext([]string{comp})
+}
+
+// hookDetailOrError says how a hook ended, for the audit log.
+func hookDetailOrError(h HookResult) string {
+	if h.OK {
+		return "ok"
+	}
+	return h.Error
 }
 
 func (r *run) component() (string, error) {
@@ -829,11 +974,38 @@ func (r *run) status() error {
 			text += fmt.Sprintf("\nposition in the queue: %d", pos)
 		}
 	}
+	if rel.Running != nil {
+		if p, held := r.s.heldResult(rel.Running.Attempt); held {
+			text += "\n" + p.text(rel.Ticket, r.now)
+		}
+	}
+	if !rel.State.Open() {
+		if kept, err := r.keptLocks(rel); err != nil {
+			return err
+		} else if len(kept) > 0 {
+			text += fmt.Sprintf("\nstill locks %s, %s", strings.Join(kept, ", "), closingText(rel, kept[0], r.now))
+		}
+	}
 	if rel.LastHook != nil {
 		text += "\nlast hook: " + firstLine(hookText(*rel.LastHook))
 	}
 	r.reply(text)
 	return nil
+}
+
+// keptLocks returns the components whose lock rel holds.
+func (r *run) keptLocks(rel Release) ([]string, error) {
+	locks, err := r.tx.Locks()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range locks {
+		if !l.Frozen() && l.Release == rel.ID {
+			out = append(out, l.Component)
+		}
+	}
+	return out, nil
 }
 
 func firstLine(s string) string {
@@ -938,9 +1110,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 				ev = log.Warn().Str("error", res.Error)
 			}
 			ev.Bool("ok", res.OK).Int("exit", res.ExitCode).Dur("duration", res.Duration).Msg("hook ended")
-			if err := s.recordHook(rel.ID, hr, res); err != nil {
-				log.Error().Err(err).Msg("could not record the hook's result")
-			}
+			s.keepRecording(ctx, log, rel.ID, hr, res)
 			s.own.Delete(hr.Attempt)
 		}()
 	}
@@ -948,66 +1118,11 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 
 // recordHook records a hook's result as its own transition.
 func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
-	ctx := context.Background()
 	var after []func()
-	err := s.Store.Update(ctx, func(tx Tx) error {
-		rel, err := tx.Release(id)
-		if err != nil {
-			return err
-		}
-		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
-		if hr.Phase == PhaseCancel {
-			// The release is already closed; just record what the hook did.
-			rel.LastHook = &res
-			if rel, err = tx.PutRelease(rel); err != nil {
-				return err
-			}
-			action := ActionHook
-			if !res.OK {
-				action = ActionHookFailed
-			}
-			if err := r.audit(action, rel.Ticket, rel.State, rel.State, hookDetail(res)); err != nil {
-				return err
-			}
-			r.thread(rel, hookText(res))
-			return r.flush()
-		}
-		if rel.Running == nil || rel.Running.Attempt != hr.Attempt {
-			return fmt.Errorf("release %s: hook attempt %s is no longer current", rel.Ticket, hr.Attempt)
-		}
-		rel.Running, rel.LastHook = nil, &res
-		switch {
-		case hr.Phase == PhaseStart && res.OK:
-			if rel, err = r.move(rel, ActionStarted, hookDetail(res), nil); err != nil {
-				return err
-			}
-			r.after = append(r.after, s.comment(rel.Ticket, PhaseStart, hr.Actor, r.now))
-			r.card(rel)
-			r.thread(rel, hookText(res)+fmt.Sprintf(". When the deploy is done: dep finish %s.", rel.Ticket))
-		case hr.Phase == PhaseStart:
-			if rel, err = r.move(rel, ActionFail, hookDetail(res), nil); err != nil {
-				return err
-			}
-			r.card(rel)
-			r.thread(rel, hookText(res))
-			text := fmt.Sprintf("The start hook of %s failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket, rel.Ticket)
-			for _, u := range uniq(hr.Actor, rel.Requester) {
-				r.dm(u, text)
-			}
-		case res.OK: // finish
-			if err := r.close(rel, ActionFinish, "", hookDetail(res)); err != nil {
-				return err
-			}
-		default: // finish failed: nothing changes but the record of it
-			if rel, err = r.move(rel, ActionHookFailed, hookDetail(res), nil); err != nil {
-				return err
-			}
-			r.card(rel)
-			r.thread(rel, hookText(res))
-			r.dm(hr.Actor, fmt.Sprintf("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
-		}
-		after = r.after
-		return r.flush()
+	err := s.Store.Update(context.Background(), func(tx Tx) error {
+		var err error
+		after, err = s.applyHook(tx, id, hr, res)
+		return err
 	})
 	if err == nil {
 		s.notify()
@@ -1016,6 +1131,93 @@ func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 		}
 	}
 	return err
+}
+
+// errNotCurrent says that a hook's result can no longer be recorded: the
+// release's Running names another attempt, or none (a restart called the
+// outcome unknown, or an admin recorded it).
+var errNotCurrent = errors.New("the hook attempt is no longer current")
+
+// applyHook records hook attempt hr's result res for release id inside tx:
+// the transition, its audit entry and whom to tell. It returns the work to
+// do after the commit.
+func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult) ([]func(), error) {
+	rel, err := tx.Release(id)
+	if err != nil {
+		return nil, err
+	}
+	if rel.Running == nil || rel.Running.Attempt != hr.Attempt {
+		return nil, fmt.Errorf("release %s, hook attempt %s: %w", rel.Ticket, hr.Attempt, errNotCurrent)
+	}
+	r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+	rel.Running, rel.LastHook = nil, &res
+	switch {
+	case hr.Phase == PhaseCancel:
+		if err := r.cancelHookEnded(rel, res); err != nil {
+			return nil, err
+		}
+	case hr.Phase == PhaseStart && res.OK:
+		if rel, err = r.move(rel, ActionStarted, hookDetail(res), nil); err != nil {
+			return nil, err
+		}
+		r.after = append(r.after, s.comment(rel.Ticket, PhaseStart, hr.Actor, r.now))
+		r.card(rel)
+		r.thread(rel, hookText(res)+fmt.Sprintf(". When the deploy is done: dep finish %s.", rel.Ticket))
+	case hr.Phase == PhaseStart:
+		if rel, err = r.move(rel, ActionFail, hookDetail(res), nil); err != nil {
+			return nil, err
+		}
+		r.card(rel)
+		r.thread(rel, hookText(res))
+		text := fmt.Sprintf("The start hook of %s failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket, rel.Ticket)
+		for _, u := range uniq(hr.Actor, rel.Requester) {
+			r.dm(u, text)
+		}
+	case res.OK: // finish
+		if err := r.close(rel, ActionFinish, "", hookDetail(res), nil); err != nil {
+			return nil, err
+		}
+	default: // finish failed: nothing changes but the record of it
+		if rel, err = r.move(rel, ActionHookFailed, hookDetail(res), nil); err != nil {
+			return nil, err
+		}
+		r.card(rel)
+		r.thread(rel, hookText(res))
+		r.dm(hr.Actor, fmt.Sprintf("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
+	}
+	return r.after, r.flush()
+}
+
+// cancelHookEnded records the result of a cancelled release's cancel hook,
+// whatever it is, then frees the locks the release kept while the hook ran
+// and tells the next in line.
+func (r *run) cancelHookEnded(rel Release, res HookResult) error {
+	rel, err := r.tx.PutRelease(rel)
+	if err != nil {
+		return err
+	}
+	action := ActionHook
+	if !res.OK {
+		action = ActionHookFailed
+	}
+	if err := r.audit(action, rel.Ticket, rel.State, rel.State, hookDetail(res)); err != nil {
+		return err
+	}
+	for _, c := range rel.Locks {
+		if err := r.tx.DeleteLock(c, rel.ID); err != nil {
+			return err
+		}
+	}
+	text := hookText(res)
+	if len(rel.Locks) > 0 {
+		text = firstLine(text) + fmt.Sprintf("; freed %s.", strings.Join(rel.Locks, ", ")) + strings.TrimPrefix(text, firstLine(text))
+	}
+	r.card(rel)
+	r.thread(rel, text)
+	if !res.OK {
+		r.dm(r.m.User, fmt.Sprintf("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
+	}
+	return r.tellNext(rel.Locks)
 }
 
 // comment returns a function, run after the commit, that writes a comment on

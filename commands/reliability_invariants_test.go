@@ -75,7 +75,7 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 		if r.Running != nil && !running {
 			bad("%s (release %d) has a hook marked running after every hook ended", r.Ticket, r.ID)
 		}
-		if r.Running != nil && !r.State.Open() {
+		if r.Running != nil && !r.State.Open() && !cancelling(r) {
 			bad("%s (release %d) is %s with a hook running", r.Ticket, r.ID, r.State)
 		}
 	}
@@ -85,7 +85,10 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 		}
 	}
 
-	// I2: lock ⇔ lock-holding state, both ways.
+	// I2: lock ⇔ lock-holding state, both ways. A cancelled release whose
+	// cancel hook runs holds its locks too (issue 12, item 3); one whose
+	// cancel hook's outcome is unknown after a restart keeps those an admin
+	// has not freed yet.
 	byID := map[uint64]commands.Release{}
 	for _, r := range s.releases {
 		byID[r.ID] = r
@@ -100,14 +103,17 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 		switch {
 		case !ok:
 			bad("I2: lock %s references release %d, which does not exist", l.Component, l.Release)
-		case !r.State.HoldsLocks():
+		case !r.State.HoldsLocks() && !cancelling(r) && !leftByCancel(r):
 			bad("I2: lock %s references %s, which is %s", l.Component, r.Ticket, r.State)
 		case !slices.Contains(r.Locks, l.Component):
 			bad("I2: lock %s references %s, whose locks are %v", l.Component, r.Ticket, r.Locks)
 		}
+		if ok && leftByCancel(r) {
+			want = append(want, fmt.Sprintf("%s=%d/%s", l.Component, l.Release, l.Ticket))
+		}
 	}
 	for _, r := range s.releases {
-		if r.State.HoldsLocks() {
+		if r.State.HoldsLocks() || cancelling(r) {
 			for _, c := range r.Locks {
 				want = append(want, fmt.Sprintf("%s=%d/%s", c, r.ID, r.Ticket))
 			}
@@ -117,6 +123,13 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	slices.Sort(want)
 	if !slices.Equal(table, want) {
 		bad("I2: lock table %v, but the releases in lock-holding states hold %v", table, want)
+	}
+	for c, ts := range holders {
+		for _, r := range s.releases {
+			if cancelling(r) && slices.Contains(r.Locks, c) {
+				bad("I1: %s is held by %v while the cancel hook of %s runs", c, ts, r.Ticket)
+			}
+		}
 	}
 
 	// I3: the queue is the open releases, unique, in ID order, and stable:
@@ -171,6 +184,20 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	return out
 }
 
+// cancelling reports whether r is a cancelled release whose cancel hook
+// runs: it keeps its locks until the hook's result is recorded.
+func cancelling(r commands.Release) bool {
+	return r.State == commands.StateCancelled && r.Running != nil && r.Running.Phase == commands.PhaseCancel
+}
+
+// leftByCancel reports whether r is a cancelled release whose cancel hook
+// was found running after a restart: it keeps its locks until an admin
+// frees them.
+func leftByCancel(r commands.Release) bool {
+	return r.State == commands.StateCancelled && r.Running == nil && r.LastHook != nil &&
+		r.LastHook.Phase == commands.PhaseCancel && strings.HasPrefix(r.LastHook.Error, "outcome unknown")
+}
+
 // replay replays the audit log and compares the result with the store.
 func (s snapshot) replay() []string {
 	var out []string
@@ -191,6 +218,13 @@ func (s snapshot) replay() []string {
 			}
 			frozen[c] = true
 		case commands.ActionUnlock:
+			if e.Ticket != "" {
+				// An admin freed a lock left by a closed release.
+				if prev := state[e.Ticket]; prev.Open() || e.From != prev || e.To != prev {
+					bad("I5: seq %d unlock of %s's lock %s>%s, but the release was %s", e.Seq, e.Ticket, e.From, e.To, prev)
+				}
+				continue
+			}
 			if !frozen[e.Detail] {
 				bad("I5: seq %d unfroze %s, which was not frozen", e.Seq, e.Detail)
 			}
@@ -204,6 +238,19 @@ func (s snapshot) replay() []string {
 			if e.From != commands.StateNone || e.To != commands.StateRequested {
 				bad("I5: seq %d request %s>%s", e.Seq, e.From, e.To)
 			}
+		case commands.ActionInterrupt:
+			// A cancel hook found running after a restart: the closed
+			// release does not move.
+			if prev := state[e.Ticket]; !prev.Open() {
+				if e.From != prev || e.To != prev {
+					bad("I5: seq %d %s %s %s>%s, but the release was %s", e.Seq, e.Action, e.Ticket, e.From, e.To, prev)
+				}
+				continue
+			}
+			if to, ok := commands.Next(e.From, e.Action); !ok || to != e.To || e.From != state[e.Ticket] {
+				bad("I5: seq %d %s %s>%s is not in the transition table or not from %s", e.Seq, e.Action, e.From, e.To, state[e.Ticket])
+			}
+			state[e.Ticket] = e.To
 		case commands.ActionHook, commands.ActionHookFailed:
 			// A hook's result changes no state: a cancel hook's is
 			// recorded on the cancelled release.

@@ -85,6 +85,7 @@ type mCmd struct {
 	via         commands.Via
 	startFails  bool
 	finishFails bool
+	cancelFails bool
 }
 
 func isApprover(u string) bool { return u == approver || u == ann || u == qa } // qa through S0QA
@@ -236,7 +237,17 @@ func (m *model) apply(c mCmd) []string {
 		if r == nil || !mayRun(r) {
 			return refused()
 		}
-		return []string{move(r, commands.ActionCancel, commands.StateCancelled)}
+		started := r.State.HoldsLocks()
+		out := []string{move(r, commands.ActionCancel, commands.StateCancelled)}
+		if !started {
+			return out
+		}
+		// The cancel hook runs for a release that held its locks; its
+		// result is recorded on the cancelled release, which frees them.
+		if c.cancelFails {
+			return append(out, entry(commands.ActionHookFailed, r.Ticket, r.State, r.State))
+		}
+		return append(out, entry(commands.ActionHook, r.Ticket, r.State, r.State))
 	case commands.VerbLock:
 		if !isAdmin(c.actor) || (c.comp != commands.AllComponents && !slices.Contains(modelComponents, c.comp)) {
 			return refused()
@@ -430,6 +441,7 @@ func (g *gen) next() mCmd {
 	if forced != "" {
 		c.actor = forced
 	}
+	c.cancelFails = r.IntN(4) == 0
 	return c
 }
 
@@ -451,17 +463,22 @@ func verbWord(text string) string {
 
 // modelRun is one sequence: a fresh database, Service and model.
 type modelRun struct {
-	seed     uint64
-	db       *storage.DB
-	svc      *commands.Service
-	start    *fakeExec
-	finish   *fakeExec
-	m        *model
-	now      time.Time
-	prevOpen []uint64
-	asked    []commands.Message // every command sent, in order
-	seenSeq  uint64
-	log      []string
+	seed   uint64
+	db     *storage.DB
+	svc    *commands.Service
+	start  *fakeExec
+	finish *fakeExec
+	cancel *fakeExec
+	// What probeCancel found while cancel hooks ran.
+	probeMu       sync.Mutex
+	probes        int
+	probeProblems []string
+	m             *model
+	now           time.Time
+	prevOpen      []uint64
+	asked         []commands.Message // every command sent, in order
+	seenSeq       uint64
+	log           []string
 }
 
 func newModelRun(dir string, seed uint64) (*modelRun, error) {
@@ -473,12 +490,13 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 	for k, comps := range modelTickets {
 		tickets[k] = readyTicket(k, comps...)
 	}
-	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{},
+	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{}, cancel: &fakeExec{},
 		m: &model{frozen: map[string]bool{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	mr.cancel.probe = mr.probeCancel
 	mr.svc = &commands.Service{
 		Store:   db,
 		Tracker: &fakeTracker{tickets: tickets, errs: map[string]error{}},
-		Hooks:   commands.Hooks{Start: mr.start, Finish: mr.finish},
+		Hooks:   commands.Hooks{Start: mr.start, Finish: mr.finish, Cancel: mr.cancel},
 		Groups:  groups{},
 		Policy: commands.Policy{
 			Approvers:  []string{approver, "S0QA", ann},
@@ -493,6 +511,39 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 	return mr, nil
 }
 
+// probeCancel runs while a cancel hook runs: the invariants hold with the
+// hook running, and the cancelled release still holds every lock it held
+// (issue 12, item 3), so no other release can take them meanwhile.
+func (mr *modelRun) probeCancel(job commands.Job) {
+	snap, err := takeSnapshot(context.Background(), mr.db)
+	problems := snap.violations(nil, true)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	found := false
+	for _, r := range snap.releases {
+		if r.Running == nil || r.Running.Attempt != job.Attempt {
+			continue
+		}
+		found = true
+		if !cancelling(r) {
+			problems = append(problems, fmt.Sprintf("while its cancel hook runs, %s is %s with %s running", r.Ticket, r.State, r.Running.Phase))
+		}
+		for _, c := range r.Locks {
+			if !slices.ContainsFunc(snap.locks, func(l commands.Lock) bool { return l.Component == c && l.Release == r.ID }) {
+				problems = append(problems, fmt.Sprintf("while its cancel hook runs, %s no longer holds %s: locks %v", r.Ticket, c, snap.locks))
+			}
+		}
+	}
+	if !found {
+		problems = append(problems, fmt.Sprintf("cancel hook attempt %s of %s runs, but no release names it running", job.Attempt, job.Ticket))
+	}
+	mr.probeMu.Lock()
+	mr.probes++
+	mr.probeProblems = append(mr.probeProblems, problems...)
+	mr.probeMu.Unlock()
+}
+
 func (f *fakeExec) setFail(fail bool) {
 	f.mu.Lock()
 	f.fail = fail
@@ -502,9 +553,10 @@ func (f *fakeExec) setFail(fail bool) {
 // step runs c on the real Service and on the model, then checks that they
 // agree and that the invariants hold. It returns what went wrong.
 func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []string) {
-	mr.log = append(mr.log, fmt.Sprintf("%2d. %s (%s): %s [start hook fails: %v, finish hook fails: %v]", i+1, c.actor, c.via, c.text, c.startFails, c.finishFails))
+	mr.log = append(mr.log, fmt.Sprintf("%2d. %s (%s): %s [start hook fails: %v, finish hook fails: %v, cancel hook fails: %v]", i+1, c.actor, c.via, c.text, c.startFails, c.finishFails, c.cancelFails))
 	mr.start.setFail(c.startFails)
 	mr.finish.setFail(c.finishFails)
+	mr.cancel.setFail(c.cancelFails)
 	msg := commands.Message{EventID: fmt.Sprintf("Ev%d-%d", mr.seed, i), User: c.actor, Channel: "C0REL",
 		Text: c.text, Via: c.via, Time: mr.now}
 	if fresh, err := mr.svc.Receive(ctx, msg); err != nil || !fresh {
@@ -523,6 +575,10 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 	}
 	problems = snap.violations(mr.prevOpen, false)
 	mr.prevOpen = snap.openIDs()
+	mr.probeMu.Lock()
+	problems = append(problems, mr.probeProblems...)
+	mr.probeProblems = nil
+	mr.probeMu.Unlock()
 
 	// The audit entries this step appended: exactly the model's, all by the actor.
 	var got []string
@@ -710,6 +766,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		next                     atomic.Int64
 		steps, changes, refusals atomic.Int64
 		noops, failed            atomic.Int64
+		cancelProbes             atomic.Int64
 		stateSeen                sync.Map
 		mu                       sync.Mutex
 		firstFailure             string
@@ -760,6 +817,9 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 						break
 					}
 				}
+				mr.probeMu.Lock()
+				cancelProbes.Add(int64(mr.probes))
+				mr.probeMu.Unlock()
 				if err := mr.db.Close(); err != nil {
 					t.Error(err)
 				}
@@ -777,9 +837,9 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		return true
 	})
 	slices.Sort(states)
-	t.Logf("FIGURE model: %d sequences × %d steps = %d commands (seeds %d…%d), %d changes, %d refusals, %d no-ops, 0 divergences, invariants I1–I5 checked after every step, in %v; states reached: %v",
+	t.Logf("FIGURE model: %d sequences × %d steps = %d commands (seeds %d…%d), %d changes, %d refusals, %d no-ops, 0 divergences, invariants I1–I5 checked after every step and while each of %d cancel hooks ran, in %v; states reached: %v",
 		sequences, modelSteps, steps.Load(), seed0, seed0+uint64(sequences)-1, changes.Load(), refusals.Load(), noops.Load(),
-		time.Since(began).Round(time.Millisecond), states)
+		cancelProbes.Load(), time.Since(began).Round(time.Millisecond), states)
 	// The generator must reach every state, or the test proves little.
 	for _, s := range commands.States {
 		if s != commands.StateNone && !slices.Contains(states, string(s)) && sequences >= 100 {

@@ -212,7 +212,9 @@ func approvalFacts(r Release) string {
 }
 
 // queueText renders the queue reply: open releases in order, then the locks.
-func queueText(open []Release, locks []Lock, now time.Time) string {
+// closing holds the releases that are no longer open but still hold a lock
+// (their cancel hook runs), by ID.
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, now time.Time) string {
 	var b strings.Builder
 	if len(open) == 0 {
 		b.WriteString("The queue is empty.")
@@ -241,6 +243,9 @@ func queueText(open []Release, locks []Lock, now time.Time) string {
 	b.WriteString("\nLocks:")
 	for _, l := range locks {
 		b.WriteString("\n• " + lockText(l, now))
+		if rel, ok := closing[l.Release]; ok && !l.Frozen() {
+			b.WriteString(", " + closingText(rel, l.Component, now))
+		}
 	}
 	return b.String()
 }

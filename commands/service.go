@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands/failpoint"
@@ -52,7 +53,15 @@ type Service struct {
 	// nothing is looked up inside a transaction.
 	Instance string
 
+	// ResultBackOff, if set, returns the retry policy for recording a hook
+	// result whose commit failed (default: 100 ms doubling up to 30 s, no
+	// overall limit). Tests make it quick or controlled.
+	ResultBackOff func() backoff.BackOff
+
 	hooks sync.WaitGroup
+	// held holds the hook results that could not be committed yet, by
+	// attempt, while they are retried (hookresult.go).
+	held sync.Map
 	// own holds the hook attempts this Service created and has not
 	// recorded a result of: Recover, which runs while the first commands
 	// after a start are handled, must not take them for interrupted ones.
@@ -452,12 +461,31 @@ func (s *Service) Recover(ctx context.Context) error {
 	var interrupted []Release
 	if err := s.Store.View(ctx, func(tx Tx) error {
 		open, err := tx.Open()
+		if err != nil {
+			return err
+		}
+		// A cancelled release is not in the open index, but it keeps its
+		// locks while its cancel hook runs: find it through them.
+		locks, err := tx.Locks()
+		if err != nil {
+			return err
+		}
+		for _, l := range locks {
+			if l.Frozen() || slices.ContainsFunc(open, func(r Release) bool { return r.ID == l.Release }) {
+				continue
+			}
+			r, err := tx.Release(l.Release)
+			if err != nil {
+				return err
+			}
+			open = append(open, r)
+		}
 		for _, r := range open {
 			if r.Running != nil && !s.owns(r.Running.Attempt) {
 				interrupted = append(interrupted, r)
 			}
 		}
-		return err
+		return nil
 	}); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
@@ -491,10 +519,14 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		hr := *rel.Running
 		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
 		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
-		rel, err = r.move(rel, ActionInterrupt, detail, func(x *Release) {
+		unknown := func(x *Release) {
 			x.Running = nil
 			x.LastHook = &HookResult{Phase: hr.Phase, Attempt: hr.Attempt, Error: outcomeUnknown, Ended: r.now}
-		})
+		}
+		if !rel.State.Open() {
+			return s.cancelInterrupted(r, rel, detail, unknown)
+		}
+		rel, err = r.move(rel, ActionInterrupt, detail, unknown)
 		if err != nil {
 			return err
 		}
@@ -592,6 +624,36 @@ func commandQuote(text string) string {
 		q = "(empty)"
 	}
 	return "`" + Escape(q) + "`"
+}
+
+// cancelInterrupted reports the cancel hook of rel, a cancelled release,
+// found running after a restart. The release stays cancelled (a closed
+// release never moves) and keeps its locks: nobody knows whether the
+// rollback ended, so an admin frees them (unlock) once it is checked.
+func (s *Service) cancelInterrupted(r *run, rel Release, detail string, unknown func(*Release)) error {
+	unknown(&rel)
+	rel.Updated = r.now
+	rel, err := r.tx.PutRelease(rel)
+	if err != nil {
+		return err
+	}
+	if err := r.audit(ActionInterrupt, rel.Ticket, rel.State, rel.State, detail); err != nil {
+		return err
+	}
+	kept, err := r.keptLocks(rel)
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf(":warning: dobrobot restarted while the cancel hook of %s was running: its outcome is unknown and it was not re-run.", TicketRef(rel))
+	if len(kept) > 0 {
+		text += fmt.Sprintf(" Its locks stay held (%s): check the rollback, then an admin frees each with unlock COMPONENT (unlock %s).", strings.Join(kept, ", "), kept[0])
+	}
+	r.card(rel)
+	r.thread(rel, text)
+	for _, u := range uniq(rel.Requester, rel.Admin, r.m.User) {
+		r.dm(u, text)
+	}
+	return r.flush()
 }
 
 // outcomeUnknown is the error of a hook found running after a restart.

@@ -67,6 +67,8 @@ type fakeExec struct {
 	fail  bool
 	gate  chan commands.HookResult
 	spawn chan commands.Job
+	// probe, if set, is called while the hook runs, before it returns.
+	probe func(commands.Job)
 }
 
 func (f *fakeExec) Run(_ context.Context, job commands.Job) commands.HookResult {
@@ -76,6 +78,9 @@ func (f *fakeExec) Run(_ context.Context, job commands.Job) commands.HookResult 
 	f.mu.Unlock()
 	if f.spawn != nil {
 		f.spawn <- job
+	}
+	if f.probe != nil {
+		f.probe(job)
 	}
 	if hold {
 		return <-f.gate

@@ -115,6 +115,7 @@ type worldOptions struct {
 	seed      string        // a database file to start from
 	hookSleep time.Duration // how long each hook runs
 	http      bool          // turn on http.listen (127.0.0.1:0)
+	cancel    bool          // configure a cancel hook too
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -154,6 +155,9 @@ hooks:
   start: {exec: ` + hookExec() + `, timeout: 30s}
   finish: {exec: ` + hookExec() + `, timeout: 30s}
 `
+	if o.cancel {
+		cfg += "  cancel: {exec: " + hookExec() + ", timeout: 30s}\n"
+	}
 	if o.http {
 		cfg += "http: {listen: \"127.0.0.1:0\"}\n"
 	}
@@ -424,6 +428,7 @@ type snapshot struct {
 	outbox  []commands.Effect
 	audit   []commands.AuditEntry
 	events  map[string]commands.InboxEvent
+	closed  map[uint64]commands.Release // releases no longer open that hold a lock
 }
 
 // lockHolders returns component → ticket of the releases' locks.
@@ -445,7 +450,10 @@ var attemptRE = regexp.MustCompile(`attempt ([0-9a-f]{16})`)
 //	bbolt's consistency check passes and the whole audit chain verifies;
 //	I1 at most one release holds each component (deploying or failed);
 //	I2 every release lock belongs to a release in a lock-holding state that
-//	   lists the component, and such a release holds all of its locks;
+//	   lists the component, and such a release holds all of its locks; or
+//	   to a cancelled release whose cancel hook runs (it holds all of
+//	   them) or was found running after a restart (until an admin frees
+//	   them);
 //	I3 the queue is in ID order, one open release per ticket;
 //	I5 each ticket's newest state-changing audit entry ends in its state;
 //	I6 every outbox message about a release names a committed one;
@@ -478,7 +486,7 @@ func (w *world) check(t reporter, tickets ...string) snapshot {
 	if _, _, err := verifyChain(context.Background(), db); err != nil {
 		t.Fatalf("audit chain: %v", err)
 	}
-	s := snapshot{last: map[string]commands.Release{}, events: map[string]commands.InboxEvent{}}
+	s := snapshot{last: map[string]commands.Release{}, events: map[string]commands.InboxEvent{}, closed: map[uint64]commands.Release{}}
 	err = db.View(context.Background(), func(tx commands.Tx) error {
 		var err error
 		if s.open, err = tx.Open(); err != nil {
@@ -486,6 +494,16 @@ func (w *world) check(t reporter, tickets ...string) snapshot {
 		}
 		if s.locks, err = tx.Locks(); err != nil {
 			return err
+		}
+		for _, l := range s.locks {
+			if l.Frozen() || slices.ContainsFunc(s.open, func(r commands.Release) bool { return r.ID == l.Release }) {
+				continue
+			}
+			r, err := tx.Release(l.Release)
+			if err != nil {
+				return err
+			}
+			s.closed[r.ID] = r
 		}
 		if s.pending, err = tx.PendingEvents(); err != nil {
 			return err
@@ -548,6 +566,17 @@ func (w *world) check(t reporter, tickets ...string) snapshot {
 		if l.Frozen() {
 			continue
 		}
+		if r, ok := s.closed[l.Release]; ok {
+			cancelling := r.Running != nil && r.Running.Phase == commands.PhaseCancel
+			left := r.Running == nil && r.LastHook != nil && r.LastHook.Phase == commands.PhaseCancel && !r.LastHook.OK
+			if r.State != commands.StateCancelled || !(cancelling || left) || !slices.Contains(r.Locks, l.Component) || r.Ticket != l.Ticket {
+				t.Errorf("I2: lock %s held by release %d (%s), which is %s with running %+v and last hook %+v", l.Component, l.Release, l.Ticket, r.State, r.Running, r.LastHook)
+			}
+			for _, h := range holders[l.Component] {
+				t.Errorf("I1: %s is held by %s and by %s, which is cancelled", l.Component, h, r.Ticket)
+			}
+			continue
+		}
 		r, ok := openByID[l.Release]
 		if !ok || !r.State.HoldsLocks() || !slices.Contains(r.Locks, l.Component) || r.Ticket != l.Ticket {
 			t.Errorf("I2: lock %s held by release %d (%s), which is not an open release holding it (%+v)", l.Component, l.Release, l.Ticket, r)
@@ -601,6 +630,11 @@ func (w *world) check(t reporter, tickets ...string) snapshot {
 		}
 	}
 	for _, r := range s.last {
+		if r.Running != nil {
+			committed[r.Running.Attempt] = true
+		}
+	}
+	for _, r := range s.closed {
 		if r.Running != nil {
 			committed[r.Running.Attempt] = true
 		}
@@ -869,6 +903,60 @@ func TestCrashDepFinish(t *testing.T) {
 			}
 			if got := countSpawns(w.spawns(), "PAY-1", "finish"); got != tc.spawned+1 {
 				t.Errorf("finish hooks spawned in all = %d, want %d", got, tc.spawned+1)
+			}
+		})
+	}
+}
+
+// TestCrashCancelHook kills the bot while the cancel hook of a deploying
+// release runs, and after it ended but before its result was recorded
+// (issue 12, item 3): after the restart the cancelled release still holds
+// its locks, its hook is reported and not run again, another release on the
+// same component cannot start until an admin frees the component, and then
+// it can.
+func TestCrashCancelHook(t *testing.T) {
+	t.Parallel()
+	seed := seedCrash(t, true)
+	for _, fp := range []string{failpoint.HookRunning + "=150ms", failpoint.AfterHookExitBeforeResultCommit} {
+		t.Run(fp, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, worldOptions{seed: seed, cancel: true})
+			name, _, _ := strings.Cut(fp, "=")
+			p := w.start(fp)
+			w.send(requester, "cancel PAY-1 rollback")
+			p.waitCrash(name)
+			s := w.inspect("PAY-1", "PAY-2")
+			rel := s.last["PAY-1"]
+			if rel.State != commands.StateCancelled || rel.Running == nil || rel.Running.Phase != commands.PhaseCancel ||
+				!mapsEqual(s.lockHolders(), map[string]string{"backend": "PAY-1", "payments": "PAY-1"}) {
+				t.Errorf("after the kill: PAY-1 %s, running %+v, locks %v; want cancelled, its cancel hook running, its locks held", rel.State, rel.Running, s.lockHolders())
+			}
+			if got := countSpawns(w.spawns(), "PAY-1", "cancel"); got != 1 {
+				t.Errorf("cancel hooks spawned before the kill = %d, want 1", got)
+			}
+
+			p = w.start("")
+			w.waitAudit("PAY-1", commands.ActionInterrupt, 0)
+			w.waitMessage(func() []fakeslack.Message { return w.slack.Messages(fakeslack.DMChannel(requester)) }, "restarted while the cancel hook", "an alert to the requester")
+			w.send(approver, "accept PAY-2")
+			w.waitReply(approver, "You accepted PAY-2.")
+			w.send(admin, "here PAY-2")
+			w.waitReply(admin, "You claimed PAY-2.")
+			w.send(requester, "dep start PAY-2")
+			w.waitReply(requester, "Backend is locked by PAY-1")
+			w.send(admin, "unlock backend")
+			w.waitReply(admin, "Freed backend")
+			w.waitMessage(func() []fakeslack.Message { return w.slack.Messages(fakeslack.DMChannel(requester)) }, "You're next", "you're next for PAY-2")
+			n := len(w.audit("PAY-2"))
+			w.send(requester, "dep start PAY-2")
+			w.waitAudit("PAY-2", commands.ActionStarted, n)
+			p.kill()
+			s = w.inspect("PAY-1", "PAY-2")
+			if got, want := s.lockHolders(), map[string]string{"backend": "PAY-2", "payments": "PAY-1"}; !mapsEqual(got, want) {
+				t.Errorf("locks after the admin's unlock and PAY-2's start = %v, want %v", got, want)
+			}
+			if got := countSpawns(w.spawns(), "PAY-1", "cancel"); got != 1 {
+				t.Errorf("cancel hooks spawned in all = %d, want 1 (no automatic re-run)", got)
 			}
 		})
 	}
