@@ -63,11 +63,14 @@ func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
 	return e
 }
 
+// cleanMax is the longest text Clean keeps, in bytes (before its "…").
+const cleanMax = 1000
+
 // Clean replaces control characters (newlines included) with spaces and
 // bounds the length, so any text is safe in a log line, a CSV cell and the
 // hashed record.
 func Clean(s string) string {
-	const max = 1000
+	const max = cleanMax
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
