@@ -225,8 +225,11 @@ func startLocks(detail string) ([]string, bool) {
 			locks = append(locks, c)
 		}
 	}
-	unsure := len(detail) > cleanMax && strings.HasSuffix(list, "…")
-	return locks, unsure
+	if len(detail) > cleanMax && strings.HasSuffix(list, "…") {
+		// Cut short: the last name is partial, and more may have followed.
+		return locks[:len(locks)-1], true
+	}
+	return locks, false
 }
 
 // Compare checks the replayed state against the stored one: open is the
