@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -319,5 +320,45 @@ func TestParseCheckpoint(t *testing.T) {
 		if err == nil && got.String() != strings.TrimSpace(strings.ToLower(tc.in)) {
 			t.Errorf("%v.String() = %q", got, got.String())
 		}
+	}
+}
+
+// TestCheckpointPostsTheHead: Service.Checkpoint puts the chain's head in
+// the outbox as a post to the release channel and writes nothing else (no
+// audit entry); an empty log posts nothing.
+func TestCheckpointPostsTheHead(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if cp, err := h.svc.Checkpoint(ctx); err != nil || cp != (commands.Checkpoint{}) {
+		t.Fatalf("Checkpoint of an empty log = %v, %v", cp, err)
+	}
+	if got := h.drain(); len(got) != 0 {
+		t.Errorf("an empty log posted %+v", got)
+	}
+	h.say(ann, "dobro PAY-1")
+	before := h.audit()
+	var head commands.Checkpoint
+	if err := h.db.View(ctx, func(tx commands.Tx) error {
+		var err error
+		head.Seq, head.Hash, err = tx.AuditHead()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := h.svc.Checkpoint(ctx)
+	if err != nil || cp != head {
+		t.Fatalf("Checkpoint = %v, %v; want the head %v", cp, err, head)
+	}
+	var got []commands.Effect
+	for _, e := range h.drain() {
+		got = append(got, commands.Effect{Kind: e.Kind, Text: e.Text})
+	}
+	want := []commands.Effect{{Kind: commands.EffectPost, Text: fmt.Sprintf(
+		"Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %d:%s)", head.Seq, head.Hash, head.Seq, head.Hash)}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outbox (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, h.audit()); diff != "" {
+		t.Errorf("Checkpoint wrote to the audit log (-before +after):\n%s", diff)
 	}
 }
