@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 )
@@ -157,5 +162,100 @@ func TestStateEditsAreDetected(t *testing.T) {
 				t.Errorf("the database file was changed (%v)", err)
 			}
 		})
+	}
+}
+
+// TestCheckpoints: the running bot posts the chain's head to the release
+// channel at its start; audit checkpoint prints it; audit verify
+// --checkpoint accepts it and refuses another hash, a seq past the head and
+// a malformed one. A rewrite of the whole chain (every entry re-sealed, so
+// that the chain itself verifies) passes audit verify and is caught by the
+// checkpoint (issue 12, item 6).
+func TestCheckpoints(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{seed: seedCrash(t, false)})
+	cli := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		cmd := exec.Command(w.bin, append([]string{"--log-level", "error"}, args...)...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = w.env, &out, &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return out.String(), cmd.ProcessState.ExitCode()
+	}
+	p := w.start("")
+	w.waitMessage(func() []fakeslack.Message { return w.slack.Messages(channel) }, "Audit checkpoint: seq ", "a checkpoint in the release channel")
+	var posted string
+	for _, m := range w.slack.Messages(channel) {
+		if _, rest, ok := strings.Cut(m.Text, "audit verify --checkpoint "); ok && m.ThreadTS == "" {
+			posted = strings.TrimSuffix(rest, ")")
+		}
+	}
+	cp, err := commands.ParseCheckpoint(posted)
+	if err != nil {
+		t.Fatalf("the posted checkpoint %q: %v", posted, err)
+	}
+	if out, code := cli("audit", "checkpoint", "--db", w.db); code != 0 || strings.TrimSpace(out) != cp.String() {
+		t.Errorf("audit checkpoint while running: %d %q, want %s", code, out, cp)
+	}
+	other := commands.Checkpoint{Seq: cp.Seq, Hash: strings.Repeat("0", 64)}
+	for _, tc := range []struct {
+		arg  string
+		code int
+		want string
+	}{
+		{cp.String(), 0, fmt.Sprintf("checkpoint ok: the entry at seq %d has hash %s", cp.Seq, cp.Hash)},
+		{other.String(), 1, "does not match checkpoint " + other.String() + ": the entry at seq"},
+		{fmt.Sprintf("%d:%s", cp.Seq+100, cp.Hash), 1, fmt.Sprintf("the chain has only %d entries", cp.Seq)},
+		{"yesterday", 2, "want SEQ:HASH"},
+	} {
+		out, code := cli("audit", "verify", "--db", w.db, "--checkpoint", tc.arg)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("audit verify --checkpoint %s (through the running bot): %d %q, want %d and %q", tc.arg, code, out, tc.code, tc.want)
+		}
+	}
+	p.stop()
+
+	// Rewrite history: the first request was someone else's. Every entry
+	// is sealed again, so the chain verifies on its own.
+	b, err := bolt.Open(w.db, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte("audit"))
+		prevSeq, prevHash := uint64(0), commands.GenesisHash
+		c := bk.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var e commands.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if e.Seq == 1 {
+				e.Actor = "U0MALLORY"
+			}
+			e = commands.Seal(e, prevSeq, prevHash)
+			prevSeq, prevHash = e.Seq, e.Hash
+			data, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := bk.Put(k, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cli("audit", "verify", "--db", w.db); code != 0 {
+		t.Fatalf("audit verify of the rewritten chain: %d %q; the rewrite was meant to verify", code, out)
+	}
+	if out, code := cli("audit", "verify", "--db", w.db, "--checkpoint", cp.String()); code != 1 || !strings.Contains(out, "does not match checkpoint") {
+		t.Errorf("audit verify --checkpoint of the rewritten chain: %d %q, want 1 and a mismatch", code, out)
 	}
 }
