@@ -253,7 +253,13 @@ func exportAudit(ctx context.Context, s commands.Store, f commands.AuditFilter, 
 		if err := cw.Write(commands.AuditColumns); err != nil {
 			return err
 		}
-		write = func(e commands.AuditEntry) error { return cw.Write(e.Record()) }
+		write = func(e commands.AuditEntry) error {
+			rec := e.Record()
+			for i := range rec {
+				rec[i] = neutraliseCell(rec[i])
+			}
+			return cw.Write(rec)
+		}
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
 		enc := json.NewEncoder(w)
@@ -275,6 +281,18 @@ func exportAudit(ctx context.Context, s commands.Store, f commands.AuditFilter, 
 		return err
 	}
 	return w.Flush()
+}
+
+// neutraliseCell keeps a spreadsheet from reading a CSV cell as a formula:
+// a cell starting with =, +, -, @, a tab or a carriage return gets a
+// leading single quote (OWASP's advice on CSV injection), which
+// spreadsheets show as text. JSON lines are never changed; docs/audit.md
+// says how to re-verify a CSV export (strip the quote) or to use JSON lines.
+func neutraliseCell(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 // adminClient talks to a running bot over its admin socket.
