@@ -153,7 +153,7 @@ func (p *Projection) Add(e AuditEntry) error {
 			return nil
 		}
 		if e.From != state {
-			return bad("%s: %s from %s, but the release is %s", e.Ticket, e.Action, e.From, state)
+			return bad("%s: %s from %s, but the release is %s", e.Ticket, e.Action, e.From, stateName(state))
 		}
 		if e.Action != ActionInterrupt && e.Action != ActionHookFailed {
 			return nil // hook: a result that changes no state
