@@ -242,6 +242,8 @@ func (c *Console) print(e commands.Effect) {
 		head = "  ↳ thread of " + e.Release.Ticket
 	case commands.EffectDM:
 		head = "  ✉ DM to " + c.name(e.User)
+	case commands.EffectPost:
+		head = "  ▤ channel"
 	default:
 		head = "  ? " + string(e.Kind)
 	}

@@ -164,7 +164,7 @@ func (s *sender) dispatch(ctx context.Context, full bool) bool {
 // user's ephemeral replies in a channel, or one user's DMs.
 func (s *sender) laneKey(e commands.Effect) string {
 	switch {
-	case e.Kind == commands.EffectCard || e.Kind == commands.EffectThread:
+	case e.Kind == commands.EffectCard || e.Kind == commands.EffectThread || e.Kind == commands.EffectPost:
 		return "channel:" + s.channel
 	case e.Kind == commands.EffectReply && e.Via == commands.ViaDM && e.Channel != "":
 		return "channel:" + e.Channel
@@ -445,6 +445,9 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 		return err
 	case commands.EffectThread:
 		return s.thread(ctx, key, e)
+	case commands.EffectPost:
+		_, err := s.post(ctx, key, s.channel, "", e.Text, nil)
+		return err
 	}
 	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
 }

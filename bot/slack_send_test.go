@@ -501,3 +501,26 @@ func TestSenderDeliversEachEffectOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderPostsToTheReleaseChannel: an EffectPost (an audit checkpoint)
+// is one plain message of its own in the release channel: no thread, no
+// blocks, nothing ephemeral.
+func TestSenderPostsToTheReleaseChannel(t *testing.T) {
+	h := startSender(t, nil)
+	text := commands.CheckpointText(commands.Checkpoint{Seq: 42, Hash: strings.Repeat("ab", 32)})
+	h.emit(t, commands.Effect{Kind: commands.EffectPost, Text: text})
+	h.waitEmpty(t, 3*time.Second)
+	type msg struct {
+		Channel, ThreadTS, Text string
+		Blocks                  int
+		Ephemeral               bool
+	}
+	var got []msg
+	for _, m := range h.fs.Messages(releaseChannel) {
+		got = append(got, msg{m.Channel, m.ThreadTS, m.Text, len(m.Blocks), m.Ephemeral})
+	}
+	want := []msg{{Channel: releaseChannel, Text: text}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("release channel messages (-want +got):\n%s", diff)
+	}
+}

@@ -76,12 +76,15 @@ func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
 	return e
 }
 
+// cleanMax is the longest text Clean keeps, in bytes (before its "…").
+const cleanMax = 1000
+
 // Clean replaces control characters (C0 with newlines, DEL and C1) with
 // spaces and bidirectional embeddings, overrides and isolates with U+FFFD,
 // and bounds the length, so any text is safe in a log line, a CSV cell and
 // the hashed record, and cannot hide or reorder what is around it.
 func Clean(s string) string {
-	const max = 1000
+	const max = cleanMax
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		switch {

@@ -42,6 +42,9 @@ const (
 	EffectThread EffectKind = "thread"
 	// EffectDM sends Text (and Buttons) to User by direct message.
 	EffectDM EffectKind = "dm"
+	// EffectPost posts Text as a message of its own in the release
+	// channel: no card, no thread, no buttons (the audit checkpoints).
+	EffectPost EffectKind = "post"
 )
 
 // Effect is something to tell someone, decided by the Service and delivered

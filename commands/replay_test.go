@@ -2,279 +2,363 @@ package commands_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage/storagetest"
 )
 
-// Issue 12, item 1: a command the bot answered "nothing was changed" must
-// never run later by itself, and a pending event is replayed after a restart
-// only while Slack itself could still have delivered it.
-
-// diskFull is a Store whose disk is full for the transactions that change
-// state: a transaction that writes a release, a lock or an audit entry fails
-// as a full disk makes a commit fail, and nothing of it stays. The reply
-// that tells the user (an outbox effect and the inbox record) still fits,
-// as it did in the report. With all set, every transaction fails.
-type diskFull struct {
-	commands.Store
-	full atomic.Bool
-	all  atomic.Bool
+// ent builds an audit entry of a replay sequence: "action ticket from>to"
+// and a detail.
+func ent(spec, detail string) commands.AuditEntry {
+	f := strings.Fields(spec)
+	e := commands.AuditEntry{Action: commands.Action(f[0]), Detail: detail}
+	rest := f[1:]
+	if len(rest) == 2 {
+		e.Ticket, rest = rest[0], rest[1:]
+	}
+	if len(rest) == 1 {
+		from, to, _ := strings.Cut(rest[0], ">")
+		e.From, e.To = commands.State(from), commands.State(to)
+	}
+	return e
 }
 
-// errDiskFull is what a commit on a full disk returns.
-var errDiskFull = commands.Errorf(commands.EUNAVAILABLE, "could not write to the database: no space left on device")
+// The way to a deploying PAY-1 that locks backend and payments.
+var toDeploying = []commands.AuditEntry{
+	ent("request PAY-1 >requested", "components: backend,payments"),
+	ent("accept PAY-1 requested>accepted", ""),
+	ent("start PAY-1 accepted>deploying", "locks: backend,payments; start hook attempt 00000000000000aa"),
+}
 
-func (s *diskFull) Update(ctx context.Context, fn func(commands.Tx) error) error {
-	if !s.full.Load() {
-		return s.Store.Update(ctx, fn)
+func seq(parts ...[]commands.AuditEntry) []commands.AuditEntry {
+	var out []commands.AuditEntry
+	for _, p := range parts {
+		out = append(out, p...)
 	}
-	return s.Store.Update(ctx, func(tx commands.Tx) error {
-		w := &writeWatch{Tx: tx}
-		if err := fn(w); err != nil {
+	for i := range out {
+		out[i].Seq = uint64(i + 1)
+	}
+	return out
+}
+
+func entries(es ...commands.AuditEntry) []commands.AuditEntry { return es }
+
+func open(ticket string, state commands.State) commands.Release {
+	return commands.Release{ID: 1, Ticket: ticket, State: state}
+}
+
+func held(ticket string, comps ...string) []commands.Lock {
+	var out []commands.Lock
+	for _, c := range comps {
+		out = append(out, commands.Lock{Component: c, Release: 1, Ticket: ticket})
+	}
+	return out
+}
+
+func frozen(comps ...string) []commands.Lock {
+	var out []commands.Lock
+	for _, c := range comps {
+		out = append(out, commands.Lock{Component: c})
+	}
+	return out
+}
+
+// TestProjection replays hand-built logs, by the lock rules of contract A
+// (docs/audit.md), and compares them with stored states: each difference is
+// named, and a log that does not follow from itself stops at its entry.
+func TestProjection(t *testing.T) {
+	deploying := []commands.Release{open("PAY-1", commands.StateDeploying)}
+	cancelHooked := entries(ent("cancel PAY-1 deploying>cancelled", "rollback; cancel hook attempt 00000000000000cc"))
+	for _, tc := range []struct {
+		name  string
+		log   []commands.AuditEntry
+		open  []commands.Release
+		locks []commands.Lock
+		want  []string // the differences, or the replay's error; nil: none
+		seq   uint64   // the entry the replay stops at, 0 when it replays
+	}{
+		{name: "deploying with its locks", log: seq(toDeploying), open: deploying,
+			locks: held("PAY-1", "backend", "payments")},
+		{name: "a lock deleted", log: seq(toDeploying), open: deploying, locks: held("PAY-1", "payments"),
+			want: []string{"backend: the audit log says PAY-1 holds it, the store has no lock"}},
+		{name: "a lock added", log: seq(toDeploying), open: deploying, locks: append(held("PAY-1", "backend", "payments"), held("PAY-2", "ios")...),
+			want: []string{"ios: the store has a lock of PAY-2, the audit log says PAY-2 does not hold it"}},
+		{name: "finish frees the locks", log: seq(toDeploying, entries(ent("finish PAY-1 deploying>done", "finish hook ok"))),
+			locks: held("PAY-1", "backend"),
+			want:  []string{"backend: the store has a lock of PAY-1, the audit log says PAY-1 does not hold it"}},
+		{name: "a finished release edited back to deploying", log: seq(toDeploying, entries(ent("finish PAY-1 deploying>done", ""))),
+			open: deploying, locks: held("PAY-1", "backend", "payments"),
+			want: []string{
+				"PAY-1: the store has it deploying (release 1), the audit log says it is not open",
+				"backend: the store has a lock of PAY-1, the audit log says PAY-1 does not hold it",
+				"payments: the store has a lock of PAY-1, the audit log says PAY-1 does not hold it",
+			}},
+		{name: "a state edited", log: seq(toDeploying[:2]), open: deploying,
+			want: []string{"PAY-1: the audit log says it is accepted, the store has it deploying (release 1)"}},
+		{name: "an open release deleted", log: seq(toDeploying[:1]),
+			want: []string{"PAY-1: the audit log says it is requested, the store has no open release of it"}},
+		{name: "two open releases of a ticket", log: seq(toDeploying[:1]),
+			open: []commands.Release{open("PAY-1", commands.StateRequested), {ID: 2, Ticket: "PAY-1", State: commands.StateRequested}},
+			want: []string{"PAY-1: the store has 2 open releases, the audit log one at most"}},
+		{name: "a failed start keeps the locks", log: seq(toDeploying, entries(ent("fail PAY-1 deploying>failed", "start hook failed"))),
+			open: []commands.Release{open("PAY-1", commands.StateFailed)}, locks: held("PAY-1", "backend", "payments")},
+		{name: "a re-run start takes its locks again", log: seq(toDeploying, entries(
+			ent("fail PAY-1 deploying>failed", ""), ent("start PAY-1 failed>deploying", "locks: backend,payments; admin override"))),
+			open: deploying, locks: held("PAY-1", "backend", "payments")},
+		{name: "a finish hook's failure keeps the locks", log: seq(toDeploying, entries(ent("hook_failed PAY-1 deploying>deploying", "finish hook failed: exit 1 (attempt 00000000000000bb)"))),
+			open: deploying, locks: held("PAY-1", "backend", "payments")},
+		{name: "cancel without a cancel hook frees the locks", log: seq(toDeploying, entries(ent("cancel PAY-1 deploying>cancelled", "rollback"))),
+			locks: nil},
+		{name: "cancel with a cancel hook keeps the locks", log: seq(toDeploying, cancelHooked),
+			locks: held("PAY-1", "backend", "payments")},
+		{name: "cancel with a cancel hook, its lock deleted", log: seq(toDeploying, cancelHooked),
+			locks: held("PAY-1", "payments"),
+			want:  []string{"backend: the audit log says PAY-1 holds it, the store has no lock"}},
+		{name: "the cancel hook's result frees the locks", log: seq(toDeploying, cancelHooked,
+			entries(ent("hook PAY-1 cancelled>cancelled", "cancel hook ok in 2s (attempt 00000000000000cc)")))},
+		{name: "the cancel hook's failure frees the locks too", log: seq(toDeploying, cancelHooked,
+			entries(ent("hook_failed PAY-1 cancelled>cancelled", "cancel hook failed: exit 3 (attempt 00000000000000cc)"))),
+			locks: held("PAY-1", "backend"),
+			want:  []string{"backend: the store has a lock of PAY-1, the audit log says PAY-1 does not hold it"}},
+		{name: "an interrupted cancel hook keeps the locks", log: seq(toDeploying, cancelHooked,
+			entries(ent("interrupted PAY-1 cancelled>cancelled", "cancel hook attempt 00000000000000cc: outcome unknown"))),
+			locks: held("PAY-1", "backend", "payments")},
+		{name: "an admin unlocks one lock of a cancelled release", log: seq(toDeploying, cancelHooked, entries(
+			ent("interrupted PAY-1 cancelled>cancelled", ""),
+			ent("unlock PAY-1 cancelled>cancelled", "backend: its cancel hook was interrupted"))),
+			locks: held("PAY-1", "payments")},
+		{name: "a new release of a ticket whose cancel hook runs", log: seq(toDeploying, cancelHooked,
+			entries(ent("request PAY-1 >requested", "components: backend,payments"))),
+			open: []commands.Release{{ID: 2, Ticket: "PAY-1", State: commands.StateRequested}}, locks: held("PAY-1", "backend", "payments")},
+		{name: "freezes", log: seq(entries(ent("lock", "ios: quarter end"), ent("lock", "backend"), ent("unlock", "backend"))),
+			locks: frozen("ios")},
+		{name: "a freeze deleted", log: seq(entries(ent("lock", "ios: quarter end"))),
+			want: []string{"ios: the audit log says it is frozen, the store has no freeze"}},
+		{name: "a freeze added", log: nil, locks: frozen("all"),
+			want: []string{"all: the store has a freeze, the audit log has none"}},
+		{name: "refusals and later versions' entries change nothing", log: seq(entries(
+			ent("refused PAY-1 >", "dep start: no"), ent("checkpoint", "42")))},
+		{name: "a start whose lock list was cut short", log: seq(toDeploying[:2], entries(
+			ent("start PAY-1 accepted>deploying", commands.Clean("locks: backend,"+strings.Repeat("component-x,", 90)+"payments,web")))),
+			open: deploying, locks: held("PAY-1", "backend", "component-x", "payments", "web")},
+		{name: "a start whose lock list was cut short, a listed lock deleted", log: seq(toDeploying[:2], entries(
+			ent("start PAY-1 accepted>deploying", commands.Clean("locks: backend,"+strings.Repeat("component-x,", 90)+"payments,web")))),
+			open: deploying, locks: held("PAY-1", "component-x", "payments", "web"),
+			want: []string{"backend: the audit log says PAY-1 holds it, the store has no lock"}},
+
+		{name: "a request of an open release", log: seq(toDeploying[:1], toDeploying[:1]), seq: 2,
+			want: []string{"PAY-1: requested while its release is requested"}},
+		{name: "a change from the wrong state", log: seq(toDeploying[:1], entries(ent("claim PAY-1 accepted>claimed", ""))), seq: 2,
+			want: []string{"PAY-1: claim from accepted, but the release is requested"}},
+		{name: "a change the table does not allow", log: seq(toDeploying[:1], entries(ent("start PAY-1 requested>deploying", "locks: "))), seq: 2,
+			want: []string{"PAY-1: start requested>deploying is not in the transition table"}},
+		{name: "a refusal that changes something", log: seq(entries(ent("refused PAY-1 >requested", ""))), seq: 1,
+			want: []string{"PAY-1: a refusal claims a change >requested"}},
+		{name: "a freeze of a frozen component", log: seq(entries(ent("lock", "ios"), ent("lock", "ios: again"))), seq: 2,
+			want: []string{"ios: frozen again, but it is frozen already"}},
+		{name: "an unfreeze of a component not frozen", log: seq(entries(ent("unlock", "ios"))), seq: 1,
+			want: []string{"ios: unfrozen, but it is not frozen"}},
+		{name: "an unlock of a lock no closed release holds", log: seq(toDeploying, entries(ent("unlock PAY-1 deploying>deploying", "backend: x"))), seq: 4,
+			want: []string{"backend: unlocked for PAY-1, but no closed release of PAY-1 holds it"}},
+		{name: "an unknown action that changes a state", log: seq(toDeploying[:1], entries(ent("teleport PAY-1 requested>done", ""))), seq: 2,
+			want: []string{`PAY-1: unknown action "teleport" changes requested>done`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := commands.NewProjection()
+			var err error
+			for _, e := range tc.log {
+				if err = p.Add(e); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = p.Compare(tc.open, tc.locks)
+			}
+			var pe *commands.ProjectionError
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("got %v, want no difference", err)
+			case tc.want == nil:
+				return
+			case !errors.As(err, &pe):
+				t.Fatalf("got %v, want a *ProjectionError", err)
+			}
+			if diff := cmp.Diff(tc.want, pe.Differences); diff != "" || pe.Seq != tc.seq {
+				t.Errorf("at seq %d (want %d), differences (-want +got):\n%s", pe.Seq, tc.seq, diff)
+			}
+		})
+	}
+}
+
+// TestVerifyStore runs the whole check on a bbolt store: a state written
+// with its entries passes and reports its head; a lock deleted without an
+// entry, a broken chain and a checkpoint the chain does not hold are each
+// reported with their own error type.
+func TestVerifyStore(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	build := func(t *testing.T) (*commands.Checkpoint, commands.Store) {
+		db := storagetest.Open(t)
+		var head commands.Checkpoint
+		err := db.Update(ctx, func(tx commands.Tx) error {
+			r, err := tx.PutRelease(commands.Release{Ticket: "PAY-1", State: commands.StateDeploying, Locks: []string{"backend"}, Created: at, Updated: at})
+			if err != nil {
+				return err
+			}
+			if err := tx.PutLock(commands.Lock{Component: "backend", Release: r.ID, Ticket: "PAY-1", Since: at}); err != nil {
+				return err
+			}
+			for _, e := range seq(toDeploying) {
+				e.Time = at
+				if e, err = tx.AppendAudit(e); err != nil {
+					return err
+				}
+				if e.Seq == 2 {
+					head = commands.Checkpoint{Seq: e.Seq, Hash: e.Hash}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &head, db
+	}
+	// toDeploying locks backend and payments: store both.
+	addPayments := func(tx commands.Tx) error {
+		r, err := tx.OpenRelease("PAY-1")
+		if err != nil {
 			return err
 		}
-		if w.wrote || s.all.Load() {
-			return errDiskFull
-		}
-		return nil
-	})
-}
-
-// writeWatch notes whether a transaction changed any state.
-type writeWatch struct {
-	commands.Tx
-	wrote bool
-}
-
-func (w *writeWatch) PutRelease(r commands.Release) (commands.Release, error) {
-	w.wrote = true
-	return w.Tx.PutRelease(r)
-}
-
-func (w *writeWatch) PutLock(l commands.Lock) error {
-	w.wrote = true
-	return w.Tx.PutLock(l)
-}
-
-func (w *writeWatch) DeleteLock(c string, id uint64) error {
-	w.wrote = true
-	return w.Tx.DeleteLock(c, id)
-}
-
-func (w *writeWatch) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, error) {
-	w.wrote = true
-	return w.Tx.AppendAudit(e)
-}
-
-// restart returns a new Service on the harness's store, as a restart makes
-// it, whose clock reads h.now.
-func (h *harness) restart() *commands.Service {
-	old := h.svc
-	svc := &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
-		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log}
-	h.svc = svc
-	return svc
-}
-
-func (h *harness) event(id string) commands.InboxEvent {
-	h.t.Helper()
-	var ev commands.InboxEvent
-	err := h.db.View(context.Background(), func(tx commands.Tx) error {
-		var err error
-		var ok bool
-		if ev, ok, err = tx.Event(id); err == nil && !ok {
-			h.t.Fatalf("event %s is not in the inbox", id)
-		}
-		return err
-	})
-	if err != nil {
-		h.t.Fatal(err)
+		return tx.PutLock(commands.Lock{Component: "payments", Release: r.ID, Ticket: "PAY-1", Since: at})
 	}
-	return ev
-}
-
-// TestAnsweredFailureIsNeverReplayed: with the disk full, dep start and dobro
-// are answered "nothing was changed"; after the disk is freed and the bot
-// restarts (within Slack's retry window, so the age of the event is not what
-// stops it), Recover runs neither: no release starts, no hook runs, no
-// release is queued, and the inbox says the event failed.
-func TestAnsweredFailureIsNeverReplayed(t *testing.T) {
 	for _, tc := range []struct {
-		name, text string
+		name    string
+		edit    func(tx commands.Tx) error
+		against func(cp commands.Checkpoint) commands.Checkpoint
+		want    any // nil, or a pointer to the error type expected
+		text    string
 	}{
-		{"dep start", "dep start PAY-2"},
-		{"dobro", "dobro PAY-3"},
+		{name: "sound"},
+		{name: "sound, with its checkpoint", against: func(cp commands.Checkpoint) commands.Checkpoint { return cp }},
+		{name: "a lock deleted", edit: func(tx commands.Tx) error {
+			r, _ := tx.OpenRelease("PAY-1")
+			return tx.DeleteLock("backend", r.ID)
+		}, want: new(*commands.ProjectionError), text: "backend: the audit log says PAY-1 holds it, the store has no lock"},
+		{name: "an entry without its change", edit: func(tx commands.Tx) error {
+			// A freeze the store does not have.
+			_, err := tx.AppendAudit(commands.AuditEntry{Time: at, Actor: "U0ADMIN", Action: commands.ActionLock, Detail: "ios"})
+			return err
+		}, want: new(*commands.ProjectionError), text: "ios: the audit log says it is frozen, the store has no freeze"},
+		{name: "another hash at the checkpoint's seq", against: func(cp commands.Checkpoint) commands.Checkpoint {
+			cp.Hash = strings.Repeat("0", 64)
+			return cp
+		}, want: new(*commands.CheckpointError), text: "the entry at seq 2 has hash"},
+		{name: "a checkpoint past the head", against: func(cp commands.Checkpoint) commands.Checkpoint {
+			cp.Seq = 9
+			return cp
+		}, want: new(*commands.CheckpointError), text: "the chain has only 3 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.script([]step{
-				{ann, "dobro PAY-2 no_need_admin", nil},
-				{approver, "accept PAY-2", nil},
-			})
-			auditBefore := h.audit()
-			store := &diskFull{Store: h.db}
-			store.full.Store(true)
-			h.svc.Store = store
-			m := commands.Message{EventID: "ev-full", User: ann, Channel: "C0REL", Text: tc.text, Via: commands.ViaMention, Time: h.now}
-			if fresh, err := h.svc.Receive(context.Background(), m); err != nil || !fresh {
-				t.Fatalf("Receive: %t, %v", fresh, err)
+			cp, db := build(t)
+			edits := []func(commands.Tx) error{addPayments}
+			if tc.edit != nil {
+				edits = append(edits, tc.edit)
 			}
-			if err := h.svc.Handle(context.Background(), m); err == nil {
-				t.Fatal("Handle succeeded on a full disk: the test proves nothing")
-			}
-			got := reply(h.drain())
-			if !strings.Contains(got, "no space left on device") || !strings.Contains(got, "nothing was changed") {
-				t.Fatalf("reply on a full disk = %q, want it to say nothing was changed", got)
-			}
-
-			// The disk is freed; the bot restarts a minute later.
-			h.now = h.now.Add(time.Minute)
-			svc := h.restart()
-			if err := svc.Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			svc.Wait()
-			effects := h.drain()
-			if n := h.start.count(); n != 0 {
-				t.Errorf("%d start hooks ran after the restart", n)
-			}
-			if rel := h.release("PAY-2"); rel.State != commands.StateAccepted {
-				t.Errorf("PAY-2 is %s after the restart, want accepted", rel.State)
-			}
-			if err := h.db.View(context.Background(), func(tx commands.Tx) error {
-				_, err := tx.LastRelease("PAY-3")
-				if commands.ErrorCode(err) != commands.ENOTFOUND {
-					t.Errorf("PAY-3 after the restart: %v, want no release", err)
+			for _, fn := range edits {
+				if err := db.Update(ctx, fn); err != nil {
+					t.Fatal(err)
 				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
 			}
-			if diff := cmp.Diff(auditBefore, h.audit()); diff != "" {
-				t.Errorf("audit changed after the restart (-before +after):\n%s", diff)
+			var against *commands.Checkpoint
+			if tc.against != nil {
+				c := tc.against(*cp)
+				against = &c
 			}
-			if len(effects) != 0 {
-				t.Errorf("the restart told people %+v", effects)
+			head, err := commands.VerifyStore(ctx, db, against)
+			if tc.want == nil {
+				if err != nil || head.Seq != 3 || len(head.Hash) != 64 {
+					t.Errorf("VerifyStore = %v, %v; want head seq 3, no error", head, err)
+				}
+				return
 			}
-			if ev := h.event("ev-full"); !ev.Processed || !ev.Failed {
-				t.Errorf("inbox record %+v, want processed and failed", ev)
+			if !errors.As(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("VerifyStore = %v; want %T saying %q", err, tc.want, tc.text)
 			}
 		})
 	}
 }
 
-// TestUnansweredYoungEventIsReplayed: when even the answer could not be
-// recorded, nobody was told anything: the event stays pending and a restart
-// within Slack's retry window carries it out, as Slack's own retry would.
-func TestUnansweredYoungEventIsReplayed(t *testing.T) {
+// TestParseCheckpoint: SEQ:HASH with a seq from 1 and 64 hex digits.
+func TestParseCheckpoint(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		in   string
+		want commands.Checkpoint
+		ok   bool
+	}{
+		{"42:" + h, commands.Checkpoint{Seq: 42, Hash: h}, true},
+		{" 42:" + strings.ToUpper(h) + "\n", commands.Checkpoint{Seq: 42, Hash: h}, true},
+		{"0:" + h, commands.Checkpoint{}, false},
+		{"-1:" + h, commands.Checkpoint{}, false},
+		{"42", commands.Checkpoint{}, false},
+		{"42:" + h[:62], commands.Checkpoint{}, false},
+		{"42:" + h[:62] + "zz", commands.Checkpoint{}, false},
+		{"x:" + h, commands.Checkpoint{}, false},
+	} {
+		got, err := commands.ParseCheckpoint(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("ParseCheckpoint(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err == nil && got.String() != strings.TrimSpace(strings.ToLower(tc.in)) {
+			t.Errorf("%v.String() = %q", got, got.String())
+		}
+	}
+}
+
+// TestCheckpointPostsTheHead: Service.Checkpoint puts the chain's head in
+// the outbox as a post to the release channel and writes nothing else (no
+// audit entry); an empty log posts nothing.
+func TestCheckpointPostsTheHead(t *testing.T) {
 	h := newHarness(t)
-	h.script([]step{
-		{ann, "dobro PAY-2 no_need_admin", nil},
-		{approver, "accept PAY-2", nil},
-	})
-	store := &diskFull{Store: h.db}
-	store.full.Store(true)
-	store.all.Store(true)
-	m := commands.Message{EventID: "ev-young", User: ann, Channel: "C0REL", Text: "dep start PAY-2", Via: commands.ViaMention, Time: h.now}
-	if fresh, err := h.svc.Receive(context.Background(), m); err != nil || !fresh {
-		t.Fatalf("Receive: %t, %v", fresh, err)
+	ctx := context.Background()
+	if cp, err := h.svc.Checkpoint(ctx); err != nil || cp != (commands.Checkpoint{}) {
+		t.Fatalf("Checkpoint of an empty log = %v, %v", cp, err)
 	}
-	h.svc.Store = store
-	if err := h.svc.Handle(context.Background(), m); err == nil {
-		t.Fatal("Handle succeeded on a full disk: the test proves nothing")
+	if got := h.drain(); len(got) != 0 {
+		t.Errorf("an empty log posted %+v", got)
 	}
-	if effects := h.drain(); len(effects) != 0 {
-		t.Fatalf("with every write failing, someone was told %+v", effects)
-	}
-	h.now = h.now.Add(commands.ReplayWindow - time.Second)
-	svc := h.restart()
-	if err := svc.Recover(context.Background()); err != nil {
+	h.say(ann, "dobro PAY-1")
+	before := h.audit()
+	var head commands.Checkpoint
+	if err := h.db.View(ctx, func(tx commands.Tx) error {
+		var err error
+		head.Seq, head.Hash, err = tx.AuditHead()
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	svc.Wait()
-	if got := reply(h.drain()); !strings.Contains(got, "Deploy of PAY-2 started.") {
-		t.Errorf("reply after the restart = %q, want the deploy started", got)
+	cp, err := h.svc.Checkpoint(ctx)
+	if err != nil || cp != head {
+		t.Fatalf("Checkpoint = %v, %v; want the head %v", cp, err, head)
 	}
-	if rel := h.release("PAY-2"); rel.State != commands.StateDeploying || h.start.count() != 1 {
-		t.Errorf("PAY-2 is %s with %d start hooks, want deploying with 1", rel.State, h.start.count())
+	var got []commands.Effect
+	for _, e := range h.drain() {
+		got = append(got, commands.Effect{Kind: e.Kind, Text: e.Text})
 	}
-	if ev := h.event("ev-young"); !ev.Processed || ev.Failed {
-		t.Errorf("inbox record %+v, want processed, not failed", ev)
+	want := []commands.Effect{{Kind: commands.EffectPost, Text: fmt.Sprintf(
+		"Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %d:%s)", head.Seq, head.Hash, head.Seq, head.Hash)}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outbox (-want +got):\n%s", diff)
 	}
-}
-
-// TestStalePendingEventIsDropped: an event received before a stop and older
-// than Slack's retry window when the bot starts again is not carried out;
-// its sender is told so by DM, with the command and when it was sent.
-func TestStalePendingEventIsDropped(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		msg    commands.Message
-		quoted string // how the DM names the command
-	}{
-		{"dep start", commands.Message{EventID: "ev-old", User: ann, Channel: "C0REL", Text: "dep start PAY-2", Via: commands.ViaMention}, "`dep start PAY-2`"},
-		{"dobro by DM", commands.Message{EventID: "ev-old", User: ann, Text: "dobro PAY-3 <!here>`x`", Via: commands.ViaDM}, "`dobro PAY-3 @here'x'`"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.script([]step{
-				{ann, "dobro PAY-2 no_need_admin", nil},
-				{approver, "accept PAY-2", nil},
-			})
-			h.now = time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
-			auditBefore := h.audit()
-			if fresh, err := h.svc.Receive(context.Background(), tc.msg); err != nil || !fresh {
-				t.Fatalf("Receive: %t, %v", fresh, err)
-			}
-			// The bot stops before handling it and starts again later.
-			h.now = h.now.Add(commands.ReplayWindow + time.Second)
-			svc := h.restart()
-			if err := svc.Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			svc.Wait()
-			effects := h.drain()
-			if n := h.start.count(); n != 0 {
-				t.Errorf("%d start hooks ran for a stale event", n)
-			}
-			if rel := h.release("PAY-2"); rel.State != commands.StateAccepted {
-				t.Errorf("PAY-2 is %s, want accepted", rel.State)
-			}
-			if diff := cmp.Diff(auditBefore, h.audit()); diff != "" {
-				t.Errorf("audit changed (-before +after):\n%s", diff)
-			}
-			dms := dmsTo(effects, ann)
-			if len(dms) != 1 || len(effects) != 1 {
-				t.Fatalf("effects %+v, want one DM to the sender", effects)
-			}
-			for _, want := range []string{"from 14:02 UTC was not carried out", "dobrobot stopped before it could", "Nothing was changed", "send it again"} {
-				if !strings.Contains(dms[0].Text, want) {
-					t.Errorf("DM %q does not say %q", dms[0].Text, want)
-				}
-			}
-			if !strings.Contains(dms[0].Text, "Your command "+tc.quoted+" from") {
-				t.Errorf("DM %q does not name the command as %s", dms[0].Text, tc.quoted)
-			}
-			if p := markupProblems(dms[0].Text, []string{ann}); len(p) > 0 || strings.Count(dms[0].Text, "`") != 2 {
-				t.Errorf("DM %q echoes the command unsafely: %v", dms[0].Text, p)
-			}
-			if ev := h.event("ev-old"); !ev.Processed || !ev.Failed {
-				t.Errorf("inbox record %+v, want processed and failed", ev)
-			}
-			// A second start has nothing left to do.
-			h.now = h.now.Add(time.Minute)
-			if err := h.restart().Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if effects := h.drain(); len(effects) != 0 {
-				t.Errorf("a second restart told people %+v", effects)
-			}
-		})
+	if diff := cmp.Diff(before, h.audit()); diff != "" {
+		t.Errorf("Checkpoint wrote to the audit log (-before +after):\n%s", diff)
 	}
 }

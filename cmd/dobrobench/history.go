@@ -76,8 +76,14 @@ func generateHistory(ctx context.Context, db *storage.DB, releases, entries int)
 					if actor == "req" {
 						actor = requester
 					}
+					// A freeze names no ticket, as the bot writes it, so
+					// that the history replays (commands.Projection).
+					tk := ticket
+					if a.action == commands.ActionLock || a.action == commands.ActionUnlock {
+						tk = ""
+					}
 					if _, err := tx.AppendAudit(commands.AuditEntry{
-						Time: at.Add(time.Duration(i) * 7 * time.Minute), Actor: actor, Action: a.action, Ticket: ticket,
+						Time: at.Add(time.Duration(i) * 7 * time.Minute), Actor: actor, Action: a.action, Ticket: tk,
 						From: a.from, To: a.to, Detail: a.detail,
 					}); err != nil {
 						return err

@@ -365,9 +365,13 @@ func (t *table) audit(a auditResult) {
 		fmt.Sprintf("%d entries; raw scan %s", a.entries, a.scanTime.Round(time.Millisecond)), "< 10s", a.verifyTime < 10*time.Second)
 }
 
+// The start-up target: every start verifies the whole chain and replays it
+// against the stored state (issue 12, item 6), which reads every entry, so
+// start-up grows with history; the bound is the one the replay must stay
+// under on 1M entries.
 func (t *table) startup(full, empty latency, a auditResult) {
 	t.row("5", "dobrobot run start-up, exec→Socket Mode hello (median of 3)", ms(full.p50),
-		fmt.Sprintf("empty database %s", ms(empty.p50)), "< 1s", full.p50 < time.Second)
+		fmt.Sprintf("empty database %s", ms(empty.p50)), "< 10s", full.p50 < 10*time.Second)
 }
 
 func (t *table) memory(m memoryResult) {

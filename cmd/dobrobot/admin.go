@@ -29,7 +29,7 @@ import (
 // root). The protocol is HTTP/1.1 on that socket:
 //
 //	GET /v1/audit/export?format=jsonl|csv&since=T&until=T&ticket=KEY → the export
-//	GET /v1/audit/verify → {"entries": n, "head": "…"}, or 409 {"error": "…"}
+//	GET /v1/audit/verify?checkpoint=SEQ:HASH → {"entries": n, "head": "…"}, or 409 {"error": "…"}
 //	GET /v1/backup       → a consistent copy of the database (bbolt Tx.WriteTo)
 //
 // A streamed answer that fails half-way ends with the trailer
@@ -154,14 +154,23 @@ func adminHandler(db *storage.DB, log zerolog.Logger) http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /v1/audit/verify", func(w http.ResponseWriter, r *http.Request) {
-		n, head, err := verifyChain(r.Context(), db)
+		var against *commands.Checkpoint
+		if v := r.URL.Query().Get("checkpoint"); v != "" {
+			cp, err := commands.ParseCheckpoint(v)
+			if err != nil {
+				http.Error(w, commands.ErrorMessage(err), http.StatusBadRequest)
+				return
+			}
+			against = &cp
+		}
+		head, err := verifyChain(r.Context(), db, against)
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			w.WriteHeader(http.StatusConflict)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
-		_ = json.NewEncoder(w).Encode(verifyResult{Entries: n, Head: head})
+		_ = json.NewEncoder(w).Encode(verifyResult{Entries: head.Seq, Head: head.Hash})
 	})
 	mux.HandleFunc("GET /v1/backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", trailerError)
@@ -244,7 +253,13 @@ func exportAudit(ctx context.Context, s commands.Store, f commands.AuditFilter, 
 		if err := cw.Write(commands.AuditColumns); err != nil {
 			return err
 		}
-		write = func(e commands.AuditEntry) error { return cw.Write(e.Record()) }
+		write = func(e commands.AuditEntry) error {
+			rec := e.Record()
+			for i := range rec {
+				rec[i] = neutraliseCell(rec[i])
+			}
+			return cw.Write(rec)
+		}
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
 		enc := json.NewEncoder(w)
@@ -266,6 +281,18 @@ func exportAudit(ctx context.Context, s commands.Store, f commands.AuditFilter, 
 		return err
 	}
 	return w.Flush()
+}
+
+// neutraliseCell keeps a spreadsheet from reading a CSV cell as a formula:
+// a cell starting with =, +, -, @, a tab or a carriage return gets a
+// leading single quote (OWASP's advice on CSV injection), which
+// spreadsheets show as text. JSON lines are never changed; docs/audit.md
+// says how to re-verify a CSV export (strip the quote) or to use JSON lines.
+func neutraliseCell(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 // adminClient talks to a running bot over its admin socket.
@@ -340,11 +367,16 @@ func (c *adminClient) export(ctx context.Context, f commands.AuditFilter, format
 	return err
 }
 
-// verify asks the running bot to verify the whole chain.
-func (c *adminClient) verify(ctx context.Context) (uint64, string, error) {
-	resp, err := c.get(ctx, "/v1/audit/verify", nil)
+// verify asks the running bot to verify the whole chain and the state,
+// and to look for the checkpoint against if set.
+func (c *adminClient) verify(ctx context.Context, against *commands.Checkpoint) (commands.Checkpoint, error) {
+	var q url.Values
+	if against != nil {
+		q = url.Values{"checkpoint": {against.String()}}
+	}
+	resp, err := c.get(ctx, "/v1/audit/verify", q)
 	if err != nil {
-		return 0, "", err
+		return commands.Checkpoint{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusConflict {
@@ -352,15 +384,15 @@ func (c *adminClient) verify(ctx context.Context) (uint64, string, error) {
 			Error string `json:"error"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-			return 0, "", fmt.Errorf("the running dobrobot's answer: %w", err)
+			return commands.Checkpoint{}, fmt.Errorf("the running dobrobot's answer: %w", err)
 		}
-		return 0, "", errors.New(e.Error)
+		return commands.Checkpoint{}, errors.New(e.Error)
 	}
 	var v verifyResult
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, "", fmt.Errorf("the running dobrobot's answer: %w", err)
+		return commands.Checkpoint{}, fmt.Errorf("the running dobrobot's answer: %w", err)
 	}
-	return v.Entries, v.Head, nil
+	return commands.Checkpoint{Seq: v.Entries, Hash: v.Head}, nil
 }
 
 // backup streams a copy of the running bot's database to w.
@@ -413,29 +445,37 @@ func (a *app) openSource(flag string) (*source, error) {
 	return &source{path: path, db: db}, nil
 }
 
-// recentVerifier is a Store that can verify the newest part of its audit
-// chain quickly (storage.DB does).
-type recentVerifier interface {
-	VerifyRecent(ctx context.Context, n int) (int, error)
+// verifyAtOpen verifies the whole audit chain of store and replays it
+// against the stored releases, locks and freezes, refusing a database that
+// disagrees with its own log: run does it at start-up, and the console when
+// it opens a database.
+func (a *app) verifyAtOpen(ctx context.Context, store commands.Store) error {
+	start := time.Now()
+	head, err := commands.VerifyStore(ctx, store, nil)
+	switch {
+	case err != nil && tampered(err):
+		return fmt.Errorf("the audit log does not verify (%w): the database was changed outside dobrobot or is damaged. "+
+			"It was left as it is; run dobrobot audit verify on it, and restore the last good backup (docs/operations.md)", err)
+	case err != nil:
+		return fmt.Errorf("verifying the audit log: %w", err)
+	}
+	a.log.Info().Uint64("entries", head.Seq).Str("head", head.String()).Dur("took", time.Since(start)).
+		Msg("the audit chain verifies and the stored releases, locks and freezes are what it replays to")
+	return nil
 }
 
 // startup runs the checks and starts the services of `dobrobot run` that
-// come with its database: it warns of armed failpoints, verifies the newest
-// audit entries (refusing a chain that does not verify), and serves the
-// admin socket of a bbolt database. The returned function stops what was
-// started.
+// come with its database: it warns of armed failpoints, verifies the whole
+// audit chain and replays it against the stored releases, locks and
+// freezes (refusing a database that disagrees with its own log), and serves
+// the admin socket of a bbolt database. The returned function stops what
+// was started.
 func (a *app) startup(ctx context.Context, store commands.Store) (func(), error) {
 	if fps := failpoint.Armed(); len(fps) > 0 {
 		a.log.Warn().Strs("failpoints", fps).Msg("failpoints armed: this test build kills itself when it reaches them")
 	}
-	if v, ok := store.(recentVerifier); ok {
-		start := time.Now()
-		n, err := v.VerifyRecent(ctx, storage.DefaultRecentAudit)
-		if err != nil {
-			return nil, fmt.Errorf("the audit log does not verify (%w): the database was changed outside dobrobot or is damaged. "+
-				"It was left as it is; run dobrobot audit verify on it, and restore the last good backup (docs/operations.md)", err)
-		}
-		a.log.Info().Int("entries", n).Dur("took", time.Since(start)).Msg("the newest audit entries verify")
+	if err := a.verifyAtOpen(ctx, store); err != nil {
+		return nil, err
 	}
 	db, ok := store.(*storage.DB)
 	if !ok {

@@ -41,7 +41,8 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-// seedAudit appends n audit entries, each with a release, in one transaction.
+// seedAudit appends n audit entries in one transaction: refusals, which
+// change no state, so that the log replays to the (empty) stored state.
 func seedAudit(t *testing.T, db commands.Store, from, n int) {
 	t.Helper()
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -49,7 +50,7 @@ func seedAudit(t *testing.T, db commands.Store, from, n int) {
 		for i := from; i < from+n; i++ {
 			ticket := fmt.Sprintf("PAY-%d", i%7+1)
 			if _, err := tx.AppendAudit(commands.AuditEntry{Time: at.Add(time.Duration(i) * time.Minute), Actor: requester,
-				Action: commands.ActionRequest, Ticket: ticket, To: commands.StateRequested, Detail: fmt.Sprintf("entry %d", i)}); err != nil {
+				Action: commands.ActionRefused, Ticket: ticket, Detail: fmt.Sprintf("entry %d", i)}); err != nil {
 				return err
 			}
 		}
@@ -112,10 +113,24 @@ func TestAdminSocket(t *testing.T) {
 		}
 	}
 
-	n, head, err := c.verify(ctx)
-	wantN, wantHead, werr := verifyChain(ctx, db)
-	if err != nil || werr != nil || n != wantN || head != wantHead || n != 50 {
-		t.Errorf("verify through the socket = %d %s %v; on the file %d %s %v", n, head, err, wantN, wantHead, werr)
+	got, err := c.verify(ctx, nil)
+	want, werr := verifyChain(ctx, db, nil)
+	wantHead := want.Hash
+	if err != nil || werr != nil || got != want || got.Seq != 50 {
+		t.Errorf("verify through the socket = %v %v; on the file %v %v", got, err, want, werr)
+	}
+	for _, tc := range []struct {
+		cp   commands.Checkpoint
+		want string // "" for none
+	}{
+		{want, ""},
+		{commands.Checkpoint{Seq: 7, Hash: strings.Repeat("ab", 32)}, "checkpoint 7:abab"},
+		{commands.Checkpoint{Seq: 51, Hash: want.Hash}, "the chain has only 50 entries"},
+	} {
+		_, err := c.verify(ctx, &tc.cp)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("verify --checkpoint %s through the socket: %v, want %q", tc.cp, err, tc.want)
+		}
 	}
 
 	out := filepath.Join(dir, "copy.db")
@@ -135,8 +150,8 @@ func TestAdminSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, h, err := verifyChain(ctx, cp); err != nil || n != 50 || h != wantHead {
-		t.Errorf("the copy's chain: %d %s %v, want 50 %s", n, h, err, wantHead)
+	if h, err := verifyChain(ctx, cp, nil); err != nil || h.Seq != 50 || h.Hash != wantHead {
+		t.Errorf("the copy's chain: %v %v, want 50 %s", h, err, wantHead)
 	}
 	cp.Close()
 
@@ -247,7 +262,7 @@ func TestAdminClientErrors(t *testing.T) {
 	if err := c.export(ctx, commands.AuditFilter{}, "xml", &buf); err == nil || !strings.Contains(err.Error(), "400 Bad Request") {
 		t.Errorf("export refused: %v", err)
 	}
-	if _, _, err := c.verify(ctx); err == nil || !strings.Contains(err.Error(), "broken at seq 7") {
+	if _, err := c.verify(ctx, nil); err == nil || !strings.Contains(err.Error(), "broken at seq 7") {
 		t.Errorf("verify of a broken chain: %v", err)
 	}
 }
@@ -334,7 +349,7 @@ func TestBackupUnderWrites(t *testing.T) {
 			}
 			start := time.Now()
 			if err := db.Update(ctx, func(tx commands.Tx) error {
-				_, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: requester, Action: commands.ActionRequest, Ticket: "PAY-1", Detail: fmt.Sprintf("entry %d", i)})
+				_, err := tx.AppendAudit(commands.AuditEntry{Time: time.Now(), Actor: requester, Action: commands.ActionRefused, Ticket: "PAY-1", Detail: fmt.Sprintf("entry %d", i)})
 				return err
 			}); err != nil {
 				mu.Lock()
@@ -379,10 +394,10 @@ func TestBackupUnderWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries, _, err := verifyChain(ctx, cp)
+		head, err := verifyChain(ctx, cp, nil)
 		cp.Close()
-		if err != nil || entries < uint64(before) {
-			t.Errorf("copy %d: chain of %d entries (%v), want at least the %d written before it began", i, entries, err, before)
+		if err != nil || head.Seq < uint64(before) {
+			t.Errorf("copy %d: chain of %d entries (%v), want at least the %d written before it began", i, head.Seq, err, before)
 		}
 	}
 	close(stop)

@@ -32,8 +32,9 @@ type CLI struct {
 
 // AuditCmd groups the audit subcommands.
 type AuditCmd struct {
-	Export AuditExportCmd `cmd:"" help:"Stream the audit log as JSON lines or CSV."`
-	Verify AuditVerifyCmd `cmd:"" help:"Check the audit log's hash chain."`
+	Export     AuditExportCmd     `cmd:"" help:"Stream the audit log as JSON lines or CSV."`
+	Verify     AuditVerifyCmd     `cmd:"" help:"Check the audit log's hash chain, and that the stored releases, locks and freezes are what it replays to."`
+	Checkpoint AuditCheckpointCmd `cmd:"" help:"Verify, then print the chain's head as SEQ:HASH, to keep for audit verify --checkpoint."`
 }
 
 // ConfCmd groups the config subcommands.

@@ -35,20 +35,6 @@ func samePath(a, b string) bool {
 	return errA == nil && errB == nil && absA == absB
 }
 
-// verifyAtOpen checks the newest audit entries of store as run does at
-// start-up, and refuses a broken chain with run's words.
-func (a *app) verifyAtOpen(ctx context.Context, store commands.Store) error {
-	v, ok := store.(recentVerifier)
-	if !ok {
-		return nil
-	}
-	if _, err := v.VerifyRecent(ctx, storage.DefaultRecentAudit); err != nil {
-		return fmt.Errorf("the audit log does not verify (%w): the database was changed outside dobrobot or is damaged. "+
-			"It was left as it is; run dobrobot audit verify on it, and restore the last good backup (docs/operations.md)", err)
-	}
-	return nil
-}
-
 // consoleUser is who the console starts as with configuration c: users.me,
 // or bot.ConsoleUser.
 func consoleUser(c *Config) string {

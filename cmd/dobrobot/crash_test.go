@@ -483,7 +483,9 @@ func (w *world) check(t reporter, tickets ...string) snapshot {
 	if err := db.Check(); err != nil {
 		t.Fatalf("bbolt check: %v", err)
 	}
-	if _, _, err := verifyChain(context.Background(), db); err != nil {
+	// The chain only: the invariants below are this checker's own, and
+	// TestInvariantChecker feeds it states no log explains.
+	if err := db.Audit(context.Background(), commands.AuditFilter{}, commands.NewVerifier().Add); err != nil {
 		t.Fatalf("audit chain: %v", err)
 	}
 	s := snapshot{last: map[string]commands.Release{}, events: map[string]commands.InboxEvent{}, closed: map[uint64]commands.Release{}}

@@ -211,7 +211,10 @@ func (l *leading) term(ctx context.Context, epoch int64) error {
 	b.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: leaderOnly{base: transport, leading: l.leader.Leading}}
 	l.bot.Store(b)
 	log.Info().Msg("leading: connecting to Slack")
+	// Only the leader posts checkpoints: at the start of each term, then daily.
+	stopCheckpoints := l.postCheckpoints(ctx, svc, checkpointEvery)
 	runErr := b.Run(ctx)
+	stopCheckpoints()
 	lost := errors.Is(context.Cause(ctx), postgres.ErrLost)
 	if lost {
 		killHooks()

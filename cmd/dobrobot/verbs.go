@@ -133,60 +133,105 @@ func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 	return exportAudit(ctx, src.db, f, cmd.Format, a.stdout)
 }
 
-// AuditVerifyCmd checks the audit chain.
+// AuditVerifyCmd checks the audit chain and the state it describes.
 type AuditVerifyCmd struct {
-	DB string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+	DB         string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+	Checkpoint string `help:"Also check that the chain holds this entry, as posted to the release channel (SEQ:HASH)." placeholder:"SEQ:HASH"`
 }
 
-// Run verifies every entry and reports the head, through the running bot
-// when it holds the database.
+// Run verifies every entry, replays the log against the stored releases,
+// locks and freezes, and reports the head, through the running bot when it
+// holds the database.
 func (cmd AuditVerifyCmd) Run(ctx context.Context, a *app) error {
-	var (
-		n    uint64
-		head string
-	)
-	pg, err := a.postgresSource(ctx, cmd.DB)
+	var against *commands.Checkpoint
+	if cmd.Checkpoint != "" {
+		cp, err := commands.ParseCheckpoint(cmd.Checkpoint)
+		if err != nil {
+			return usagef("--checkpoint: %s", commands.ErrorMessage(err))
+		}
+		against = &cp
+	}
+	head, err := a.verifySource(ctx, cmd.DB, against, true)
 	if err != nil {
 		return err
 	}
-	src := &source{}
-	if pg == nil {
-		if src, err = a.openSource(cmd.DB); err != nil {
-			return err
-		}
+	fmt.Fprintf(a.stdout, "audit chain ok: %d entries, head %s\n", head.Seq, head.Hash)
+	fmt.Fprintf(a.stdout, "state ok: the open releases, locks and freezes are what the log replays to\n")
+	if against != nil {
+		fmt.Fprintf(a.stdout, "checkpoint ok: the entry at seq %d has hash %s\n", against.Seq, against.Hash)
 	}
-	defer src.Close()
-	switch {
-	case pg != nil:
-		defer pg.Close()
-		n, head, err = verifyChain(ctx, pg)
-	case src.admin != nil:
-		n, head, err = src.admin.verify(ctx)
-	default:
-		// Every page too, which start-up leaves to this and to backup.
-		if err = src.db.Check(); err == nil {
-			n, head, err = verifyChain(ctx, src.db)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "audit chain ok: %d entries, head %s\n", n, head)
 	return nil
 }
 
-// verifyChain checks the whole chain and returns its length and head hash.
-func verifyChain(ctx context.Context, s commands.Store) (uint64, string, error) {
-	v := commands.NewVerifier()
-	if err := s.Audit(ctx, commands.AuditFilter{}, v.Add); err != nil {
-		var ce *commands.ChainError
-		if errors.As(err, &ce) {
-			return 0, "", fmt.Errorf("audit verify: %w", err)
-		}
-		return 0, "", fmt.Errorf("audit verify: reading the log: %w", err)
+// AuditCheckpointCmd prints the chain's head, to be kept where the database's
+// users can read it.
+type AuditCheckpointCmd struct {
+	DB string `help:"Database file (default: the config's storage.path, or the demo's)." placeholder:"FILE"`
+}
+
+// Run verifies the chain and the state like audit verify, then prints the
+// head as SEQ:HASH: a broken chain gets no checkpoint.
+func (cmd AuditCheckpointCmd) Run(ctx context.Context, a *app) error {
+	head, err := a.verifySource(ctx, cmd.DB, nil, false)
+	if err != nil {
+		return err
 	}
-	n, head := v.Head()
-	return n, head, nil
+	fmt.Fprintln(a.stdout, head.String())
+	return nil
+}
+
+// verifySource runs verifyChain on the database named by flag (or the
+// configuration): PostgreSQL, the running bot's admin socket, or the file;
+// pages checks every page of a file too.
+func (a *app) verifySource(ctx context.Context, flag string, against *commands.Checkpoint, pages bool) (commands.Checkpoint, error) {
+	pg, err := a.postgresSource(ctx, flag)
+	if err != nil {
+		return commands.Checkpoint{}, err
+	}
+	if pg != nil {
+		defer pg.Close()
+		return verifyChain(ctx, pg, against)
+	}
+	src, err := a.openSource(flag)
+	if err != nil {
+		return commands.Checkpoint{}, err
+	}
+	defer src.Close()
+	if src.admin != nil {
+		return src.admin.verify(ctx, against)
+	}
+	if pages {
+		// Every page too, which start-up leaves to this and to backup.
+		if err := src.db.Check(); err != nil {
+			return commands.Checkpoint{}, err
+		}
+	}
+	return verifyChain(ctx, src.db, against)
+}
+
+// verifyChain checks the whole chain, replays it against the stored state
+// and, with against set, looks for that checkpoint in it. It returns the
+// head it checked.
+func verifyChain(ctx context.Context, s commands.Store, against *commands.Checkpoint) (commands.Checkpoint, error) {
+	head, err := commands.VerifyStore(ctx, s, against)
+	if err != nil {
+		if tampered(err) {
+			return head, fmt.Errorf("audit verify: %w", err)
+		}
+		return head, fmt.Errorf("audit verify: reading the log: %w", err)
+	}
+	return head, nil
+}
+
+// tampered reports whether err says the database disagrees with itself or
+// with a checkpoint (rather than that it could not be read).
+func tampered(err error) bool {
+	var (
+		ce *commands.ChainError
+		pe *commands.ProjectionError
+		ke *commands.CheckpointError
+	)
+	return errors.As(err, &ce) || errors.As(err, &pe) || errors.As(err, &ke)
 }
 
 // BackupCmd writes an online copy of the database.

@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"Outbox", testOutbox},
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentUpdates", testConcurrent},
+		{"AuditProjection", testProjection},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

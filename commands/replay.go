@@ -1,0 +1,419 @@
+package commands
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Projection replays the audit log, entry by entry in seq order, into the
+// state it describes: the open release of each ticket, the locks releases
+// hold and the freezes. Every committed change of a release's state or of a
+// lock is written in the same transaction as its audit entry, so the stored
+// state must equal the replay; a difference means the database was edited
+// outside dobrobot (or the code wrote a change without its entry).
+//
+// Its memory grows with the open releases, the locks and the freezes, not
+// with history: a ticket's release is forgotten once it is closed and holds
+// no lock.
+//
+// The lock rules are those of docs/audit.md (contract A of issue 12): `start`
+// takes the locks its detail lists ("locks: a,b"); `finish` frees them;
+// `cancel` from a lock-holding state frees them, unless its detail names a
+// "cancel hook attempt": then they stay with the cancelled release until
+// that hook's `hook` or `hook_failed` entry, or an admin's `unlock` of each
+// component naming the ticket.
+type Projection struct {
+	open      map[string]*replayed   // ticket → its open release
+	lingering map[string][]*replayed // ticket → closed releases that still hold locks
+	frozen    map[string]bool
+}
+
+// replayed is a release as the audit log describes it.
+type replayed struct {
+	state State
+	locks []string // held while state holds locks, or while lingering
+	// unsure: the start entry's lock list was cut short (Clean bounds a
+	// detail's length), so its locks cannot be compared.
+	unsure  bool
+	attempt string // a lingering release's cancel hook attempt
+}
+
+// NewProjection returns a Projection of an empty log.
+func NewProjection() *Projection {
+	return &Projection{open: map[string]*replayed{}, lingering: map[string][]*replayed{}, frozen: map[string]bool{}}
+}
+
+// ProjectionError says how the stored state differs from the replay of the
+// audit log, or where the log itself describes an impossible change.
+// Callers treat it like a *ChainError: the database was changed outside
+// dobrobot or is damaged.
+type ProjectionError struct {
+	// Seq is the entry that could not be replayed, or 0 when the log
+	// replays and the store differs from it.
+	Seq uint64
+	// Differences are sentences naming a component or ticket first, e.g.
+	// "backend: the audit log says PAY-3 holds it, the store has no lock".
+	Differences []string
+}
+
+func (e *ProjectionError) Error() string {
+	if e.Seq != 0 {
+		return fmt.Sprintf("the audit log does not replay at seq %d: %s", e.Seq, strings.Join(e.Differences, "; "))
+	}
+	return "the stored state differs from the audit log's replay: " + strings.Join(e.Differences, "; ")
+}
+
+// cancelHookWords mark a cancel entry whose release keeps its locks until
+// its cancel hook has ended (contract A).
+const cancelHookWords = "cancel hook attempt "
+
+// Add replays the next entry. It returns a *ProjectionError when the entry
+// does not follow from the entries before it (a change from a state the
+// ticket is not in, a freeze of a frozen component, …); the Projection is
+// then left as it was before e.
+func (p *Projection) Add(e AuditEntry) error {
+	bad := func(format string, args ...any) error {
+		return &ProjectionError{Seq: e.Seq, Differences: []string{fmt.Sprintf(format, args...)}}
+	}
+	cur := p.open[e.Ticket]
+	state := StateNone
+	if cur != nil {
+		state = cur.state
+	}
+	switch e.Action {
+	case ActionRefused:
+		if e.From != StateNone || e.To != StateNone {
+			return bad("%s: a refusal claims a change %s>%s", e.Ticket, e.From, e.To)
+		}
+	case ActionLock:
+		if e.Ticket != "" {
+			return bad("%s: a lock entry names a ticket; only an admin's freeze (no ticket) is a lock entry", e.Ticket)
+		}
+		c, _, _ := strings.Cut(e.Detail, ": ")
+		if p.frozen[c] {
+			return bad("%s: frozen again, but it is frozen already", c)
+		}
+		p.frozen[c] = true
+	case ActionUnlock:
+		if e.Ticket == "" {
+			if !p.frozen[e.Detail] {
+				return bad("%s: unfrozen, but it is not frozen", e.Detail)
+			}
+			delete(p.frozen, e.Detail)
+			break
+		}
+		// An admin frees one lock of a release that is no longer open.
+		c, _, _ := strings.Cut(e.Detail, ": ")
+		for i, l := range p.lingering[e.Ticket] {
+			if j := slices.Index(l.locks, c); j >= 0 {
+				l.locks = slices.Delete(slices.Clone(l.locks), j, j+1)
+				if len(l.locks) == 0 && !l.unsure {
+					p.dropLingering(e.Ticket, i)
+				}
+				return nil
+			}
+			if l.unsure {
+				return nil // it may have held c: nothing to check against
+			}
+		}
+		return bad("%s: unlocked for %s, but no closed release of %s holds it", c, e.Ticket, e.Ticket)
+	case ActionRequest:
+		if cur != nil {
+			return bad("%s: requested while its release is %s", e.Ticket, state)
+		}
+		if e.From != StateNone || e.To != StateRequested {
+			return bad("%s: a request %s>%s", e.Ticket, e.From, e.To)
+		}
+		p.open[e.Ticket] = &replayed{state: StateRequested}
+	case ActionHook, ActionHookFailed, ActionInterrupt:
+		if e.From != e.To {
+			if e.Action == ActionInterrupt {
+				break // checked below, through the transition table
+			}
+			return bad("%s: a %s entry changes the state %s>%s", e.Ticket, e.Action, e.From, e.To)
+		}
+		if e.From == StateCancelled {
+			// A cancel hook's result (or its interruption) is recorded on
+			// the cancelled release, which may be followed by a new one.
+			ls := p.lingering[e.Ticket]
+			if e.Action != ActionInterrupt && len(ls) > 0 {
+				i := 0
+				for k, l := range ls {
+					if l.attempt != "" && strings.HasSuffix(e.Detail, "(attempt "+l.attempt+")") {
+						i = k
+					}
+				}
+				p.dropLingering(e.Ticket, i)
+			}
+			return nil
+		}
+		if e.From != state {
+			return bad("%s: %s from %s, but the release is %s", e.Ticket, e.Action, e.From, stateName(state))
+		}
+		if e.Action != ActionInterrupt && e.Action != ActionHookFailed {
+			return nil // hook: a result that changes no state
+		}
+	}
+	switch e.Action {
+	case ActionRefused, ActionLock, ActionUnlock, ActionRequest, ActionHook:
+		return nil
+	}
+	if !slices.Contains(Actions, e.Action) {
+		if e.From == StateNone && e.To == StateNone {
+			return nil // an entry of a later version that changes nothing
+		}
+		return bad("%s: unknown action %q changes %s>%s", e.Ticket, e.Action, e.From, e.To)
+	}
+	if e.From != state {
+		return bad("%s: %s from %s, but the release is %s", e.Ticket, e.Action, e.From, stateName(state))
+	}
+	if to, ok := Next(e.From, e.Action); !ok || to != e.To {
+		return bad("%s: %s %s>%s is not in the transition table", e.Ticket, e.Action, e.From, e.To)
+	}
+	next := *cur
+	next.state = e.To
+	switch {
+	case e.Action == ActionStart:
+		next.locks, next.unsure = startLocks(e.Detail)
+	case e.From.HoldsLocks() && !e.To.HoldsLocks() && e.Action == ActionCancel && strings.Contains(e.Detail, cancelHookWords):
+		_, attempt, _ := strings.Cut(e.Detail, cancelHookWords)
+		attempt, _, _ = strings.Cut(attempt, ";")
+		next.attempt = strings.TrimSpace(attempt)
+		p.lingering[e.Ticket] = append(p.lingering[e.Ticket], &next)
+	}
+	if e.To.Open() {
+		p.open[e.Ticket] = &next
+	} else {
+		delete(p.open, e.Ticket)
+	}
+	return nil
+}
+
+func (p *Projection) dropLingering(ticket string, i int) {
+	ls := slices.Delete(slices.Clone(p.lingering[ticket]), i, i+1)
+	if len(ls) == 0 {
+		delete(p.lingering, ticket)
+		return
+	}
+	p.lingering[ticket] = ls
+}
+
+func stateName(s State) string {
+	if s == StateNone {
+		return "not open"
+	}
+	return string(s)
+}
+
+// startLocks reads the components a start entry locks from its detail
+// ("locks: a,b", maybe followed by "; …"), and reports whether the list was
+// cut short by Clean's bound on a detail's length.
+func startLocks(detail string) ([]string, bool) {
+	list, ok := strings.CutPrefix(detail, "locks: ")
+	if !ok {
+		return nil, true
+	}
+	list, _, _ = strings.Cut(list, "; ")
+	var locks []string
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			locks = append(locks, c)
+		}
+	}
+	if len(detail) > cleanMax && strings.HasSuffix(list, "…") {
+		// Cut short: the last name is partial, and more may have followed.
+		return locks[:len(locks)-1], true
+	}
+	return locks, false
+}
+
+// Compare checks the replayed state against the stored one: open is the
+// store's open index (Tx.Open), locks its lock table (Tx.Locks). It returns
+// nil when they agree, else a *ProjectionError listing every difference,
+// sorted.
+func (p *Projection) Compare(open []Release, locks []Lock) error {
+	var diffs []string
+	bad := func(format string, args ...any) { diffs = append(diffs, fmt.Sprintf(format, args...)) }
+
+	stored := map[string][]Release{}
+	for _, r := range open {
+		stored[r.Ticket] = append(stored[r.Ticket], r)
+	}
+	for t, rs := range stored {
+		r := rs[0]
+		if len(rs) > 1 {
+			bad("%s: the store has %d open releases, the audit log one at most", t, len(rs))
+		}
+		want := p.open[t]
+		switch {
+		case want == nil:
+			bad("%s: the store has it %s (release %d), the audit log says it is not open", t, r.State, r.ID)
+		case want.state != r.State:
+			bad("%s: the audit log says it is %s, the store has it %s (release %d)", t, want.state, r.State, r.ID)
+		}
+	}
+	for t, want := range p.open {
+		if _, ok := stored[t]; !ok {
+			bad("%s: the audit log says it is %s, the store has no open release of it", t, want.state)
+		}
+	}
+
+	// Locks, as component → tickets, both ways.
+	type hold struct{ comp, ticket string }
+	held := map[hold]bool{}
+	unsure := map[string]bool{} // tickets whose locks cannot be known
+	add := func(t string, r *replayed) {
+		if r.unsure {
+			unsure[t] = true
+		}
+		for _, c := range r.locks {
+			held[hold{c, t}] = true
+		}
+	}
+	for t, r := range p.open {
+		if r.state.HoldsLocks() {
+			add(t, r)
+		}
+	}
+	for t, ls := range p.lingering {
+		for _, r := range ls {
+			add(t, r)
+		}
+	}
+	have := map[hold]bool{}
+	frozen := map[string]bool{}
+	for _, l := range locks {
+		if l.Frozen() {
+			frozen[l.Component] = true
+			continue
+		}
+		have[hold{l.Component, l.Ticket}] = true
+	}
+	for h := range held {
+		if !have[h] {
+			bad("%s: the audit log says %s holds it, the store has no lock", h.comp, h.ticket)
+		}
+	}
+	for h := range have {
+		if !held[h] && !unsure[h.ticket] {
+			bad("%s: the store has a lock of %s, the audit log says %s does not hold it", h.comp, h.ticket, h.ticket)
+		}
+	}
+	for c := range p.frozen {
+		if !frozen[c] {
+			bad("%s: the audit log says it is frozen, the store has no freeze", c)
+		}
+	}
+	for c := range frozen {
+		if !p.frozen[c] {
+			bad("%s: the store has a freeze, the audit log has none", c)
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	slices.Sort(diffs)
+	return &ProjectionError{Differences: diffs}
+}
+
+// Checkpoint names one entry of the audit chain by its seq and hash. Posted
+// where the database's users can read it (the release channel), it lets
+// anyone check later that the chain was not rewritten up to it.
+type Checkpoint struct {
+	Seq  uint64
+	Hash string
+}
+
+// String returns "SEQ:HASH", the form ParseCheckpoint reads.
+func (c Checkpoint) String() string { return strconv.FormatUint(c.Seq, 10) + ":" + c.Hash }
+
+// ParseCheckpoint reads "SEQ:HASH": a seq of 1 or more and a 64-digit hex
+// hash (upper case is accepted and lowered).
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	seqText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if !ok || err != nil || seq == 0 {
+		return Checkpoint{}, Errorf(EINVALID, "checkpoint %q: want SEQ:HASH, e.g. 42:%s (SEQ a number from 1)", s, strings.Repeat("ab", 32))
+	}
+	hash = strings.ToLower(hash)
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != 32 {
+		return Checkpoint{}, Errorf(EINVALID, "checkpoint %q: the hash must be 64 hex digits", s)
+	}
+	return Checkpoint{Seq: seq, Hash: hash}, nil
+}
+
+// CheckpointError says that the chain does not contain a checkpoint: the
+// entry at its seq has another hash, or the chain is shorter.
+type CheckpointError struct {
+	Checkpoint Checkpoint
+	Reason     string
+}
+
+func (e *CheckpointError) Error() string {
+	return fmt.Sprintf("the audit chain does not match checkpoint %s: %s", e.Checkpoint, e.Reason)
+}
+
+// errPastHead stops VerifyStore's walk at the head its state was read with.
+var errPastHead = errors.New("past the head")
+
+// VerifyStore checks the whole audit chain of s and replays it against the
+// stored open releases, locks and freezes, read in one transaction together
+// with the chain's head; entries appended after that head (by a bot running
+// meanwhile) are left out, so the comparison is of one consistent moment.
+// With against set, the chain must also contain that checkpoint. It returns
+// the head it checked, and a *ChainError, *ProjectionError or
+// *CheckpointError for what it found, or the store's error.
+func VerifyStore(ctx context.Context, s Store, against *Checkpoint) (Checkpoint, error) {
+	var (
+		head  Checkpoint
+		open  []Release
+		locks []Lock
+	)
+	err := s.View(ctx, func(tx Tx) error {
+		var err error
+		if head.Seq, head.Hash, err = tx.AuditHead(); err != nil {
+			return err
+		}
+		if open, err = tx.Open(); err != nil {
+			return err
+		}
+		locks, err = tx.Locks()
+		return err
+	})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("reading the stored state: %w", err)
+	}
+	v := NewVerifier()
+	p := NewProjection()
+	err = s.Audit(ctx, AuditFilter{}, func(e AuditEntry) error {
+		if e.Seq > head.Seq {
+			return errPastHead
+		}
+		if err := v.Add(e); err != nil {
+			return err
+		}
+		if against != nil && e.Seq == against.Seq && e.Hash != against.Hash {
+			return &CheckpointError{Checkpoint: *against, Reason: fmt.Sprintf("the entry at seq %d has hash %s", e.Seq, e.Hash)}
+		}
+		return p.Add(e)
+	})
+	if err != nil && !errors.Is(err, errPastHead) {
+		return Checkpoint{}, err
+	}
+	seq, hash := v.Head()
+	if seq != head.Seq || hash != head.Hash {
+		return Checkpoint{}, &ChainError{Seq: seq + 1, Reason: fmt.Sprintf("the log ends at seq %d, but the store's head is seq %d (entries are missing)", seq, head.Seq)}
+	}
+	if against != nil && against.Seq > seq {
+		return Checkpoint{}, &CheckpointError{Checkpoint: *against, Reason: fmt.Sprintf("the chain has only %d entries", seq)}
+	}
+	if err := p.Compare(open, locks); err != nil {
+		return Checkpoint{}, err
+	}
+	return head, nil
+}
