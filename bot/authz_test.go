@@ -60,7 +60,19 @@ var authzAllowed = map[string][4]bool{
 
 // authzDenials are how the one authorisation check words a refusal; a
 // refusal for any other reason would make an allowed cell look denied.
-var authzDenials = []string{"not allowed to request", "Only approvers", "cannot approve it yourself", "Only admins", "Only the requester"}
+var authzDenials = []string{"not allowed to request", "Only members of the release channel can request", "Only approvers",
+	"cannot approve it yourself", "Only admins", "Only the requester"}
+
+// authzOpenDobro is the dobro row when roles.requesters is empty (issue 12,
+// item 10): the requesters are the release channel's members, where the
+// requester, the approver and the admin are and the other user is not. A
+// mention comes from the channel, so anyone there may request; by DM or
+// button only a member may.
+var authzOpenDobro = map[string][4]bool{
+	"mention": {true, true, true, true},
+	"DM":      {true, true, true, false},
+	"button":  {true, true, true, false},
+}
 
 // authzPaths are the ways into the bot.
 var authzPaths = []string{"mention", "DM", "button"}
@@ -71,23 +83,30 @@ func TestAuthorisationMatrix(t *testing.T) {
 		verbs = append(verbs, v)
 	}
 	slices.Sort(verbs)
-	for _, path := range authzPaths {
-		t.Run(path, func(t *testing.T) {
-			t.Parallel()
-			runAuthzPath(t, path, verbs)
-		})
+	for _, open := range []bool{false, true} {
+		for _, path := range authzPaths {
+			name := path
+			if open {
+				name += ", no requesters configured"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				runAuthzPath(t, path, verbs, open)
+			})
+		}
 	}
 	// Parallel subtests end before the cleanups of their parent run.
 	t.Cleanup(func() {
 		if !t.Failed() {
-			t.Logf("FIGURE authorisation matrix: %d paths × %d commands × %d actors = %d cells, all as expected",
-				len(authzPaths), len(verbs), len(authzActors), len(authzPaths)*len(verbs)*len(authzActors))
+			t.Logf("FIGURE authorisation matrix: 2 role set-ups × %d paths × %d commands × %d actors = %d cells, all as expected",
+				len(authzPaths), len(verbs), len(authzActors), 2*len(authzPaths)*len(verbs)*len(authzActors))
 		}
 	})
 }
 
-func runAuthzPath(t *testing.T, path string, verbs []string) {
+func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 	fs := fakeslack.New(t)
+	fs.SetChannelMembers(releaseChannel, ann, bob, adm)
 	// Each cell gets its own ticket (PAY-n) or component (c-n), prepared in
 	// the state its command needs.
 	type cell struct {
@@ -113,6 +132,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string) {
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) {
 		s.Service.Policy = commands.Policy{Requesters: []string{ann}, Approvers: []string{bob}, Admins: []string{adm},
 			Components: comps, Channel: releaseChannel}
+		if open {
+			s.Service.Policy.Requesters = nil
+		}
 	})
 	ctx := context.Background()
 	t0 := time.Now().UTC().Add(-time.Hour)
@@ -228,6 +250,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string) {
 		}
 		col := slices.IndexFunc(authzActors, func(a authzActor) bool { return a.name == c.actor.name })
 		want := authzAllowed[c.verb][col]
+		if open && c.verb == "dobro" {
+			want = authzOpenDobro[path][col]
+		}
 		changes := commands.Command{Verb: commands.Verb(c.verb)}.Changes()
 		var got bool
 		var why string

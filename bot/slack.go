@@ -483,7 +483,7 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		if g, ok := ses.Service.Groups.(*UserGroups); ok {
 			g.Forget(in.group)
 		}
-		log.Info().Str("group", in.group).Msg("a user group's members changed")
+		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
 	case inboundElsewhere:
 		if err := ses.pointToChannel(in.msg); err != nil {

@@ -3,7 +3,9 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,12 +20,41 @@ type GroupLister interface {
 	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 }
 
-// UserGroups resolves Slack user groups (S…) to their members for
-// commands.Groups, with a cache of bounded staleness: a list younger than
-// the TTL is used as is; an older one is refreshed with
-// usergroups.users.list (a Tier 2 method, so calls are spread out); if the
-// refresh fails, a list younger than the maximum staleness is still used, and
-// beyond that Members fails closed with EUNAVAILABLE so the caller denies.
+// ChannelLister lists the members of a channel, a page at a time
+// (conversations.members); *slack.Client is one. A GroupLister that is not
+// one resolves no channel: Members fails closed.
+type ChannelLister interface {
+	GetUsersInConversationContext(ctx context.Context, params *slack.GetUsersInConversationParameters) ([]string, string, error)
+}
+
+// channelPage is how many members one conversations.members call asks for
+// (Slack's maximum is 1000), and channelPages bounds the pages of one list,
+// so that a cursor that never ends cannot hold a command for ever.
+const (
+	channelPage  = 1000
+	channelPages = 200
+)
+
+// isChannel reports whether id names a channel (public C…, private G… or
+// C…) rather than a user group (S…).
+func isChannel(id string) bool { return strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G") }
+
+// describe names id for messages: a user group or a channel.
+func describe(id string) string {
+	if isChannel(id) {
+		return "channel " + id
+	}
+	return "user group " + id
+}
+
+// UserGroups resolves Slack user groups (S…) and channels (C…, G…: the
+// release channel, whose members are the requesters when none are
+// configured) to their members for commands.Groups, with a cache of bounded
+// staleness: a list younger than the TTL is used as is; an older one is
+// refreshed with usergroups.users.list (a Tier 2 method, so calls are spread
+// out) or conversations.members (paginated); if the refresh fails, a list
+// younger than the maximum staleness is still used, and beyond that Members
+// fails closed with EUNAVAILABLE so the caller denies.
 type UserGroups struct {
 	// Log receives warnings about failed refreshes.
 	Log zerolog.Logger
@@ -69,7 +100,7 @@ func (g *UserGroups) now() time.Time {
 	return time.Now()
 }
 
-// Members returns the members of group. Errors: EUNAVAILABLE when the list
+// Members returns the members of group (a user group or a channel). Errors: EUNAVAILABLE when the list
 // cannot be known fresh enough.
 func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error) {
 	for {
@@ -99,7 +130,7 @@ func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of user group %s in time: try again", group)
+				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s in time: try again", describe(group))
 			}
 		}
 		if now.Before(e.notBefore) {
@@ -107,7 +138,7 @@ func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error
 			if usable {
 				return slices.Clone(e.members), nil
 			}
-			return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of user group %s (Slack did not answer): try again in a minute", group)
+			return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s (Slack did not answer): try again in a minute", describe(group))
 		}
 		done := make(chan struct{})
 		e.refreshing = done
@@ -135,6 +166,11 @@ func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error
 			// asking Slack again before the TTL.
 			g.Log.Warn().Str("group", group).Msg("a user group in the roles does not exist in Slack: it grants nobody")
 			e.members, e.fetched, e.notBefore = nil, now, time.Time{}
+		case errors.As(err, &missing) && missing.Err == "channel_not_found":
+			// Likewise a channel the bot cannot see (deleted, or private
+			// without the bot): nobody is in it as far as roles go.
+			g.Log.Warn().Str("channel", group).Msg("the release channel cannot be found in Slack: nobody can request releases by DM")
+			e.members, e.fetched, e.notBefore = nil, now, time.Time{}
 		default:
 			wait := g.RetryAfter
 			if wait <= 0 {
@@ -147,10 +183,10 @@ func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error
 			e.notBefore = now.Add(wait)
 			stale := known && now.Sub(e.fetched) < g.maxStale
 			g.Log.Warn().Err(err).Str("group", group).Bool("using_cached", stale).
-				Msg("could not refresh a user group's members")
+				Msg("could not refresh the members of a user group or channel")
 			if !stale {
 				g.mu.Unlock()
-				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of user group %s (Slack did not answer): try again in a minute", group)
+				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s (Slack did not answer): try again in a minute", describe(group))
 			}
 		}
 		m := slices.Clone(e.members)
@@ -166,12 +202,34 @@ func (g *UserGroups) fetch(ctx context.Context, group string) ([]string, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return g.api.GetUserGroupMembersContext(ctx, group)
+	if !isChannel(group) {
+		return g.api.GetUserGroupMembersContext(ctx, group)
+	}
+	lister, ok := g.api.(ChannelLister)
+	if !ok {
+		return nil, errors.New("this Slack client cannot list a channel's members")
+	}
+	var members []string
+	cursor := ""
+	for range channelPages {
+		page, next, err := lister.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{
+			ChannelID: group, Cursor: cursor, Limit: channelPage})
+		if err != nil {
+			return nil, err
+		}
+		members = append(members, page...)
+		if next == "" {
+			return members, nil
+		}
+		cursor = next
+	}
+	return nil, fmt.Errorf("conversations.members of %s: more than %d pages", group, channelPages)
 }
 
-// Forget drops what is known of group, so the next check asks Slack (and
-// denies if Slack cannot answer). The bot calls it when Slack reports that
-// the group's members changed.
+// Forget drops what is known of group (a user group or a channel), so the
+// next check asks Slack (and denies if Slack cannot answer). The bot calls
+// it when Slack reports that the members changed (subteam_members_changed,
+// member_joined_channel, member_left_channel).
 func (g *UserGroups) Forget(group string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -2,7 +2,9 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +159,84 @@ func TestUserGroupsConcurrentColdStartAsksOnce(t *testing.T) {
 	wg.Wait()
 	if n := len(s.Calls("usergroups.users.list")); n != 1 {
 		t.Errorf("usergroups.users.list calls: got %d, want 1", n)
+	}
+}
+
+// TestUserGroupsResolvesTheChannel: a channel ID is resolved with
+// conversations.members, every page of it, under the same cache rules as a
+// user group: the TTL, the stale list while Slack fails, failing closed
+// past the maximum staleness, Forget, and a channel Slack cannot find
+// granting nobody (issue 12, item 10).
+func TestUserGroupsResolvesTheChannel(t *testing.T) {
+	g, s, clock := newGroups(t)
+	ctx := context.Background()
+	var big []string
+	for i := range 2500 {
+		big = append(big, fmt.Sprintf("U%05d", i))
+	}
+	s.SetChannelMembers("C0REL", big...)
+	calls := func() int { return len(s.Calls("conversations.members")) }
+
+	type step struct {
+		name    string
+		advance time.Duration
+		setup   func()
+		want    []string
+		code    string
+		calls   int
+	}
+	steps := []step{
+		{name: "first check reads every page", want: big, calls: 3},
+		{name: "within the TTL the cache answers", advance: 4 * time.Minute, setup: func() { s.SetChannelMembers("C0REL", "U01") }, want: big, calls: 3},
+		{name: "after the TTL Slack is asked again", advance: 2 * time.Minute, want: []string{"U01"}, calls: 4},
+		{name: "a failed refresh within max staleness uses the cache", advance: 6 * time.Minute,
+			setup: func() { s.Fail("conversations.members", fakeslack.Failure{Status: http.StatusServiceUnavailable}) },
+			want:  []string{"U01"}, calls: 5},
+		{name: "past max staleness it fails closed", advance: 10 * time.Minute, code: commands.EUNAVAILABLE, calls: 6},
+		{name: "once Slack answers it recovers", advance: 11 * time.Second, setup: s.ClearFailures, want: []string{"U01"}, calls: 7},
+	}
+	for _, st := range steps {
+		clock.Add(st.advance)
+		if st.setup != nil {
+			st.setup()
+		}
+		got, err := g.Members(ctx, "C0REL")
+		if code := commands.ErrorCode(err); code != st.code {
+			t.Fatalf("%s: error %v (code %q), want code %q", st.name, err, code, st.code)
+		}
+		if diff := cmp.Diff(st.want, got); diff != "" {
+			t.Errorf("%s: members (-want +got):\n%s", st.name, diff)
+		}
+		if got := calls(); got != st.calls {
+			t.Errorf("%s: conversations.members calls: got %d, want %d", st.name, got, st.calls)
+		}
+	}
+	// A failure names the channel, not a user group.
+	g.Forget("C0REL")
+	s.Fail("conversations.members", fakeslack.Failure{Error: "internal_error", Times: 1})
+	clock.Add(time.Second)
+	if _, err := g.Members(ctx, "C0REL"); commands.ErrorCode(err) != commands.EUNAVAILABLE || !strings.Contains(err.Error(), "channel C0REL") {
+		t.Errorf("after Forget with Slack failing: got %v, want EUNAVAILABLE naming channel C0REL", err)
+	}
+	for range 2 {
+		if got, err := g.Members(ctx, "C0GONE"); err != nil || len(got) != 0 {
+			t.Errorf("a channel Slack cannot find: got %v, %v; want no members, no error", got, err)
+		}
+	}
+}
+
+// groupsOnly lists user groups but no channel.
+type groupsOnly struct{}
+
+func (groupsOnly) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
+	return []string{"U01"}, nil
+}
+
+// TestUserGroupsChannelNeedsALister: a client that cannot list a channel's
+// members fails closed instead of granting.
+func TestUserGroupsChannelNeedsALister(t *testing.T) {
+	g := NewUserGroups(groupsOnly{}, time.Minute, time.Minute)
+	if got, err := g.Members(context.Background(), "C0REL"); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Errorf("got %v, %v; want EUNAVAILABLE", got, err)
 	}
 }

@@ -43,12 +43,12 @@ func TestSlackAppManifest(t *testing.T) {
 	if err := yaml.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, scope := range []string{"app_mentions:read", "chat:write", "im:history", "im:write", "usergroups:read", "users:read"} {
+	for _, scope := range []string{"app_mentions:read", "channels:read", "chat:write", "groups:read", "im:history", "im:write", "usergroups:read", "users:read"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, scope) {
 			t.Errorf("bot scope %s missing", scope)
 		}
 	}
-	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed"} {
+	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed", "member_joined_channel", "member_left_channel"} {
 		if !slices.Contains(m.Settings.Events.Bot, event) {
 			t.Errorf("bot event %s missing", event)
 		}

@@ -143,8 +143,12 @@ func textBlocks(text string, buttons []commands.Button) []slack.Block {
 	return blocks
 }
 
+// mrkdwn returns a verbatim mrkdwn text object. Verbatim, Slack still
+// renders the formatting and the bot's own markup (<@U…>, links, dates) but
+// does not parse the plain text: a literal @here, #channel or URL a user
+// wrote stays text (issue 12, item 14; docs/slack.md).
 func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, true)
 }
 
 func userOrDash(user string) string {

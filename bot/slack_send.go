@@ -524,9 +524,16 @@ func (s *sender) post(ctx context.Context, key, channel, thread, text string, bu
 	return ts, err
 }
 
+// noParse asks Slack not to process a message's text: no names found and
+// linked (link_names is never sent), so a literal @here, @channel or
+// @everyone that a user wrote cannot notify anyone. It is Slack's default,
+// sent anyway so that no default of Slack's or slack-go's can change it
+// (issue 12, item 14; docs/slack.md).
+var noParse = slack.MsgOptionParse(false)
+
 func msgOptions(text string, buttons []commands.Button) []slack.MsgOption {
 	// The core's texts are mrkdwn with user text already escaped.
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), noParse}
 	if len(buttons) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(textBlocks(text, buttons)...))
 	}
@@ -562,7 +569,7 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 	if rel.Card != "" {
 		err := s.call(ctx, key, "chat.update", true, func(ctx context.Context) error {
 			_, _, _, err := s.api.UpdateMessageContext(ctx, s.channel, rel.Card,
-				slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+				slack.MsgOptionText(text, false), noParse, slack.MsgOptionBlocks(blocks...))
 			return err
 		})
 		switch slackCode(err) {
@@ -575,7 +582,7 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 	var ts string
 	err = s.call(ctx, key, "chat.postMessage", true, func(ctx context.Context) error {
 		var err error
-		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), noParse, slack.MsgOptionBlocks(blocks...))
 		return err
 	})
 	if err != nil {

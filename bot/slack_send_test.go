@@ -490,7 +490,15 @@ func TestSenderDeliversEachEffectOnce(t *testing.T) {
 		h.emit(t, dmReply(fmt.Sprintf("D%02d", i%10), fmt.Sprintf("m%03d", i)))
 	}
 	h.waitEmpty(t, 10*time.Second)
-	time.Sleep(50 * time.Millisecond)
+	// Not a pause: one more effect per channel, emitted now that every
+	// effect was delivered. The sender reads the outbox in one loop and
+	// each channel's lane delivers in order, so once these are delivered,
+	// every read that began before them has handed out what it read and
+	// it has been delivered: a second delivery would be in the fake now.
+	for i := range 10 {
+		h.emit(t, dmReply(fmt.Sprintf("D%02d", i), "end"))
+	}
+	h.waitEmpty(t, 10*time.Second)
 	seen := map[string]int{}
 	for _, m := range h.fs.Messages("") {
 		seen[m.Text]++

@@ -33,14 +33,30 @@ const (
 // testTracker knows every ticket; it can be slow.
 type testTracker struct {
 	delay time.Duration
+	// gate, if set, holds every answer until it is closed.
+	gate  chan struct{}
 	mu    sync.Mutex
 	calls int
+}
+
+// entered returns how many calls the tracker has received.
+func (tr *testTracker) entered() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.calls
 }
 
 func (tr *testTracker) Ticket(ctx context.Context, key string) (commands.Ticket, error) {
 	tr.mu.Lock()
 	tr.calls++
 	tr.mu.Unlock()
+	if tr.gate != nil {
+		select {
+		case <-tr.gate:
+		case <-ctx.Done():
+			return commands.Ticket{}, commands.Errorf(commands.EUNAVAILABLE, "could not reach the tracker in time")
+		}
+	}
 	if tr.delay > 0 {
 		select {
 		case <-time.After(tr.delay):
@@ -124,10 +140,12 @@ func startBot(t *testing.T, fs *fakeslack.Server, path string, tr commands.Track
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// Generous: it bounds only how long a failure takes to show, on a
+	// machine that may be loaded.
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 5 s for %s", what)
+			t.Fatalf("waited 20 s for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -212,13 +230,27 @@ func cards(fs *fakeslack.Server) []fakeslack.Message {
 	return out
 }
 
+// settle waits until the bot is idle by what it records, not by a pause:
+// every event it acked (the inbox holds it before the ack) is handled, every
+// hook it started has ended and its result is recorded, and every effect
+// is delivered (the fake Slack records a call before the outbox forgets
+// it). Nothing can come after that but what a test sends next.
 func (h *botHarness) settle(t *testing.T) {
 	t.Helper()
+	eventually(t, "every received event handled", func() bool {
+		var pending []commands.InboxEvent
+		err := h.db.View(context.Background(), func(tx commands.Tx) error {
+			var err error
+			pending, err = tx.PendingEvents()
+			return err
+		})
+		return err == nil && len(pending) == 0
+	})
+	h.svc.Wait()
 	eventually(t, "an empty outbox", func() bool {
 		p, err := h.db.Pending(context.Background(), 1)
 		return err == nil && len(p) == 0
 	})
-	time.Sleep(100 * time.Millisecond) // anything still to come would show by now
 }
 
 func button(t *testing.T, fs *fakeslack.Server, user, command string) fakeslack.Button {
@@ -367,25 +399,33 @@ func TestSlackRedeliveryAfterRestart(t *testing.T) {
 
 func TestSlackAcksFastWhileTheTrackerIsSlow(t *testing.T) {
 	fs := fakeslack.New(t)
-	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{delay: 2 * time.Second})
+	// The tracker answers nothing until the gate opens: an ack that waited
+	// for the tracker would never come, whatever the machine's load, and
+	// one that came proves that it did not wait (no time threshold).
+	tr := &testTracker{gate: make(chan struct{})}
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), tr)
 	var envs []fakeslack.Envelope
 	for _, ticket := range []string{"PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5", "PAY-6", "PAY-7", "PAY-8"} {
 		envs = append(envs, send(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro "+ticket))))
 		envs = append(envs, send(t, fs, fs.EventEnvelope(fakeslack.DM(bob, "queue"))))
 	}
+	var worst time.Duration
 	for _, e := range envs {
-		if _, err := fs.WaitAck(e.EnvelopeID, 2*time.Second); err != nil {
-			t.Fatal(err)
+		if _, err := fs.WaitAck(e.EnvelopeID, 20*time.Second); err != nil {
+			t.Fatalf("envelope %s: %v (the tracker has not answered yet: the ack waited for it)", e.EnvelopeID, err)
 		}
-		// The property is that an ack never waits for the tracker (2 s
-		// here); the 100 ms target itself is measured by make bench, not
-		// by a timed test on a shared machine.
-		if lat, _ := fs.AckLatency(e.EnvelopeID); lat >= time.Second {
-			t.Errorf("envelope %s acked after %v: the ack waited for the tracker (2 s)", e.EnvelopeID, lat)
+		if lat, _ := fs.AckLatency(e.EnvelopeID); lat > worst {
+			worst = lat
 		}
 	}
+	eventually(t, "the tracker asked", func() bool { return tr.entered() > 0 })
+	if got := len(cards(fs)); got != 0 {
+		t.Fatalf("%d cards before the tracker answered", got)
+	}
+	close(tr.gate)
 	eventually(t, "eight cards", func() bool { return len(cards(fs)) == 8 })
-	_ = h
+	h.settle(t)
+	t.Logf("FIGURE acks while the tracker answers nothing: %d of %d acked, slowest %v", len(envs), len(envs), worst)
 }
 
 func TestSlackReconnectLosesNothing(t *testing.T) {

@@ -30,7 +30,7 @@ const (
 	inboundIgnore       inboundKind = iota // ack and drop
 	inboundCommand                         // record, ack, handle
 	inboundElsewhere                       // a mention outside the release channel: point there
-	inboundGroupChanged                    // a user group's members changed: forget its cache
+	inboundGroupChanged                    // a user group's or the release channel's members changed: forget its cache
 )
 
 // inbound is what an envelope's payload means to the bot.
@@ -38,7 +38,7 @@ type inbound struct {
 	kind   inboundKind
 	msg    commands.Message
 	reason string // why it is ignored, for the debug log
-	group  string // inboundGroupChanged: the user group's ID
+	group  string // inboundGroupChanged: the user group's or channel's ID
 }
 
 func skip(reason string) inbound { return inbound{kind: inboundIgnore, reason: reason} }
@@ -89,6 +89,13 @@ func parseEvent(payload []byte, self botIdentity, releaseChannel string) inbound
 			return skip("subteam_members_changed without a subteam_id")
 		}
 		return inbound{kind: inboundGroupChanged, group: ev.SubteamID}
+	case ev.Type == "member_joined_channel" || ev.Type == "member_left_channel":
+		// The release channel's members may be the requesters: drop the
+		// cached list (issue 12, item 10). Other channels are not cached.
+		if ev.Channel == "" || ev.Channel != releaseChannel {
+			return skip(ev.Type + " of another channel")
+		}
+		return inbound{kind: inboundGroupChanged, group: ev.Channel}
 	case cb.EventID == "":
 		return skip("event without an event_id")
 	case ev.Type != "app_mention" && ev.Type != "message":

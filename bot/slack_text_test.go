@@ -143,6 +143,15 @@ func TestParseEventMalformed(t *testing.T) {
 	if in := parseEvent([]byte(changed), testMe, releaseChannel); in.kind != inboundGroupChanged || in.group != "S01QA" {
 		t.Errorf("subteam_members_changed: got %+v", in)
 	}
+	for _, typ := range []string{"member_joined_channel", "member_left_channel"} {
+		for channel, want := range map[string]inboundKind{releaseChannel: inboundGroupChanged, "C0OTHER": inboundIgnore, "": inboundIgnore} {
+			ev := `{"type":"event_callback","team_id":"` + fakeslack.TeamID + `","event_id":"Ev9","event":{"type":"` + typ + `","user":"U1","channel":"` + channel + `"}}`
+			in := parseEvent([]byte(ev), testMe, releaseChannel)
+			if in.kind != want || (want == inboundGroupChanged && in.group != releaseChannel) {
+				t.Errorf("%s in %q: got %+v, want kind %d", typ, channel, in, want)
+			}
+		}
+	}
 }
 
 func FuzzParseEvent(f *testing.F) {

@@ -134,6 +134,9 @@ func (r *run) authorize(rel *Release) error {
 	who := r.m.User
 	switch r.cmd.Verb {
 	case VerbDobro:
+		if ro.notInChannel {
+			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", channelRef(r.s.Policy.Channel))
+		}
 		if !ro.requester {
 			return Errorf(EFORBIDDEN, "You are not allowed to request releases: ask an admin to add you to the requesters.")
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,13 +126,18 @@ func TestConcurrentStartOneRelease(t *testing.T) {
 		msgs = append(msgs, commands.Message{EventID: fmt.Sprintf("start-%d", i), User: []string{ann, admin}[i%2],
 			Channel: "C0REL", Text: "dep start PAY-1", Via: commands.ViaMention})
 	}
+	handled := &handledCounter{}
+	h.svc.Observer = handled
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		<-h.start.spawn
-		// Everyone else has been answered by now or is waiting for the
-		// database; only then does the hook end.
-		time.Sleep(50 * time.Millisecond)
+		// The hook ends only once every one of the twenty was handled
+		// (the Service's Observer says so), so all of them ran while it
+		// was running: a condition, not a pause.
+		for handled.n.Load() < int64(len(msgs)) {
+			time.Sleep(time.Millisecond)
+		}
 		h.start.gate <- commands.HookResult{OK: true}
 	}()
 	handleAll(t, h, msgs)
@@ -272,3 +278,9 @@ func TestConcurrentRandomCommandsKeepInvariants(t *testing.T) {
 	}
 	t.Logf("FIGURE concurrent random commands: %d rounds × %d actors × %d commands = %d commands, invariants hold", rounds, actors, each, total)
 }
+
+// handledCounter is a commands.Observer that counts handled commands.
+type handledCounter struct{ n atomic.Int64 }
+
+func (c *handledCounter) Command(commands.Verb, commands.Outcome, time.Duration) { c.n.Add(1) }
+func (c *handledCounter) Hook(commands.HookResult)                               {}

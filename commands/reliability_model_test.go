@@ -55,7 +55,10 @@ var modelTickets = map[string][]string{
 var (
 	modelComponents = []string{"backend", "payments", "ios"}
 	modelActors     = []string{ann, bob, approver, qa, admin, guest}
-	modelTicketKeys = []string{"PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5"}
+	// modelChannelMembers are the members of the release channel, C0REL:
+	// everyone but the guest.
+	modelChannelMembers = []string{ann, bob, approver, qa, admin}
+	modelTicketKeys     = []string{"PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5"}
 )
 
 // mRelease is the model of a release: only what the rules depend on.
@@ -159,6 +162,11 @@ func (m *model) apply(c mCmd) []string {
 	mayRun := func(r *mRelease) bool { return r.Requester == c.actor || r.Admin == c.actor || isAdmin(c.actor) }
 	switch c.verb {
 	case commands.VerbDobro:
+		if c.via != commands.ViaMention && !slices.Contains(modelChannelMembers, c.actor) {
+			// No requesters configured: by DM or button, only the release
+			// channel's members may request (issue 12, item 10).
+			return refused()
+		}
 		if m.open(c.ticket) != nil {
 			return nil // "already in the queue"
 		}
@@ -502,6 +510,7 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 			Approvers:  []string{approver, "S0QA", ann},
 			Admins:     []string{admin},
 			Components: modelComponents,
+			Channel:    "C0REL",
 			Rules: commands.Rules{Projects: []string{"PAY"}, ReadyStatuses: []string{"Ready for Release"},
 				RequireAssignee: true, RequireFixVersion: true, RequiredFields: []string{"customfield_1"}},
 		},

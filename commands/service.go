@@ -675,7 +675,10 @@ type prepared struct {
 
 type roles struct {
 	requester, approver, admin bool
-	err                        error // could not tell (groups unavailable)
+	// notInChannel: not a requester because not a member of the release
+	// channel, when that is what makes a requester.
+	notInChannel bool
+	err          error // could not tell (groups unavailable)
 }
 
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
@@ -683,7 +686,7 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	if !cmd.Changes() {
 		return p
 	}
-	p.roles = s.rolesOf(ctx, m.User)
+	p.roles = s.rolesOf(ctx, m, cmd.Verb)
 	if cmd.Verb == VerbDobro && p.roles.err == nil && p.roles.requester {
 		p.ticket, p.ticketErr = s.Tracker.Ticket(ctx, cmd.Ticket)
 		p.approvers = s.expand(ctx, s.Policy.Approvers)
@@ -696,13 +699,30 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 
 // rolesOf is the one place that decides a user's roles, for every path
 // (mention, DM, button, console). Missing role configuration denies.
-func (s *Service) rolesOf(ctx context.Context, user string) roles {
+//
+// With no requesters configured, the requesters are the people in the
+// release channel: a mention there (Slack delivered it from the channel)
+// and the console need no check, but a dobro by DM or button asks Groups
+// for the members of the release channel (Policy.Channel), and denies when
+// they cannot be known (issue 12, item 10). Only dobro asks, so that an
+// approver's click never waits on, or fails with, that list.
+func (s *Service) rolesOf(ctx context.Context, m Message, verb Verb) roles {
+	user := m.User
 	var r roles
 	var err error
-	if len(s.Policy.Requesters) == 0 {
+	switch {
+	case len(s.Policy.Requesters) > 0:
+		if r.requester, err = s.member(ctx, user, s.Policy.Requesters); err != nil {
+			r.err = err
+		}
+	case m.Via == ViaMention || m.Via == ViaConsole:
 		r.requester = user != ""
-	} else if r.requester, err = s.member(ctx, user, s.Policy.Requesters); err != nil {
-		r.err = err
+	case verb == VerbDobro:
+		r.requester, err = s.inChannel(ctx, user)
+		if err != nil {
+			r.err = err
+		}
+		r.notInChannel = err == nil && !r.requester
 	}
 	if r.approver, err = s.member(ctx, user, s.Policy.Approvers); err != nil {
 		r.err = err
@@ -711,6 +731,27 @@ func (s *Service) rolesOf(ctx context.Context, user string) roles {
 		r.err = err
 	}
 	return r
+}
+
+// inChannel reports whether user is a member of the release channel, as
+// Groups knows it. No channel or no Groups: nobody is.
+func (s *Service) inChannel(ctx context.Context, user string) (bool, error) {
+	if user == "" || s.Policy.Channel == "" || s.Groups == nil {
+		return false, nil
+	}
+	members, err := s.Groups.Members(ctx, s.Policy.Channel)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(members, user), nil
+}
+
+// channelRef renders a link to a channel by ID, as Slack shows one.
+func channelRef(id string) string {
+	if id == "" {
+		return "the release channel"
+	}
+	return "<#" + Escape(id) + ">"
 }
 
 func (s *Service) member(ctx context.Context, user string, list []string) (bool, error) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -564,7 +565,7 @@ func TestBackupWhileWriting(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var writes int
+	var writes atomic.Int64
 	wg.Go(func() {
 		for {
 			select {
@@ -580,10 +581,20 @@ func TestBackupWhileWriting(t *testing.T) {
 				t.Errorf("a write during the backup: %v", err)
 				return
 			}
-			writes++
+			writes.Add(1)
 		}
 	})
-	time.Sleep(10 * time.Millisecond)
+	// Conditions, not pauses: the writer is going before the backup
+	// starts, and goes on after it.
+	waitWrites := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); writes.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer stalled at %d writes", writes.Load())
+			}
+		}
+	}
+	waitWrites(1)
 	backup := filepath.Join(dir, "backup.db")
 	f, err := os.OpenFile(backup, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
@@ -593,7 +604,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	time.Sleep(10 * time.Millisecond)
+	waitWrites(writes.Load() + 1)
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -602,8 +613,8 @@ func TestBackupWhileWriting(t *testing.T) {
 	if fi, _ := os.Stat(backup); fi.Size() != n {
 		t.Errorf("Backup reported %d bytes, the file has %d", n, fi.Size())
 	}
-	if writes == 0 {
-		t.Errorf("no write went through around the backup")
+	if writes.Load() < 2 {
+		t.Errorf("%d writes around the backup, want one before and one after", writes.Load())
 	}
 
 	copyDB := mustOpen(t, backup)

@@ -153,6 +153,25 @@ func (s *Server) GroupChangedEnvelope(id string, added, removed []string) Envelo
 	return Envelope{Type: "events_api", Payload: mustJSON(payload)}
 }
 
+// MemberEnvelope returns the member_joined_channel (joined) or
+// member_left_channel envelope Slack sends when user joins or leaves
+// channel.
+func (s *Server) MemberEnvelope(user, channel string, joined bool) Envelope {
+	s.mu.Lock()
+	s.nextEvent++
+	eventID := fmt.Sprintf("Ev%08dFAKE", s.nextEvent)
+	ts := s.nextTSLocked()
+	s.mu.Unlock()
+	typ := "member_left_channel"
+	if joined {
+		typ = "member_joined_channel"
+	}
+	event := map[string]any{"type": typ, "user": user, "channel": channel, "channel_type": "C", "team": TeamID, "event_ts": ts}
+	payload := map[string]any{"token": "fake-verification-token", "team_id": TeamID, "api_app_id": AppID,
+		"event": event, "type": "event_callback", "event_id": eventID, "event_time": time.Now().Unix()}
+	return Envelope{Type: "events_api", Payload: mustJSON(payload)}
+}
+
 // Deliver sends the events_api envelope of e and returns it.
 func (s *Server) Deliver(e Event) (Envelope, error) { return s.Send(s.EventEnvelope(e)) }
 

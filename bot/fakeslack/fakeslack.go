@@ -91,7 +91,8 @@ type Server struct {
 	tsSeq    int64
 	messages []*Message
 	groups   map[string][]string
-	users    map[string]string // id → name
+	channels map[string][]string // channel ID → members, for conversations.members
+	users    map[string]string   // id → name
 	errs     []string
 
 	// Socket Mode state (socket.go).
@@ -138,6 +139,7 @@ func start(t testing.TB) *Server {
 		fails:     map[string][]*Failure{},
 		tsSec:     time.Now().Unix(),
 		groups:    map[string][]string{},
+		channels:  map[string][]string{},
 		users:     map[string]string{},
 		tickets:   map[string]bool{},
 		conns:     map[int]*conn{},
@@ -306,6 +308,14 @@ func (s *Server) SetGroup(id string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[id] = slices.Clone(members)
+}
+
+// SetChannelMembers sets the members of channel id (C… or G…), for
+// conversations.members. A channel never set is not found.
+func (s *Server) SetChannelMembers(id string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[id] = slices.Clone(members)
 }
 
 // SetUser makes users.info know user id with the given name.
@@ -522,6 +532,8 @@ func (s *Server) methodLocked(method string, args url.Values) apiResult {
 			return fail("no_such_subteam")
 		}
 		return ok(map[string]any{"users": slices.Clone(members)})
+	case "conversations.members":
+		return s.membersLocked(args)
 	case "users.info":
 		id := args.Get("user")
 		name, found := s.users[id]
@@ -533,6 +545,39 @@ func (s *Server) methodLocked(method string, args url.Values) apiResult {
 	}
 	s.errs = append(s.errs, fmt.Sprintf("the bot called %s, which the fake does not implement", method))
 	return fail("unknown_method")
+}
+
+// membersLocked answers conversations.members a page at a time, like
+// Slack: limit members (100 by default, at most 1000) and a cursor for the
+// rest, which is the offset here.
+func (s *Server) membersLocked(args url.Values) apiResult {
+	members, found := s.channels[args.Get("channel")]
+	if !found {
+		return fail("channel_not_found")
+	}
+	limit := 100
+	if l := args.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return fail("invalid_limit")
+		}
+		limit = min(n, 1000)
+	}
+	from := 0
+	if c := args.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 || n > len(members) {
+			return fail("invalid_cursor")
+		}
+		from = n
+	}
+	to := min(from+limit, len(members))
+	next := ""
+	if to < len(members) {
+		next = strconv.Itoa(to)
+	}
+	return ok(map[string]any{"members": slices.Clone(members[from:to]),
+		"response_metadata": map[string]any{"next_cursor": next}})
 }
 
 func (s *Server) postLocked(args url.Values, ephemeral bool) apiResult {

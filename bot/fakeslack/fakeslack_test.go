@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -108,6 +109,9 @@ func TestWebAPI(t *testing.T) {
 	if _, err := api.GetUserGroupMembersContext(ctx, "S404"); slackError(err) != "no_such_subteam" {
 		t.Errorf("usergroups.users.list of an unknown group: got %v", err)
 	}
+	if _, _, err := api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: "C404"}); slackError(err) != "channel_not_found" {
+		t.Errorf("conversations.members of an unknown channel: got %v", err)
+	}
 	if u, err := api.GetUserInfoContext(ctx, "U01"); err != nil || u.Name != "ann" {
 		t.Errorf("users.info: got %+v, %v", u, err)
 	}
@@ -115,6 +119,47 @@ func TestWebAPI(t *testing.T) {
 	calls := s.Calls("chat.postMessage")
 	if len(calls) != 4 || calls[0].Args.Get("channel") != "C1" || calls[0].Args.Get("text") != "one" || calls[0].Args.Has("token") {
 		t.Errorf("recorded chat.postMessage calls (token must be removed): %+v", calls)
+	}
+}
+
+// TestConversationsMembers: the fake answers conversations.members a page
+// at a time, and following the cursors gives every member once, in order.
+func TestConversationsMembers(t *testing.T) {
+	s := fakeslack.New(t)
+	api := client(s, fakeslack.BotToken)
+	ctx := context.Background()
+	var want []string
+	for i := range 250 {
+		want = append(want, fmt.Sprintf("U%04d", i))
+	}
+	s.SetChannelMembers("C0REL", want...)
+	for _, limit := range []int{0, 1, 100, 249, 250, 1000} {
+		var got []string
+		cursor, pages := "", 0
+		for {
+			page, next, err := api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: "C0REL", Cursor: cursor, Limit: limit})
+			if err != nil {
+				t.Fatalf("limit %d, page %d: %v", limit, pages, err)
+			}
+			got, pages = append(got, page...), pages+1
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("limit %d: members (-want +got):\n%s", limit, diff)
+		}
+		wantPages := (250 + max(limit, 0) - 1) / max(limit, 1)
+		if limit == 0 {
+			wantPages = 3 // Slack's default page is 100
+		}
+		if pages != wantPages {
+			t.Errorf("limit %d: %d pages, want %d", limit, pages, wantPages)
+		}
+	}
+	if _, _, err := api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: "C0REL", Cursor: "x"}); slackError(err) != "invalid_cursor" {
+		t.Errorf("a bad cursor: got %v, want invalid_cursor", err)
 	}
 }
 

@@ -301,6 +301,23 @@ func (s slowWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// heldWriter calls hold before its first write, then writes to w.
+type heldWriter struct {
+	w    io.Writer
+	hold func() error
+	done bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if !h.done {
+		h.done = true
+		if err := h.hold(); err != nil {
+			return 0, err
+		}
+	}
+	return h.w.Write(p)
+}
+
 // TestBackupUnderWrites takes slow backups through the admin socket while a
 // writer commits 50 transactions a second, and checks that the writes go on
 // during each backup (a backup is a read transaction: it never holds a
@@ -364,7 +381,29 @@ func TestBackupUnderWrites(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(100 * time.Millisecond)
+	// Conditions, not a clock: the writer is going before the first backup,
+	// and each backup holds its first write to the copy (its read
+	// transaction open) until the writer has committed three more entries
+	// since the backup began. A backup that held writers up would never see
+	// them and the wait fails; one that does not sees them whatever the
+	// machine's load.
+	committed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return written
+	}
+	waitCommitted := func(n int) error {
+		for deadline := time.Now().Add(30 * time.Second); committed() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the writer stalled at %d entries during a backup, want %d", committed(), n)
+			}
+		}
+		return nil
+	}
+	if err := waitCommitted(8001); err != nil {
+		t.Fatal(err)
+	}
+	const meanwhile = 3
 	var (
 		sizes   []int64
 		during  []time.Duration
@@ -380,7 +419,7 @@ func TestBackupUnderWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		began := time.Now()
-		n, err := c.backup(ctx, slowWriter{f, 2 * time.Millisecond})
+		n, err := c.backup(ctx, &heldWriter{w: slowWriter{f, 2 * time.Millisecond}, hold: func() error { return waitCommitted(before + meanwhile) }})
 		windows = append(windows, [2]time.Time{began, time.Now()})
 		f.Close()
 		if err != nil {
@@ -413,10 +452,10 @@ func TestBackupUnderWrites(t *testing.T) {
 				during = append(during, w.took)
 			}
 		}
-		// A writer held up by the backup would commit nothing until it ends;
-		// one going on commits every 20 ms (a loaded machine: fewer).
-		if want := int(win[1].Sub(win[0]) / (100 * time.Millisecond)); n < want || n == 0 {
-			t.Errorf("backup %d took %v and %d writes committed meanwhile; want at least %d", i, win[1].Sub(win[0]).Round(time.Millisecond), n, want)
+		// A writer held up by the backup would commit nothing until it
+		// ends; the backup waited for meanwhile commits before writing.
+		if n < meanwhile {
+			t.Errorf("backup %d took %v and %d writes committed meanwhile; want at least %d", i, win[1].Sub(win[0]).Round(time.Millisecond), n, meanwhile)
 		}
 	}
 	if len(during) == 0 {

@@ -748,7 +748,13 @@ func TestCrashDepStart(t *testing.T) {
 			p := w.start(tc.failpoint)
 			env := w.send(requester, "dep start PAY-1")
 			p.waitCrash(name)
-			time.Sleep(50 * time.Millisecond) // an orphaned hook records itself
+			// A hook spawned before the kill records itself as it starts,
+			// maybe just after: wait for that record rather than a pause.
+			// With spawned 0 the failpoint precedes the spawn, so none can
+			// come.
+			if tc.spawned > 0 {
+				waitFor(20*time.Second, func() bool { return countSpawns(w.spawns(), "PAY-1", "start") >= tc.spawned })
+			}
 			s := w.inspect("PAY-1", "PAY-2")
 			rel := s.last["PAY-1"]
 			// The ack is written by the Socket Mode client's own goroutine,
@@ -779,11 +785,13 @@ func TestCrashDepStart(t *testing.T) {
 			}
 			if !tc.committed {
 				w.waitAudit("PAY-1", commands.ActionStarted, 0)
-				time.Sleep(300 * time.Millisecond) // a second spawn would show by now
+				// Not a pause: a clean stop returns once the commands in
+				// flight are handled and every hook the bot started has
+				// ended, so a second spawn would be recorded by then.
+				p.stop()
 				if got := countSpawns(w.spawns(), "PAY-1", "start"); got != 1 {
 					t.Errorf("start hooks spawned = %d, want 1", got)
 				}
-				p.kill()
 				s := w.inspect("PAY-1", "PAY-2")
 				if rel := s.last["PAY-1"]; rel.State != commands.StateDeploying || rel.LastHook == nil || !rel.LastHook.OK || len(s.pending) != 0 {
 					t.Errorf("after the restart: PAY-1 %s, last hook %+v, %d unprocessed; want deploying, start hook ok", rel.State, rel.LastHook, len(s.pending))
@@ -850,7 +858,9 @@ func TestCrashDepFinish(t *testing.T) {
 			p := w.start(tc.failpoint)
 			env := w.send(requester, "dep finish PAY-1")
 			p.waitCrash(name)
-			time.Sleep(50 * time.Millisecond)
+			if tc.spawned > 0 { // as in the start case: wait for the hook's own record
+				waitFor(20*time.Second, func() bool { return countSpawns(w.spawns(), "PAY-1", "finish") >= tc.spawned })
+			}
 			s := w.inspect("PAY-1", "PAY-2")
 			rel := s.last["PAY-1"]
 			// The ack is written by the Socket Mode client's own goroutine,
@@ -872,11 +882,10 @@ func TestCrashDepFinish(t *testing.T) {
 			}
 			if !tc.committed {
 				w.waitAudit("PAY-1", commands.ActionFinish, 0)
-				time.Sleep(300 * time.Millisecond)
+				p.stop() // as in the start case: every hook has ended when it returns
 				if got := countSpawns(w.spawns(), "PAY-1", "finish"); got != 1 {
 					t.Errorf("finish hooks spawned = %d, want 1", got)
 				}
-				p.kill()
 				s := w.inspect("PAY-1", "PAY-2")
 				if rel := s.last["PAY-1"]; rel.State != commands.StateDone || len(s.lockHolders()) != 0 {
 					t.Errorf("after the restart: PAY-1 %s, locks %v; want done, no locks", rel.State, s.lockHolders())
