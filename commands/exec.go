@@ -782,7 +782,7 @@ func (r *run) tellNext(freed []string) error {
 		if !ready(o) || o.State.HoldsLocks() {
 			continue
 		}
-		wants, blocked := false, false
+		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false
 		for _, c := range o.Locks {
 			wants = wants || slices.Contains(freed, c)
 			blocked = blocked || busy[c] || claimed[c]
@@ -899,7 +899,8 @@ func (r *run) unlock() error {
 	r.reply(fmt.Sprintf("Unfroze %s.", comp))
 	freed := []string{comp}
 	if comp == AllComponents {
-		freed = r.s.Policy.Components
+		// all also frees the releases that lock nothing: the freeze held them too.
+		freed = append(slices.Clone(r.s.Policy.Components), AllComponents)
 	}
 	return r.tellNext(freed)
 }

@@ -44,3 +44,36 @@ func TestLockAllStopsEveryStart(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlockAllTellsEveryHeldRelease: a release that a freeze of all held
+// back is told "you're next" when the freeze ends, also one that locks
+// nothing (item 2's freeze stops it, so its end must free it too).
+func TestUnlockAllTellsEveryHeldRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		comps []string
+	}{
+		{"unlisted components", []string{"web"}},
+		{"no components", nil},
+		{"lockable components", []string{"backend"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.tracker.tickets["PAY-50"] = readyTicket("PAY-50", tc.comps...)
+			h.script([]step{
+				{admin, "lock all release freeze", []string{"Froze every component"}},
+				{ann, "dobro PAY-50 no_need_admin", []string{"in the queue"}},
+				{approver, "accept PAY-50", []string{"You accepted PAY-50."}},
+			})
+			var told []string
+			for _, e := range h.say(admin, "unlock all") {
+				if e.Kind == commands.EffectDM && strings.Contains(e.Text, "You're next") {
+					told = append(told, e.User)
+				}
+			}
+			if len(told) != 1 || told[0] != ann {
+				t.Errorf("after unlock all, told %v; want [%s]", told, ann)
+			}
+		})
+	}
+}
