@@ -7,18 +7,23 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
+// freezeCases are releases a freeze of all must hold: ones that lock
+// nothing (their components are not lockable, or they have none) and, as
+// the control, one that locks a component.
+var freezeCases = []struct {
+	name  string
+	comps []string
+}{
+	{"unlisted components", []string{"web", "docs"}},
+	{"no components", nil},
+	{"lockable components", []string{"backend"}},
+}
+
 // TestLockAllStopsEveryStart (issue 12, item 2): a freeze of all stops every
 // dep start, also of a release that locks nothing (its components are not
 // lockable, or it has none); unlock all lets it start.
 func TestLockAllStopsEveryStart(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		comps []string
-	}{
-		{"unlisted components", []string{"web", "docs"}},
-		{"no components", nil},
-		{"lockable components", []string{"backend"}},
-	} {
+	for _, tc := range freezeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.tracker.tickets["PAY-50"] = readyTicket("PAY-50", tc.comps...)
@@ -49,14 +54,7 @@ func TestLockAllStopsEveryStart(t *testing.T) {
 // back is told "you're next" when the freeze ends, also one that locks
 // nothing (item 2's freeze stops it, so its end must free it too).
 func TestUnlockAllTellsEveryHeldRelease(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		comps []string
-	}{
-		{"unlisted components", []string{"web"}},
-		{"no components", nil},
-		{"lockable components", []string{"backend"}},
-	} {
+	for _, tc := range freezeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.tracker.tickets["PAY-50"] = readyTicket("PAY-50", tc.comps...)

@@ -126,6 +126,22 @@ func (b signalBackOff) NextBackOff() time.Duration {
 
 func (signalBackOff) Reset() {}
 
+// holdResults makes h's store fail as told (store.set) and its hook-result
+// retries wait on signalBackOff, signalling each failed commit on failed.
+// cancel ends the Service's HookContext, and so the retries; it also runs
+// when the test ends.
+func holdResults(t *testing.T, h *harness) (store *fullDiskStore, failed <-chan struct{}, cancel context.CancelFunc) {
+	t.Helper()
+	store = &fullDiskStore{Store: h.db}
+	h.svc.Store = store
+	signals := make(chan struct{}, 100)
+	h.svc.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: signals} }
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.svc.HookContext = ctx
+	return store, signals, cancel
+}
+
 // TestAdminResolvesAHeldHookResult: the result of a start hook keeps
 // failing to commit. Commands on the release say that the hook ended and
 // that its result is being retried; an admin's dep finish, once the store
@@ -142,13 +158,7 @@ func TestAdminResolvesAHeldHookResult(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			store := &fullDiskStore{Store: h.db}
-			h.svc.Store = store
-			failed := make(chan struct{}, 100)
-			h.svc.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: failed} }
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			h.svc.HookContext = ctx
+			store, failed, _ := holdResults(t, h)
 			h.script([]step{
 				{ann, "dobro PAY-2 no_need_admin", nil},
 				{approver, "accept PAY-2", nil},
@@ -220,13 +230,7 @@ func TestAdminResolvesAHeldHookResult(t *testing.T) {
 func TestAdminUnlockRecordsAHeldCancelResult(t *testing.T) {
 	h, _ := cancelHarness(t)
 	h.svc.Hooks.Cancel = &fakeExec{}
-	store := &fullDiskStore{Store: h.db}
-	h.svc.Store = store
-	failed := make(chan struct{}, 100)
-	h.svc.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: failed} }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h.svc.HookContext = ctx
+	store, failed, _ := holdResults(t, h)
 	store.set(-1)
 	h.sayNoWait(ann, "cancel PAY-2")
 	<-failed
@@ -262,13 +266,7 @@ func TestAdminUnlockRecordsAHeldCancelResult(t *testing.T) {
 // Wait returns, and the next start calls the hook's outcome unknown.
 func TestHeldResultEndsWithHookContext(t *testing.T) {
 	h := newHarness(t)
-	store := &fullDiskStore{Store: h.db}
-	h.svc.Store = store
-	failed := make(chan struct{}, 100)
-	h.svc.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: failed} }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h.svc.HookContext = ctx
+	store, failed, cancel := holdResults(t, h)
 	h.script([]step{
 		{ann, "dobro PAY-2 no_need_admin", nil},
 		{approver, "accept PAY-2", nil},
