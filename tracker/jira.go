@@ -282,7 +282,7 @@ func (j *Jira) Check(ctx context.Context) (string, error) {
 	res := j.call(ctx, http.MethodGet, "rest/api/2/myself", nil, &me, true)
 	switch {
 	case res.ok():
-		who := cmpOr(me.EmailAddress, me.Name, me.DisplayName, me.AccountID)
+		who := firstNonBlank(me.EmailAddress, me.Name, me.DisplayName, me.AccountID)
 		return "Jira: ok as " + who, nil
 	case res.status == http.StatusUnauthorized:
 		return "", commands.Errorf(commands.EFORBIDDEN,
@@ -479,8 +479,9 @@ func pathOnly(p string) string {
 	return p
 }
 
-// cmpOr returns the first of vs that is not empty after trimming spaces.
-func cmpOr(vs ...string) string {
+// firstNonBlank returns the first of vs that is not empty after trimming
+// spaces, trimmed (unlike cmp.Or, which keeps blanks and does not trim).
+func firstNonBlank(vs ...string) string {
 	for _, v := range vs {
 		if v = strings.TrimSpace(v); v != "" {
 			return v
