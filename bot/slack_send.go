@@ -48,28 +48,23 @@ type sender struct {
 	dms      map[string]string    // user → IM channel
 	wg       sync.WaitGroup
 
-	doneMu   sync.Mutex
-	doneNext *doneBatch // delivered effects waiting to be removed from the outbox
-	doneBusy bool       // a goroutine is removing them
-}
-
-// doneBatch is the effects removed from the outbox in one transaction.
-type doneBatch struct {
-	ids  []uint64
-	done chan struct{} // closed when err is set
-	err  error
+	// done removes delivered effects from the outbox, several per
+	// transaction.
+	done groupCommit[uint64, struct{}]
 }
 
 type lane struct{ queue []commands.Effect }
 
 func newSender(api *slack.Client, store commands.Store, channel string, log zerolog.Logger) *sender {
-	return &sender{
+	s := &sender{
 		api: api, store: store, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
 		wake:     make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{},
 	}
+	s.done.commit = s.commitDelivered
+	return s
 }
 
 // notify wakes the sender: the outbox has new effects.
@@ -234,44 +229,16 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 // sends, and one transaction (one fsync) per message would compete with
 // the commands for the write lock.
 func (s *sender) delivered(ctx context.Context, id uint64) error {
-	s.doneMu.Lock()
-	b := s.doneNext
-	if b == nil {
-		b = &doneBatch{done: make(chan struct{})}
-		s.doneNext = b
-	}
-	b.ids = append(b.ids, id)
-	if !s.doneBusy {
-		s.doneBusy = true
-		go s.deliveredLoop()
-	}
-	s.doneMu.Unlock()
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := s.done.add(ctx, id)
+	return err
 }
 
-// deliveredLoop removes the waiting batches from the outbox until none are
-// left.
-func (s *sender) deliveredLoop() {
-	for {
-		s.doneMu.Lock()
-		b := s.doneNext
-		s.doneNext = nil
-		if b == nil {
-			s.doneBusy = false
-			s.doneMu.Unlock()
-			return
-		}
-		s.doneMu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		b.err = s.store.Delivered(ctx, b.ids...)
-		cancel()
-		close(b.done)
-	}
+// commitDelivered removes one batch of delivered effects from the outbox.
+// The callers' contexts do not bound it: the messages were sent.
+func (s *sender) commitDelivered(ids []uint64, _ []context.Context) ([]struct{}, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return make([]struct{}, len(ids)), s.store.Delivered(ctx, ids...)
 }
 
 // errClass says what to do after a failed attempt.
