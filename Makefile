@@ -28,6 +28,8 @@ test: ## every test, with the race detector
 
 bench: ## one table of figures against the machine's limits, then the PostgreSQL store next to bbolt (docs/performance.md); BENCHFLAGS=-cache DIR keeps the 1M-entry database
 	$(GO) run ./cmd/dobrobench $(BENCHFLAGS)
+	@echo "The audit codec against encoding/json and go-json-experiment/json (docs/performance.md):"
+	$(GO) test -run '^$$' -bench '^BenchmarkAuditCodec$$' -benchtime 5x ./storage
 	@$(MAKE) --no-print-directory bench-postgres
 
 # The PostgreSQL figures: a command's transaction (p50/p99) on PostgreSQL next

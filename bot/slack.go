@@ -128,7 +128,8 @@ func (s *Slack) check() error {
 // channelID matches a public or private channel's ID.
 var channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 
-func orDefault(d, def time.Duration) time.Duration {
+// positiveOr returns d when it is positive, else def (an unset option).
+func positiveOr(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
 	}
@@ -245,14 +246,14 @@ func (s *Slack) Run(ctx context.Context) error {
 	log.Info().Str("channel", s.Channel).Msg("connected to the Slack Web API")
 
 	if s.Service.Groups == nil {
-		groups := NewUserGroups(api, orDefault(s.GroupsTTL, 5*time.Minute), orDefault(s.GroupsMaxStale, 15*time.Minute))
+		groups := NewUserGroups(api, positiveOr(s.GroupsTTL, 5*time.Minute), positiveOr(s.GroupsMaxStale, 15*time.Minute))
 		groups.Log = log
 		s.Service.Groups = groups
 	}
 	snd := newSender(api, s.Store, s.Channel, log)
-	snd.pace = orDefault(s.Pace, time.Second)
-	snd.retryBase = orDefault(s.RetryBase, time.Second)
-	snd.retryMax = orDefault(s.RetryMax, time.Minute)
+	snd.pace = positiveOr(s.Pace, time.Second)
+	snd.retryBase = positiveOr(s.RetryBase, time.Second)
+	snd.retryMax = positiveOr(s.RetryMax, time.Minute)
 	s.mu.Lock()
 	s.sender = snd
 	s.mu.Unlock()
@@ -278,7 +279,7 @@ func (s *Slack) Run(ctx context.Context) error {
 	events := make(chan sockEvent)
 	var readers sync.WaitGroup
 	for i := range n {
-		sock := &socket{sm: socketmode.New(api, socketmode.OptionPingInterval(orDefault(s.PingInterval, 30*time.Second))),
+		sock := &socket{sm: socketmode.New(api, socketmode.OptionPingInterval(positiveOr(s.PingInterval, 30*time.Second))),
 			log: log.With().Int("conn", i+1).Logger()}
 		ses.socks = append(ses.socks, sock)
 		go func() { smDone <- sock.sm.RunContext(smCtx) }()
@@ -334,7 +335,7 @@ wait:
 			break wait
 		}
 	}
-	deadline := time.Now().Add(orDefault(s.ShutdownTimeout, 30*time.Second))
+	deadline := time.Now().Add(positiveOr(s.ShutdownTimeout, 30*time.Second))
 	inflight := make(chan struct{})
 	go func() {
 		ses.tracked.Wait()
@@ -503,7 +504,7 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 			log.Info().Msg("event delivered again; it has been recorded already")
 			return
 		}
-		ctx, cancel := context.WithTimeout(ses.work, orDefault(ses.CommandTimeout, 2*time.Minute))
+		ctx, cancel := context.WithTimeout(ses.work, positiveOr(ses.CommandTimeout, 2*time.Minute))
 		defer cancel()
 		if err := ses.Service.Handle(ctx, in.msg); err != nil {
 			log.Error().Err(err).Msg("command failed")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/dobrobot/dobrobot/commands"
 )
@@ -69,16 +70,17 @@ type UserGroups struct {
 	api           GroupLister
 	ttl, maxStale time.Duration
 
+	flight singleflight.Group // one refresh per group at a time
 	mu     sync.Mutex
 	groups map[string]*groupEntry
 }
 
 type groupEntry struct {
 	members    []string
-	fetched    time.Time     // zero: nothing usable
-	notBefore  time.Time     // no refresh attempt before this
-	refreshing chan struct{} // closed when the running refresh ends
-	gen        uint64        // incremented by Forget
+	fetched    time.Time // zero: nothing usable
+	notBefore  time.Time // no refresh attempt before this
+	refreshing bool      // a refresh is asking Slack
+	gen        uint64    // incremented by Forget
 }
 
 var _ commands.Groups = (*UserGroups)(nil)
@@ -105,94 +107,129 @@ func (g *UserGroups) now() time.Time {
 func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error) {
 	for {
 		g.mu.Lock()
-		e := g.groups[group]
-		if e == nil {
-			e = &groupEntry{}
-			g.groups[group] = e
+		members, ok, err := g.cached(group, true)
+		g.mu.Unlock()
+		if ok {
+			return members, err
 		}
-		now := g.now()
-		age := now.Sub(e.fetched)
-		known := !e.fetched.IsZero()
-		if known && age < g.ttl {
-			m := slices.Clone(e.members)
-			g.mu.Unlock()
-			return m, nil
-		}
-		usable := known && age < g.maxStale
-		if wait := e.refreshing; wait != nil {
-			if usable {
-				m := slices.Clone(e.members)
-				g.mu.Unlock()
-				return m, nil
+		// Concurrent misses for one group share one Slack call.
+		ch := g.flight.DoChan(group, func() (any, error) { return g.refresh(ctx, group) })
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
 			}
-			g.mu.Unlock()
-			select {
-			case <-wait:
+			res := r.Val.(refreshed)
+			if res.again {
 				continue
-			case <-ctx.Done():
-				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s in time: try again", describe(group))
 			}
+			return slices.Clone(res.members), nil
+		case <-ctx.Done():
+			return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s in time: try again", describe(group))
 		}
-		if now.Before(e.notBefore) {
-			defer g.mu.Unlock()
-			if usable {
-				return slices.Clone(e.members), nil
-			}
-			return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s (Slack did not answer): try again in a minute", describe(group))
-		}
-		done := make(chan struct{})
-		e.refreshing = done
-		gen := e.gen
-		g.mu.Unlock()
-
-		members, err := g.fetch(ctx, group)
-
-		g.mu.Lock()
-		e.refreshing = nil
-		close(done)
-		if e.gen != gen {
-			// The members changed while Slack answered: the answer may
-			// predate the change, so ask again.
-			g.mu.Unlock()
-			continue
-		}
-		now = g.now()
-		var missing slack.SlackErrorResponse
-		switch {
-		case err == nil:
-			e.members, e.fetched, e.notBefore = members, now, time.Time{}
-		case errors.As(err, &missing) && missing.Err == "no_such_subteam":
-			// A group that does not exist has no members: deny, without
-			// asking Slack again before the TTL.
-			g.Log.Warn().Str("group", group).Msg("a user group in the roles does not exist in Slack: it grants nobody")
-			e.members, e.fetched, e.notBefore = nil, now, time.Time{}
-		case errors.As(err, &missing) && missing.Err == "channel_not_found":
-			// Likewise a channel the bot cannot see (deleted, or private
-			// without the bot): nobody is in it as far as roles go.
-			g.Log.Warn().Str("channel", group).Msg("the release channel cannot be found in Slack: nobody can request releases by DM")
-			e.members, e.fetched, e.notBefore = nil, now, time.Time{}
-		default:
-			wait := g.RetryAfter
-			if wait <= 0 {
-				wait = 10 * time.Second
-			}
-			var rl *slack.RateLimitedError
-			if errors.As(err, &rl) && rl.RetryAfter > wait {
-				wait = rl.RetryAfter
-			}
-			e.notBefore = now.Add(wait)
-			stale := known && now.Sub(e.fetched) < g.maxStale
-			g.Log.Warn().Err(err).Str("group", group).Bool("using_cached", stale).
-				Msg("could not refresh the members of a user group or channel")
-			if !stale {
-				g.mu.Unlock()
-				return nil, commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s (Slack did not answer): try again in a minute", describe(group))
-			}
-		}
-		m := slices.Clone(e.members)
-		g.mu.Unlock()
-		return m, nil
 	}
+}
+
+// cached answers from the cache when it may: a list within the TTL; a list
+// within the maximum staleness while a refresh runs (when usingFlight) or
+// before the next attempt is due; or EUNAVAILABLE before that attempt when
+// nothing usable is known. ok is false when Slack must be asked. g.mu is
+// held.
+func (g *UserGroups) cached(group string, usingFlight bool) (members []string, ok bool, err error) {
+	e := g.groups[group]
+	if e == nil {
+		e = &groupEntry{}
+		g.groups[group] = e
+	}
+	now := g.now()
+	age := now.Sub(e.fetched)
+	known := !e.fetched.IsZero()
+	usable := known && age < g.maxStale
+	switch {
+	case known && age < g.ttl:
+		return slices.Clone(e.members), true, nil
+	case e.refreshing:
+		if usable && usingFlight {
+			return slices.Clone(e.members), true, nil
+		}
+		return nil, false, nil
+	case now.Before(e.notBefore):
+		if usable {
+			return slices.Clone(e.members), true, nil
+		}
+		return nil, true, errSlackSilent(group)
+	}
+	return nil, false, nil
+}
+
+func errSlackSilent(group string) error {
+	return commands.Errorf(commands.EUNAVAILABLE, "could not check the members of %s (Slack did not answer): try again in a minute", describe(group))
+}
+
+// refreshed is what one refresh tells every caller that shared it: the
+// members, or again when Forget ran meanwhile and the answer may predate it.
+type refreshed struct {
+	members []string
+	again   bool
+}
+
+// refresh asks Slack for group's members and records the answer. It runs
+// once per group at a time (g.flight).
+func (g *UserGroups) refresh(ctx context.Context, group string) (refreshed, error) {
+	g.mu.Lock()
+	// A refresh that ended just before this one began may have answered.
+	if members, ok, err := g.cached(group, false); ok {
+		g.mu.Unlock()
+		return refreshed{members: members}, err
+	}
+	e := g.groups[group]
+	e.refreshing = true
+	gen := e.gen
+	g.mu.Unlock()
+
+	members, err := g.fetch(ctx, group)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e.refreshing = false
+	if e.gen != gen {
+		// The members changed while Slack answered: the answer may
+		// predate the change, so ask again.
+		return refreshed{again: true}, nil
+	}
+	now := g.now()
+	var missing slack.SlackErrorResponse
+	switch {
+	case err == nil:
+		e.members, e.fetched, e.notBefore = members, now, time.Time{}
+	case errors.As(err, &missing) && missing.Err == "no_such_subteam":
+		// A group that does not exist has no members: deny, without
+		// asking Slack again before the TTL.
+		g.Log.Warn().Str("group", group).Msg("a user group in the roles does not exist in Slack: it grants nobody")
+		e.members, e.fetched, e.notBefore = nil, now, time.Time{}
+	case errors.As(err, &missing) && missing.Err == "channel_not_found":
+		// Likewise a channel the bot cannot see (deleted, or private
+		// without the bot): nobody is in it as far as roles go.
+		g.Log.Warn().Str("channel", group).Msg("the release channel cannot be found in Slack: nobody can request releases by DM")
+		e.members, e.fetched, e.notBefore = nil, now, time.Time{}
+	default:
+		wait := g.RetryAfter
+		if wait <= 0 {
+			wait = 10 * time.Second
+		}
+		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) && rl.RetryAfter > wait {
+			wait = rl.RetryAfter
+		}
+		e.notBefore = now.Add(wait)
+		stale := !e.fetched.IsZero() && now.Sub(e.fetched) < g.maxStale
+		g.Log.Warn().Err(err).Str("group", group).Bool("using_cached", stale).
+			Msg("could not refresh the members of a user group or channel")
+		if !stale {
+			return refreshed{}, errSlackSilent(group)
+		}
+	}
+	return refreshed{members: slices.Clone(e.members)}, nil
 }
 
 func (g *UserGroups) fetch(ctx context.Context, group string) ([]string, error) {

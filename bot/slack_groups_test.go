@@ -162,6 +162,29 @@ func TestUserGroupsConcurrentColdStartAsksOnce(t *testing.T) {
 	}
 }
 
+// TestUserGroupsConcurrentColdChannelAsksOnce: concurrent checks of a
+// channel nobody has looked up yet share one conversations.members call,
+// as a user group's share one usergroups.users.list.
+func TestUserGroupsConcurrentColdChannelAsksOnce(t *testing.T) {
+	g, s, _ := newGroups(t)
+	s.SetChannelMembers("C01REL", "U01", "U02")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if got, err := g.Members(context.Background(), "C01REL"); err != nil || !cmp.Equal(got, []string{"U01", "U02"}) {
+				t.Errorf("got %v, %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(s.Calls("conversations.members")); n != 1 {
+		t.Errorf("conversations.members calls: got %d, want 1", n)
+	}
+	if n := len(s.Calls("usergroups.users.list")); n != 0 {
+		t.Errorf("usergroups.users.list calls: got %d, want 0", n)
+	}
+}
+
 // TestUserGroupsResolvesTheChannel: a channel ID is resolved with
 // conversations.members, every page of it, under the same cache rules as a
 // user group: the TTL, the stale list while Slack fails, failing closed

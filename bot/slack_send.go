@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
@@ -48,28 +48,23 @@ type sender struct {
 	dms      map[string]string    // user → IM channel
 	wg       sync.WaitGroup
 
-	doneMu   sync.Mutex
-	doneNext *doneBatch // delivered effects waiting to be removed from the outbox
-	doneBusy bool       // a goroutine is removing them
-}
-
-// doneBatch is the effects removed from the outbox in one transaction.
-type doneBatch struct {
-	ids  []uint64
-	done chan struct{} // closed when err is set
-	err  error
+	// done removes delivered effects from the outbox, several per
+	// transaction.
+	done groupCommit[uint64, struct{}]
 }
 
 type lane struct{ queue []commands.Effect }
 
 func newSender(api *slack.Client, store commands.Store, channel string, log zerolog.Logger) *sender {
-	return &sender{
+	s := &sender{
 		api: api, store: store, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
 		wake:     make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{},
 	}
+	s.done.commit = s.commitDelivered
+	return s
 }
 
 // notify wakes the sender: the outbox has new effects.
@@ -214,16 +209,13 @@ func (s *sender) runLane(ctx context.Context, key string) {
 func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	var err error
-	for attempt := range 3 {
-		if err = s.delivered(ctx, e.ID); err == nil {
-			s.mu.Lock()
-			s.doneSeq++
-			s.inflight[e.ID] = s.doneSeq
-			s.mu.Unlock()
-			return
-		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	err := briefly(ctx, func() error { return s.delivered(ctx, e.ID) })
+	if err == nil {
+		s.mu.Lock()
+		s.doneSeq++
+		s.inflight[e.ID] = s.doneSeq
+		s.mu.Unlock()
+		return
 	}
 	// Kept in flight, so this process does not send it again.
 	s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; it may be sent again after a restart")
@@ -234,44 +226,16 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 // sends, and one transaction (one fsync) per message would compete with
 // the commands for the write lock.
 func (s *sender) delivered(ctx context.Context, id uint64) error {
-	s.doneMu.Lock()
-	b := s.doneNext
-	if b == nil {
-		b = &doneBatch{done: make(chan struct{})}
-		s.doneNext = b
-	}
-	b.ids = append(b.ids, id)
-	if !s.doneBusy {
-		s.doneBusy = true
-		go s.deliveredLoop()
-	}
-	s.doneMu.Unlock()
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := s.done.add(ctx, id)
+	return err
 }
 
-// deliveredLoop removes the waiting batches from the outbox until none are
-// left.
-func (s *sender) deliveredLoop() {
-	for {
-		s.doneMu.Lock()
-		b := s.doneNext
-		s.doneNext = nil
-		if b == nil {
-			s.doneBusy = false
-			s.doneMu.Unlock()
-			return
-		}
-		s.doneMu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		b.err = s.store.Delivered(ctx, b.ids...)
-		cancel()
-		close(b.done)
-	}
+// commitDelivered removes one batch of delivered effects from the outbox.
+// The callers' contexts do not bound it: the messages were sent.
+func (s *sender) commitDelivered(ids []uint64, _ []context.Context) ([]struct{}, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return make([]struct{}, len(ids)), s.store.Delivered(ctx, ids...)
 }
 
 // errClass says what to do after a failed attempt.
@@ -335,22 +299,25 @@ func slackCode(err error) string {
 func (s *sender) deliver(ctx context.Context, key string, e commands.Effect) bool {
 	log := s.log.With().Uint64("effect", e.ID).Str("kind", string(e.Kind)).Str("event", e.Event).
 		Str("user", e.User).Str("channel", e.Channel).Logger()
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
 		err := s.attempt(ctx, key, e)
 		if err == nil {
-			return true
+			return struct{}{}, nil
 		}
 		if ctx.Err() != nil {
-			return false
+			return struct{}{}, backoff.Permanent(err)
 		}
 		switch classify(err) {
 		case errRateLimited:
-			// call has blocked the method until Retry-After has passed.
+			// call has blocked the method until Retry-After has passed:
+			// the next attempt waits there, not here.
 			log.Warn().Err(err).Msg("Slack rate limit: waiting as asked")
-			continue
+			return struct{}{}, &backoff.RetryAfterError{}
 		case errPermanent:
 			log.Error().Err(err).Msg("Slack refused a message for good; it is dropped from the outbox")
-			return true
+			return struct{}{}, nil
 		case errAuth:
 			log.Error().Err(err).Msg("Slack refused the bot token; the message stays queued until it is fixed")
 		default:
@@ -360,20 +327,26 @@ func (s *sender) deliver(ctx context.Context, key string, e commands.Effect) boo
 			}
 			ev.Err(err).Int("attempt", attempt).Msg("could not deliver a message to Slack; retrying")
 		}
-		if !sleep(ctx, s.backoff(attempt)) {
-			return false
-		}
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(s.retryPolicy()), backoff.WithMaxTries(0), backoff.WithMaxElapsedTime(0))
+	return err == nil
 }
 
-// backoff returns the wait before retry n: exponential with jitter, capped.
-func (s *sender) backoff(n int) time.Duration {
-	d := s.retryBase
-	for i := 1; i < n && d < s.retryMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.retryMax)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+// retryPolicy is the wait before each retry of a delivery: from RetryBase
+// doubling up to RetryMax, each shortened by up to a fifth at random so
+// that lanes do not retry in step.
+func (s *sender) retryPolicy() backoff.BackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: s.retryBase * 9 / 10, RandomizationFactor: 1.0 / 9,
+		Multiplier: 2, MaxInterval: max(s.retryBase, s.retryMax) * 9 / 10}
+}
+
+// briefly retries fn twice, after 100 ms and 200 ms, for a store write
+// that a busy moment may fail; ctx bounds the whole.
+func briefly(ctx context.Context, fn func() error) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) { return struct{}{}, fn() },
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 200 * time.Millisecond}),
+		backoff.WithMaxTries(3), backoff.WithMaxElapsedTime(0))
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -600,9 +573,8 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 func (s *sender) saveCard(ctx context.Context, id uint64, ts string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	var err error
-	for attempt := range 3 {
-		err = s.store.Update(ctx, func(tx commands.Tx) error {
+	return briefly(ctx, func() error {
+		err := s.store.Update(ctx, func(tx commands.Tx) error {
 			r, err := tx.Release(id)
 			if err != nil {
 				return err
@@ -611,12 +583,11 @@ func (s *sender) saveCard(ctx context.Context, id uint64, ts string) error {
 			_, err = tx.PutRelease(r)
 			return err
 		})
-		if err == nil || commands.ErrorCode(err) == commands.ENOTFOUND {
-			return err
+		if commands.ErrorCode(err) == commands.ENOTFOUND {
+			return backoff.Permanent(err)
 		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
-	}
-	return err
+		return err
+	})
 }
 
 // thread posts in the thread of the release's card, posting the card first

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,12 +153,7 @@ func TestSenderPacesEachChannelAndKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !h.fs.WaitFor(500*time.Millisecond, func(st fakeslack.State) bool {
-		for _, c := range st.Calls {
-			if c.Args.Get("channel") == "D02" {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(st.Calls, func(c fakeslack.Call) bool { return c.Args.Get("channel") == "D02" })
 	}) {
 		t.Error("the message to D02 waited behind D01's queue")
 	}

@@ -11,3 +11,6 @@ func WithMaxSize(o Options, n int) Options {
 
 // Bolt returns db's bbolt handle, for tests of its settings.
 func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+// DecodeAudit is decodeAudit, for the codec benchmarks.
+var DecodeAudit = decodeAudit

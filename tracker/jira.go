@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	jira "github.com/andygrunwald/go-jira"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/rs/zerolog"
 )
@@ -282,7 +282,7 @@ func (j *Jira) Check(ctx context.Context) (string, error) {
 	res := j.call(ctx, http.MethodGet, "rest/api/2/myself", nil, &me, true)
 	switch {
 	case res.ok():
-		who := cmpOr(me.EmailAddress, me.Name, me.DisplayName, me.AccountID)
+		who := firstNonBlank(me.EmailAddress, me.Name, me.DisplayName, me.AccountID)
 		return "Jira: ok as " + who, nil
 	case res.status == http.StatusUnauthorized:
 		return "", commands.Errorf(commands.EFORBIDDEN,
@@ -321,36 +321,31 @@ func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status <
 // network errors (when idempotent) after a short backoff. It stops after
 // j.attempts requests, and at once when the next wait would outlast ctx.
 func (j *Jira) call(ctx context.Context, method, path string, body, out any, idempotent bool) result {
-	for attempt := 1; ; attempt++ {
-		res := j.once(ctx, method, path, body, out)
-		res.attempts = attempt
-		wait, retry := j.retry(res, idempotent)
-		if !retry {
-			return res
-		}
-		ev := j.log.Warn().Str("method", method).Str("path", pathOnly(path)).
-			Int("attempt", res.attempts).Int("status", res.status).Dur("wait", wait)
-		if res.err != nil {
-			ev = ev.Err(res.err)
-		}
-		if res.attempts >= j.attempts {
-			ev.Msg("Jira call failed; no attempts left")
-			return res
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			ev.Msg("Jira call failed; the wait it needs exceeds the time left")
-			return res
-		}
-		ev.Msg("Jira call failed; retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			res.timedOut = true
-			return res
-		case <-t.C:
-		}
+	opts := []backoff.RetryOption{backoff.WithBackOff(retryPolicy()), backoff.WithMaxTries(uint(j.attempts)),
+		backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, wait time.Duration) {
+			j.log.Warn().Err(err).Str("method", method).Str("path", pathOnly(path)).Dur("wait", wait).Msg("Jira call failed; retrying")
+		})}
+	if deadline, ok := ctx.Deadline(); ok {
+		// A wait that would outlast the caller's time is not worth starting.
+		opts = append(opts, backoff.WithMaxElapsedTime(time.Until(deadline)))
 	}
+	attempts := 0
+	res, err := backoff.Retry(ctx, func() (result, error) {
+		attempts++
+		res := j.once(ctx, method, path, body, out)
+		res.attempts = attempts
+		return res, j.retry(res, idempotent)
+	}, opts...)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		res.timedOut = true
+	case res.attempts >= j.attempts:
+		j.log.Warn().Err(err).Str("method", method).Str("path", pathOnly(path)).Int("attempt", res.attempts).Msg("Jira call failed; no attempts left")
+	default:
+		j.log.Warn().Err(err).Str("method", method).Str("path", pathOnly(path)).Int("attempt", res.attempts).Msg("Jira call failed; the wait it needs exceeds the time left")
+	}
+	return res
 }
 
 // once sends one request. It always closes the answer's body.
@@ -387,30 +382,36 @@ func timedOut(ctx context.Context, err error) bool {
 }
 
 // retry says whether a call that ended in res is worth another attempt, and
-// after how long.
-func (j *Jira) retry(res result, idempotent bool) (time.Duration, bool) {
+// after how long: nil when it is not (res then says how it failed, if it
+// did), a *backoff.RetryAfterError when Jira said how long to wait, another
+// error for the policy's backoff.
+func (j *Jira) retry(res result, idempotent bool) error {
+	failed := res.err
+	if failed == nil {
+		failed = fmt.Errorf("jira: status %d", res.status)
+	}
 	switch {
 	case res.timedOut:
-		return 0, false
+		return nil
 	case res.status == http.StatusTooManyRequests || idempotent && res.status == http.StatusServiceUnavailable:
 		if res.retryAfter > 0 {
-			return res.retryAfter, true
+			return errors.Join(failed, &backoff.RetryAfterError{Duration: res.retryAfter})
 		}
-		return backoff(res.attempts), true
+		return failed
 	case !idempotent:
-		return 0, false
+		return nil
 	case res.status == 0 && res.err != nil, res.status >= 500:
-		return backoff(res.attempts), true
+		return failed
 	}
-	return 0, false
+	return nil
 }
 
-// backoff is the wait after the n-th failed attempt: about 100ms, 200ms,
-// 400ms…, at most a second, with some jitter so callers do not retry in step.
-func backoff(n int) time.Duration {
-	d := 100 * time.Millisecond << min(n-1, 4)
-	d = min(d, time.Second)
-	return d + rand.N(d/4+1)
+// retryPolicy is the wait after each failed attempt: about 100ms, 200ms,
+// 400ms…, at most about a second, with jitter so callers do not retry in
+// step.
+func retryPolicy() backoff.BackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 125 * time.Millisecond, RandomizationFactor: 0.2,
+		Multiplier: 2, MaxInterval: 1250 * time.Millisecond}
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
@@ -479,8 +480,9 @@ func pathOnly(p string) string {
 	return p
 }
 
-// cmpOr returns the first of vs that is not empty after trimming spaces.
-func cmpOr(vs ...string) string {
+// firstNonBlank returns the first of vs that is not empty after trimming
+// spaces, trimmed (unlike cmp.Or, which keeps blanks and does not trim).
+func firstNonBlank(vs ...string) string {
 	for _, v := range vs {
 		if v = strings.TrimSpace(v); v != "" {
 			return v

@@ -32,20 +32,19 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		attempt  int
-		min, max time.Duration
-	}{
-		{1, 100 * time.Millisecond, 125 * time.Millisecond},
-		{2, 200 * time.Millisecond, 250 * time.Millisecond},
-		{3, 400 * time.Millisecond, 500 * time.Millisecond},
-		{10, time.Second, 1250 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		for range 50 {
-			if got := backoff(tt.attempt); got < tt.min || got > tt.max {
-				t.Fatalf("backoff(%d) = %s, want between %s and %s", tt.attempt, got, tt.min, tt.max)
+func TestRetryPolicy(t *testing.T) {
+	for range 50 {
+		p := retryPolicy()
+		for i, want := range []struct{ min, max time.Duration }{
+			{100 * time.Millisecond, 150 * time.Millisecond},
+			{200 * time.Millisecond, 300 * time.Millisecond},
+			{400 * time.Millisecond, 600 * time.Millisecond},
+			{800 * time.Millisecond, 1200 * time.Millisecond},
+			{time.Second, 1500 * time.Millisecond},
+			{time.Second, 1500 * time.Millisecond},
+		} {
+			if got := p.NextBackOff(); got < want.min || got > want.max {
+				t.Fatalf("wait %d = %s, want between %s and %s", i+1, got, want.min, want.max)
 			}
 		}
 	}

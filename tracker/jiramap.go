@@ -40,7 +40,7 @@ func (j *Jira) ticket(key string, raw json.RawMessage) (commands.Ticket, error) 
 		t.Status = strings.TrimSpace(f.Status.Name)
 	}
 	if a := f.Assignee; a != nil {
-		t.Assignee = cmpOr(a.DisplayName, a.EmailAddress, a.Name, a.AccountID, a.Key)
+		t.Assignee = firstNonBlank(a.DisplayName, a.EmailAddress, a.Name, a.AccountID, a.Key)
 		if t.Assignee == "" {
 			// Assigned to someone Jira describes with no name the bot may see.
 			t.Assignee = "(unnamed user)"

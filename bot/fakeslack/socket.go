@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -342,10 +343,8 @@ func (s *Server) retryLoop(env Envelope, p *retryPolicy) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, a := range s.acks {
-			for _, id := range chain {
-				if a.EnvelopeID == id {
-					return true
-				}
+			if slices.Contains(chain, a.EnvelopeID) {
+				return true
 			}
 		}
 		return s.closed

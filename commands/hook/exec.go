@@ -147,9 +147,9 @@ func (e *Exec) Run(ctx context.Context, job commands.Job) commands.HookResult {
 		res.Error = "cancelled before it started"
 		return end()
 	}
-	timeout := orDefault(e.Timeout, DefaultTimeout)
-	grace := orDefault(e.Grace, DefaultGrace)
-	out := newTail(orDefault(e.MaxOutput, DefaultMaxOutput))
+	timeout := positiveOr(e.Timeout, DefaultTimeout)
+	grace := positiveOr(e.Grace, DefaultGrace)
+	out := newTail(positiveOr(e.MaxOutput, DefaultMaxOutput))
 
 	// One pipe for stdout and stderr keeps their relative order; it is ours
 	// (not exec's) so that Wait returns when the hook exits even if a child

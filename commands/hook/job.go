@@ -117,8 +117,8 @@ func duration(d time.Duration) string {
 	return s
 }
 
-// orDefault returns v, or def when v is zero or less.
-func orDefault[T int | time.Duration](v, def T) T {
+// positiveOr returns v when it is positive, else def (an unset option).
+func positiveOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}

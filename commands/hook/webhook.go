@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -174,8 +175,8 @@ func (w *Webhook) Run(ctx context.Context, job commands.Job) commands.HookResult
 		return end()
 	}
 	sig := Sign(w.Secret, body)
-	timeout := orDefault(w.Timeout, DefaultWebhookTimeout)
-	attempts := orDefault(w.MaxAttempts, DefaultMaxAttempts)
+	timeout := positiveOr(w.Timeout, DefaultWebhookTimeout)
+	attempts := positiveOr(w.MaxAttempts, DefaultMaxAttempts)
 	client := w.client()
 	u, _ := url.Parse(w.URL)
 	where := redactURL(u)
@@ -183,32 +184,24 @@ func (w *Webhook) Run(ctx context.Context, job commands.Job) commands.HookResult
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	var last answer
+	// Pauses of 100ms, 200ms, 400ms…, at most a tenth of the timeout, and
+	// none once ctx is done.
+	pause := min(firstBackoff, timeout/10)
+	policy := &backoff.ExponentialBackOff{InitialInterval: pause, Multiplier: 2, MaxInterval: max(pause, timeout/10)}
 	n := 0
-	for n < attempts {
-		if n > 0 {
-			pause := min(firstBackoff<<(n-1), timeout/10)
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-			if ctx.Err() != nil {
-				break
-			}
-		}
+	last, _ := backoff.Retry(ctx, func() (answer, error) {
 		n++
 		// Each attempt gets an equal share of the time left, so that a
 		// receiver that hangs once still leaves room for a retry.
 		actx, acancel := context.WithTimeout(ctx, time.Until(deadline)/time.Duration(attempts-n+1))
-		last = w.post(actx, client, body, sig, job.Attempt)
+		a := w.post(actx, client, body, sig, job.Attempt)
 		acancel()
-		log.Debug().Int("n", n).Int("status", last.status).Bool("retry", last.retry).Str("error", last.err).Msg("webhook attempt")
-		if last.ok || !last.retry || ctx.Err() != nil {
-			break
+		log.Debug().Int("n", n).Int("status", a.status).Bool("retry", a.retry).Str("error", a.err).Msg("webhook attempt")
+		if a.ok || !a.retry || ctx.Err() != nil {
+			return a, nil
 		}
-	}
+		return a, errors.New(a.err)
+	}, backoff.WithBackOff(policy), backoff.WithMaxTries(uint(attempts)), backoff.WithMaxElapsedTime(0))
 
 	tries := ""
 	if n > 1 {
