@@ -26,7 +26,7 @@ var shells = []string{"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "csh", 
 
 // runtimePackages are the directories whose code runs inside the bot; a
 // program they start must get an explicit environment.
-var runtimePackages = []string{"commands", "commands/hook", "bot", "storage", "storage/postgres", "tracker", "cmd/dobrobot"}
+var runtimePackages = []string{"commands", "commands/hook", "bot", "storage", "storage/postgres", "tracker", "cmd/dobrobot", "cmd/internal/adminsock", "cmd/internal/audit", "cmd/internal/monitor"}
 
 type staticFinding struct{ pos, what string }
 
