@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"go.yaml.in/yaml/v3"
 )
@@ -316,7 +317,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.HTTP.Listen != "" {
-		if err := checkListen(c.HTTP.Listen); err != nil {
+		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
 )
@@ -500,12 +501,12 @@ func checkHealth(t *testing.T, procs []*instance, leader *instance, term int64) 
 			wantRole, wantSlack = "leader", "connected"
 		}
 		host, _ := os.Hostname()
-		want := health{Status: "ok", Database: "ok", Slack: wantSlack, Role: wantRole,
+		want := monitor.Health{Status: "ok", Database: "ok", Slack: wantSlack, Role: wantRole,
 			Leader: host + ":" + strconv.Itoa(leader.cmd.Process.Pid), Term: term}
-		var got health
+		var got monitor.Health
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			got = health{}
+			got = monitor.Health{}
 			resp, err := http.Get("http://" + m[1] + "/healthz")
 			if err == nil {
 				err = json.NewDecoder(resp.Body).Decode(&got)
