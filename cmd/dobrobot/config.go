@@ -263,6 +263,13 @@ func (c *Config) normalise() {
 	}
 }
 
+// componentName is the rule of commands.Parse for a component (lock,
+// unlock, dobro … on), which parse.go keeps unexported: a configured
+// component must be a name people can type. commands.ComponentName is not
+// a third rule but a mapping of a tracker's free-form names into this one,
+// and config cannot check with it without changing what it accepts: it
+// rewrites "a--b", "a-" and 64-byte names that Parse takes as they are.
+// When commands exports its rule, this should call it.
 var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // validate checks what every verb needs; verb-specific checks are in need*.
