@@ -13,7 +13,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// The authorisation matrix (docs/reliability.md T44, T45, T48): every command,
+// The authorisation matrix (RELIABILITY.md T44, T45, T48): every command,
 // by every kind of actor, through each path into the bot (a mention in the
 // release channel, a DM, a click on a button), against the real Slack
 // adapter, Service and bbolt. One table says what is allowed; the bot must

@@ -11,7 +11,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// Fuzzers of envelope decoding (docs/reliability.md T51). Seeds are in
+// Fuzzers of envelope decoding (RELIABILITY.md T51). Seeds are in
 // testdata/fuzz; make fuzz runs them for longer.
 
 // checkInbound fails t when an envelope the bot would act on is not one it

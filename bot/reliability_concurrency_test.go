@@ -13,7 +13,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// Concurrency through Slack (docs/reliability.md T5, T8, T9): envelopes arrive at
+// Concurrency through Slack (RELIABILITY.md T5, T8, T9): envelopes arrive at
 // once on the socket; each is recorded, acked and handled on its own
 // goroutine by the real adapter.
 

@@ -17,7 +17,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// Output escaping as Slack receives it (docs/reliability.md T53): every text and
+// Output escaping as Slack receives it (RELIABILITY.md T53): every text and
 // every Block Kit text object the bot sends holds no unescaped <, > or &,
 // and no markup but the bot's own, whatever users, the tracker and hooks
 // wrote. (commands has the same check on the core's effects.)

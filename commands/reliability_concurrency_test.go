@@ -14,7 +14,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// Concurrency (docs/reliability.md T8, T9, T12): many commands at once on one
+// Concurrency (RELIABILITY.md T8, T9, T12): many commands at once on one
 // Service and one bbolt file. Run with -race; make soak repeats them with
 // -count.
 

@@ -12,7 +12,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// Output escaping (docs/reliability.md T53): whatever a user or the tracker
+// Output escaping (RELIABILITY.md T53): whatever a user or the tracker
 // wrote, what the core tells Slack carries no unescaped <, > or &, and never
 // turns into <!channel>, <!here> or a mention. The only markup in a reply is
 // the bot's own: mentions of the people involved, ticket links and the

@@ -18,7 +18,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands/hook"
 )
 
-// The injection corpus (docs/reliability.md T38, T40) through every free-text
+// The injection corpus (RELIABILITY.md T38, T40) through every free-text
 // field of every command, with the real exec hook: a hook never starts for
 // a ticket that is not a key, what it gets is byte for byte what was
 // validated, nothing in the corpus is ever run, and the hook's environment

@@ -9,7 +9,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// snapshot is everything the invariants of docs/reliability.md (I1–I5) are
+// snapshot is everything the invariants of RELIABILITY.md (I1–I5) are
 // stated over, read from a Store in one consistent transaction.
 type snapshot struct {
 	releases []commands.Release // every release, ascending ID

@@ -25,7 +25,7 @@ import (
 	"github.com/dobrobot/dobrobot/storage"
 )
 
-// The model-based test (docs/reliability.md T10, T54): random command sequences
+// The model-based test (RELIABILITY.md T10, T54): random command sequences
 // from several actors drive the real Service on a real bbolt file, and a
 // tiny reference model of the queue, the locks and the states predicts every
 // outcome. After every step the invariants hold and the store, the audit

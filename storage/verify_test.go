@@ -86,7 +86,7 @@ func TestVerifyRecent(t *testing.T) {
 }
 
 // TestVerifyRecentCost: the start-up check of the newest 10,000 entries of
-// a longer chain stays under a second (docs/reliability.md T56: about 0.1 s here, 0.4 s
+// a longer chain stays under a second (RELIABILITY T56: about 0.1 s here, 0.4 s
 // under the race detector; the bound leaves room for a loaded machine).
 func TestVerifyRecentCost(t *testing.T) {
 	if testing.Short() {

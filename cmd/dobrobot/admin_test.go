@@ -130,7 +130,7 @@ func TestMaintenanceWhileRunning(t *testing.T) {
 // TestRunRefusesDamagedDatabase: the bot refuses to start, within a few
 // seconds and before it calls Slack, on a database that is damaged, foreign
 // or whose audit log was edited, says why, and leaves the file as it was
-// (docs/reliability.md T20).
+// (docs/reliability.md, T20).
 func TestRunRefusesDamagedDatabase(t *testing.T) {
 	t.Parallel()
 	seed := seedCrash(t, false)

@@ -59,7 +59,7 @@ type crashCase struct {
 // again, and checks that the hook was spawned at most once, that a release
 // whose hook may have run is reported and keeps its locks rather than being
 // re-run, that nothing acknowledged was lost, and that an admin can resolve
-// it (docs/reliability.md T14, R3).
+// it (docs/reliability.md, T14, R3).
 func TestCrashDepStart(t *testing.T) {
 	t.Parallel()
 	seed := seedCrash(t, false)

@@ -28,7 +28,7 @@ func crashIterations() int {
 // redelivering what was not acked) and kills the bot with SIGKILL at random
 // times, checking the invariants after every kill; then it lets a last run
 // settle and checks that every acknowledged command was processed and that
-// every success the users saw is in the audit log (docs/reliability.md T15).
+// every success the users saw is in the audit log (docs/reliability.md, T15).
 func TestRandomKills(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{hookSleep: 50 * time.Millisecond})

@@ -17,7 +17,7 @@ import (
 	"github.com/dobrobot/dobrobot/tracker/fakejira"
 )
 
-// The secret scan (docs/reliability.md T63): the real binary at debug level,
+// The secret scan (docs/reliability.md, T63): the real binary at debug level,
 // through a whole release and the failures that make code log the most
 // (Jira's 401 and 429, Slack's 429, a failing webhook, refused tokens, a
 // config check), and then not one secret in anything it wrote.

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// Static guards (docs/reliability.md T17, T39, T40) over every non-test Go file
+// Static guards (docs/reliability.md, T17, T39, T40) over every non-test Go file
 // of the module, read as syntax rather than grepped, so that spacing or an
 // alias does not hide anything: no shell is ever run, every program the bot
 // runs gets an explicit environment (a nil Cmd.Env inherits the bot's

@@ -25,7 +25,7 @@ import (
 	"github.com/dobrobot/dobrobot/storage"
 )
 
-// The soak (docs/reliability.md T24, T65): the real binary, with its real
+// The soak (docs/reliability.md, T24, T65): the real binary, with its real
 // pacing, exec hooks and file tracker, against fakeslack for as long as
 // DOBROBOT_SOAK says (a duration: make soak runs minutes, give it hours when
 // asked). Lanes of users take releases through their whole workflow at a

@@ -331,7 +331,7 @@ func (h *heldWriter) Write(p []byte) (int, error) {
 // writer commits 50 transactions a second, and checks that the writes go on
 // during each backup (a backup is a read transaction: it never holds a
 // writer up), that each copy passes bbolt's check and verifies, and that a
-// copy holds every entry committed before the backup began (docs/reliability.md T22).
+// copy holds every entry committed before the backup began (docs/reliability.md, T22).
 func TestBackupUnderWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
