@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"go.yaml.in/yaml/v3"
 )
@@ -262,6 +263,13 @@ func (c *Config) normalise() {
 	}
 }
 
+// componentName is the rule of commands.Parse for a component (lock,
+// unlock, dobro … on), which parse.go keeps unexported: a configured
+// component must be a name people can type. commands.ComponentName is not
+// a third rule but a mapping of a tracker's free-form names into this one,
+// and config cannot check with it without changing what it accepts: it
+// rewrites "a--b", "a-" and 64-byte names that Parse takes as they are.
+// When commands exports its rule, this should call it.
 var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // validate checks what every verb needs; verb-specific checks are in need*.
@@ -316,7 +324,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.HTTP.Listen != "" {
-		if err := checkListen(c.HTTP.Listen); err != nil {
+		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
 )
@@ -58,60 +59,6 @@ func pgSchema(t *testing.T, dsn string) string {
 		}
 	})
 	return schema
-}
-
-// instance is one `dobrobot run` process of the failover test.
-type instance struct {
-	name string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error
-}
-
-// holder is the name p leads under: host:pid.
-func (p *instance) holder() string {
-	host, _ := os.Hostname()
-	return host + ":" + strconv.Itoa(p.cmd.Process.Pid)
-}
-
-func startInstance(t *testing.T, bin, name string, env []string) *instance {
-	t.Helper()
-	p := &instance{name: name, logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "run")
-	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGCONT)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("logs of %s (pid %d):\n%s", p.name, p.cmd.Process.Pid, p.logs.String())
-		}
-	})
-	return p
-}
-
-func (p *instance) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("%s to %s: %v", sig, p.name, err)
-	}
-}
-
-func (p *instance) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // TestFailover runs two real `dobrobot run` processes on one PostgreSQL
@@ -171,10 +118,10 @@ http: {listen: "127.0.0.1:0"}
 	}
 	defer store.Close()
 
-	procs := []*instance{startInstance(t, bin, "a", env), startInstance(t, bin, "b", env)}
+	procs := []*proc{startProc(t, "a", bin, env, "run"), startProc(t, "b", bin, env, "run")}
 	// leader waits for a term begun after epoch and returns its process,
 	// once its Slack connection has said hello.
-	leader := func(after int64, hellos int, timeout time.Duration) (*instance, int64) {
+	leader := func(after int64, hellos int, timeout time.Duration) (*proc, int64) {
 		t.Helper()
 		deadline := time.Now().Add(timeout)
 		for time.Now().Before(deadline) {
@@ -235,11 +182,11 @@ http: {listen: "127.0.0.1:0"}
 	waitSent(4)
 	hellos := slack.Hellos()
 	start := time.Now()
-	first.signal(t, syscall.SIGKILL)
+	first.signal(syscall.SIGKILL)
 	killedAt := start
 	second, epoch2 := leader(epoch, hellos, 15*time.Second)
 	killFailover := time.Since(start)
-	procs = append(procs, startInstance(t, bin, "c", env))
+	procs = append(procs, startProc(t, "c", bin, env, "run"))
 
 	// 2. Freeze the new leader; a standby takes over once the database
 	// ended the frozen one's session. Thaw it after a while: it must find
@@ -247,12 +194,12 @@ http: {listen: "127.0.0.1:0"}
 	waitSent(8)
 	hellos = slack.Hellos()
 	start = time.Now()
-	second.signal(t, syscall.SIGSTOP)
+	second.signal(syscall.SIGSTOP)
 	frozenAt := start
 	third, epoch3 := leader(epoch2, hellos, 15*time.Second)
 	freezeFailover := time.Since(start)
 	waitSent(11)
-	second.signal(t, syscall.SIGCONT)
+	second.signal(syscall.SIGCONT)
 	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == slackConns }) {
 		t.Fatalf("the thawed ex-leader %s kept its Slack connection: %d open", second.name, slack.Connections())
 	}
@@ -262,7 +209,7 @@ http: {listen: "127.0.0.1:0"}
 	waitSent(13)
 	hellos = slack.Hellos()
 	start = time.Now()
-	third.signal(t, syscall.SIGTERM)
+	third.signal(syscall.SIGTERM)
 	fourth, epoch4 := leader(epoch3, hellos, 45*time.Second)
 	termFailover := time.Since(start)
 	select {
@@ -423,7 +370,7 @@ http: {listen: "127.0.0.1:0"}
 		t.Errorf("an entry has epoch %d, after the last term %d", epochs[len(epochs)-1], epoch4)
 	}
 
-	checkHealth(t, []*instance{second, fourth}, fourth, epoch4)
+	checkHealth(t, []*proc{second, fourth}, fourth, epoch4)
 
 	// queue says who leads.
 	if _, err := slack.Deliver(fakeslack.Mention("U0WHO", "C0RELEASE", "queue")); err != nil {
@@ -454,7 +401,7 @@ http: {listen: "127.0.0.1:0"}
 
 	for _, p := range procs {
 		if !p.exited() {
-			p.signal(t, syscall.SIGTERM)
+			p.signal(syscall.SIGTERM)
 		}
 	}
 	for _, p := range procs {
@@ -481,7 +428,7 @@ var listening = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"[^\n]*http listen
 
 // checkHealth checks what /healthz of each of procs says: the leader is
 // connected, the others stand by, and all name the leader and its term.
-func checkHealth(t *testing.T, procs []*instance, leader *instance, term int64) {
+func checkHealth(t *testing.T, procs []*proc, leader *proc, term int64) {
 	t.Helper()
 	for _, p := range procs {
 		// A standby may still be starting when another instance leads.
@@ -500,12 +447,12 @@ func checkHealth(t *testing.T, procs []*instance, leader *instance, term int64) 
 			wantRole, wantSlack = "leader", "connected"
 		}
 		host, _ := os.Hostname()
-		want := health{Status: "ok", Database: "ok", Slack: wantSlack, Role: wantRole,
+		want := monitor.Health{Status: "ok", Database: "ok", Slack: wantSlack, Role: wantRole,
 			Leader: host + ":" + strconv.Itoa(leader.cmd.Process.Pid), Term: term}
-		var got health
+		var got monitor.Health
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			got = health{}
+			got = monitor.Health{}
 			resp, err := http.Get("http://" + m[1] + "/healthz")
 			if err == nil {
 				err = json.NewDecoder(resp.Body).Decode(&got)

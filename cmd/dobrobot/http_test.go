@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 	"github.com/dobrobot/dobrobot/tracker"
@@ -50,43 +50,6 @@ func TestHTTPListenConfig(t *testing.T) {
 		case c.HTTP.Listen != tc.want:
 			t.Errorf("listen %q became %q, want %q", tc.listen, c.HTTP.Listen, tc.want)
 		}
-	}
-}
-
-func TestHealthz(t *testing.T) {
-	db, err := storage.Open(filepath.Join(t.TempDir(), "bot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var up atomic.Bool
-	srv := httptest.NewServer(healthHandler(db, up.Load))
-	defer srv.Close()
-	get := func() (int, health) {
-		t.Helper()
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h health
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, h
-	}
-	code, h := get()
-	if diff := cmp.Diff(health{Status: "unhealthy", Database: "ok", Slack: "disconnected"}, h); diff != "" || code != http.StatusServiceUnavailable {
-		t.Errorf("Slack down: %d (-want +got):\n%s", code, diff)
-	}
-	up.Store(true)
-	code, h = get()
-	if diff := cmp.Diff(health{Status: "ok", Database: "ok", Slack: "connected"}, h); diff != "" || code != http.StatusOK {
-		t.Errorf("all up: %d (-want +got):\n%s", code, diff)
-	}
-	db.Close()
-	code, h = get()
-	if code != http.StatusServiceUnavailable || h.Status != "unhealthy" || h.Database == "ok" || h.Slack != "connected" {
-		t.Errorf("database closed: %d %+v; want 503 naming the database", code, h)
 	}
 }
 
@@ -151,7 +114,7 @@ func TestMetrics(t *testing.T) {
 	}
 	var up atomic.Bool
 	up.Store(true)
-	m := newMetrics(db, up.Load, zerolog.Nop())
+	m := monitor.NewMetrics(db, up.Load, zerolog.Nop())
 
 	m.Command(commands.VerbDobro, commands.OutcomeOK, 20*time.Millisecond)
 	m.Command(commands.VerbDobro, commands.OutcomeOK, 30*time.Millisecond)
@@ -172,7 +135,7 @@ func TestMetrics(t *testing.T) {
 		io.WriteString(w, `{"ok":true}`)
 	}))
 	defer slack.Close()
-	hc := &http.Client{Transport: slackTransport{base: http.DefaultTransport, m: m}}
+	hc := &http.Client{Transport: m.ObserveSlack(http.DefaultTransport)}
 	for _, method := range []string{"chat.postMessage", "chat.postMessage", "chat.update"} {
 		resp, err := hc.Post(slack.URL+"/api/"+method, "application/x-www-form-urlencoded", nil)
 		if err != nil {
@@ -189,7 +152,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := m.observe(static)
+	tr := m.ObserveTracker(static)
 	if _, err := tr.Ticket(ctx, "PAY-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -200,11 +163,11 @@ func TestMetrics(t *testing.T) {
 	if _, ok := tr.(commands.Commenter); ok != staticComments {
 		t.Errorf("the observed tracker takes comments: %v; the tracker: %v", ok, staticComments)
 	}
-	if _, ok := m.observe(commenter{static}).(commands.Commenter); !ok {
+	if _, ok := m.ObserveTracker(commenter{static}).(commands.Commenter); !ok {
 		t.Error("an observed tracker that takes comments no longer does")
 	}
 
-	srv, err := startHTTP("127.0.0.1:0", db, up.Load, m, zerolog.Nop())
+	srv, err := monitor.Start("127.0.0.1:0", monitor.Options{Store: db, Connected: up.Load, Metrics: m}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +209,7 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(text, "go_goroutines ") || !strings.Contains(text, "process_resident_memory_bytes ") {
 		t.Error("/metrics lacks the Go and process collectors")
 	}
-	problems, err := testutil.GatherAndLint(m.reg)
+	problems, err := testutil.GatherAndLint(m.Gatherer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,14 +270,14 @@ func TestHTTPBinary(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Errorf("listening on %s, want 127.0.0.1", addr)
 	}
-	healthz := func() (int, health) {
+	healthz := func() (int, monitor.Health) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var h health
+		var h monitor.Health
 		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 			t.Fatal(err)
 		}

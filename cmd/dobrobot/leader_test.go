@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
 )
 
 // TestPostgresVerbs checks what each verb does with storage.kind postgres:
@@ -98,69 +91,5 @@ roles: {approvers: [U01], admins: [U02]}
 			t.Fatal(err)
 		}
 		db.Close()
-	}
-}
-
-// TestLeaderOnly checks that the Slack transport of a deposed leader sends
-// nothing: not a request, nor a write on a connection opened while it led.
-func TestLeaderOnly(t *testing.T) {
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Write([]byte(`{"ok":true}`))
-	}))
-	defer srv.Close()
-	var leading atomic.Bool
-	leading.Store(true)
-	base := leaderConns(leading.Load)
-	defer base.CloseIdleConnections()
-	c := &http.Client{Transport: leaderOnly{base: base, leading: leading.Load}}
-
-	post := func() error {
-		resp, err := c.Post(srv.URL+"/api/chat.postMessage", "application/json", strings.NewReader(`{"text":"hi"}`))
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}
-	if err := post(); err != nil || calls.Load() != 1 {
-		t.Fatalf("a leader's call: %v, %d calls", err, calls.Load())
-	}
-	leading.Store(false)
-	if err := post(); !errors.Is(err, errNotLeader) || calls.Load() != 1 {
-		t.Errorf("a deposed leader's call: %v, %d calls; want errNotLeader and no call", err, calls.Load())
-	}
-	// Past RoundTrip's check (as when frozen right after it), the pooled
-	// connection still refuses to write.
-	direct := &http.Client{Transport: base}
-	resp, err := direct.Post(srv.URL+"/api/chat.postMessage", "application/json", strings.NewReader(`{"text":"hi"}`))
-	if err == nil {
-		resp.Body.Close()
-	}
-	// The refused write closes the connection, so the transport may report
-	// that instead of errNotLeader.
-	if err == nil || calls.Load() != 1 {
-		t.Errorf("a write on a leader's connection after the lease ran out: %v, %d calls; want an error and no call", err, calls.Load())
-	}
-}
-
-// TestLeaderStore checks that a deposed leader's bot sees an empty outbox.
-func TestLeaderStore(t *testing.T) {
-	db := storagetest.Open(t)
-	ctx := context.Background()
-	if err := db.Update(ctx, func(tx commands.Tx) error {
-		_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01", Text: "hi"})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var leading atomic.Bool
-	s := leaderStore{Store: db, leading: leading.Load}
-	for _, lead := range []bool{true, false} {
-		leading.Store(lead)
-		es, err := s.Pending(ctx, 10)
-		if want := map[bool]int{true: 1, false: 0}[lead]; err != nil || len(es) != want {
-			t.Errorf("Pending while leading=%t: %d effects, %v; want %d", lead, len(es), err, want)
-		}
 	}
 }

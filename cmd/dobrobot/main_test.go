@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dobrobot/dobrobot/cmd/internal/audit"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 	"github.com/dobrobot/dobrobot/tracker/fakejira"
@@ -246,7 +247,7 @@ func TestAuditDocScript(t *testing.T) {
 	for _, via := range []string{"", "", commands.SourceSlack, commands.SourceDobrobot} {
 		e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), Actor: "U0ANN",
 			Action: commands.ActionRequest, Ticket: "PAY-1", To: commands.StateRequested, Via: via}, prevSeq, prevHash)
-		mixed, _ = appendAuditLine(mixed, e)
+		mixed, _ = audit.AppendLine(mixed, e)
 		prevSeq, prevHash = e.Seq, e.Hash
 	}
 	if !strings.Contains(export, `"via":"console"`) {

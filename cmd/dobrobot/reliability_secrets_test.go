@@ -17,7 +17,7 @@ import (
 	"github.com/dobrobot/dobrobot/tracker/fakejira"
 )
 
-// The secret scan (RELIABILITY.md T63): the real binary at debug level,
+// The secret scan (docs/reliability.md, T63): the real binary at debug level,
 // through a whole release and the failures that make code log the most
 // (Jira's 401 and 429, Slack's 429, a failing webhook, refused tokens, a
 // config check), and then not one secret in anything it wrote.
@@ -51,17 +51,6 @@ func secretHits(logs string) []string {
 		}
 	}
 	return out
-}
-
-// waitUntil polls cond until it holds or timeout passes, and reports whether
-// it held.
-func waitUntil(timeout time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			return false
-		}
-	}
-	return true
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
@@ -151,7 +140,7 @@ hooks:
 		if _, err := slack.Send(env); err != nil {
 			t.Fatal(err)
 		}
-		if !waitUntil(30*time.Second, done) {
+		if !waitFor(30*time.Second, done) {
 			t.Fatalf("%s: not done in 30 s\n%s", what, logs.String())
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// Static guards (RELIABILITY.md T17, T39, T40) over every non-test Go file
+// Static guards (docs/reliability.md, T17, T39, T40) over every non-test Go file
 // of the module, read as syntax rather than grepped, so that spacing or an
 // alias does not hide anything: no shell is ever run, every program the bot
 // runs gets an explicit environment (a nil Cmd.Env inherits the bot's
@@ -26,7 +26,7 @@ var shells = []string{"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "csh", 
 
 // runtimePackages are the directories whose code runs inside the bot; a
 // program they start must get an explicit environment.
-var runtimePackages = []string{"commands", "commands/hook", "bot", "storage", "storage/postgres", "tracker", "cmd/dobrobot"}
+var runtimePackages = []string{"commands", "commands/hook", "bot", "storage", "storage/postgres", "tracker", "cmd/dobrobot", "cmd/internal/adminsock", "cmd/internal/audit", "cmd/internal/monitor"}
 
 type staticFinding struct{ pos, what string }
 

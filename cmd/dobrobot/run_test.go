@@ -17,17 +17,6 @@ import (
 // slackConns is how many Socket Mode connections dobrobot run keeps open.
 const slackConns = bot.DefaultConnections
 
-// buildBinary builds dobrobot once per test run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dobrobot")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestRunBinary runs the real binary against fakeslack: a release request
 // gets its card, a second instance on the same database gives up within 3 s
 // without calling Slack, and SIGTERM stops the bot cleanly.

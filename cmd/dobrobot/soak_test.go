@@ -25,7 +25,7 @@ import (
 	"github.com/dobrobot/dobrobot/storage"
 )
 
-// The soak (RELIABILITY.md T24, T65): the real binary, with its real
+// The soak (docs/reliability.md, T24, T65): the real binary, with its real
 // pacing, exec hooks and file tracker, against fakeslack for as long as
 // DOBROBOT_SOAK says (a duration: make soak runs minutes, give it hours when
 // asked). Lanes of users take releases through their whole workflow at a
@@ -187,7 +187,7 @@ http: {listen: "` + listen + `"}
 		t.Fatal(err)
 	}
 	defer bot.Process.Kill()
-	if !waitUntil(15*time.Second, func() bool { return slack.Connections() == slackConns }) {
+	if !waitFor(15*time.Second, func() bool { return slack.Connections() == slackConns }) {
 		t.Fatalf("the bot did not connect\n%s", logs.String())
 	}
 	metrics := "http://" + listen + "/metrics"
@@ -403,7 +403,7 @@ http: {listen: "` + listen + `"}
 				expected[requester+"\x00"+key+" is done."]++
 				want := expected[requester+"\x00"+key+" is done."]
 				expMu.Unlock()
-				if !waitUntil(2*time.Minute, func() bool { return replies(requester, key+" is done.") >= want }) {
+				if !waitFor(2*time.Minute, func() bool { return replies(requester, key+" is done.") >= want }) {
 					counts.lost.Add(1)
 					t.Errorf("%s: the finish hook's result never came", key)
 					return

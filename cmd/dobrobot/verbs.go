@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/cmd/internal/audit"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 )
@@ -120,7 +121,7 @@ func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 			return err
 		}
 		defer pg.Close()
-		return exportAudit(ctx, pg, f, cmd.Format, a.stdout)
+		return audit.Export(ctx, pg, f, cmd.Format, a.stdout)
 	}
 	src, err := a.openSource(cmd.DB)
 	if err != nil {
@@ -128,9 +129,9 @@ func (cmd AuditExportCmd) Run(ctx context.Context, a *app) error {
 	}
 	defer src.Close()
 	if src.admin != nil {
-		return src.admin.export(ctx, f, cmd.Format, a.stdout)
+		return src.admin.Export(ctx, f, cmd.Format, a.stdout)
 	}
-	return exportAudit(ctx, src.db, f, cmd.Format, a.stdout)
+	return audit.Export(ctx, src.db, f, cmd.Format, a.stdout)
 }
 
 // AuditVerifyCmd checks the audit chain and the state it describes.
@@ -180,7 +181,7 @@ func (cmd AuditCheckpointCmd) Run(ctx context.Context, a *app) error {
 	return nil
 }
 
-// verifySource runs verifyChain on the database named by flag (or the
+// verifySource runs audit.Verify on the database named by flag (or the
 // configuration): PostgreSQL, the running bot's admin socket, or the file;
 // pages checks every page of a file too.
 func (a *app) verifySource(ctx context.Context, flag string, against *commands.Checkpoint, pages bool) (commands.Checkpoint, error) {
@@ -190,7 +191,7 @@ func (a *app) verifySource(ctx context.Context, flag string, against *commands.C
 	}
 	if pg != nil {
 		defer pg.Close()
-		return verifyChain(ctx, pg, against)
+		return audit.Verify(ctx, pg, against)
 	}
 	src, err := a.openSource(flag)
 	if err != nil {
@@ -198,7 +199,7 @@ func (a *app) verifySource(ctx context.Context, flag string, against *commands.C
 	}
 	defer src.Close()
 	if src.admin != nil {
-		return src.admin.verify(ctx, against)
+		return src.admin.Verify(ctx, against)
 	}
 	if pages {
 		// Every page too, which start-up leaves to this and to backup.
@@ -206,32 +207,7 @@ func (a *app) verifySource(ctx context.Context, flag string, against *commands.C
 			return commands.Checkpoint{}, err
 		}
 	}
-	return verifyChain(ctx, src.db, against)
-}
-
-// verifyChain checks the whole chain, replays it against the stored state
-// and, with against set, looks for that checkpoint in it. It returns the
-// head it checked.
-func verifyChain(ctx context.Context, s commands.Store, against *commands.Checkpoint) (commands.Checkpoint, error) {
-	head, err := commands.VerifyStore(ctx, s, against)
-	if err != nil {
-		if tampered(err) {
-			return head, fmt.Errorf("audit verify: %w", err)
-		}
-		return head, fmt.Errorf("audit verify: reading the log: %w", err)
-	}
-	return head, nil
-}
-
-// tampered reports whether err says the database disagrees with itself or
-// with a checkpoint (rather than that it could not be read).
-func tampered(err error) bool {
-	var (
-		ce *commands.ChainError
-		pe *commands.ProjectionError
-		ke *commands.CheckpointError
-	)
-	return errors.As(err, &ce) || errors.As(err, &pe) || errors.As(err, &ke)
+	return audit.Verify(ctx, src.db, against)
 }
 
 // BackupCmd writes an online copy of the database.
@@ -260,7 +236,7 @@ func (cmd BackupCmd) Run(ctx context.Context, a *app) error {
 	}
 	var n int64
 	if src.admin != nil {
-		n, err = src.admin.backup(ctx, f)
+		n, err = src.admin.Backup(ctx, f)
 	} else {
 		n, err = src.db.Backup(ctx, f)
 	}

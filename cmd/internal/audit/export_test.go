@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := exportAudit(ctx, db, commands.AuditFilter{}, "csv", &out); err != nil {
+	if err := Export(ctx, db, commands.AuditFilter{}, "csv", &out); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&out).ReadAll()
@@ -74,7 +74,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := exportAudit(ctx, db, commands.AuditFilter{}, "jsonl", &out); err != nil {
+	if err := Export(ctx, db, commands.AuditFilter{}, "jsonl", &out); err != nil {
 		t.Fatal(err)
 	}
 	var gotJSON []string

@@ -1,9 +1,11 @@
-package main
+// Package monitor is the optional HTTP listener of a running bot
+// (http.listen): /healthz says whether it can serve, /metrics what it has
+// done, for Prometheus. Metrics implements commands.Observer and counts the
+// Slack Web API's answers and the tracker's lookups.
+package monitor
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,18 +15,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
-	"github.com/dobrobot/dobrobot/bot"
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// checkListen checks an http.listen value: host:port with an IP address as
+// CheckListen checks an http.listen value: host:port with an IP address as
 // the host, as docs/configuration.md says. A name, localhost included, is
 // refused: what it resolves to (127.0.0.1, ::1, or anything /etc/hosts says)
 // is not in the file, and the listener must not be reachable by surprise.
-func checkListen(addr string) error {
+func CheckListen(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port (like 127.0.0.1:9090): %w", addr, err)
@@ -38,10 +38,11 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// metrics are what /metrics serves, in a registry of their own. They
-// implement commands.Observer; the bot's acks and Slack's and the tracker's
-// answers reach them through hooks set up by run.
-type metrics struct {
+// Metrics are what /metrics serves, in a registry of their own. They
+// implement commands.Observer; the bot's acks (Ack), Slack's answers
+// (ObserveSlack) and the tracker's (ObserveTracker) reach them through hooks
+// the wiring sets up.
+type Metrics struct {
 	reg *prometheus.Registry
 
 	commands       *prometheus.CounterVec
@@ -55,13 +56,13 @@ type metrics struct {
 	trackerSeconds prometheus.Histogram
 }
 
-var _ commands.Observer = (*metrics)(nil)
+var _ commands.Observer = (*Metrics)(nil)
 
-// newMetrics registers dobrobot's metrics, the state read from store at each
+// NewMetrics registers dobrobot's metrics, the state read from store at each
 // scrape, and the Go and process collectors. connected tells whether the
 // Slack connection is up.
-func newMetrics(store commands.Store, connected func() bool, log zerolog.Logger) *metrics {
-	m := &metrics{
+func NewMetrics(store commands.Store, connected func() bool, log zerolog.Logger) *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dobrobot_commands_total",
@@ -111,14 +112,17 @@ func newMetrics(store commands.Store, connected func() bool, log zerolog.Logger)
 	return m
 }
 
+// Gatherer returns the registry /metrics serves, for tests to lint.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
 // Command counts and times a handled command.
-func (m *metrics) Command(verb commands.Verb, outcome commands.Outcome, took time.Duration) {
+func (m *Metrics) Command(verb commands.Verb, outcome commands.Outcome, took time.Duration) {
 	m.commands.WithLabelValues(string(verb), string(outcome)).Inc()
 	m.commandSeconds.WithLabelValues(string(verb)).Observe(took.Seconds())
 }
 
 // Hook counts and times a hook that ended.
-func (m *metrics) Hook(res commands.HookResult) {
+func (m *Metrics) Hook(res commands.HookResult) {
 	result := "ok"
 	if !res.OK {
 		result = "failed"
@@ -128,7 +132,7 @@ func (m *metrics) Hook(res commands.HookResult) {
 }
 
 // Ack counts an envelope's ack.
-func (m *metrics) Ack(took time.Duration, ok bool) {
+func (m *Metrics) Ack(took time.Duration, ok bool) {
 	result := "ok"
 	if !ok {
 		result = "failed"
@@ -137,10 +141,16 @@ func (m *metrics) Ack(took time.Duration, ok bool) {
 	m.ackSeconds.Observe(took.Seconds())
 }
 
+// ObserveSlack wraps base, the transport of the Slack Web API client, so
+// that its answers are counted by method and status.
+func (m *Metrics) ObserveSlack(base http.RoundTripper) http.RoundTripper {
+	return slackTransport{base: base, m: m}
+}
+
 // slackTransport counts the Slack Web API's answers by method and status.
 type slackTransport struct {
 	base http.RoundTripper
-	m    *metrics
+	m    *Metrics
 }
 
 // RoundTrip sends r and counts its answer.
@@ -161,7 +171,7 @@ func (t slackTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // observedTracker counts and times a Tracker's lookups.
 type observedTracker struct {
 	commands.Tracker
-	m *metrics
+	m *Metrics
 }
 
 // Ticket looks key up and counts the outcome.
@@ -197,9 +207,9 @@ func (t observedCommenter) Ticket(ctx context.Context, key string) (commands.Tic
 	return t.observedTracker.Ticket(ctx, key)
 }
 
-// observe wraps tr so that its lookups are counted; a tracker that takes
-// comments still does.
-func (m *metrics) observe(tr commands.Tracker) commands.Tracker {
+// ObserveTracker wraps tr so that its lookups are counted; a tracker that
+// takes comments still does.
+func (m *Metrics) ObserveTracker(tr commands.Tracker) commands.Tracker {
 	o := observedTracker{Tracker: tr, m: m}
 	if c, ok := tr.(commands.Commenter); ok {
 		return observedCommenter{observedTracker: o, Commenter: c}
@@ -285,144 +295,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFrozen, prometheus.GaugeValue, float64(frozen))
 	ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(running))
 	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(len(pending)))
-}
-
-// health is the body of /healthz.
-type health struct {
-	Status   string `json:"status"`   // ok or unhealthy
-	Database string `json:"database"` // ok, or what went wrong
-	Slack    string `json:"slack"`    // connected, disconnected, or standby
-	// With PostgreSQL (leadership): this instance's role (leader or
-	// standby), the instance that leads (empty while none does), and the
-	// term (epoch) it leads.
-	Role   string `json:"role,omitempty"`
-	Leader string `json:"leader,omitempty"`
-	Term   int64  `json:"term,omitempty"`
-}
-
-// leadership is implemented by the store of an instance that may stand by
-// (storage.kind postgres; leader.go): whether this instance leads, and who
-// does.
-type leadership interface {
-	Leadership(ctx context.Context) (leading bool, leader string, term int64, err error)
-}
-
-// healthHandler answers /healthz: 200 when the database can be read and
-// Slack is connected (a standby needs no Slack connection), else 503, with a
-// JSON body saying which, and who leads.
-func healthHandler(store commands.Store, connected func() bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		h := health{Status: "ok", Database: "ok", Slack: "connected"}
-		if err := store.View(ctx, func(tx commands.Tx) error {
-			_, _, err := tx.AuditHead()
-			return err
-		}); err != nil {
-			h.Status, h.Database = "unhealthy", err.Error()
-		}
-		if l, ok := store.(leadership); ok {
-			leading, leader, term, err := l.Leadership(ctx)
-			switch {
-			case err != nil:
-				h.Status, h.Database = "unhealthy", err.Error()
-			case leading:
-				h.Role = "leader"
-			default:
-				h.Role, h.Slack = "standby", "standby"
-			}
-			h.Leader, h.Term = leader, term
-		}
-		if h.Role != "standby" && (connected == nil || !connected()) {
-			h.Status, h.Slack = "unhealthy", "disconnected"
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		if h.Status != "ok" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(h)
-	})
-}
-
-// httpServer is the optional listener of /healthz and /metrics.
-type httpServer struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
-}
-
-// startHTTP listens on addr and serves /healthz and /metrics (when m is not
-// nil) until Close.
-func startHTTP(addr string, store commands.Store, connected func() bool, m *metrics, log zerolog.Logger) (*httpServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(store, connected))
-	if m != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: promLog{log}, Timeout: 10 * time.Second}))
-	}
-	s := &httpServer{
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       time.Minute,
-			MaxHeaderBytes:    16 << 10,
-		},
-		ln:   ln,
-		done: make(chan struct{}),
-	}
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("the http listener stopped")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("http listening: /healthz, /metrics")
-	return s, nil
-}
-
-// Addr returns the address the server listens on.
-func (s *httpServer) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server, letting requests in progress finish for a moment.
-func (s *httpServer) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	<-s.done
-	return err
-}
-
-// promLog passes promhttp's errors to the log.
-type promLog struct{ log zerolog.Logger }
-
-// Println logs a promhttp error.
-func (p promLog) Println(v ...any) { p.log.Error().Msg("metrics: " + fmt.Sprint(v...)) }
-
-// instrument starts the http listener when http.listen is set, and wires the
-// metrics into the Service (commands, hooks, tracker lookups) and the Slack
-// bot (acks, Web API answers). The returned function stops the listener.
-func (a *app) instrument(c *Config, store commands.Store, svc *commands.Service, b *bot.Slack) (func(), error) {
-	if c.HTTP.Listen == "" {
-		return func() {}, nil
-	}
-	m := newMetrics(store, b.Connected, a.log)
-	svc.Observer = m
-	svc.Tracker = m.observe(svc.Tracker)
-	b.OnAck = m.Ack
-	b.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: slackTransport{base: http.DefaultTransport, m: m}}
-	srv, err := startHTTP(c.HTTP.Listen, store, b.Connected, m, a.log)
-	if err != nil {
-		return nil, err
-	}
-	return func() {
-		if err := srv.Close(); err != nil {
-			a.log.Warn().Err(err).Msg("closing the http listener")
-		}
-	}, nil
 }

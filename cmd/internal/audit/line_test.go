@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// encoderLine is what audit export wrote before appendAuditLine: a
+// encoderLine is what audit export wrote before AppendLine: a
 // json.Encoder without HTML escaping.
 func encoderLine(t *testing.T, e commands.AuditEntry) []byte {
 	t.Helper()
@@ -24,16 +24,16 @@ func encoderLine(t *testing.T, e commands.AuditEntry) []byte {
 
 func checkAuditLine(t *testing.T, e commands.AuditEntry) {
 	t.Helper()
-	got, ok := appendAuditLine(nil, e)
+	got, ok := AppendLine(nil, e)
 	if !ok {
 		var buf bytes.Buffer
 		if err := json.NewEncoder(&buf).Encode(e); err == nil {
-			t.Errorf("appendAuditLine refused %+v, which encoding/json writes", e)
+			t.Errorf("AppendLine refused %+v, which encoding/json writes", e)
 		}
 		return
 	}
 	if want := encoderLine(t, e); !bytes.Equal(got, want) {
-		t.Errorf("appendAuditLine:\n got %s\nwant %s", got, want)
+		t.Errorf("AppendLine:\n got %s\nwant %s", got, want)
 	}
 }
 

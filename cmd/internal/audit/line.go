@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"strconv"
@@ -8,12 +8,12 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// appendAuditLine appends e as one JSON line, byte for byte what a
+// AppendLine appends e as one JSON line, byte for byte what a
 // json.Encoder with SetEscapeHTML(false) writes for it, without its
 // reflection (which was a third of audit export's time). It reports false,
 // appending nothing, for an entry encoding/json refuses (a year outside
 // 0…9999), so the caller can let encoding/json say why.
-func appendAuditLine(dst []byte, e commands.AuditEntry) ([]byte, bool) {
+func AppendLine(dst []byte, e commands.AuditEntry) ([]byte, bool) {
 	if y := e.Time.Year(); y < 0 || y > 9999 {
 		return dst, false
 	}

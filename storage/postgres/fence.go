@@ -1,0 +1,109 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// The store fences its own writes by term (Options.Fence). What a leader
+// sends elsewhere is fenced here, with the same question — does this
+// process lead now? — asked of leading (a Leader's Leading method): a
+// leader that froze and woke up after a standby took over must send
+// nothing before it notices.
+
+// ErrNotLeader refuses a Slack call from a process that does not lead.
+var ErrNotLeader = errors.New("this dobrobot does not lead now: it calls no Slack API")
+
+// FenceRequests returns a transport that sends each request through base
+// while leading reports true, and refuses it with ErrNotLeader after.
+func FenceRequests(base http.RoundTripper, leading func() bool) http.RoundTripper {
+	return fencedRequests{base: base, leading: leading}
+}
+
+// fencedRequests is FenceRequests' transport.
+type fencedRequests struct {
+	base    http.RoundTripper
+	leading func() bool
+}
+
+// RoundTrip sends r if this process leads.
+func (t fencedRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !t.leading() {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, ErrNotLeader
+	}
+	return t.base.RoundTrip(r)
+}
+
+// FenceConns returns a transport like http.DefaultTransport whose
+// connections check, before each write, that this process still leads. A
+// process frozen after FenceRequests' check and thawed after a standby took
+// over would otherwise send the request it was writing; checked right
+// before the bytes leave, that window shrinks to the write call itself.
+func FenceConns(leading func() bool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return fencedConn{Conn: c, leading: leading}, nil
+	}
+	return t
+}
+
+// fencedConn is a connection that writes only while this process leads.
+type fencedConn struct {
+	net.Conn
+	leading func() bool
+}
+
+// Write writes p if this process leads, and fails the connection if not.
+func (c fencedConn) Write(p []byte) (int, error) {
+	if !c.leading() {
+		_ = c.Conn.Close()
+		return 0, ErrNotLeader
+	}
+	return c.Conn.Write(p)
+}
+
+// FencedOutbox is a store as the Slack bot of one term sees it: while this
+// process does not lead, its outbox is empty, so a deposed leader neither
+// sends what the new leader now delivers nor waits for it at shutdown.
+type FencedOutbox struct {
+	commands.Store
+	Leading func() bool
+}
+
+// Pending returns the outbox while this process leads, and nothing after.
+func (s FencedOutbox) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
+	if !s.Leading() {
+		return nil, ctx.Err()
+	}
+	return s.Store.Pending(ctx, max)
+}
+
+// Leadership reports whether l leads, and which instance holds the leader
+// lock of db's schema (none while a takeover is under way) in which term:
+// what /healthz says of an instance that may stand by.
+func (l *Leader) Leadership(ctx context.Context, db *DB) (leading bool, holder string, term int64, err error) {
+	t, err := db.Term(ctx)
+	if err != nil {
+		return false, "", 0, err
+	}
+	if t.Held {
+		holder = t.Holder
+	}
+	return l.Leading(), holder, t.Epoch, nil
+}
