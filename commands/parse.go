@@ -8,80 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// Verb names a command.
-type Verb string
-
-// The commands, as typed after @dobrobot.
-const (
-	VerbDobro   Verb = "dobro"
-	VerbQueue   Verb = "queue"
-	VerbAccept  Verb = "accept"
-	VerbReject  Verb = "reject"
-	VerbHere    Verb = "here"
-	VerbStart   Verb = "dep start"
-	VerbFinish  Verb = "dep finish"
-	VerbCancel  Verb = "cancel"
-	VerbLock    Verb = "lock"
-	VerbUnlock  Verb = "unlock"
-	VerbStatus  Verb = "status"
-	VerbHistory Verb = "history"
-	VerbLog     Verb = "log"
-	VerbHelp    Verb = "help"
-)
-
-// Command is a parsed command.
-type Command struct {
-	Verb        Verb
-	Ticket      string   // upper-cased, valid key; empty where none was given
-	Component   string   // lock, unlock
-	Components  []string // dobro … on a,b
-	NoNeedAdmin bool     // dobro … no_need_admin
-	Text        string   // dobro's note; reject's, cancel's and lock's reason
-}
-
-// Changes reports whether the command may change state (and so is audited
-// when refused).
-func (c Command) Changes() bool {
-	switch c.Verb {
-	case VerbDobro, VerbAccept, VerbReject, VerbHere, VerbStart, VerbFinish, VerbCancel, VerbLock, VerbUnlock:
-		return true
-	}
-	return false
-}
-
-// Usage describes one command for help and docs/commands.md.
-type Usage struct {
-	Verb     Verb
-	Syntax   string
-	Who      string
-	Describe string
-}
-
-// Help is the table of every command, in the order help shows them.
-var Help = []Usage{
-	{VerbDobro, "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", "requester", "check the ticket in the tracker, queue a release, ask the approvers"},
-	{VerbQueue, "queue", "anyone", "the open releases in order, then the component locks (and, on PostgreSQL, which instance leads)"},
-	{VerbAccept, "accept TICKET", "approver", "grant the release (never your own)"},
-	{VerbReject, "reject TICKET [reason]", "approver", "refuse the release and tell the requester why"},
-	{VerbHere, "here TICKET", "admin", "claim an accepted release as its admin"},
-	{VerbStart, "dep start TICKET", "requester or admin", "take the components' locks and run the start hook"},
-	{VerbFinish, "dep finish TICKET", "requester or admin", "run the finish hook, release the locks, close the release"},
-	{VerbCancel, "cancel TICKET [reason]", "requester or admin", "withdraw a release that has not finished; frees its locks"},
-	{VerbLock, "lock COMPONENT [reason]", "admin", "freeze a component (all freezes every component)"},
-	{VerbUnlock, "unlock COMPONENT", "admin", "unfreeze a component"},
-	{VerbStatus, "status TICKET", "anyone", "the release's state, people, locks and last hook result"},
-	{VerbHistory, "history [TICKET]", "anyone", "the ticket's releases, or the most recent releases"},
-	{VerbLog, "log TICKET", "anyone", "the output of the release's last hook"},
-	{VerbHelp, "help", "anyone", "this list"},
-}
-
 // MaxText bounds a command's length in bytes; longer messages are refused.
 const MaxText = 4000
 
 // NoNeedAdmin is the dobro flag for a release that needs no admin.
 const NoNeedAdmin = "no_need_admin"
-
-var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // Parse turns the text of a message (after the bot's mention) into a Command.
 // Every input either parses or returns an *Error with code EINVALID whose
@@ -350,14 +281,6 @@ func quoteArg(s string) string {
 	return `"` + Escape(s) + `"`
 }
 
-func verbWords() []string {
-	out := make([]string, 0, len(Help))
-	for _, u := range Help {
-		out = append(out, string(u.Verb))
-	}
-	return out
-}
-
 // didYouMean formats the closest candidate (edit distance ≤ 2) into format, or
 // returns "" when none is close.
 func didYouMean(word string, candidates []string, format string) string {
@@ -399,28 +322,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// String renders c as text that Parse turns back into c.
-func (c Command) String() string {
-	parts := []string{string(c.Verb)}
-	switch c.Verb {
-	case VerbLock, VerbUnlock:
-		parts = append(parts, c.Component)
-	case VerbQueue, VerbHelp:
-	default:
-		if c.Ticket != "" {
-			parts = append(parts, c.Ticket)
-		}
-	}
-	if len(c.Components) > 0 {
-		parts = append(parts, "on", strings.Join(c.Components, ","))
-	}
-	if c.Text != "" {
-		parts = append(parts, c.Text)
-	}
-	if c.NoNeedAdmin {
-		parts = append(parts, NoNeedAdmin)
-	}
-	return strings.Join(parts, " ")
 }
