@@ -6,7 +6,7 @@ import (
 )
 
 // authorize is the one authorisation check for every command and path.
-func (r *run) authorize(rel *Release) error {
+func (r *cmdRun) authorize(rel *Release) error {
 	ro := r.pre.roles
 	if ro.err != nil {
 		return Errorf(EUNAVAILABLE, "Could not check your roles right now (%s): nothing was changed, try again in a minute.", ErrorMessage(ro.err))
@@ -54,7 +54,7 @@ func describeVerb(v Verb) string {
 
 // authorizedRelease returns the open release of the command's ticket, once
 // the sender may run the command on it.
-func (r *run) authorizedRelease() (Release, error) {
+func (r *cmdRun) authorizedRelease() (Release, error) {
 	rel, err := r.openRelease()
 	if err != nil {
 		return Release{}, err
@@ -67,7 +67,7 @@ func (r *run) authorizedRelease() (Release, error) {
 
 // openRelease returns the ticket's open release, or a refusal saying how to
 // request it.
-func (r *run) openRelease() (Release, error) {
+func (r *cmdRun) openRelease() (Release, error) {
 	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
 	if ErrorCode(err) == ENOTFOUND {
 		if last, lerr := r.tx.LastRelease(r.cmd.Ticket); lerr == nil {
@@ -105,7 +105,7 @@ var errSettled = errors.New("the held hook result closed the release")
 // command's transaction: an admin resolves a release whose result could not
 // be saved. It returns the release as it is then. The retries stop once
 // this transaction has committed.
-func (r *run) settle(rel Release, p *heldResult) (Release, error) {
+func (r *cmdRun) settle(rel Release, p *heldResult) (Release, error) {
 	after, err := r.s.applyHook(r.tx, rel.ID, p.hr, p.res)
 	if err != nil {
 		return rel, err

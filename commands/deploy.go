@@ -12,7 +12,7 @@ func ready(rel Release) bool {
 	return rel.Running == nil && (rel.State == StateClaimed || (rel.State == StateAccepted && !rel.NeedAdmin))
 }
 
-func (r *run) start() error {
+func (r *cmdRun) start() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -38,12 +38,12 @@ func (r *run) start() error {
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
 		detail += "; admin override"
 	}
-	var run *HookRun
+	var hookRun *HookRun
 	if hook != nil {
-		run = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
-		detail += "; start hook attempt " + run.Attempt
+		hookRun = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+		detail += "; start hook attempt " + hookRun.Attempt
 	}
-	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, run }); err != nil {
+	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, hookRun }); err != nil {
 		return err
 	}
 	for _, comp := range rel.Locks {
@@ -58,7 +58,7 @@ func (r *run) start() error {
 	}
 	if hook != nil {
 		msg += ". Start hook running…"
-		r.after = append(r.after, r.s.spawn(rel, *run, hook))
+		r.after = append(r.after, r.s.spawn(rel, *hookRun, hook))
 	} else {
 		msg += ". When it is done: dep finish " + rel.Ticket + "."
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
@@ -71,7 +71,7 @@ func (r *run) start() error {
 // checkLocks refuses when a component of rel is locked by another release,
 // frozen, or wanted by an earlier ready release (no jumping the queue). A
 // freeze of all stops every start, also of a release that locks nothing.
-func (r *run) checkLocks(rel Release) error {
+func (r *cmdRun) checkLocks(rel Release) error {
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return err
@@ -108,7 +108,7 @@ func (r *run) checkLocks(rel Release) error {
 // components. A release that is no longer open holds a lock only while its
 // cancel hook runs, or after a restart found it running: say so, and what
 // to do.
-func (r *run) lockedBy(l Lock) error {
+func (r *cmdRun) lockedBy(l Lock) error {
 	text := capitalize(lockText(l, r.now))
 	holder, err := r.tx.Release(l.Release)
 	if err != nil || holder.State.Open() {
@@ -133,7 +133,7 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func (r *run) finish() error {
+func (r *cmdRun) finish() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -142,15 +142,15 @@ func (r *run) finish() error {
 		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
 	}
 	if hook := r.s.Hooks.Finish; hook != nil {
-		run := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
-		rel.Running = &run
+		hookRun := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+		rel.Running = &hookRun
 		if rel, err = r.tx.PutRelease(rel); err != nil {
 			return err
 		}
 		r.card(rel)
 		r.thread(rel, fmt.Sprintf("%s is finishing the deploy. Finish hook running…", UserRef(r.m.User)))
 		r.reply(fmt.Sprintf("Finishing %s: the finish hook is running.", rel.Ticket))
-		r.after = append(r.after, r.s.spawn(rel, run, hook))
+		r.after = append(r.after, r.s.spawn(rel, hookRun, hook))
 		return nil
 	}
 	return r.close(rel, ActionFinish, "", "", nil)
@@ -162,7 +162,7 @@ func (r *run) finish() error {
 // and the locks stay held until its result is recorded (recordHook), so
 // that no other release deploys a component while it is rolled back.
 // reason is the cancel reason.
-func (r *run) close(rel Release, action Action, reason, detail string, hook *HookRun) error {
+func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *HookRun) error {
 	free := rel.State.HoldsLocks() && hook == nil
 	if hook != nil {
 		detail = strings.TrimPrefix(detail+"; cancel hook attempt "+hook.Attempt, "; ")
@@ -230,7 +230,7 @@ func keptText(rel Release) string {
 
 // tellNext DMs the requester of each first ready release waiting for one of
 // the freed components that can now start.
-func (r *run) tellNext(freed []string) error {
+func (r *cmdRun) tellNext(freed []string) error {
 	if len(freed) == 0 {
 		return nil
 	}

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// run is one command inside its transaction: it reads and writes through tx
-// and collects effects, emitted together at the end (flush), and work to do
-// after the commit (after).
-type run struct {
+// cmdRun is one run of a command (or the recording of a hook's result)
+// inside its Store transaction: it reads and writes through tx and collects
+// effects, emitted together at the end (flush), and work to do after the
+// commit (after). A hook's run is a HookRun, never a cmdRun.
+type cmdRun struct {
 	s       *Service
 	tx      Tx
 	m       Message
@@ -21,31 +22,31 @@ type run struct {
 	src     string // the audit source when not the message's (source in via.go)
 }
 
-func (r *run) reply(text string) {
+func (r *cmdRun) reply(text string) {
 	r.effects = append(r.effects, Effect{Kind: EffectReply, User: r.m.User, Channel: r.m.Channel, Thread: r.m.Thread, Via: r.m.Via, Text: text})
 }
 
-func (r *run) card(rel Release) {
+func (r *cmdRun) card(rel Release) {
 	r.effects = append(r.effects, Effect{Kind: EffectCard, Release: &rel})
 }
 
-func (r *run) thread(rel Release, text string) {
+func (r *cmdRun) thread(rel Release, text string) {
 	r.effects = append(r.effects, Effect{Kind: EffectThread, Release: &rel, Text: text})
 }
 
-func (r *run) dm(user, text string, buttons ...Button) {
+func (r *cmdRun) dm(user, text string, buttons ...Button) {
 	if user == "" {
 		return
 	}
 	r.effects = append(r.effects, Effect{Kind: EffectDM, User: user, Text: text, Buttons: buttons})
 }
 
-func (r *run) audit(a Action, ticket string, from, to State, detail string) error {
+func (r *cmdRun) audit(a Action, ticket string, from, to State, detail string) error {
 	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: a, Ticket: ticket, From: from, To: to, Detail: detail, Via: r.source()})
 	return err
 }
 
-func (r *run) flush() error {
+func (r *cmdRun) flush() error {
 	for _, e := range r.effects {
 		e.Event = r.m.EventID
 		if _, err := r.tx.Emit(e); err != nil {
@@ -58,7 +59,7 @@ func (r *run) flush() error {
 // exec runs the command. A refusal (an *Error) is answered to the actor and
 // audited when the command would have changed state; any other error aborts
 // the transaction.
-func (r *run) exec() error {
+func (r *cmdRun) exec() error {
 	var err error
 	switch r.cmd.Verb {
 	case VerbDobro:
@@ -111,7 +112,7 @@ type refusal struct{ err *Error }
 func (r *refusal) Error() string { return r.err.Message }
 
 // refuse answers a refused command and audits it when it would have changed state.
-func (r *run) refuse(e *Error, changes bool) error {
+func (r *cmdRun) refuse(e *Error, changes bool) error {
 	r.effects = nil
 	r.reply(e.Message)
 	if !changes {
@@ -122,7 +123,7 @@ func (r *run) refuse(e *Error, changes bool) error {
 
 // move applies action to rel through the transition table, stores it and
 // audits it.
-func (r *run) move(rel Release, action Action, detail string, change func(*Release)) (Release, error) {
+func (r *cmdRun) move(rel Release, action Action, detail string, change func(*Release)) (Release, error) {
 	to, ok := Next(rel.State, action)
 	if !ok {
 		return rel, Errorf(ECONFLICT, "%s is %s: it cannot be %s now.", rel.Ticket, rel.State, action)

@@ -86,7 +86,7 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult) ([]fun
 	if rel.Running == nil || rel.Running.Attempt != hr.Attempt {
 		return nil, fmt.Errorf("release %s, hook attempt %s: %w", rel.Ticket, hr.Attempt, errNotCurrent)
 	}
-	r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+	r := &cmdRun{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
 	rel.Running, rel.LastHook = nil, &res
 	switch {
 	case hr.Phase == PhaseCancel:
@@ -128,7 +128,7 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult) ([]fun
 // cancelHookEnded records the result of a cancelled release's cancel hook,
 // whatever it is, then frees the locks the release kept while the hook ran
 // and tells the next in line.
-func (r *run) cancelHookEnded(rel Release, res HookResult) error {
+func (r *cmdRun) cancelHookEnded(rel Release, res HookResult) error {
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 )
 
 // freezeTarget authorises lock/unlock and returns the component and every lock.
-func (r *run) freezeTarget() (string, []Lock, error) {
+func (r *cmdRun) freezeTarget() (string, []Lock, error) {
 	if err := r.authorize(nil); err != nil {
 		return "", nil, err
 	}
@@ -19,7 +19,7 @@ func (r *run) freezeTarget() (string, []Lock, error) {
 	return comp, locks, err
 }
 
-func (r *run) lock() error {
+func (r *cmdRun) lock() error {
 	comp, locks, err := r.freezeTarget()
 	if err != nil {
 		return err
@@ -45,7 +45,7 @@ func (r *run) lock() error {
 	return nil
 }
 
-func (r *run) unlock() error {
+func (r *cmdRun) unlock() error {
 	comp, locks, err := r.freezeTarget()
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (r *run) unlock() error {
 // but kept the lock: its cancel hook's outcome is unknown after a restart,
 // and an admin who checked the rollback lets the next release go. While
 // the hook runs, its result frees the lock; nobody else may.
-func (r *run) unlockLeft(comp string, rel Release) error {
+func (r *cmdRun) unlockLeft(comp string, rel Release) error {
 	if rel.Running != nil {
 		if p, held := r.s.heldResult(rel.Running.Attempt); held {
 			// The hook has ended but its result could not be saved:
@@ -128,7 +128,7 @@ func hookDetailOrError(h HookResult) string {
 	return h.Error
 }
 
-func (r *run) component() (string, error) {
+func (r *cmdRun) component() (string, error) {
 	comp := r.cmd.Component
 	if comp == AllComponents {
 		return comp, nil

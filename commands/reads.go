@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-func (r *run) queue() error {
+func (r *cmdRun) queue() error {
 	open, err := r.tx.Open()
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (r *run) queue() error {
 }
 
 // anyRelease returns the ticket's open release, else its most recent one.
-func (r *run) anyRelease() (Release, error) {
+func (r *cmdRun) anyRelease() (Release, error) {
 	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
 	if ErrorCode(err) == ENOTFOUND {
 		rel, err = r.tx.LastRelease(r.cmd.Ticket)
@@ -44,7 +44,7 @@ func (r *run) anyRelease() (Release, error) {
 	return rel, err
 }
 
-func (r *run) status() error {
+func (r *cmdRun) status() error {
 	rel, err := r.anyRelease()
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (r *run) status() error {
 }
 
 // keptLocks returns the components whose lock rel holds.
-func (r *run) keptLocks(rel Release) ([]string, error) {
+func (r *cmdRun) keptLocks(rel Release) ([]string, error) {
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func (r *run) history() error {
+func (r *cmdRun) history() error {
 	const max = 10
 	var rels []Release
 	var err error
@@ -136,7 +136,7 @@ func (r *run) history() error {
 	return nil
 }
 
-func (r *run) log() error {
+func (r *cmdRun) log() error {
 	rel, err := r.anyRelease()
 	if err != nil {
 		return err

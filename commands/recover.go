@@ -73,7 +73,7 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 			return err
 		}
 		hr := *rel.Running
-		r := &run{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+		r := &cmdRun{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
 		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
 		unknown := func(x *Release) {
 			x.Running = nil
@@ -186,7 +186,7 @@ func commandQuote(text string) string {
 // found running after a restart. The release stays cancelled (a closed
 // release never moves) and keeps its locks: nobody knows whether the
 // rollback ended, so an admin frees them (unlock) once it is checked.
-func (s *Service) cancelInterrupted(r *run, rel Release, detail string, unknown func(*Release)) error {
+func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unknown func(*Release)) error {
 	unknown(&rel)
 	rel.Updated = r.now
 	rel, err := r.tx.PutRelease(rel)

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-func (r *run) dobro() error {
+func (r *cmdRun) dobro() error {
 	c := r.cmd
 	if err := r.authorize(nil); err != nil {
 		return err
@@ -106,7 +106,7 @@ func orNone(s string) string {
 }
 
 // position is the 1-based place of a release in the queue.
-func (r *run) position(id uint64) (int, error) {
+func (r *cmdRun) position(id uint64) (int, error) {
 	open, err := r.tx.Open()
 	if err != nil {
 		return 0, err
@@ -153,7 +153,7 @@ func orEmpty(s string) string {
 	return s
 }
 
-func (r *run) accept() error {
+func (r *cmdRun) accept() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -181,7 +181,7 @@ func (r *run) accept() error {
 	return nil
 }
 
-func (r *run) reject() error {
+func (r *cmdRun) reject() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func (r *run) reject() error {
 	return nil
 }
 
-func (r *run) here() error {
+func (r *cmdRun) here() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -230,7 +230,7 @@ func (r *run) here() error {
 	return nil
 }
 
-func (r *run) cancel() error {
+func (r *cmdRun) cancel() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
@@ -241,13 +241,13 @@ func (r *run) cancel() error {
 	}
 	// The cancel hook rolls the deploy back: the release keeps its locks
 	// until the hook's result is recorded.
-	run := HookRun{Phase: PhaseCancel, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
-	if err := r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, &run); err != nil {
+	hookRun := HookRun{Phase: PhaseCancel, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+	if err := r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, &hookRun); err != nil {
 		return err
 	}
 	if rel, err = r.tx.Release(rel.ID); err != nil {
 		return err
 	}
-	r.after = append(r.after, r.s.spawn(rel, run, hook))
+	r.after = append(r.after, r.s.spawn(rel, hookRun, hook))
 	return nil
 }

@@ -149,7 +149,7 @@ func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 			} else if ok && ev.Processed {
 				return errDone
 			}
-			r := &run{s: s, tx: tx, m: m, cmd: cmd, now: s.now(), pre: pre}
+			r := &cmdRun{s: s, tx: tx, m: m, cmd: cmd, now: s.now(), pre: pre}
 			switch {
 			case perr != nil:
 				var e *Error
