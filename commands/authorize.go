@@ -5,51 +5,42 @@ import (
 	"fmt"
 )
 
-// authorize is the one authorisation check for every command and path.
+// authorize is the one authorisation check for every command and path: it
+// applies the rule of the command's verb (verbs' Who) to the actor's roles
+// and, for the rules that depend on it, to rel.
 func (r *cmdRun) authorize(rel *Release) error {
 	ro := r.pre.roles
 	if ro.err != nil {
 		return Errorf(EUNAVAILABLE, "Could not check your roles right now (%s): nothing was changed, try again in a minute.", ErrorMessage(ro.err))
 	}
-	who := r.m.User
-	switch r.cmd.Verb {
-	case VerbDobro:
+	user := r.m.User
+	spec, _ := lookup(r.cmd.Verb)
+	switch spec.Who {
+	case whoRequester:
 		if ro.notInChannel {
 			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", channelRef(r.s.Policy.Channel))
 		}
 		if !ro.requester {
 			return Errorf(EFORBIDDEN, "You are not allowed to request releases: ask an admin to add you to the requesters.")
 		}
-	case VerbAccept, VerbReject:
+	case whoApprover, whoOtherApprover:
 		if !ro.approver {
 			return Errorf(EFORBIDDEN, "Only approvers can %s releases: ask one of them.", r.cmd.Verb)
 		}
-		if r.cmd.Verb == VerbAccept && rel != nil && rel.Requester == who {
+		if spec.Who == whoOtherApprover && rel != nil && rel.Requester == user {
 			return Errorf(EFORBIDDEN, "You requested %s, so you cannot approve it yourself: ask another approver.", rel.Ticket)
 		}
-	case VerbHere, VerbLock, VerbUnlock:
+	case whoAdmin:
 		if !ro.admin {
-			return Errorf(EFORBIDDEN, "Only admins can %s: ask one of them.", describeVerb(r.cmd.Verb))
+			return Errorf(EFORBIDDEN, "Only admins can %s: ask one of them.", spec.Does)
 		}
-	case VerbStart, VerbFinish, VerbCancel:
-		if rel != nil && (rel.Requester == who || rel.Admin == who || ro.admin) {
+	case whoRequesterOrAdmin:
+		if rel != nil && (rel.Requester == user || rel.Admin == user || ro.admin) {
 			return nil
 		}
 		return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", UserRef(rel.Requester), r.cmd.Verb, rel.Ticket)
 	}
 	return nil
-}
-
-func describeVerb(v Verb) string {
-	switch v {
-	case VerbHere:
-		return "claim releases"
-	case VerbLock:
-		return "freeze components"
-	case VerbUnlock:
-		return "unfreeze components"
-	}
-	return string(v)
 }
 
 // authorizedRelease returns the open release of the command's ticket, once

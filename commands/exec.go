@@ -61,36 +61,9 @@ func (r *cmdRun) flush() error {
 // the transaction.
 func (r *cmdRun) exec() error {
 	var err error
-	switch r.cmd.Verb {
-	case VerbDobro:
-		err = r.dobro()
-	case VerbQueue:
-		err = r.queue()
-	case VerbAccept:
-		err = r.accept()
-	case VerbReject:
-		err = r.reject()
-	case VerbHere:
-		err = r.here()
-	case VerbStart:
-		err = r.start()
-	case VerbFinish:
-		err = r.finish()
-	case VerbCancel:
-		err = r.cancel()
-	case VerbLock:
-		err = r.lock()
-	case VerbUnlock:
-		err = r.unlock()
-	case VerbStatus:
-		err = r.status()
-	case VerbHistory:
-		err = r.history()
-	case VerbLog:
-		err = r.log()
-	case VerbHelp:
-		r.reply(helpText())
-	default:
+	if spec, ok := lookup(r.cmd.Verb); ok {
+		err = spec.Run(r)
+	} else {
 		err = Errorf(EINVALID, "%s is not a command. Try help.", r.cmd.Verb)
 	}
 	if errors.Is(err, errSettled) {
@@ -118,7 +91,7 @@ func (r *cmdRun) refuse(e *Error, changes bool) error {
 	if !changes {
 		return nil
 	}
-	return r.audit(ActionRefused, r.cmd.Ticket, StateNone, StateNone, fmt.Sprintf("%s: %s", verbOf(r.m.Text), e.Message))
+	return r.audit(ActionRefused, r.cmd.Ticket, StateNone, StateNone, fmt.Sprintf("%s: %s", VerbOf(r.m.Text), e.Message))
 }
 
 // move applies action to rel through the transition table, stores it and

@@ -39,60 +39,79 @@ func Parse(text string) (Command, error) {
 			return Command{}, Errorf(EINVALID, "dep needs start or finish: dep start PAY-123, dep finish PAY-123.")
 		}
 		sub := strings.ToLower(args[0])
-		if sub != "start" && sub != "finish" {
-			return Command{}, Errorf(EINVALID, "dep %s is not a command%s: use dep start TICKET or dep finish TICKET.", quoteArg(args[0]), didYouMean(sub, []string{"start", "finish"}, " (did you mean dep %s?)"))
+		if !isVerb(Verb("dep " + sub)) {
+			return Command{}, Errorf(EINVALID, "dep %s is not a command%s: use dep start TICKET or dep finish TICKET.", quoteArg(args[0]), didYouMean(sub, depWords(), " (did you mean dep %s?)"))
 		}
 		verb, args = "dep "+sub, args[1:]
 	}
-	c := Command{Verb: Verb(verb)}
-	switch c.Verb {
-	case VerbQueue, VerbHelp:
-		if len(args) > 0 {
-			return Command{}, Errorf(EINVALID, "%s takes nothing more: just %s.", verb, verb)
+	spec, ok := lookup(Verb(verb))
+	if !ok {
+		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
+	}
+	return parseArgs(spec, args)
+}
+
+// depWords returns the second words of the verbs that start with dep.
+func depWords() []string {
+	var out []string
+	for _, w := range verbWords() {
+		if sub, ok := strings.CutPrefix(w, "dep "); ok {
+			out = append(out, sub)
 		}
-	case VerbAccept, VerbHere, VerbStart, VerbFinish, VerbStatus, VerbLog:
-		t, err := ticketArg(c.Verb, args)
+	}
+	return out
+}
+
+// parseArgs reads the words after a verb by the verb's grammar.
+func parseArgs(spec verbSpec, args []string) (Command, error) {
+	v := spec.Verb
+	c := Command{Verb: v}
+	switch spec.Args {
+	case argNone:
+		if len(args) > 0 {
+			return Command{}, Errorf(EINVALID, "%s takes nothing more: just %s.", v, v)
+		}
+	case argTicket:
+		t, err := ticketArg(v, args)
 		if err != nil {
 			return Command{}, err
 		}
 		if len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "%s takes one ticket: %s %s.", verb, verb, t)
+			return Command{}, Errorf(EINVALID, "%s takes one ticket: %s %s.", v, v, t)
 		}
 		c.Ticket = t
-	case VerbReject, VerbCancel:
-		t, err := ticketArg(c.Verb, args)
+	case argTicketReason:
+		t, err := ticketArg(v, args)
 		if err != nil {
 			return Command{}, err
 		}
 		c.Ticket, c.Text = t, freeText(args[1:])
-	case VerbHistory:
+	case argOptionalTicket:
 		if len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "history takes at most one ticket: history or history PAY-123.")
+			return Command{}, Errorf(EINVALID, "%s takes at most one ticket: %s or %s PAY-123.", v, v, v)
 		}
 		if len(args) == 1 {
-			t, err := ticketArg(c.Verb, args)
+			t, err := ticketArg(v, args)
 			if err != nil {
 				return Command{}, err
 			}
 			c.Ticket = t
 		}
-	case VerbLock, VerbUnlock:
+	case argComponent, argComponentReason:
 		if len(args) == 0 {
-			return Command{}, Errorf(EINVALID, "%s needs a component: %s backend (or %s all).", verb, verb, verb)
+			return Command{}, Errorf(EINVALID, "%s needs a component: %s backend (or %s all).", v, v, v)
 		}
 		comp := strings.ToLower(args[0])
-		if !componentName.MatchString(comp) {
+		if !ValidComponent(comp) {
 			return Command{}, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -).", quoteArg(args[0]))
 		}
 		c.Component = comp
-		if c.Verb == VerbUnlock && len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "unlock takes one component: unlock %s.", comp)
+		if spec.Args == argComponent && len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "%s takes one component: %s %s.", v, v, comp)
 		}
 		c.Text = freeText(args[1:])
-	case VerbDobro:
+	case argRequest:
 		return parseDobro(args)
-	default:
-		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
 	}
 	return c, nil
 }
@@ -157,7 +176,7 @@ func componentList(s string) ([]string, error) {
 		if p == "" {
 			continue
 		}
-		if !componentName.MatchString(p) {
+		if !ValidComponent(p) {
 			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
 		}
 		if !slices.Contains(out, p) {

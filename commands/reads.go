@@ -94,6 +94,11 @@ func firstLine(s string) string {
 	return line
 }
 
+func (r *cmdRun) help() error {
+	r.reply(helpText())
+	return nil
+}
+
 func (r *cmdRun) history() error {
 	const max = 10
 	var rels []Release

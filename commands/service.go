@@ -156,7 +156,7 @@ func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 				if !errors.As(perr, &e) {
 					return perr
 				}
-				if err := r.refuse(e, verbOf(m.Text).changes()); err != nil {
+				if err := r.refuse(e, VerbOf(m.Text).Changes()); err != nil {
 					return err
 				}
 			case refused != nil:
