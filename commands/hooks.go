@@ -28,10 +28,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
 			log := s.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
-			ctx := s.HookContext
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := s.hookContext()
 			failpoint.Hit(failpoint.HookRunning)
 			res := hook.Run(ctx, job)
 			failpoint.Hit(failpoint.AfterHookExitBeforeResultCommit)

@@ -30,6 +30,7 @@ type Service struct {
 	InboxTTL time.Duration
 	// HookContext, if set, bounds every hook: cancelling it kills running
 	// hooks (their process groups), e.g. when a shutdown's grace runs out.
+	// It also ends the retries of held hook results and ticket comments.
 	HookContext context.Context
 	// CommentOn lists the phases (start, finish) after which the ticket gets
 	// a comment, when the Tracker is a Commenter.
