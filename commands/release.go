@@ -105,18 +105,14 @@ func orNone(s string) string {
 	return s
 }
 
-// position is the 1-based place of a release in the queue.
+// position is the 1-based place of a release in the queue, 0 when it is
+// not in it.
 func (r *cmdRun) position(id uint64) (int, error) {
 	open, err := r.tx.Open()
 	if err != nil {
 		return 0, err
 	}
-	for i, o := range open {
-		if o.ID == id {
-			return i + 1, nil
-		}
-	}
-	return 0, nil
+	return slices.IndexFunc(open, func(o Release) bool { return o.ID == id }) + 1, nil
 }
 
 // Check returns what keeps ticket t from being released, one phrase each.
