@@ -24,17 +24,20 @@ type roles struct {
 	err          error // could not tell (groups unavailable)
 }
 
+// prepare fetches what cmd needs before its transaction: the actor's roles
+// for a command that changes state, and what its verb's Needs name.
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
-	if !cmd.Changes() {
+	spec, _ := lookup(cmd.Verb)
+	if !spec.Changes {
 		return p
 	}
-	p.roles = s.rolesOf(ctx, m, cmd.Verb)
-	if cmd.Verb == VerbDobro && p.roles.err == nil && p.roles.requester {
+	p.roles = s.rolesOf(ctx, m, spec.Who)
+	if spec.Needs&needTicket != 0 && p.roles.err == nil && p.roles.requester {
 		p.ticket, p.ticketErr = s.Tracker.Ticket(ctx, cmd.Ticket)
 		p.approvers = s.expand(ctx, s.Policy.Approvers)
 	}
-	if cmd.Verb == VerbAccept {
+	if spec.Needs&needAdmins != 0 {
 		p.admins = s.expand(ctx, s.Policy.Admins)
 	}
 	return p
@@ -47,9 +50,10 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 // release channel: a mention there (Slack delivered it from the channel)
 // and the console need no check, but a dobro by DM or button asks Groups
 // for the members of the release channel (Policy.Channel), and denies when
-// they cannot be known (issue 12, item 10). Only dobro asks, so that an
-// approver's click never waits on, or fails with, that list.
-func (s *Service) rolesOf(ctx context.Context, m Message, verb Verb) roles {
+// they cannot be known (issue 12, item 10). Only a verb for requesters
+// (dobro) asks, so that an approver's click never waits on, or fails with,
+// that list.
+func (s *Service) rolesOf(ctx context.Context, m Message, rule who) roles {
 	user := m.User
 	var r roles
 	var err error
@@ -60,7 +64,7 @@ func (s *Service) rolesOf(ctx context.Context, m Message, verb Verb) roles {
 		}
 	case m.Via == ViaMention || m.Via == ViaConsole:
 		r.requester = user != ""
-	case verb == VerbDobro:
+	case rule == whoRequester:
 		r.requester, err = s.inChannel(ctx, user)
 		if err != nil {
 			r.err = err

@@ -42,6 +42,7 @@ type verbSpec struct {
 	Who      who     // who may use it (authorize)
 	Does     string  // for whoAdmin's refusal: "Only admins can <Does>"
 	Changes  bool    // it may change state: its refusals are audited
+	Needs    need    // what prepare fetches for it before its transaction
 	Run      func(*cmdRun) error
 	Syntax   string // for help and docs/commands.md
 	Describe string // likewise
@@ -58,6 +59,15 @@ const (
 	argComponent                      // one component
 	argComponentReason                // a component, then free text
 	argRequest                        // dobro's: a ticket, a note, on a,b, no_need_admin
+)
+
+// need names what a command needs from the network, fetched before its
+// transaction (prepare).
+type need int
+
+const (
+	needTicket need = 1 << iota // the ticket from the tracker, and the approvers to ask
+	needAdmins                  // the admins, to ask one to claim the release
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -106,11 +116,11 @@ type Usage struct {
 
 func init() {
 	verbs = []verbSpec{
-		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Run: (*cmdRun).dobro,
+		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
 			Syntax: "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
 		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
 			Syntax: "queue", Describe: "the open releases in order, then the component locks (and, on PostgreSQL, which instance leads)"},
-		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Run: (*cmdRun).accept,
+		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
 			Syntax: "accept TICKET", Describe: "grant the release (never your own)"},
 		{Verb: VerbReject, Args: argTicketReason, Who: whoApprover, Changes: true, Run: (*cmdRun).reject,
 			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
