@@ -615,6 +615,19 @@ func TestHookRunningBlocksChanges(t *testing.T) {
 	}
 }
 
+// waitAfterHookContext fails the test unless the Service's Wait returns
+// soon after its HookContext ended; why ends the failure's message.
+func (h *harness) waitAfterHookContext(why string) {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() { h.svc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("Wait did not return after HookContext ended" + why)
+	}
+}
+
 func (h *harness) sayNoWait(user, text string) []commands.Effect {
 	h.t.Helper()
 	h.n++
@@ -882,13 +895,7 @@ func TestCommentRetryEndsWithHookContext(t *testing.T) {
 	h.sayNoWait(ann, "dep start PAY-2") // say would Wait for the comment
 	<-failed
 	cancel() // the shutdown's grace ran out
-	done := make(chan struct{})
-	go func() { h.svc.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Wait did not return after HookContext ended: a comment's retry holds it")
-	}
+	h.waitAfterHookContext(": a comment's retry holds it")
 	if len(ct.comments) != 0 {
 		t.Errorf("comments = %v, want none", ct.comments)
 	}
