@@ -52,13 +52,13 @@ type verbSpec struct {
 type argKind int
 
 const (
-	argNone            argKind = iota // nothing
-	argTicket                         // one ticket
-	argTicketReason                   // a ticket, then free text
-	argOptionalTicket                 // at most one ticket
-	argComponent                      // one component
-	argComponentReason                // a component, then free text
-	argRequest                        // dobro's: a ticket, a note, on a,b, no_need_admin
+	argNone            argKind = iota + 1 // nothing (0 is no verb's)
+	argTicket                             // one ticket
+	argTicketReason                       // a ticket, then free text
+	argOptionalTicket                     // at most one ticket
+	argComponent                          // one component
+	argComponentReason                    // a component, then free text
+	argRequest                            // dobro's: a ticket, a note, on a,b, no_need_admin
 )
 
 // need names what a command needs from the network, fetched before its
@@ -228,10 +228,10 @@ func (c Command) Changes() bool { return c.Verb.Changes() }
 func (c Command) String() string {
 	parts := []string{string(c.Verb)}
 	spec, _ := lookup(c.Verb)
-	switch {
-	case spec.Args == argComponent || spec.Args == argComponentReason:
+	switch spec.Args {
+	case argComponent, argComponentReason:
 		parts = append(parts, c.Component)
-	case spec.Args == argNone && spec.Verb != "":
+	case argNone:
 	default:
 		if c.Ticket != "" {
 			parts = append(parts, c.Ticket)
