@@ -234,11 +234,7 @@ func (r *cmdRun) tellNext(freed []string) error {
 	if len(freed) == 0 {
 		return nil
 	}
-	open, err := r.tx.Open()
-	if err != nil {
-		return err
-	}
-	locks, err := r.tx.Locks()
+	open, locks, err := r.openAndLocks()
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,16 @@ func (r *cmdRun) refuse(e *Error, changes bool) error {
 	return r.audit(ActionRefused, r.cmd.Ticket, StateNone, StateNone, fmt.Sprintf("%s: %s", VerbOf(r.m.Text), e.Message))
 }
 
+// openAndLocks reads the open releases, in queue order, and every lock.
+func (r *cmdRun) openAndLocks() ([]Release, []Lock, error) {
+	open, err := r.tx.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	locks, err := r.tx.Locks()
+	return open, locks, err
+}
+
 // move applies action to rel through the transition table, stores it and
 // audits it.
 func (r *cmdRun) move(rel Release, action Action, detail string, change func(*Release)) (Release, error) {

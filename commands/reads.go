@@ -7,11 +7,7 @@ import (
 )
 
 func (r *cmdRun) queue() error {
-	open, err := r.tx.Open()
-	if err != nil {
-		return err
-	}
-	locks, err := r.tx.Locks()
+	open, locks, err := r.openAndLocks()
 	if err != nil {
 		return err
 	}
