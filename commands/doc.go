@@ -4,6 +4,11 @@
 // of Slack, Jira, bbolt or processes: it declares the ports it consumes
 // (Store, Tracker, Executor, Groups) and adapters implement them.
 //
+// Every verb is one row of the table in verbs.go (its words, arguments, who
+// may use it, whether it changes state, the method that runs it, its help);
+// the method lives in the file of its noun: release.go, deploy.go, locks.go,
+// reads.go.
+//
 // The state machine of a release (one transition table, see transitions.go):
 //
 //	            dobro            accept             here              dep start

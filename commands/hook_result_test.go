@@ -275,13 +275,7 @@ func TestHeldResultEndsWithHookContext(t *testing.T) {
 	h.sayNoWait(ann, "dep start PAY-2")
 	<-failed
 	cancel() // the shutdown's grace ran out
-	done := make(chan struct{})
-	go func() { h.svc.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Wait did not return after HookContext ended")
-	}
+	h.waitAfterHookContext("")
 	old := h.svc
 	h.svc = &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log}
 	if err := h.svc.Recover(context.Background()); err != nil {

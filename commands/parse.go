@@ -8,80 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// Verb names a command.
-type Verb string
-
-// The commands, as typed after @dobrobot.
-const (
-	VerbDobro   Verb = "dobro"
-	VerbQueue   Verb = "queue"
-	VerbAccept  Verb = "accept"
-	VerbReject  Verb = "reject"
-	VerbHere    Verb = "here"
-	VerbStart   Verb = "dep start"
-	VerbFinish  Verb = "dep finish"
-	VerbCancel  Verb = "cancel"
-	VerbLock    Verb = "lock"
-	VerbUnlock  Verb = "unlock"
-	VerbStatus  Verb = "status"
-	VerbHistory Verb = "history"
-	VerbLog     Verb = "log"
-	VerbHelp    Verb = "help"
-)
-
-// Command is a parsed command.
-type Command struct {
-	Verb        Verb
-	Ticket      string   // upper-cased, valid key; empty where none was given
-	Component   string   // lock, unlock
-	Components  []string // dobro … on a,b
-	NoNeedAdmin bool     // dobro … no_need_admin
-	Text        string   // dobro's note; reject's, cancel's and lock's reason
-}
-
-// Changes reports whether the command may change state (and so is audited
-// when refused).
-func (c Command) Changes() bool {
-	switch c.Verb {
-	case VerbDobro, VerbAccept, VerbReject, VerbHere, VerbStart, VerbFinish, VerbCancel, VerbLock, VerbUnlock:
-		return true
-	}
-	return false
-}
-
-// Usage describes one command for help and docs/commands.md.
-type Usage struct {
-	Verb     Verb
-	Syntax   string
-	Who      string
-	Describe string
-}
-
-// Help is the table of every command, in the order help shows them.
-var Help = []Usage{
-	{VerbDobro, "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", "requester", "check the ticket in the tracker, queue a release, ask the approvers"},
-	{VerbQueue, "queue", "anyone", "the open releases in order, then the component locks (and, on PostgreSQL, which instance leads)"},
-	{VerbAccept, "accept TICKET", "approver", "grant the release (never your own)"},
-	{VerbReject, "reject TICKET [reason]", "approver", "refuse the release and tell the requester why"},
-	{VerbHere, "here TICKET", "admin", "claim an accepted release as its admin"},
-	{VerbStart, "dep start TICKET", "requester or admin", "take the components' locks and run the start hook"},
-	{VerbFinish, "dep finish TICKET", "requester or admin", "run the finish hook, release the locks, close the release"},
-	{VerbCancel, "cancel TICKET [reason]", "requester or admin", "withdraw a release that has not finished; frees its locks"},
-	{VerbLock, "lock COMPONENT [reason]", "admin", "freeze a component (all freezes every component)"},
-	{VerbUnlock, "unlock COMPONENT", "admin", "unfreeze a component"},
-	{VerbStatus, "status TICKET", "anyone", "the release's state, people, locks and last hook result"},
-	{VerbHistory, "history [TICKET]", "anyone", "the ticket's releases, or the most recent releases"},
-	{VerbLog, "log TICKET", "anyone", "the output of the release's last hook"},
-	{VerbHelp, "help", "anyone", "this list"},
-}
-
 // MaxText bounds a command's length in bytes; longer messages are refused.
 const MaxText = 4000
 
 // NoNeedAdmin is the dobro flag for a release that needs no admin.
 const NoNeedAdmin = "no_need_admin"
-
-var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // Parse turns the text of a message (after the bot's mention) into a Command.
 // Every input either parses or returns an *Error with code EINVALID whose
@@ -108,60 +39,79 @@ func Parse(text string) (Command, error) {
 			return Command{}, Errorf(EINVALID, "dep needs start or finish: dep start PAY-123, dep finish PAY-123.")
 		}
 		sub := strings.ToLower(args[0])
-		if sub != "start" && sub != "finish" {
-			return Command{}, Errorf(EINVALID, "dep %s is not a command%s: use dep start TICKET or dep finish TICKET.", quoteArg(args[0]), didYouMean(sub, []string{"start", "finish"}, " (did you mean dep %s?)"))
+		if !isVerb(Verb("dep " + sub)) {
+			return Command{}, Errorf(EINVALID, "dep %s is not a command%s: use dep start TICKET or dep finish TICKET.", quoteArg(args[0]), didYouMean(sub, depWords(), " (did you mean dep %s?)"))
 		}
 		verb, args = "dep "+sub, args[1:]
 	}
-	c := Command{Verb: Verb(verb)}
-	switch c.Verb {
-	case VerbQueue, VerbHelp:
-		if len(args) > 0 {
-			return Command{}, Errorf(EINVALID, "%s takes nothing more: just %s.", verb, verb)
+	spec, ok := lookup(Verb(verb))
+	if !ok {
+		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
+	}
+	return parseArgs(spec, args)
+}
+
+// depWords returns the second words of the verbs that start with dep.
+func depWords() []string {
+	var out []string
+	for _, w := range verbWords() {
+		if sub, ok := strings.CutPrefix(w, "dep "); ok {
+			out = append(out, sub)
 		}
-	case VerbAccept, VerbHere, VerbStart, VerbFinish, VerbStatus, VerbLog:
-		t, err := ticketArg(c.Verb, args)
+	}
+	return out
+}
+
+// parseArgs reads the words after a verb by the verb's grammar.
+func parseArgs(spec verbSpec, args []string) (Command, error) {
+	v := spec.Verb
+	c := Command{Verb: v}
+	switch spec.Args {
+	case argNone:
+		if len(args) > 0 {
+			return Command{}, Errorf(EINVALID, "%s takes nothing more: just %s.", v, v)
+		}
+	case argTicket:
+		t, err := ticketArg(v, args)
 		if err != nil {
 			return Command{}, err
 		}
 		if len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "%s takes one ticket: %s %s.", verb, verb, t)
+			return Command{}, Errorf(EINVALID, "%s takes one ticket: %s %s.", v, v, t)
 		}
 		c.Ticket = t
-	case VerbReject, VerbCancel:
-		t, err := ticketArg(c.Verb, args)
+	case argTicketReason:
+		t, err := ticketArg(v, args)
 		if err != nil {
 			return Command{}, err
 		}
 		c.Ticket, c.Text = t, freeText(args[1:])
-	case VerbHistory:
+	case argOptionalTicket:
 		if len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "history takes at most one ticket: history or history PAY-123.")
+			return Command{}, Errorf(EINVALID, "%s takes at most one ticket: %s or %s PAY-123.", v, v, v)
 		}
 		if len(args) == 1 {
-			t, err := ticketArg(c.Verb, args)
+			t, err := ticketArg(v, args)
 			if err != nil {
 				return Command{}, err
 			}
 			c.Ticket = t
 		}
-	case VerbLock, VerbUnlock:
+	case argComponent, argComponentReason:
 		if len(args) == 0 {
-			return Command{}, Errorf(EINVALID, "%s needs a component: %s backend (or %s all).", verb, verb, verb)
+			return Command{}, Errorf(EINVALID, "%s needs a component: %s backend (or %s all).", v, v, v)
 		}
 		comp := strings.ToLower(args[0])
-		if !componentName.MatchString(comp) {
+		if !ValidComponent(comp) {
 			return Command{}, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -).", quoteArg(args[0]))
 		}
 		c.Component = comp
-		if c.Verb == VerbUnlock && len(args) > 1 {
-			return Command{}, Errorf(EINVALID, "unlock takes one component: unlock %s.", comp)
+		if spec.Args == argComponent && len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "%s takes one component: %s %s.", v, v, comp)
 		}
 		c.Text = freeText(args[1:])
-	case VerbDobro:
+	case argRequest:
 		return parseDobro(args)
-	default:
-		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
 	}
 	return c, nil
 }
@@ -226,7 +176,7 @@ func componentList(s string) ([]string, error) {
 		if p == "" {
 			continue
 		}
-		if !componentName.MatchString(p) {
+		if !ValidComponent(p) {
 			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
 		}
 		if !slices.Contains(out, p) {
@@ -350,14 +300,6 @@ func quoteArg(s string) string {
 	return `"` + Escape(s) + `"`
 }
 
-func verbWords() []string {
-	out := make([]string, 0, len(Help))
-	for _, u := range Help {
-		out = append(out, string(u.Verb))
-	}
-	return out
-}
-
 // didYouMean formats the closest candidate (edit distance ≤ 2) into format, or
 // returns "" when none is close.
 func didYouMean(word string, candidates []string, format string) string {
@@ -399,28 +341,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// String renders c as text that Parse turns back into c.
-func (c Command) String() string {
-	parts := []string{string(c.Verb)}
-	switch c.Verb {
-	case VerbLock, VerbUnlock:
-		parts = append(parts, c.Component)
-	case VerbQueue, VerbHelp:
-	default:
-		if c.Ticket != "" {
-			parts = append(parts, c.Ticket)
-		}
-	}
-	if len(c.Components) > 0 {
-		parts = append(parts, "on", strings.Join(c.Components, ","))
-	}
-	if c.Text != "" {
-		parts = append(parts, c.Text)
-	}
-	if c.NoNeedAdmin {
-		parts = append(parts, NoNeedAdmin)
-	}
-	return strings.Join(parts, " ")
 }

@@ -444,7 +444,7 @@ func (g *gen) next() mCmd {
 	case "junk":
 		c.verb, c.ticket = "", ""
 		c.text = g.pick([]string{"accept PAY-1;rm", "dep", "dep launch PAY-1", "frobnicate", "lock", "dobro", "cancel PAY-1`id`", "here $(id)"})
-		c.changes = commands.Command{Verb: commands.Verb(verbWord(c.text))}.Changes()
+		c.changes = commands.VerbOf(c.text).Changes()
 	}
 	if forced != "" {
 		c.actor = forced
@@ -455,19 +455,6 @@ func (g *gen) next() mCmd {
 
 // Verbish is a command word of the generator ("junk": a command that does not parse).
 type Verbish string
-
-// verbWord mirrors how the Service names the verb of a text that does not parse.
-func verbWord(text string) string {
-	f := strings.Fields(text)
-	if len(f) == 0 {
-		return ""
-	}
-	v := strings.ToLower(f[0])
-	if v == "dep" && len(f) > 1 {
-		v += " " + strings.ToLower(f[1])
-	}
-	return v
-}
 
 // modelRun is one sequence: a fresh database, Service and model.
 type modelRun struct {

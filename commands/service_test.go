@@ -615,6 +615,19 @@ func TestHookRunningBlocksChanges(t *testing.T) {
 	}
 }
 
+// waitAfterHookContext fails the test unless the Service's Wait returns
+// soon after its HookContext ended; why ends the failure's message.
+func (h *harness) waitAfterHookContext(why string) {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() { h.svc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("Wait did not return after HookContext ended" + why)
+	}
+}
+
 func (h *harness) sayNoWait(user, text string) []commands.Effect {
 	h.t.Helper()
 	h.n++
@@ -803,19 +816,29 @@ func TestOutputIsEscaped(t *testing.T) {
 }
 
 // commentingTracker is a fakeTracker that also takes comments, failing the
-// first one.
+// first failures of them (all, with commentFailsForever). Each failure is
+// signalled on failed, if set, unless a signal is already waiting there.
 type commentingTracker struct {
 	*fakeTracker
 	mu       sync.Mutex
 	comments []string
 	failures int
+	failed   chan struct{}
 }
+
+const commentFailsForever = -1
 
 func (c *commentingTracker) Comment(_ context.Context, key, text string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.failures > 0 {
-		c.failures--
+	if c.failures != 0 {
+		if c.failures > 0 {
+			c.failures--
+		}
+		select {
+		case c.failed <- struct{}{}:
+		default:
+		}
 		return commands.Errorf(commands.EUNAVAILABLE, "could not reach Jira")
 	}
 	c.comments = append(c.comments, key+": "+text)
@@ -848,6 +871,33 @@ func TestCommentWriteBack(t *testing.T) {
 	h.svc.Wait()
 	if len(ct.comments) != 2 {
 		t.Errorf("comments with write-back off: %v", ct.comments)
+	}
+}
+
+// TestCommentRetryEndsWithHookContext: a comment that keeps failing does
+// not keep a shutdown waiting for its next try: the retries end with the
+// Service's HookContext and Wait returns.
+func TestCommentRetryEndsWithHookContext(t *testing.T) {
+	h := newHarness(t)
+	failed := make(chan struct{}, 1)
+	ct := &commentingTracker{fakeTracker: h.tracker, failures: commentFailsForever, failed: failed}
+	h.svc.Tracker = ct
+	h.svc.CommentOn = []commands.Phase{commands.PhaseStart}
+	h.svc.CommentRetry = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.svc.HookContext = ctx
+	h.svc.Hooks = commands.Hooks{}
+	h.script([]step{
+		{ann, "dobro PAY-2 no_need_admin", nil},
+		{approver, "accept PAY-2", nil},
+	})
+	h.sayNoWait(ann, "dep start PAY-2") // say would Wait for the comment
+	<-failed
+	cancel() // the shutdown's grace ran out
+	h.waitAfterHookContext(": a comment's retry holds it")
+	if len(ct.comments) != 0 {
+		t.Errorf("comments = %v, want none", ct.comments)
 	}
 }
 

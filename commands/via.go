@@ -30,7 +30,7 @@ func AuditSourceOf(v Via) string {
 
 // source returns the audit source of what r records: the one set for the
 // run (the bot's own runs set SourceDobrobot), or its message's.
-func (r *run) source() string {
+func (r *cmdRun) source() string {
 	if r.src != "" {
 		return r.src
 	}

@@ -1,0 +1,48 @@
+package commands
+
+import (
+	"regexp"
+	"strings"
+)
+
+// A component has two rules, kept together here. ValidComponent says which
+// names are components: what a hook accepts (commands/hook refuses anything
+// else), what lock and unlock and "dobro … on" take, and what the
+// configuration may list. ComponentName is the one rule that turns any
+// other name (a tracker's) into such a name; a name it returns is valid and
+// normalises to itself, but not every valid name is one it returns ("a--b"
+// is valid; ComponentName makes it "a-b"), so typed names are checked with
+// ValidComponent, never rewritten.
+
+// ComponentName turns a tracker's component name into the form used for
+// locks and hooks: lower case, runs of other characters as one "-", at most
+// 64 bytes ("Payments API" → "payments-api"). It returns "" for a name with
+// no letter or digit.
+func ComponentName(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		default:
+			dash = true
+		}
+		if b.Len() >= 63 {
+			break
+		}
+	}
+	// A name must start with a letter or digit: "../x" must not become
+	// "-..-x", which a hook would take for an option.
+	return strings.TrimLeft(b.String(), "-._")
+}
+
+var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// ValidComponent reports whether name is a component name: a lower-case
+// letter or digit, then up to 63 of those or . _ -.
+func ValidComponent(name string) bool { return componentName.MatchString(name) }

@@ -1,0 +1,267 @@
+package commands
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ready reports whether rel may start as far as its own state goes.
+func ready(rel Release) bool {
+	return rel.Running == nil && (rel.State == StateClaimed || (rel.State == StateAccepted && !rel.NeedAdmin))
+}
+
+func (r *cmdRun) start() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	switch rel.State {
+	case StateRequested:
+		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)
+	case StateAccepted:
+		if rel.NeedAdmin {
+			return Errorf(ECONFLICT, "%s needs an admin: wait until one claims it (here %s), or request it with no_need_admin.", rel.Ticket, rel.Ticket)
+		}
+	case StateDeploying:
+		if rel.LastHook == nil || rel.LastHook.Phase != PhaseStart || rel.LastHook.OK || rel.LastHook.Error != outcomeUnknown {
+			r.reply(fmt.Sprintf("%s is already deploying (dep start %s by %s).", TicketRef(rel), since(r.now, rel.Started), UserRef(rel.Requester)))
+			return nil
+		}
+	}
+	if err := r.checkLocks(rel); err != nil {
+		return err
+	}
+	hook := r.s.Hooks.Start
+	detail := "locks: " + strings.Join(rel.Locks, ",")
+	if rel.Requester != r.m.User && rel.Admin != r.m.User {
+		detail += "; admin override"
+	}
+	var hookRun *HookRun
+	if hook != nil {
+		hookRun = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+		detail += "; start hook attempt " + hookRun.Attempt
+	}
+	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, hookRun }); err != nil {
+		return err
+	}
+	for _, comp := range rel.Locks {
+		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, By: r.m.User, Since: r.now}); err != nil {
+			return err
+		}
+	}
+	r.card(rel)
+	msg := fmt.Sprintf("%s started the deploy", UserRef(r.m.User))
+	if len(rel.Locks) > 0 {
+		msg += "; locked " + strings.Join(rel.Locks, ", ")
+	}
+	if hook != nil {
+		msg += ". Start hook running…"
+		r.after = append(r.after, r.s.spawn(rel, *hookRun, hook))
+	} else {
+		msg += ". When it is done: dep finish " + rel.Ticket + "."
+		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
+	}
+	r.thread(rel, msg)
+	r.reply(fmt.Sprintf("Deploy of %s started.", rel.Ticket))
+	return nil
+}
+
+// checkLocks refuses when a component of rel is locked by another release,
+// frozen, or wanted by an earlier ready release (no jumping the queue). A
+// freeze of all stops every start, also of a release that locks nothing.
+func (r *cmdRun) checkLocks(rel Release) error {
+	locks, err := r.tx.Locks()
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {
+			return Errorf(ECONFLICT, "%s: %s.", capitalize(lockText(l, r.now)), "wait until an admin unlocks it")
+		}
+		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
+			return r.lockedBy(l)
+		}
+	}
+	open, err := r.tx.Open()
+	if err != nil {
+		return err
+	}
+	for _, o := range open {
+		if o.ID >= rel.ID {
+			break
+		}
+		if !ready(o) {
+			continue
+		}
+		for _, c := range o.Locks {
+			if slices.Contains(rel.Locks, c) {
+				return Errorf(ECONFLICT, "%s is ahead of %s in the queue for %s (%s by %s): it starts first, or it must be cancelled.", o.Ticket, rel.Ticket, c, o.State, UserRef(o.Requester))
+			}
+		}
+	}
+	return nil
+}
+
+// lockedBy refuses a dep start because release lock l holds one of its
+// components. A release that is no longer open holds a lock only while its
+// cancel hook runs, or after a restart found it running: say so, and what
+// to do.
+func (r *cmdRun) lockedBy(l Lock) error {
+	text := capitalize(lockText(l, r.now))
+	holder, err := r.tx.Release(l.Release)
+	if err != nil || holder.State.Open() {
+		return Errorf(ECONFLICT, "%s.", text)
+	}
+	return Errorf(ECONFLICT, "%s, %s.", text, closingText(holder, l.Component, r.now))
+}
+
+// closingText says why a release that is no longer open still holds
+// component c: its cancel hook is running, or its outcome is unknown.
+func closingText(rel Release, c string, now time.Time) string {
+	if rel.Running != nil {
+		return fmt.Sprintf("which is %s and whose %s hook is running (since %s): wait until it ends", rel.State, rel.Running.Phase, since(now, rel.Running.Since))
+	}
+	return fmt.Sprintf("which is %s; its cancel hook's outcome is unknown after a restart: check the rollback, then an admin frees it with unlock %s", rel.State, c)
+}
+
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (r *cmdRun) finish() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	if rel.State != StateDeploying && rel.State != StateFailed {
+		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
+	}
+	if hook := r.s.Hooks.Finish; hook != nil {
+		hookRun := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+		rel.Running = &hookRun
+		if rel, err = r.tx.PutRelease(rel); err != nil {
+			return err
+		}
+		r.card(rel)
+		r.thread(rel, fmt.Sprintf("%s is finishing the deploy. Finish hook running…", UserRef(r.m.User)))
+		r.reply(fmt.Sprintf("Finishing %s: the finish hook is running.", rel.Ticket))
+		r.after = append(r.after, r.s.spawn(rel, hookRun, hook))
+		return nil
+	}
+	return r.close(rel, ActionFinish, "", "", nil)
+}
+
+// close moves rel to done or cancelled and tells the people concerned. A
+// release that held locks frees them and tells the next in line, unless
+// hook is set: hook is the cancel hook about to run, kept as rel.Running,
+// and the locks stay held until its result is recorded (recordHook), so
+// that no other release deploys a component while it is rolled back.
+// reason is the cancel reason.
+func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *HookRun) error {
+	free := rel.State.HoldsLocks() && hook == nil
+	if hook != nil {
+		detail = strings.TrimPrefix(detail+"; cancel hook attempt "+hook.Attempt, "; ")
+	}
+	if rel.Requester != r.m.User && rel.Admin != r.m.User {
+		detail = strings.TrimPrefix(detail+"; admin override", "; ")
+	}
+	rel, err := r.move(rel, action, detail, func(x *Release) {
+		if reason != "" {
+			x.Reason = reason
+		}
+		if hook != nil {
+			x.Running = hook
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if free {
+		for _, c := range rel.Locks {
+			if err := r.tx.DeleteLock(c, rel.ID); err != nil {
+				return err
+			}
+		}
+	}
+	r.card(rel)
+	switch action {
+	case ActionFinish:
+		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now))
+		r.thread(rel, fmt.Sprintf("Done: %s finished the deploy.", UserRef(r.m.User)))
+		r.reply(fmt.Sprintf("%s is done. Thank you!", rel.Ticket))
+	default:
+		why := ""
+		if reason != "" {
+			why = ": " + Escape(reason)
+		}
+		text := fmt.Sprintf("Cancelled by %s%s.", UserRef(r.m.User), why)
+		if hook != nil {
+			text += " Cancel hook running…" + keptText(rel)
+		}
+		r.thread(rel, text)
+		if rel.Requester != r.m.User {
+			r.dm(rel.Requester, fmt.Sprintf("%s was cancelled by %s%s.", TicketRef(rel), UserRef(r.m.User), why))
+		}
+		msg := fmt.Sprintf("%s is cancelled.", rel.Ticket)
+		if hook != nil {
+			msg += " The cancel hook is running" + keptText(rel)
+		}
+		r.reply(msg)
+	}
+	if free {
+		return r.tellNext(rel.Locks)
+	}
+	return nil
+}
+
+// keptText says which locks a cancelled release keeps while its cancel hook
+// runs, as the end of a sentence.
+func keptText(rel Release) string {
+	if len(rel.Locks) == 0 {
+		return "."
+	}
+	return fmt.Sprintf("; %s stay locked until it ends.", strings.Join(rel.Locks, ", "))
+}
+
+// tellNext DMs the requester of each first ready release waiting for one of
+// the freed components that can now start.
+func (r *cmdRun) tellNext(freed []string) error {
+	if len(freed) == 0 {
+		return nil
+	}
+	open, locks, err := r.openAndLocks()
+	if err != nil {
+		return err
+	}
+	busy := map[string]bool{}
+	for _, l := range locks {
+		busy[l.Component] = true
+	}
+	if busy[AllComponents] {
+		return nil
+	}
+	claimed := map[string]bool{} // components an earlier ready release will take first
+	for _, o := range open {
+		if !ready(o) || o.State.HoldsLocks() {
+			continue
+		}
+		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false
+		for _, c := range o.Locks {
+			wants = wants || slices.Contains(freed, c)
+			blocked = blocked || busy[c] || claimed[c]
+		}
+		for _, c := range o.Locks {
+			claimed[c] = true
+		}
+		if wants && !blocked {
+			r.dm(o.Requester, fmt.Sprintf("You're next: %s can start now.", TicketRef(o)),
+				Button{Label: "Start", Command: "dep start " + o.Ticket, Style: "primary"})
+		}
+	}
+	return nil
+}

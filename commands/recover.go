@@ -1,0 +1,216 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Recover runs after a start: it reports releases whose hook was running when
+// the bot stopped (their outcome is unknown; they are not re-run), handles
+// inbox events received but not yet processed within ReplayWindow and drops
+// older ones (see replayPending), and forgets old event IDs.
+func (s *Service) Recover(ctx context.Context) error {
+	var interrupted []Release
+	if err := s.Store.View(ctx, func(tx Tx) error {
+		open, err := tx.Open()
+		if err != nil {
+			return err
+		}
+		// A cancelled release is not in the open index, but it keeps its
+		// locks while its cancel hook runs: find it through them.
+		locks, err := tx.Locks()
+		if err != nil {
+			return err
+		}
+		for _, l := range locks {
+			if l.Frozen() || slices.ContainsFunc(open, func(r Release) bool { return r.ID == l.Release }) {
+				continue
+			}
+			r, err := tx.Release(l.Release)
+			if err != nil {
+				return err
+			}
+			open = append(open, r)
+		}
+		for _, r := range open {
+			if r.Running != nil && !s.owns(r.Running.Attempt) {
+				interrupted = append(interrupted, r)
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, r := range interrupted {
+		if err := s.reportInterrupted(ctx, r.ID); err != nil {
+			return fmt.Errorf("recover %s: %w", r.Ticket, err)
+		}
+	}
+	if err := s.replayPending(ctx); err != nil {
+		return err
+	}
+	ttl := s.InboxTTL
+	if ttl <= 0 {
+		ttl = 48 * time.Hour
+	}
+	return s.Store.Update(ctx, func(tx Tx) error {
+		n, err := tx.PruneEvents(s.now().Add(-ttl))
+		if n > 0 {
+			s.Log.Info().Int("events", n).Msg("forgot old event IDs")
+		}
+		return err
+	})
+}
+
+func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rel, err := tx.Release(id)
+		if err != nil || rel.Running == nil || s.owns(rel.Running.Attempt) {
+			return err
+		}
+		hr := *rel.Running
+		r := &cmdRun{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
+		unknown := func(x *Release) {
+			x.Running = nil
+			x.LastHook = &HookResult{Phase: hr.Phase, Attempt: hr.Attempt, Error: outcomeUnknown, Ended: r.now}
+		}
+		if !rel.State.Open() {
+			return s.cancelInterrupted(r, rel, detail, unknown)
+		}
+		rel, err = r.move(rel, ActionInterrupt, detail, unknown)
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf(":warning: dobrobot restarted while the %s hook of %s was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
+			hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
+		r.card(rel)
+		r.thread(rel, text)
+		for _, u := range uniq(rel.Requester, rel.Admin) {
+			r.dm(u, text)
+		}
+		return r.flush()
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// replayPending handles the inbox events received before a restart and not
+// processed: nobody was answered about them. One received less than
+// ReplayWindow ago is handled as if it had just arrived; an older one is
+// dropped (marked processed and failed) and its sender told by DM that it
+// was not carried out.
+func (s *Service) replayPending(ctx context.Context) error {
+	var pending []InboxEvent
+	if err := s.Store.View(ctx, func(tx Tx) error {
+		var err error
+		pending, err = tx.PendingEvents()
+		return err
+	}); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, ev := range pending {
+		log := s.Log.With().Str("event", ev.ID).Str("user", ev.Message.User).Time("received", ev.Received).Logger()
+		if age := s.now().Sub(ev.Received); age >= ReplayWindow {
+			log.Warn().Dur("age", age).Msg("dropping an event received before a restart: too old to carry out; its sender is told")
+			if err := s.dropStale(ctx, ev); err != nil {
+				return fmt.Errorf("recover: drop event %s: %w", ev.ID, err)
+			}
+			continue
+		}
+		log.Info().Msg("handling an event received before a restart")
+		if err := s.Handle(ctx, ev.Message); err != nil {
+			log.Error().Err(err).Msg("recover: command failed")
+		}
+	}
+	return nil
+}
+
+// dropStale marks a pending event too old to replay as processed and failed,
+// and tells its sender, in the same transaction.
+func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
+	m := ev.Message
+	if m.EventID == "" {
+		m.EventID = ev.ID
+	}
+	at := ev.Received.UTC()
+	when := at.Format("15:04 MST")
+	if s.now().Sub(at) >= 20*time.Hour {
+		when = at.Format("2006-01-02 15:04 MST")
+	}
+	text := fmt.Sprintf("Your command %s from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
+		commandQuote(m.Text), when)
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		cur, ok, err := tx.Event(ev.ID)
+		if err != nil || (ok && cur.Processed) {
+			return err // handled meanwhile (a redelivery): nothing to drop
+		}
+		if _, err := s.markFailed(tx, m); err != nil {
+			return err
+		}
+		if m.User == "" {
+			return nil
+		}
+		_, err = tx.Emit(Effect{Kind: EffectDM, Event: m.EventID, User: m.User, Text: text})
+		return err
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// commandQuote renders a command's text for a reply, in a code span: plain
+// (chat markup unwrapped, controls neutralised), shortened, escaped, and
+// with no backtick that could end the span early.
+func commandQuote(text string) string {
+	const max = 80
+	q := strings.Join(strings.Fields(Clean(PlainText(text))), " ")
+	q = strings.ReplaceAll(q, "`", "'")
+	if utf8.RuneCountInString(q) > max {
+		q = string([]rune(q)[:max]) + "…"
+	}
+	if q == "" {
+		q = "(empty)"
+	}
+	return "`" + Escape(q) + "`"
+}
+
+// cancelInterrupted reports the cancel hook of rel, a cancelled release,
+// found running after a restart. The release stays cancelled (a closed
+// release never moves) and keeps its locks: nobody knows whether the
+// rollback ended, so an admin frees them (unlock) once it is checked.
+func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unknown func(*Release)) error {
+	unknown(&rel)
+	rel.Updated = r.now
+	rel, err := r.tx.PutRelease(rel)
+	if err != nil {
+		return err
+	}
+	if err := r.audit(ActionInterrupt, rel.Ticket, rel.State, rel.State, detail); err != nil {
+		return err
+	}
+	kept, err := r.keptLocks(rel)
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf(":warning: dobrobot restarted while the cancel hook of %s was running: its outcome is unknown and it was not re-run.", TicketRef(rel))
+	if len(kept) > 0 {
+		text += fmt.Sprintf(" Its locks stay held (%s): check the rollback, then an admin frees each with unlock COMPONENT (unlock %s).", strings.Join(kept, ", "), kept[0])
+	}
+	r.card(rel)
+	r.thread(rel, text)
+	for _, u := range uniq(rel.Requester, rel.Admin, r.m.User) {
+		r.dm(u, text)
+	}
+	return r.flush()
+}
+
+// outcomeUnknown is the error of a hook found running after a restart.
+const outcomeUnknown = "outcome unknown: dobrobot stopped while the hook was running"

@@ -1,0 +1,249 @@
+package commands
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+func (r *cmdRun) dobro() error {
+	c := r.cmd
+	if err := r.authorize(nil); err != nil {
+		return err
+	}
+	for _, comp := range c.Components {
+		if !containsFold(r.s.Policy.Components, comp) {
+			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", Escape(comp), strings.Join(r.s.Policy.Components, ", "))
+		}
+	}
+	if rel, err := r.tx.OpenRelease(c.Ticket); err == nil {
+		r.reply(fmt.Sprintf("%s is already in the queue: %s, requested by %s %s.", TicketRef(rel), rel.State, UserRef(rel.Requester), since(r.now, rel.Created)))
+		return nil
+	} else if ErrorCode(err) != ENOTFOUND {
+		return err
+	}
+	if err := r.pre.ticketErr; err != nil {
+		switch ErrorCode(err) {
+		case ENOTFOUND, EFORBIDDEN, EINVALID:
+			return Errorf(ErrorCode(err), "%s. Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
+		default:
+			r.s.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
+			return Errorf(EUNAVAILABLE, "Could not reach the tracker: %s not queued, try again.", c.Ticket)
+		}
+	}
+	t := r.pre.ticket
+	if problems := r.s.Policy.Rules.Check(t); len(problems) > 0 {
+		return Errorf(EINVALID, "%s cannot be released: %s. Not queued.", c.Ticket, strings.Join(problems, "; "))
+	}
+	var ticketComps []string
+	for _, tc := range t.Components {
+		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
+			ticketComps = append(ticketComps, n)
+		}
+	}
+	comps, chosen := c.Components, len(c.Components) > 0
+	if !chosen {
+		comps, ticketComps = ticketComps, nil
+	}
+	var locks []string
+	for _, comp := range comps {
+		for _, known := range r.s.Policy.Components {
+			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
+				locks = append(locks, known)
+			}
+		}
+	}
+	rel := Release{
+		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
+		NeedAdmin: !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
+		ComponentsChosen: chosen, TicketComponents: ticketComps,
+		Created: r.now, Updated: r.now,
+	}
+	rel, err := r.tx.PutRelease(rel)
+	if err != nil {
+		return err
+	}
+	detail := "components: " + strings.Join(comps, ",")
+	if c.NoNeedAdmin {
+		detail += "; no admin needed"
+	}
+	if ComponentsDiffer(rel) {
+		detail += "; the ticket's components: " + strings.Join(rel.TicketComponents, ",")
+	}
+	if err := r.audit(ActionRequest, rel.Ticket, StateNone, StateRequested, detail); err != nil {
+		return err
+	}
+	pos, err := r.position(rel.ID)
+	if err != nil {
+		return err
+	}
+	r.card(rel)
+	asked := 0
+	for _, a := range r.pre.approvers {
+		if a == rel.Requester {
+			continue
+		}
+		asked++
+		r.dm(a, fmt.Sprintf("%s asks for dobro: %s — %s.\n%s", UserRef(rel.Requester), TicketRef(rel), orNone(Escape(rel.Summary)), approvalFacts(rel)),
+			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
+			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
+	}
+	msg := fmt.Sprintf("%s is in the queue (#%d). ", TicketRef(rel), pos)
+	if asked == 0 {
+		msg += "No approver is configured to ask: tell an admin."
+	} else {
+		msg += fmt.Sprintf("Asked %d approver(s).", asked)
+	}
+	r.reply(msg)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no summary)"
+	}
+	return s
+}
+
+// position is the 1-based place of a release in the queue, 0 when it is
+// not in it.
+func (r *cmdRun) position(id uint64) (int, error) {
+	open, err := r.tx.Open()
+	if err != nil {
+		return 0, err
+	}
+	return slices.IndexFunc(open, func(o Release) bool { return o.ID == id }) + 1, nil
+}
+
+// Check returns what keeps ticket t from being released, one phrase each.
+func (rules Rules) Check(t Ticket) []string {
+	var out []string
+	project := t.Project
+	if project == "" {
+		project = ProjectOf(t.Key)
+	}
+	if len(rules.Projects) > 0 && !containsFold(rules.Projects, project) {
+		out = append(out, fmt.Sprintf("project %s is not allowed (allowed: %s)", Escape(project), strings.Join(rules.Projects, ", ")))
+	}
+	if len(rules.ReadyStatuses) > 0 && !containsFold(rules.ReadyStatuses, t.Status) {
+		out = append(out, fmt.Sprintf("status is %s, needs %s", orEmpty(Escape(t.Status)), strings.Join(rules.ReadyStatuses, " or ")))
+	}
+	if rules.RequireAssignee && strings.TrimSpace(t.Assignee) == "" {
+		out = append(out, "no assignee")
+	}
+	if rules.RequireFixVersion && len(t.FixVersions) == 0 {
+		out = append(out, "no fix version")
+	}
+	for _, f := range rules.RequiredFields {
+		if strings.TrimSpace(t.Fields[f]) == "" {
+			out = append(out, fmt.Sprintf("field %s is empty", Escape(f)))
+		}
+	}
+	return out
+}
+
+func orEmpty(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	return s
+}
+
+func (r *cmdRun) accept() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	if rel.Approver != "" && rel.State != StateRequested {
+		r.reply(fmt.Sprintf("%s is already accepted by %s (%s).", TicketRef(rel), UserRef(rel.Approver), rel.State))
+		return nil
+	}
+	if rel, err = r.move(rel, ActionAccept, "", func(x *Release) { x.Approver = r.m.User }); err != nil {
+		return err
+	}
+	r.card(rel)
+	r.thread(rel, fmt.Sprintf("Accepted by %s.", UserRef(rel.Approver)))
+	if rel.NeedAdmin {
+		for _, a := range r.pre.admins {
+			r.dm(a, fmt.Sprintf("%s was accepted and needs an admin: %s — requested by %s.", TicketRef(rel), orNone(Escape(rel.Summary)), UserRef(rel.Requester)),
+				Button{Label: "Claim", Command: "here " + rel.Ticket, Style: "primary"})
+		}
+		r.dm(rel.Requester, fmt.Sprintf("%s was accepted by %s. Waiting for an admin to claim it.", TicketRef(rel), UserRef(rel.Approver)))
+	} else {
+		r.dm(rel.Requester, fmt.Sprintf("%s was accepted by %s: you may start.", TicketRef(rel), UserRef(rel.Approver)),
+			Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
+	}
+	r.reply(fmt.Sprintf("You accepted %s.", rel.Ticket))
+	return nil
+}
+
+func (r *cmdRun) reject() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	if rel.State != StateRequested {
+		return Errorf(ECONFLICT, "%s is already %s: only a requested release can be rejected; use cancel %s instead.", rel.Ticket, rel.State, rel.Ticket)
+	}
+	if rel, err = r.move(rel, ActionReject, r.cmd.Text, func(x *Release) { x.Approver, x.Reason = r.m.User, r.cmd.Text }); err != nil {
+		return err
+	}
+	r.card(rel)
+	why := ""
+	if rel.Reason != "" {
+		why = ": " + Escape(rel.Reason)
+	}
+	r.thread(rel, fmt.Sprintf("Rejected by %s%s.", UserRef(r.m.User), why))
+	r.dm(rel.Requester, fmt.Sprintf("%s was rejected by %s%s.", TicketRef(rel), UserRef(r.m.User), why))
+	r.reply(fmt.Sprintf("You rejected %s.", rel.Ticket))
+	return nil
+}
+
+func (r *cmdRun) here() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	switch {
+	case rel.Admin == r.m.User:
+		r.reply(fmt.Sprintf("You already claimed %s.", TicketRef(rel)))
+		return nil
+	case rel.Admin != "":
+		return Errorf(ECONFLICT, "%s is already claimed by %s.", rel.Ticket, UserRef(rel.Admin))
+	case rel.State == StateRequested:
+		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)
+	case rel.State != StateAccepted:
+		return Errorf(ECONFLICT, "%s is %s: only an accepted release can be claimed.", rel.Ticket, rel.State)
+	}
+	if rel, err = r.move(rel, ActionClaim, "", func(x *Release) { x.Admin = r.m.User }); err != nil {
+		return err
+	}
+	r.card(rel)
+	r.thread(rel, fmt.Sprintf("Claimed by %s.", UserRef(rel.Admin)))
+	r.dm(rel.Requester, fmt.Sprintf("%s claimed %s: you may start.", UserRef(rel.Admin), TicketRef(rel)),
+		Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
+	r.reply(fmt.Sprintf("You claimed %s.", rel.Ticket))
+	return nil
+}
+
+func (r *cmdRun) cancel() error {
+	rel, err := r.authorizedRelease()
+	if err != nil {
+		return err
+	}
+	hook := r.s.Hooks.Cancel
+	if hook == nil || !rel.State.HoldsLocks() {
+		return r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, nil)
+	}
+	// The cancel hook rolls the deploy back: the release keeps its locks
+	// until the hook's result is recorded.
+	hookRun := HookRun{Phase: PhaseCancel, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
+	if err := r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, &hookRun); err != nil {
+		return err
+	}
+	if rel, err = r.tx.Release(rel.ID); err != nil {
+		return err
+	}
+	r.after = append(r.after, r.s.spawn(rel, hookRun, hook))
+	return nil
+}

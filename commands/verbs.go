@@ -1,0 +1,250 @@
+package commands
+
+import (
+	"strings"
+)
+
+// A verb is described once, in verbs: its words, its arguments, who may use
+// it, whether it changes state and the method that carries it out. Parse,
+// authorize, help (Help, docs/commands.md), the audit of refusals and the
+// metrics' verb names all read this table; the method lives in the file of
+// its noun (release.go, deploy.go, locks.go, reads.go).
+
+// Verb names a command.
+type Verb string
+
+// The commands, as typed after @dobrobot.
+const (
+	VerbDobro   Verb = "dobro"
+	VerbQueue   Verb = "queue"
+	VerbAccept  Verb = "accept"
+	VerbReject  Verb = "reject"
+	VerbHere    Verb = "here"
+	VerbStart   Verb = "dep start"
+	VerbFinish  Verb = "dep finish"
+	VerbCancel  Verb = "cancel"
+	VerbLock    Verb = "lock"
+	VerbUnlock  Verb = "unlock"
+	VerbStatus  Verb = "status"
+	VerbHistory Verb = "history"
+	VerbLog     Verb = "log"
+	VerbHelp    Verb = "help"
+)
+
+// VerbUnknown is the verb reported to an Observer for a message that names
+// no command.
+const VerbUnknown Verb = "unknown"
+
+// verbSpec describes one verb.
+type verbSpec struct {
+	Verb     Verb    // the words that name it, as typed after @dobrobot
+	Args     argKind // what follows the words (parseArgs)
+	Who      who     // who may use it (authorize)
+	Does     string  // for whoAdmin's refusal: "Only admins can <Does>"
+	Changes  bool    // it may change state: its refusals are audited
+	Needs    need    // what prepare fetches for it before its transaction
+	Run      func(*cmdRun) error
+	Syntax   string // for help and docs/commands.md
+	Describe string // likewise
+}
+
+// argKind is the grammar of what follows a verb's words (parseArgs).
+type argKind int
+
+const (
+	argNone            argKind = iota + 1 // nothing (0 is no verb's)
+	argTicket                             // one ticket
+	argTicketReason                       // a ticket, then free text
+	argOptionalTicket                     // at most one ticket
+	argComponent                          // one component
+	argComponentReason                    // a component, then free text
+	argRequest                            // dobro's: a ticket, a note, on a,b, no_need_admin
+)
+
+// need names what a command needs from the network, fetched before its
+// transaction (prepare).
+type need int
+
+const (
+	needTicket need = 1 << iota // the ticket from the tracker, and the approvers to ask
+	needAdmins                  // the admins, to ask one to claim the release
+)
+
+// who is the rule deciding who may use a verb (authorize).
+type who int
+
+const (
+	whoAnyone           who = iota
+	whoRequester            // a requester (a member of the release channel when none are configured)
+	whoApprover             // an approver
+	whoOtherApprover        // an approver other than the release's requester
+	whoAdmin                // an admin
+	whoRequesterOrAdmin     // the release's requester or admin, or any admin
+)
+
+// String is the rule as help says it.
+func (w who) String() string {
+	switch w {
+	case whoRequester:
+		return "requester"
+	case whoApprover, whoOtherApprover:
+		return "approver"
+	case whoAdmin:
+		return "admin"
+	case whoRequesterOrAdmin:
+		return "requester or admin"
+	}
+	return "anyone"
+}
+
+// verbs is every verb, in the order help shows them. It is filled in init
+// because the methods it names read it (through lookup and Help), which a
+// package variable's initialiser may not.
+var verbs []verbSpec
+
+// Help is the table of every command, in the order help shows them: verbs
+// as people read it.
+var Help []Usage
+
+// Usage describes one command for help and docs/commands.md.
+type Usage struct {
+	Verb     Verb
+	Syntax   string
+	Who      string
+	Describe string
+}
+
+func init() {
+	verbs = []verbSpec{
+		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
+			Syntax: "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
+		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
+			Syntax: "queue", Describe: "the open releases in order, then the component locks (and, on PostgreSQL, which instance leads)"},
+		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
+			Syntax: "accept TICKET", Describe: "grant the release (never your own)"},
+		{Verb: VerbReject, Args: argTicketReason, Who: whoApprover, Changes: true, Run: (*cmdRun).reject,
+			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
+		{Verb: VerbHere, Args: argTicket, Who: whoAdmin, Does: "claim releases", Changes: true, Run: (*cmdRun).here,
+			Syntax: "here TICKET", Describe: "claim an accepted release as its admin"},
+		{Verb: VerbStart, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).start,
+			Syntax: "dep start TICKET", Describe: "take the components' locks and run the start hook"},
+		{Verb: VerbFinish, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).finish,
+			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},
+		{Verb: VerbCancel, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).cancel,
+			Syntax: "cancel TICKET [reason]", Describe: "withdraw a release that has not finished; frees its locks"},
+		{Verb: VerbLock, Args: argComponentReason, Who: whoAdmin, Does: "freeze components", Changes: true, Run: (*cmdRun).lock,
+			Syntax: "lock COMPONENT [reason]", Describe: "freeze a component (all freezes every component)"},
+		{Verb: VerbUnlock, Args: argComponent, Who: whoAdmin, Does: "unfreeze components", Changes: true, Run: (*cmdRun).unlock,
+			Syntax: "unlock COMPONENT", Describe: "unfreeze a component"},
+		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
+			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
+		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
+			Syntax: "history [TICKET]", Describe: "the ticket's releases, or the most recent releases"},
+		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
+			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
+		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
+			Syntax: "help", Describe: "this list"},
+	}
+	Help = make([]Usage, len(verbs))
+	for i, v := range verbs {
+		Help[i] = Usage{Verb: v.Verb, Syntax: v.Syntax, Who: v.Who.String(), Describe: v.Describe}
+	}
+}
+
+// lookup returns the description of verb v.
+func lookup(v Verb) (verbSpec, bool) {
+	for _, s := range verbs {
+		if s.Verb == v {
+			return s, true
+		}
+	}
+	return verbSpec{}, false
+}
+
+// Changes reports whether v names a command that may change state. A
+// refused command that may is audited.
+func (v Verb) Changes() bool {
+	s, ok := lookup(v)
+	return ok && s.Changes
+}
+
+// VerbOf returns the verb a text starts with, even when the text does not
+// parse ("DEP launch X" gives "dep launch"): the name a refusal's audit
+// entry gives the command.
+func VerbOf(text string) Verb {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return ""
+	}
+	v := strings.ToLower(f[0])
+	if v == "dep" && len(f) > 1 {
+		v += " " + strings.ToLower(f[1])
+	}
+	return Verb(v)
+}
+
+// observedVerb is the verb an Observer is told: the command's, the known
+// verb a message that did not parse starts with, or VerbUnknown, so that
+// metric labels stay few.
+func observedVerb(cmd Command, perr error, text string) Verb {
+	if perr == nil {
+		return cmd.Verb
+	}
+	if v := VerbOf(text); isVerb(v) {
+		return v
+	}
+	return VerbUnknown
+}
+
+func isVerb(v Verb) bool {
+	_, ok := lookup(v)
+	return ok
+}
+
+// verbWords returns the words of every verb, for "did you mean".
+func verbWords() []string {
+	out := make([]string, 0, len(verbs))
+	for _, s := range verbs {
+		out = append(out, string(s.Verb))
+	}
+	return out
+}
+
+// Command is a parsed command.
+type Command struct {
+	Verb        Verb
+	Ticket      string   // upper-cased, valid key; empty where none was given
+	Component   string   // lock, unlock
+	Components  []string // dobro … on a,b
+	NoNeedAdmin bool     // dobro … no_need_admin
+	Text        string   // dobro's note; reject's, cancel's and lock's reason
+}
+
+// Changes reports whether the command may change state (and so is audited
+// when refused).
+func (c Command) Changes() bool { return c.Verb.Changes() }
+
+// String renders c as text that Parse turns back into c.
+func (c Command) String() string {
+	parts := []string{string(c.Verb)}
+	spec, _ := lookup(c.Verb)
+	switch spec.Args {
+	case argComponent, argComponentReason:
+		parts = append(parts, c.Component)
+	case argNone:
+	default:
+		if c.Ticket != "" {
+			parts = append(parts, c.Ticket)
+		}
+	}
+	if len(c.Components) > 0 {
+		parts = append(parts, "on", strings.Join(c.Components, ","))
+	}
+	if c.Text != "" {
+		parts = append(parts, c.Text)
+	}
+	if c.NoNeedAdmin {
+		parts = append(parts, NoNeedAdmin)
+	}
+	return strings.Join(parts, " ")
+}
