@@ -263,15 +263,6 @@ func (c *Config) normalise() {
 	}
 }
 
-// componentName is the rule of commands.Parse for a component (lock,
-// unlock, dobro … on), which parse.go keeps unexported: a configured
-// component must be a name people can type. commands.ComponentName is not
-// a third rule but a mapping of a tracker's free-form names into this one,
-// and config cannot check with it without changing what it accepts: it
-// rewrites "a--b", "a-" and 64-byte names that Parse takes as they are.
-// When commands exports its rule, this should call it.
-var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
 // validate checks what every verb needs; verb-specific checks are in need*.
 func (c *Config) validate() error {
 	var problems []string
@@ -289,7 +280,7 @@ func (c *Config) validate() error {
 		problems = append(problems, fmt.Sprintf("storage.kind is %q: use bbolt (one instance, a file) or postgres (two or more instances)", c.Storage.Kind))
 	}
 	for _, comp := range c.Components {
-		if comp == commands.AllComponents || !componentName.MatchString(comp) {
+		if comp == commands.AllComponents || !commands.ValidComponent(comp) {
 			problems = append(problems, fmt.Sprintf("components: %q is not a valid component name (letters, digits, . _ -; not all)", comp))
 		}
 	}
