@@ -26,8 +26,9 @@ import (
 // does not block its lane.
 type sender struct {
 	api       *slack.Client
-	store     commands.Store
-	channel   string // the release channel: cards and threads
+	store     Outbox
+	cards     Service // keeps the ts of each release's card
+	channel   string  // the release channel: cards and threads
 	log       zerolog.Logger
 	pace      time.Duration
 	retryBase time.Duration
@@ -55,9 +56,9 @@ type sender struct {
 
 type lane struct{ queue []commands.Effect }
 
-func newSender(api *slack.Client, store commands.Store, channel string, log zerolog.Logger) *sender {
+func newSender(api *slack.Client, store Outbox, cards Service, channel string, log zerolog.Logger) *sender {
 	s := &sender{
-		api: api, store: store, channel: channel, log: log,
+		api: api, store: store, cards: cards, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
 		wake:     make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
@@ -563,20 +564,13 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 	return ts, nil
 }
 
-// saveCard stores the ts of the release's card, retrying briefly.
+// saveCard has the Service keep the ts of the release's card, retrying
+// briefly.
 func (s *sender) saveCard(ctx context.Context, id uint64, ts string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return briefly(ctx, func() error {
-		err := s.store.Update(ctx, func(tx commands.Tx) error {
-			r, err := tx.Release(id)
-			if err != nil {
-				return err
-			}
-			r.Card = ts
-			_, err = tx.PutRelease(r)
-			return err
-		})
+		err := s.cards.SetCard(ctx, id, ts)
 		if commands.ErrorCode(err) == commands.ENOTFOUND {
 			return backoff.Permanent(err)
 		}

@@ -277,7 +277,7 @@ func TestHeldResultEndsWithHookContext(t *testing.T) {
 	cancel() // the shutdown's grace ran out
 	h.waitAfterHookContext("")
 	old := h.svc
-	h.svc = &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log}
+	h.svc = commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
 	if err := h.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -76,8 +76,8 @@ func (w *writeWatch) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, er
 // it, whose clock reads h.now.
 func (h *harness) restart() *commands.Service {
 	old := h.svc
-	svc := &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
-		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log}
+	svc := commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
+		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log})
 	h.svc = svc
 	return svc
 }

@@ -41,11 +41,11 @@ func (s *countingStore) Update(ctx context.Context, fn func(commands.Tx) error) 
 // newService is the core as dobrobot run wires it, minus Slack, with no
 // hooks (a phase without a hook succeeds at once).
 func newService(store commands.Store) *commands.Service {
-	return &commands.Service{
+	return commands.NewService(commands.Config{
 		Store: store, Tracker: anyTicket{}, Now: time.Now, Log: zerolog.Nop(),
 		Policy: commands.Policy{Approvers: []string{approver}, Admins: []string{admin},
 			Components: []string{component, "payments"}, Channel: channel},
-	}
+	})
 }
 
 // driver sends commands to a Service as mentions with fresh event IDs.
