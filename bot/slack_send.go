@@ -51,7 +51,7 @@ type sender struct {
 
 	// done removes delivered effects from the outbox, several per
 	// transaction.
-	done groupCommit[uint64, struct{}]
+	done commands.GroupCommit[uint64, struct{}]
 }
 
 type lane struct{ queue []commands.Effect }
@@ -64,7 +64,7 @@ func newSender(api *slack.Client, store Outbox, cards Service, channel string, l
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{},
 	}
-	s.done.commit = s.commitDelivered
+	s.done.Commit = s.commitDelivered
 	return s
 }
 
@@ -221,7 +221,7 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 // sends, and one transaction (one fsync) per message would compete with
 // the commands for the write lock.
 func (s *sender) delivered(ctx context.Context, id uint64) error {
-	_, err := s.done.add(ctx, id)
+	_, err := s.done.Add(ctx, id)
 	return err
 }
 

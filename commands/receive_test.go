@@ -35,7 +35,7 @@ func (s *gatedStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error
 }
 
 // TestReceiveGroupCommit: concurrent Receive calls share inbox commits
-// (made with UpdateFirst when the Store has it), and each event is new
+// (made with UpdateFirst), and each event is new
 // exactly once, copies in the same commit included.
 func TestReceiveGroupCommit(t *testing.T) {
 	db, err := storage.Open(filepath.Join(t.TempDir(), "dobrobot.db"))

@@ -33,9 +33,8 @@ type Service struct {
 	alertMu   sync.Mutex
 	lastAlert time.Time
 
-	recvMu   sync.Mutex
-	recvNext *receiveBatch // messages waiting for the next inbox commit
-	recvBusy bool          // a goroutine is committing them
+	// inbox commits the messages of concurrent Receive calls together.
+	inbox GroupCommit[Message, received]
 }
 
 // Config is what a Service is built from: its ports (the Store, the
@@ -87,7 +86,9 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	return &Service{Config: c}
+	s := &Service{Config: c}
+	s.inbox.Commit = s.receive
+	return s
 }
 
 // Observer receives what a Service counts and times, for metrics. Its
