@@ -35,8 +35,8 @@ func (s *gatedStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error
 }
 
 // TestReceiveGroupCommit: concurrent Receive calls share inbox commits
-// (made with UpdateFirst), and each event is new
-// exactly once, copies in the same commit included.
+// (made with UpdateFirst), and each event is new exactly once, copies in
+// the same commit included.
 func TestReceiveGroupCommit(t *testing.T) {
 	db, err := storage.Open(filepath.Join(t.TempDir(), "dobrobot.db"))
 	if err != nil {
