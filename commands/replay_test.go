@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // ent builds an audit entry of a replay sequence: "action ticket from>to"
@@ -206,7 +205,7 @@ func TestVerifyStore(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	build := func(t *testing.T) (*commands.Checkpoint, commands.Store) {
-		db := openTemp(t)
+		db := bolttest.Open(t)
 		var head commands.Checkpoint
 		err := db.Update(ctx, func(tx commands.Tx) error {
 			r, err := tx.PutRelease(commands.Release{Ticket: "PAY-1", State: commands.StateDeploying, Locks: []string{"backend"}, Created: at, Updated: at})
@@ -362,20 +361,4 @@ func TestCheckpointPostsTheHead(t *testing.T) {
 	if diff := cmp.Diff(before, h.audit()); diff != "" {
 		t.Errorf("Checkpoint wrote to the audit log (-before +after):\n%s", diff)
 	}
-}
-
-// openTemp opens a bbolt store on a file in a temporary directory and
-// closes it when tb ends.
-func openTemp(tb testing.TB) *storage.DB {
-	tb.Helper()
-	db, err := storage.Open(filepath.Join(tb.TempDir(), "dobrobot.db"))
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return db
 }

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // TestFenceRequests checks that the Slack transport of a deposed leader sends
@@ -59,7 +58,7 @@ func TestFenceRequests(t *testing.T) {
 
 // TestFencedOutbox checks that a deposed leader's bot sees an empty outbox.
 func TestFencedOutbox(t *testing.T) {
-	db := openTemp(t)
+	db := bolttest.Open(t)
 	ctx := context.Background()
 	if err := db.Update(ctx, func(tx commands.Tx) error {
 		_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01", Text: "hi"})
@@ -76,20 +75,4 @@ func TestFencedOutbox(t *testing.T) {
 			t.Errorf("Pending while leading=%t: %d effects, %v; want %d", lead, len(es), err, want)
 		}
 	}
-}
-
-// openTemp opens a bbolt store on a file in a temporary directory and
-// closes it when tb ends.
-func openTemp(tb testing.TB) *storage.DB {
-	tb.Helper()
-	db, err := storage.Open(filepath.Join(tb.TempDir(), "dobrobot.db"))
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return db
 }

