@@ -46,6 +46,11 @@ func (s *fullDiskStore) Update(ctx context.Context, fn func(commands.Tx) error) 
 	})
 }
 
+// UpdateFirst is Update: the inbox's commits meet the same full disk.
+func (s *fullDiskStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Update(ctx, fn)
+}
+
 // set makes the next n hook-result commits fail (negative: all of them).
 func (s *fullDiskStore) set(n int) {
 	s.mu.Lock()

@@ -46,6 +46,11 @@ func (s *diskFull) Update(ctx context.Context, fn func(commands.Tx) error) error
 	})
 }
 
+// UpdateFirst is Update: the inbox's commits meet the same full disk.
+func (s *diskFull) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Update(ctx, fn)
+}
+
 // writeWatch notes whether a transaction changed any state.
 type writeWatch struct {
 	commands.Tx

@@ -38,6 +38,12 @@ func (s *countingStore) Update(ctx context.Context, fn func(commands.Tx) error) 
 	return s.Store.Update(ctx, fn)
 }
 
+// UpdateFirst counts as Update does: it is a read-write transaction too.
+func (s *countingStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	s.updates.Add(1)
+	return s.Store.UpdateFirst(ctx, fn)
+}
+
 // newService is the core as dobrobot run wires it, minus Slack, with no
 // hooks (a phase without a hook succeeds at once).
 func newService(store commands.Store) *commands.Service {
