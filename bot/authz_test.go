@@ -129,11 +129,11 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 			cells = append(cells, c)
 		}
 	}
-	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) {
-		s.Service.Policy = commands.Policy{Requesters: []string{ann}, Approvers: []string{bob}, Admins: []string{adm},
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(_ *Slack, c *commands.Config) {
+		c.Policy = commands.Policy{Requesters: []string{ann}, Approvers: []string{bob}, Admins: []string{adm},
 			Components: comps, Channel: releaseChannel}
 		if open {
-			s.Service.Policy.Requesters = nil
+			c.Policy.Requesters = nil
 		}
 	})
 	ctx := context.Background()

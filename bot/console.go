@@ -22,8 +22,8 @@ const ConsoleUser = "U00CONSOLE"
 // after @dobrobot, and every effect is printed, DMs with their recipient.
 // Lines starting with / are console commands (/as USER, /who, /help, /quit).
 type Console struct {
-	Service *commands.Service
-	Store   commands.Store
+	Service Service
+	Store   Outbox
 	In      io.Reader
 	Out     io.Writer
 	// Names maps readable names to user IDs (/as approver); IDs print as

@@ -144,8 +144,8 @@ func (f failingHook) Run(_ context.Context, job commands.Job) commands.HookResul
 func TestSlackOutputEscaping(t *testing.T) {
 	fs := fakeslack.New(t)
 	hostile := strings.Join(slackHostile, " ")
-	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), hostileTracker{hostile}, func(s *Slack) {
-		s.Service.Hooks = commands.Hooks{Start: failingHook{hostile}, Finish: failingHook{hostile}}
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), hostileTracker{hostile}, func(_ *Slack, c *commands.Config) {
+		c.Hooks = commands.Hooks{Start: failingHook{hostile}, Finish: failingHook{hostile}}
 	})
 	// What users type reaches the bot as Slack sends it: markup they
 	// picked (mentions, links) raw, typed < > & escaped.

@@ -16,7 +16,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
@@ -40,15 +39,15 @@ const (
 // effect, and acks never wait for the tracker or a hook. Only one Slack may
 // run per Slack app: Slack gives each event to one of the app's connections.
 //
-// Run sets Service.Notify (if nil) to wake the outbox sender, and
-// Service.Groups (if nil) to a UserGroups cache over usergroups.users.list.
+// The Service is built with what the bot gives it: Notify, which wakes the
+// outbox sender, and Groups, a UserGroups cache over usergroups.users.list.
 type Slack struct {
 	AppToken string // xapp-…, for Socket Mode (connections:write)
 	BotToken string // xoxb-…, for the Web API
 	APIURL   string // the Web API's base URL; "" means DefaultAPIURL
 	Channel  string // the release channel's ID (C…)
-	Service  *commands.Service
-	Store    commands.Store
+	Service  Service
+	Store    Outbox
 	Log      zerolog.Logger
 
 	// The settings below may be left zero for their defaults.
@@ -80,6 +79,7 @@ type Slack struct {
 
 	mu        sync.Mutex
 	sender    *sender
+	groups    *UserGroups
 	connected atomic.Bool
 }
 
@@ -87,8 +87,40 @@ type Slack struct {
 // hello on it and it has not dropped since.
 func (s *Slack) Connected() bool { return s.connected.Load() }
 
-// Notify wakes the outbox sender; the Service calls it after a commit that
-// left effects to deliver.
+// Groups returns the cache of user groups' members the Service is to be
+// built with (commands.Config.Groups), over this bot's Web API client: the
+// bot forgets a group's members when Slack says they changed. Set the Web
+// API settings (BotToken, APIURL, HTTPClient, GroupsTTL, GroupsMaxStale)
+// before calling it.
+func (s *Slack) Groups() *UserGroups {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups == nil {
+		api, _ := s.api()
+		s.groups = NewUserGroups(api, positiveOr(s.GroupsTTL, 5*time.Minute), positiveOr(s.GroupsMaxStale, 15*time.Minute))
+		s.groups.Log = s.Log
+	}
+	return s.groups
+}
+
+// api returns a Web API client with the bot's settings, and its base URL.
+func (s *Slack) api() (*slack.Client, string) {
+	apiURL := s.APIURL
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/" // slack-go appends method names to it
+	}
+	hc := s.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return slack.New(s.BotToken, slack.OptionAPIURL(apiURL), slack.OptionAppLevelToken(s.AppToken), slack.OptionHTTPClient(hc)), apiURL
+}
+
+// Notify wakes the outbox sender: the Service's hook (commands.Config.Notify)
+// after a commit that left effects to deliver.
 func (s *Slack) Notify() {
 	s.mu.Lock()
 	snd := s.sender
@@ -221,19 +253,7 @@ func (s *Slack) Run(ctx context.Context) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	apiURL := s.APIURL
-	if apiURL == "" {
-		apiURL = DefaultAPIURL
-	}
-	if !strings.HasSuffix(apiURL, "/") {
-		apiURL += "/" // slack-go appends method names to it
-	}
-	hc := s.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	api := slack.New(s.BotToken, slack.OptionAPIURL(apiURL), slack.OptionAppLevelToken(s.AppToken), slack.OptionHTTPClient(hc))
-
+	api, apiURL := s.api()
 	auth, err := api.AuthTestContext(ctx)
 	if err != nil {
 		if code := slackCode(err); code != "" {
@@ -245,21 +265,18 @@ func (s *Slack) Run(ctx context.Context) error {
 	log := s.Log.With().Str("team", auth.TeamID).Str("bot_user", auth.UserID).Logger()
 	log.Info().Str("channel", s.Channel).Msg("connected to the Slack Web API")
 
-	if s.Service.Groups == nil {
-		groups := NewUserGroups(api, positiveOr(s.GroupsTTL, 5*time.Minute), positiveOr(s.GroupsMaxStale, 15*time.Minute))
-		groups.Log = log
-		s.Service.Groups = groups
+	s.mu.Lock()
+	if s.groups != nil {
+		s.groups.Log = log // before any command asks it
 	}
-	snd := newSender(api, s.Store, s.Channel, log)
+	s.mu.Unlock()
+	snd := newSender(api, s.Store, s.Service, s.Channel, log)
 	snd.pace = positiveOr(s.Pace, time.Second)
 	snd.retryBase = positiveOr(s.RetryBase, time.Second)
 	snd.retryMax = positiveOr(s.RetryMax, time.Minute)
 	s.mu.Lock()
 	s.sender = snd
 	s.mu.Unlock()
-	if s.Service.Notify == nil {
-		s.Service.Notify = s.Notify
-	}
 	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
 	sendDone := make(chan struct{})
 	go func() {
@@ -481,13 +498,17 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
 		ses.ack(sock, req, log, read)
 	case inboundGroupChanged:
-		if g, ok := ses.Service.Groups.(*UserGroups); ok {
+		ses.mu.Lock()
+		g := ses.groups
+		ses.mu.Unlock()
+		if g != nil {
 			g.Forget(in.group)
 		}
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
 	case inboundElsewhere:
-		if err := ses.pointToChannel(in.msg); err != nil {
+		text := fmt.Sprintf("I take commands in <#%s> only, or write to me directly.", ses.Channel)
+		if err := ses.Service.Redirect(ses.work, in.msg, text); err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
 			return
 		}
@@ -554,25 +575,4 @@ func (ses *session) ackAgain(sock *socket, acks []queuedAck, log zerolog.Logger)
 		sent++
 	}
 	log.Info().Int("acks", sent).Int("of", len(acks)).Msg("a connection closed: sent its recent acks again")
-}
-
-// pointToChannel answers a mention outside the release channel with a
-// pointer to it, once per event (the inbox dedupes it like a command), and
-// changes nothing else.
-func (ses *session) pointToChannel(m commands.Message) error {
-	err := ses.Store.Update(ses.work, func(tx commands.Tx) error {
-		if _, seen, err := tx.Event(m.EventID); err != nil || seen {
-			return err
-		}
-		if err := tx.PutEvent(commands.InboxEvent{ID: m.EventID, Message: m, Received: time.Now().UTC(), Processed: true}); err != nil {
-			return err
-		}
-		_, err := tx.Emit(commands.Effect{Kind: commands.EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel,
-			Via: m.Via, Text: fmt.Sprintf("I take commands in <#%s> only, or write to me directly.", ses.Channel)})
-		return err
-	})
-	if err == nil {
-		ses.Notify()
-	}
-	return err
 }

@@ -27,8 +27,8 @@ func BenchmarkMentions(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop(), Policy: commands.Policy{
-		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}}
+	svc := commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop(), Policy: commands.Policy{
+		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}})
 	ctx := context.Background()
 	for i := range 20 {
 		m := commands.Message{EventID: fmt.Sprintf("EvSEED%02d", i), User: ann, Channel: releaseChannel, Via: commands.ViaMention,

@@ -16,15 +16,11 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// GroupLister lists the members of a Slack user group; *slack.Client is one.
+// GroupLister lists the members of a Slack user group
+// (usergroups.users.list) and of a channel, a page at a time
+// (conversations.members); *slack.Client is one.
 type GroupLister interface {
 	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
-}
-
-// ChannelLister lists the members of a channel, a page at a time
-// (conversations.members); *slack.Client is one. A GroupLister that is not
-// one resolves no channel: Members fails closed.
-type ChannelLister interface {
 	GetUsersInConversationContext(ctx context.Context, params *slack.GetUsersInConversationParameters) ([]string, string, error)
 }
 
@@ -242,14 +238,10 @@ func (g *UserGroups) fetch(ctx context.Context, group string) ([]string, error) 
 	if !isChannel(group) {
 		return g.api.GetUserGroupMembersContext(ctx, group)
 	}
-	lister, ok := g.api.(ChannelLister)
-	if !ok {
-		return nil, errors.New("this Slack client cannot list a channel's members")
-	}
 	var members []string
 	cursor := ""
 	for range channelPages {
-		page, next, err := lister.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{
+		page, next, err := g.api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{
 			ChannelID: group, Cursor: cursor, Limit: channelPage})
 		if err != nil {
 			return nil, err

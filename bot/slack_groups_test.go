@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -248,11 +249,15 @@ func TestUserGroupsResolvesTheChannel(t *testing.T) {
 	}
 }
 
-// groupsOnly lists user groups but no channel.
+// groupsOnly lists user groups but cannot list a channel's members.
 type groupsOnly struct{}
 
 func (groupsOnly) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
 	return []string{"U01"}, nil
+}
+
+func (groupsOnly) GetUsersInConversationContext(context.Context, *slack.GetUsersInConversationParameters) ([]string, string, error) {
+	return nil, "", errors.New("this Slack client cannot list a channel's members")
 }
 
 // TestUserGroupsChannelNeedsALister: a client that cannot list a channel's

@@ -26,8 +26,9 @@ import (
 // does not block its lane.
 type sender struct {
 	api       *slack.Client
-	store     commands.Store
-	channel   string // the release channel: cards and threads
+	store     Outbox
+	cards     Service // keeps the ts of each release's card
+	channel   string  // the release channel: cards and threads
 	log       zerolog.Logger
 	pace      time.Duration
 	retryBase time.Duration
@@ -50,20 +51,20 @@ type sender struct {
 
 	// done removes delivered effects from the outbox, several per
 	// transaction.
-	done groupCommit[uint64, struct{}]
+	done commands.GroupCommit[uint64, struct{}]
 }
 
 type lane struct{ queue []commands.Effect }
 
-func newSender(api *slack.Client, store commands.Store, channel string, log zerolog.Logger) *sender {
+func newSender(api *slack.Client, store Outbox, cards Service, channel string, log zerolog.Logger) *sender {
 	s := &sender{
-		api: api, store: store, channel: channel, log: log,
+		api: api, store: store, cards: cards, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
 		wake:     make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{},
 	}
-	s.done.commit = s.commitDelivered
+	s.done.Commit = s.commitDelivered
 	return s
 }
 
@@ -94,18 +95,12 @@ func (s *sender) run(ctx context.Context) {
 	}
 }
 
-// pendingAfter is a Store that can list the outbox past a given effect
-// (storage.DB).
-type pendingAfter interface {
-	PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error)
-}
-
 // dispatchBatch is how many effects one outbox read takes.
 const dispatchBatch = 1000
 
 // dispatch hands the outbox's effects that are not in flight to their lanes
 // and reports whether there may be more to read at once. A wake-up reads
-// only the effects after the last one taken, when the Store can: the
+// only the effects after the last one taken: the
 // effects waiting in a paced lane (a busy channel at one message a second)
 // are not read and decoded again at every command. A full read, at start
 // and at every poll, catches anything else.
@@ -117,8 +112,8 @@ func (s *sender) dispatch(ctx context.Context, full bool) bool {
 		effects []commands.Effect
 		err     error
 	)
-	if pa, ok := s.store.(pendingAfter); ok && !full {
-		effects, err = pa.PendingAfter(ctx, after, dispatchBatch)
+	if !full {
+		effects, err = s.store.PendingAfter(ctx, after, dispatchBatch)
 	} else {
 		effects, err = s.store.Pending(ctx, dispatchBatch)
 	}
@@ -226,7 +221,7 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 // sends, and one transaction (one fsync) per message would compete with
 // the commands for the write lock.
 func (s *sender) delivered(ctx context.Context, id uint64) error {
-	_, err := s.done.add(ctx, id)
+	_, err := s.done.Add(ctx, id)
 	return err
 }
 
@@ -569,20 +564,13 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 	return ts, nil
 }
 
-// saveCard stores the ts of the release's card, retrying briefly.
+// saveCard has the Service keep the ts of the release's card, retrying
+// briefly.
 func (s *sender) saveCard(ctx context.Context, id uint64, ts string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return briefly(ctx, func() error {
-		err := s.store.Update(ctx, func(tx commands.Tx) error {
-			r, err := tx.Release(id)
-			if err != nil {
-				return err
-			}
-			r.Card = ts
-			_, err = tx.PutRelease(r)
-			return err
-		})
+		err := s.cards.SetCard(ctx, id, ts)
 		if commands.ErrorCode(err) == commands.ENOTFOUND {
 			return backoff.Permanent(err)
 		}

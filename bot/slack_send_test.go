@@ -64,7 +64,7 @@ func startSender(t *testing.T, tune func(*sender)) *senderHarness {
 	db := openDB(t, filepath.Join(t.TempDir(), "bot.db"))
 	logs := &syncBuffer{}
 	api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL))
-	snd := newSender(api, db, releaseChannel, zerolog.New(logs))
+	snd := newSender(api, db, commands.NewService(commands.Config{Store: db}), releaseChannel, zerolog.New(logs))
 	snd.pace, snd.retryBase, snd.retryMax, snd.poll = 20*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	if tune != nil {
 		tune(snd)
@@ -183,7 +183,7 @@ func TestSenderDefaultPaceIsOneMessagePerSecond(t *testing.T) {
 		t.Skip("takes 2 s")
 	}
 	t.Parallel()
-	h := startSender(t, func(s *sender) { s.pace = newSender(nil, nil, "", zerolog.Nop()).pace })
+	h := startSender(t, func(s *sender) { s.pace = newSender(nil, nil, nil, "", zerolog.Nop()).pace })
 	h.emit(t, dmReply("D01", "one"), dmReply("D01", "two"), dmReply("D01", "three"))
 	h.waitEmpty(t, 5*time.Second)
 	calls := callsTo(h.fs, "chat.postMessage", "D01")
@@ -463,7 +463,7 @@ func TestSenderLeavesUndeliveredEffectsForTheNextStart(t *testing.T) {
 	}
 	// A new sender (a restart) delivers it.
 	api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(h.fs.URL))
-	next := newSender(api, h.db, releaseChannel, zerolog.Nop())
+	next := newSender(api, h.db, commands.NewService(commands.Config{Store: h.db}), releaseChannel, zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

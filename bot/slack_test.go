@@ -80,23 +80,28 @@ type botHarness struct {
 
 // startBot runs the real bot against fs, on the bbolt file at path, and
 // waits until it is connected.
-func startBot(t *testing.T, fs *fakeslack.Server, path string, tr commands.Tracker, tune ...func(*Slack)) *botHarness {
+func startBot(t *testing.T, fs *fakeslack.Server, path string, tr commands.Tracker, tune ...func(*Slack, *commands.Config)) *botHarness {
 	t.Helper()
 	db := openDB(t, path)
 	logs := &syncBuffer{}
 	log := zerolog.New(logs)
-	svc := &commands.Service{Store: db, Tracker: tr, Log: log, Policy: commands.Policy{
+	cfg := commands.Config{Store: db, Tracker: tr, Log: log, Policy: commands.Policy{
 		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}}
 	b := &Slack{
 		AppToken: fakeslack.AppToken, BotToken: fakeslack.BotToken,
 		APIURL:  strings.TrimSuffix(fs.URL, "/"), // Run adds the slash slack-go needs
-		Channel: releaseChannel, Service: svc, Store: db, Log: log,
+		Channel: releaseChannel, Store: db, Log: log,
 		Pace: 5 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second,
 	}
 	for _, f := range tune {
-		f(b)
+		f(b, &cfg)
 	}
+	// As dobrobot run builds it: the bot gives the Service its Groups and
+	// Notify.
+	cfg.Groups, cfg.Notify = b.Groups(), b.Notify
+	svc := commands.NewService(cfg)
+	b.Service = svc
 	hellos := fs.Hellos()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -371,7 +376,7 @@ func TestSlackRedeliveryAfterRestart(t *testing.T) {
 
 	// An event recorded just before a crash, never handled.
 	db := openDB(t, path)
-	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()}
+	svc := commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()})
 	pending := commands.Message{EventID: "EvCRASH", Team: fakeslack.TeamID, User: ann, Channel: releaseChannel,
 		Text: "dobro PAY-2", Via: commands.ViaMention, Time: time.Now().UTC()}
 	if fresh, err := svc.Receive(context.Background(), pending); err != nil || !fresh {
@@ -463,7 +468,7 @@ func TestSlackReconnectsWhenPingsStop(t *testing.T) {
 	// An event sent to a socket the bot is giving up is redelivered, as Slack does.
 	fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond, 500*time.Millisecond)
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{},
-		func(s *Slack) { s.PingInterval = 300 * time.Millisecond })
+		func(s *Slack, _ *commands.Config) { s.PingInterval = 300 * time.Millisecond })
 	fs.WithholdPings(true)
 	if !fs.WaitFor(3*time.Second, func(st fakeslack.State) bool { return st.Opens >= 2*DefaultConnections }) {
 		t.Fatal("the bot did not reconnect the sockets that stopped pinging")
@@ -528,7 +533,7 @@ func TestSlackUserGroupRoles(t *testing.T) {
 	fs := fakeslack.New(t)
 	fs.SetGroup("S01QA", bob)
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{},
-		func(s *Slack) { s.Service.Policy.Approvers = []string{"S01QA"} })
+		func(_ *Slack, c *commands.Config) { c.Policy.Approvers = []string{"S01QA"} })
 	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
 	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-2")))
 	// The group's member was asked, and may approve.
@@ -672,7 +677,7 @@ func TestSlackRefusedTokens(t *testing.T) {
 	fs := fakeslack.New(t)
 	db := openDB(t, filepath.Join(t.TempDir(), "bot.db"))
 	defer db.Close()
-	svc := &commands.Service{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()}
+	svc := commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop()})
 	tests := []struct {
 		name               string
 		app, bot, contains string
@@ -722,7 +727,7 @@ func TestSlackRefreshLosesNoClick(t *testing.T) {
 			fs := fakeslack.New(t)
 			fs.SetRetries(300*time.Millisecond, 0, 100*time.Millisecond)
 			fs.RouteToDraining(tc.toDraining)
-			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) { s.Connections = tc.conns })
+			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack, _ *commands.Config) { s.Connections = tc.conns })
 			do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
 			approve := button(t, fs, bob, "accept PAY-1")
 			var sent []string
@@ -794,7 +799,7 @@ func TestSlackSendsALostAckAgain(t *testing.T) {
 	for _, conns := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d connections", conns), func(t *testing.T) {
 			fs := fakeslack.New(t)
-			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack) { s.Connections = conns })
+			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(s *Slack, _ *commands.Config) { s.Connections = conns })
 			do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dobro PAY-1")))
 			approve := button(t, fs, bob, "accept PAY-1")
 			hellos := fs.Hellos()

@@ -146,8 +146,8 @@ func TestRecoverCancelHookKeepsLocks(t *testing.T) {
 	h.sayNoWait(ann, "cancel PAY-2")
 	<-cancel.spawn
 	old := h.svc
-	svc := &commands.Service{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: h.start, Finish: h.finish, Cancel: &fakeExec{}},
-		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log}
+	svc := commands.NewService(commands.Config{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: h.start, Finish: h.finish, Cancel: &fakeExec{}},
+		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
 	if err := svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,14 @@ import (
 const commentTries = 3
 
 // comment returns a function, run after the commit, that writes a comment on
-// the ticket when phase is in CommentOn and the tracker can take one. It
+// the ticket when phase is in CommentOn and the Service has a Commenter. It
 // retries in the background, every CommentRetry, and only logs a failure;
 // the Service's HookContext ends its retries, so that a shutdown does not
 // wait for them.
 func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time) func() {
 	return func() {
-		c, ok := s.Tracker.(Commenter)
-		if !ok || !slices.Contains(s.CommentOn, phase) {
+		c := s.Commenter
+		if c == nil || !slices.Contains(s.CommentOn, phase) {
 			return
 		}
 		verb := map[Phase]string{PhaseStart: "started", PhaseFinish: "finished"}[phase]

@@ -46,6 +46,11 @@ func (s *fullDiskStore) Update(ctx context.Context, fn func(commands.Tx) error) 
 	})
 }
 
+// UpdateFirst is Update: the inbox's commits meet the same full disk.
+func (s *fullDiskStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Update(ctx, fn)
+}
+
 // set makes the next n hook-result commits fail (negative: all of them).
 func (s *fullDiskStore) set(n int) {
 	s.mu.Lock()
@@ -277,7 +282,7 @@ func TestHeldResultEndsWithHookContext(t *testing.T) {
 	cancel() // the shutdown's grace ran out
 	h.waitAfterHookContext("")
 	old := h.svc
-	h.svc = &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log}
+	h.svc = commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
 	if err := h.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,19 @@ import (
 // returns. View runs fn read-only.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	// UpdateFirst is Update for a short transaction that others wait for:
+	// where the Store queues writers (bbolt's write lock) it goes before
+	// the Update calls waiting, not before the one running. Receive uses it
+	// for the inbox records every acknowledgement waits for. A Store whose
+	// writers do not queue behind one lock implements it as Update.
+	UpdateFirst(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
 	// Pending returns up to max outbox effects, oldest first (max <= 0: all).
 	Pending(ctx context.Context, max int) ([]Effect, error)
+	// PendingAfter is Pending for the effects whose ID is greater than
+	// after: a sender that remembers the last effect it took reads only the
+	// new ones, not the whole backlog of a paced channel at every wake-up.
+	PendingAfter(ctx context.Context, after uint64, max int) ([]Effect, error)
 	// Delivered removes delivered effects from the outbox. Unknown IDs are ignored.
 	Delivered(ctx context.Context, ids ...uint64) error
 	// Audit calls fn for each audit entry matching f, in seq order, from a

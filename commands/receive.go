@@ -9,15 +9,15 @@ import (
 // calls it before acknowledging an event and calls Handle only when it is new;
 // a redelivered event (same EventID) reports false and has no further effect.
 //
-// Concurrent calls share one transaction (group commit): a call that finds
+// Concurrent calls share one transaction (GroupCommit): a call that finds
 // no inbox commit running starts one for its message at once, and the calls
 // that arrive meanwhile are committed together by the next, so a burst of
 // events costs a few fsyncs, not one each, and no ack waits for more than
-// about two commits. A Store with UpdateFirst (storage.DB) lets these
-// commits go before the commands waiting for the write lock. A call whose
-// ctx ends before its message was committed returns ctx's error; its
-// message may still be recorded (an unacked event is redelivered, and
-// Recover handles recorded events that were never processed).
+// about two commits. They use the Store's UpdateFirst, so that they go
+// before the commands waiting for the write lock. A call whose ctx ends
+// before its message was committed returns ctx's error; its message may
+// still be recorded (an unacked event is redelivered, and Recover handles
+// recorded events that were never processed).
 func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
 	if m.EventID == "" {
 		return false, Errorf(EINVALID, "message without an event ID")
@@ -25,93 +25,41 @@ func (s *Service) Receive(ctx context.Context, m Message) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	s.recvMu.Lock()
-	b := s.recvNext
-	if b == nil {
-		b = &receiveBatch{done: make(chan struct{})}
-		s.recvNext = b
+	r, err := s.inbox.Add(ctx, m)
+	if err != nil {
+		return false, err
 	}
-	i := len(b.msgs)
-	b.msgs = append(b.msgs, m)
-	b.ctxs = append(b.ctxs, ctx)
-	if !s.recvBusy {
-		s.recvBusy = true
-		go s.receiveLoop()
-	}
-	s.recvMu.Unlock()
-	select {
-	case <-b.done:
-		if b.err != nil {
-			return false, b.err
-		}
-		if b.skipped[i] {
-			return false, ctx.Err()
-		}
-		return b.fresh[i], nil
-	case <-ctx.Done():
+	if r.skipped {
 		return false, ctx.Err()
 	}
+	return r.fresh, nil
 }
 
-// receiveBatch is the messages of one inbox commit and its outcome.
-type receiveBatch struct {
-	msgs    []Message
-	ctxs    []context.Context
-	done    chan struct{} // closed when fresh, skipped and err are set
-	fresh   []bool
-	skipped []bool // the caller had given up before the commit began
-	err     error
+// received is Receive's answer for one message of an inbox commit.
+type received struct {
+	fresh   bool // recorded now: the caller handles it
+	skipped bool // the caller had given up before the commit began
 }
 
-// firstUpdater is a Store that can let a transaction go before the others
-// waiting for its write lock (storage.DB).
-type firstUpdater interface {
-	UpdateFirst(ctx context.Context, fn func(Tx) error) error
-}
-
-// receiveLoop commits the waiting messages, batch after batch, until none
-// are left.
-func (s *Service) receiveLoop() {
-	for {
-		s.recvMu.Lock()
-		b := s.recvNext
-		s.recvNext = nil
-		if b == nil {
-			s.recvBusy = false
-			s.recvMu.Unlock()
-			return
-		}
-		s.recvMu.Unlock()
-		s.receive(b)
-		close(b.done)
-	}
-}
-
-// receive records the new messages of b in one transaction.
-func (s *Service) receive(b *receiveBatch) {
-	update := s.Store.Update
-	if f, ok := s.Store.(firstUpdater); ok {
-		update = f.UpdateFirst
-	}
-	n := len(b.msgs)
-	b.skipped = make([]bool, n)
+// receive records the new messages of one batch (Service.inbox) in one
+// transaction.
+func (s *Service) receive(msgs []Message, ctxs []context.Context) ([]received, error) {
+	out := make([]received, len(msgs))
 	live := false
-	for i, ctx := range b.ctxs {
-		b.skipped[i] = ctx.Err() != nil
-		live = live || !b.skipped[i]
+	for i, ctx := range ctxs {
+		out[i].skipped = ctx.Err() != nil
+		live = live || !out[i].skipped
 	}
 	if !live {
-		b.fresh = make([]bool, n)
-		return
+		return out, nil
 	}
-	var fresh []bool
 	// The callers wait with their own contexts; the commit is given up only
 	// when all of them have given up (a shutdown), not when one of them has.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var waiting atomic.Int64
-	for i, c := range b.ctxs {
-		if !b.skipped[i] {
+	for i, c := range ctxs {
+		if !out[i].skipped {
 			waiting.Add(1)
 			stop := context.AfterFunc(c, func() {
 				if waiting.Add(-1) == 0 {
@@ -121,12 +69,12 @@ func (s *Service) receive(b *receiveBatch) {
 			defer stop()
 		}
 	}
-	b.err = update(ctx, func(tx Tx) error {
-		fresh = make([]bool, n)
-		recorded := make(map[string]bool, n)
+	err := s.Store.UpdateFirst(ctx, func(tx Tx) error {
+		recorded := make(map[string]bool, len(msgs))
 		now := s.now()
-		for i, m := range b.msgs {
-			if b.skipped[i] || recorded[m.EventID] {
+		for i, m := range msgs {
+			out[i].fresh = false
+			if out[i].skipped || recorded[m.EventID] {
 				continue // a copy of an event earlier in the batch is not new
 			}
 			if _, ok, err := tx.Event(m.EventID); err != nil {
@@ -137,12 +85,12 @@ func (s *Service) receive(b *receiveBatch) {
 			if err := tx.PutEvent(InboxEvent{ID: m.EventID, Message: m, Received: now}); err != nil {
 				return err
 			}
-			fresh[i], recorded[m.EventID] = true, true
+			out[i].fresh, recorded[m.EventID] = true, true
 		}
 		return nil
 	})
-	if b.err != nil {
-		fresh = make([]bool, n)
+	if err != nil {
+		return nil, err
 	}
-	b.fresh = fresh
+	return out, nil
 }

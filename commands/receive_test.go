@@ -35,8 +35,8 @@ func (s *gatedStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error
 }
 
 // TestReceiveGroupCommit: concurrent Receive calls share inbox commits
-// (made with UpdateFirst when the Store has it), and each event is new
-// exactly once, copies in the same commit included.
+// (made with UpdateFirst), and each event is new exactly once, copies in
+// the same commit included.
 func TestReceiveGroupCommit(t *testing.T) {
 	db, err := storage.Open(filepath.Join(t.TempDir(), "dobrobot.db"))
 	if err != nil {
@@ -44,7 +44,7 @@ func TestReceiveGroupCommit(t *testing.T) {
 	}
 	defer db.Close()
 	store := &gatedStore{Store: db, db: db, gate: make(chan struct{})}
-	svc := &commands.Service{Store: store, Now: time.Now}
+	svc := commands.NewService(commands.Config{Store: store, Now: time.Now})
 	ctx := context.Background()
 
 	const events, copies = 60, 2
@@ -104,7 +104,7 @@ func TestReceiveGivesUp(t *testing.T) {
 	defer db.Close()
 	store := &gatedStore{Store: db, db: db, gate: make(chan struct{})}
 	defer close(store.gate)
-	svc := &commands.Service{Store: store, Now: time.Now}
+	svc := commands.NewService(commands.Config{Store: store, Now: time.Now})
 	go svc.Receive(context.Background(), commands.Message{EventID: "EvHELD"}) // holds the first commit
 	for store.commits.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -129,7 +129,7 @@ func TestReceiveAllGiveUp(t *testing.T) {
 	go db.Update(context.Background(), func(commands.Tx) error { close(held); <-release; return nil })
 	<-held
 	defer close(release)
-	svc := &commands.Service{Store: db, Now: time.Now}
+	svc := commands.NewService(commands.Config{Store: db, Now: time.Now})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := svc.Receive(ctx, commands.Message{EventID: "EvGONE"}); !errors.Is(err, context.DeadlineExceeded) {

@@ -46,6 +46,11 @@ func (s *diskFull) Update(ctx context.Context, fn func(commands.Tx) error) error
 	})
 }
 
+// UpdateFirst is Update: the inbox's commits meet the same full disk.
+func (s *diskFull) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Update(ctx, fn)
+}
+
 // writeWatch notes whether a transaction changed any state.
 type writeWatch struct {
 	commands.Tx
@@ -76,8 +81,8 @@ func (w *writeWatch) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, er
 // it, whose clock reads h.now.
 func (h *harness) restart() *commands.Service {
 	old := h.svc
-	svc := &commands.Service{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
-		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log}
+	svc := commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
+		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log})
 	h.svc = svc
 	return svc
 }

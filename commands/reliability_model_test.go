@@ -488,7 +488,7 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{}, cancel: &fakeExec{},
 		m: &model{frozen: map[string]bool{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	mr.cancel.probe = mr.probeCancel
-	mr.svc = &commands.Service{
+	mr.svc = commands.NewService(commands.Config{
 		Store:   db,
 		Tracker: &fakeTracker{tickets: tickets, errs: map[string]error{}},
 		Hooks:   commands.Hooks{Start: mr.start, Finish: mr.finish, Cancel: mr.cancel},
@@ -503,7 +503,7 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 		},
 		Now: func() time.Time { return mr.now },
 		Log: zerolog.Nop(),
-	}
+	})
 	return mr, nil
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // ent builds an audit entry of a replay sequence: "action ticket from>to"
@@ -205,7 +205,7 @@ func TestVerifyStore(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	build := func(t *testing.T) (*commands.Checkpoint, commands.Store) {
-		db := storagetest.Open(t)
+		db := bolttest.Open(t)
 		var head commands.Checkpoint
 		err := db.Update(ctx, func(tx commands.Tx) error {
 			r, err := tx.PutRelease(commands.Release{Ticket: "PAY-1", State: commands.StateDeploying, Locks: []string{"backend"}, Created: at, Updated: at})

@@ -14,16 +14,45 @@ import (
 
 // Service runs commands: it parses a Message, authorises the actor, looks the
 // ticket up, applies the transition in one Store transaction together with its
-// audit entries and outbox effects, and runs hooks after the commit.
+// audit entries and outbox effects, and runs hooks after the commit. Build it
+// with NewService.
 type Service struct {
+	// Config is what the Service was built with. It is read, not changed,
+	// once the Service is in use.
+	Config
+
+	hooks sync.WaitGroup
+	// held holds the hook results that could not be committed yet, by
+	// attempt, while they are retried (hookresult.go).
+	held sync.Map
+	// own holds the hook attempts this Service created and has not
+	// recorded a result of: Recover, which runs while the first commands
+	// after a start are handled, must not take them for interrupted ones.
+	own sync.Map
+
+	alertMu   sync.Mutex
+	lastAlert time.Time
+
+	// inbox commits the messages of concurrent Receive calls together.
+	inbox GroupCommit[Message, received]
+}
+
+// Config is what a Service is built from: its ports (the Store, the
+// Tracker, the optional Commenter, Groups and Hooks) and its settings. Only
+// Store and Tracker are required.
+type Config struct {
 	Store   Store
 	Tracker Tracker
-	Hooks   Hooks
-	Groups  Groups // nil: user-group IDs in the policy match nobody
-	Policy  Policy
-	Now     func() time.Time
-	Log     zerolog.Logger
-	// Notify, if set, is called after a commit put effects in the outbox.
+	// Commenter, if set, writes a comment on the ticket after the phases in
+	// CommentOn (tracker.comment_on); nil means no comments.
+	Commenter Commenter
+	Hooks     Hooks
+	Groups    Groups // nil: user-group IDs in the policy match nobody
+	Policy    Policy
+	Now       func() time.Time
+	Log       zerolog.Logger
+	// Notify, if set, is called after a commit put effects in the outbox:
+	// the chat adapter's hook that wakes its sender.
 	Notify func()
 	// InboxTTL is how long processed event IDs are kept for deduplication
 	// (default 48 h; Slack retries for minutes, reconnects may replay older).
@@ -33,7 +62,7 @@ type Service struct {
 	// It also ends the retries of held hook results and ticket comments.
 	HookContext context.Context
 	// CommentOn lists the phases (start, finish) after which the ticket gets
-	// a comment, when the Tracker is a Commenter.
+	// a comment, when there is a Commenter.
 	CommentOn []Phase
 	// CommentRetry is the pause between write-back attempts (default 30 s).
 	CommentRetry time.Duration
@@ -51,22 +80,15 @@ type Service struct {
 	// result whose commit failed (default: 100 ms doubling up to 30 s, no
 	// overall limit). Tests make it quick or controlled.
 	ResultBackOff func() backoff.BackOff
+}
 
-	hooks sync.WaitGroup
-	// held holds the hook results that could not be committed yet, by
-	// attempt, while they are retried (hookresult.go).
-	held sync.Map
-	// own holds the hook attempts this Service created and has not
-	// recorded a result of: Recover, which runs while the first commands
-	// after a start are handled, must not take them for interrupted ones.
-	own sync.Map
-
-	alertMu   sync.Mutex
-	lastAlert time.Time
-
-	recvMu   sync.Mutex
-	recvNext *receiveBatch // messages waiting for the next inbox commit
-	recvBusy bool          // a goroutine is committing them
+// NewService returns a Service ready to Receive, Handle and Recover. The
+// adapters it serves give what they contribute in c (Groups, Notify), so
+// nothing changes the Service once it is built.
+func NewService(c Config) *Service {
+	s := &Service{Config: c}
+	s.inbox.Commit = s.receive
+	return s
 }
 
 // Observer receives what a Service counts and times, for metrics. Its
@@ -304,3 +326,39 @@ func (s *Service) notify() {
 // Wait blocks until every hook started by the Service has ended and its result
 // was recorded.
 func (s *Service) Wait() { s.hooks.Wait() }
+
+// Redirect answers m with text and changes nothing else: the chat adapter's
+// reply to a message it does not take commands from (a mention outside the
+// release channel). Like a command it happens once per event: the same
+// transaction records the event processed, and a redelivered one is skipped.
+func (s *Service) Redirect(ctx context.Context, m Message, text string) error {
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if _, seen, err := tx.Event(m.EventID); err != nil || seen {
+			return err
+		}
+		if err := tx.PutEvent(InboxEvent{ID: m.EventID, Message: m, Received: s.now(), Processed: true}); err != nil {
+			return err
+		}
+		_, err := tx.Emit(Effect{Kind: EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel, Via: m.Via, Text: text})
+		return err
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// SetCard keeps ref, the chat adapter's reference to the card it posted for
+// a release (Slack's message ts), on the release: the core stores it and
+// never reads it. ENOTFOUND when the release does not exist.
+func (s *Service) SetCard(ctx context.Context, release uint64, ref string) error {
+	return s.Store.Update(ctx, func(tx Tx) error {
+		r, err := tx.Release(release)
+		if err != nil {
+			return err
+		}
+		r.Card = ref
+		_, err = tx.PutRelease(r)
+		return err
+	})
+}

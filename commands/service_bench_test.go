@@ -30,11 +30,11 @@ func benchService(b *testing.B) (*commands.Service, *storage.DB) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	return &commands.Service{
+	return commands.NewService(commands.Config{
 		Store: db, Tracker: readyTracker{}, Now: time.Now, Log: zerolog.Nop(),
 		Policy: commands.Policy{Approvers: []string{"U0APPROVER"}, Admins: []string{"U0ADMIN"},
 			Components: []string{"backend"}, Channel: "C0RELEASE"},
-	}, db
+	}), db
 }
 
 // BenchmarkTransition is one durable state change through the Service: the

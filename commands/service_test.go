@@ -143,7 +143,7 @@ func newHarness(t *testing.T) *harness {
 		finish: &fakeExec{},
 		now:    time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 	}
-	h.svc = &commands.Service{
+	h.svc = commands.NewService(commands.Config{
 		Store:   db,
 		Tracker: h.tracker,
 		Hooks:   commands.Hooks{Start: h.start, Finish: h.finish},
@@ -159,7 +159,7 @@ func newHarness(t *testing.T) *harness {
 		},
 		Now: func() time.Time { return h.now },
 		Log: zerolog.Nop(),
-	}
+	})
 	return h
 }
 
@@ -761,8 +761,8 @@ func TestRecoverReportsInterruptedHook(t *testing.T) {
 		t.Fatal(fresh, err)
 	}
 	old := h.svc
-	svc := &commands.Service{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: &fakeExec{}},
-		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log}
+	svc := commands.NewService(commands.Config{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: &fakeExec{}},
+		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
 	if err := svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -848,7 +848,7 @@ func (c *commentingTracker) Comment(_ context.Context, key, text string) error {
 func TestCommentWriteBack(t *testing.T) {
 	h := newHarness(t)
 	ct := &commentingTracker{fakeTracker: h.tracker, failures: 1}
-	h.svc.Tracker = ct
+	h.svc.Tracker, h.svc.Commenter = ct, ct
 	h.svc.CommentOn = []commands.Phase{commands.PhaseStart, commands.PhaseFinish}
 	h.svc.CommentRetry = time.Millisecond
 	h.script([]step{
@@ -881,7 +881,7 @@ func TestCommentRetryEndsWithHookContext(t *testing.T) {
 	h := newHarness(t)
 	failed := make(chan struct{}, 1)
 	ct := &commentingTracker{fakeTracker: h.tracker, failures: commentFailsForever, failed: failed}
-	h.svc.Tracker = ct
+	h.svc.Tracker, h.svc.Commenter = ct, ct
 	h.svc.CommentOn = []commands.Phase{commands.PhaseStart}
 	h.svc.CommentRetry = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 	"github.com/dobrobot/dobrobot/storage/storagetest"
 )
 
@@ -146,7 +147,7 @@ func TestNewFile(t *testing.T) {
 }
 
 func TestDurabilitySettings(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	b := db.Bolt()
 	if b.NoSync || b.NoGrowSync {
 		t.Errorf("bbolt NoSync = %t, NoGrowSync = %t; both must be false so every commit reaches the disk", b.NoSync, b.NoGrowSync)
@@ -466,7 +467,7 @@ func TestCommitFailure(t *testing.T) {
 }
 
 func TestPanicRollsBack(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	func() {
 		defer func() {
 			if r := recover(); r != "bug in fn" {
@@ -504,7 +505,7 @@ func TestPanicRollsBack(t *testing.T) {
 }
 
 func TestWriterWaitHonoursContext(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	inside, release := make(chan struct{}), make(chan struct{})
 	go func() {
 		_ = db.Update(context.Background(), func(commands.Tx) error {
@@ -525,7 +526,7 @@ func TestWriterWaitHonoursContext(t *testing.T) {
 }
 
 func TestTxAfterReturn(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	var kept commands.Tx
 	if err := db.Update(context.Background(), func(tx commands.Tx) error { kept = tx; return nil }); err != nil {
 		t.Fatal(err)
@@ -539,7 +540,7 @@ func TestTxAfterReturn(t *testing.T) {
 }
 
 func TestBadNames(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	for name, fn := range map[string]func(commands.Tx) error{
 		"release without ticket": func(tx commands.Tx) error { _, err := tx.PutRelease(commands.Release{}); return err },
 		"ticket with NUL": func(tx commands.Tx) error {

@@ -38,14 +38,20 @@ func (s *countingStore) Update(ctx context.Context, fn func(commands.Tx) error) 
 	return s.Store.Update(ctx, fn)
 }
 
+// UpdateFirst counts as Update does: it is a read-write transaction too.
+func (s *countingStore) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	s.updates.Add(1)
+	return s.Store.UpdateFirst(ctx, fn)
+}
+
 // newService is the core as dobrobot run wires it, minus Slack, with no
 // hooks (a phase without a hook succeeds at once).
 func newService(store commands.Store) *commands.Service {
-	return &commands.Service{
+	return commands.NewService(commands.Config{
 		Store: store, Tracker: anyTicket{}, Now: time.Now, Log: zerolog.Nop(),
 		Policy: commands.Policy{Approvers: []string{approver}, Admins: []string{admin},
 			Components: []string{component, "payments"}, Channel: channel},
-	}
+	})
 }
 
 // driver sends commands to a Service as mentions with fresh event IDs.

@@ -147,7 +147,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("a request to a closed port succeeded")
 	}
 
-	// The tracker's lookups, and a tracker that takes comments stays one.
+	// The tracker's lookups.
 	static, err := tracker.NewStatic([]commands.Ticket{{Key: "PAY-1", Summary: "x"}}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -158,13 +158,6 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := tr.Ticket(ctx, "PAY-404"); commands.ErrorCode(err) != commands.ENOTFOUND {
 		t.Fatalf("lookup of a missing ticket: %v", err)
-	}
-	_, staticComments := any(static).(commands.Commenter)
-	if _, ok := tr.(commands.Commenter); ok != staticComments {
-		t.Errorf("the observed tracker takes comments: %v; the tracker: %v", ok, staticComments)
-	}
-	if _, ok := m.ObserveTracker(commenter{static}).(commands.Commenter); !ok {
-		t.Error("an observed tracker that takes comments no longer does")
 	}
 
 	srv, err := monitor.Start("127.0.0.1:0", monitor.Options{Store: db, Connected: up.Load, Metrics: m}, zerolog.Nop())
@@ -241,11 +234,6 @@ func TestMetrics(t *testing.T) {
 		t.Error("the listener still answers after Close")
 	}
 }
-
-// commenter is a tracker that takes comments.
-type commenter struct{ commands.Tracker }
-
-func (commenter) Comment(context.Context, string, string) error { return nil }
 
 var listenLine = regexp.MustCompile(`"addr":"([^"]+)","time":"[^"]+","message":"http listening`)
 

@@ -41,7 +41,7 @@ type server struct {
 // takeover — and starts the http listener when http.listen is set. db is
 // the PostgreSQL store when leader is set.
 func (a *app) newServer(c *Config, store commands.Store, leader *postgres.Leader, db *postgres.DB) (*server, error) {
-	if _, err := a.service(c, store); err != nil {
+	if _, err := a.config(c, store); err != nil {
 		return nil, err
 	}
 	s := &server{app: a, c: c, store: store, leader: leader}
@@ -91,27 +91,27 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	if s.leader != nil {
 		log = log.With().Int64("epoch", epoch).Logger()
 	}
-	svc, err := s.service(s.c, s.store)
+	cfg, err := s.config(s.c, s.store)
 	if err != nil {
 		return err
 	}
-	svc.Log = log
+	cfg.Log = log
 	hookCtx, killHooks := context.WithCancel(context.WithoutCancel(ctx))
 	defer killHooks()
-	svc.HookContext = hookCtx
+	cfg.HookContext = hookCtx
 	b := &bot.Slack{
 		AppToken: s.c.Slack.AppToken, BotToken: s.c.Slack.BotToken, APIURL: s.c.Slack.APIURL, Connections: s.c.Slack.Connections,
-		Channel: s.c.Slack.Channel, Service: svc, Store: s.store, Log: log,
+		Channel: s.c.Slack.Channel, Store: s.store, Log: log,
 	}
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {
-		svc.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
+		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
 		b.Store = postgres.FencedOutbox{Store: s.store, Leading: s.leader.Leading}
 		transport = postgres.FenceConns(s.leader.Leading)
 	}
 	if m := s.metrics; m != nil {
-		svc.Observer = m
-		svc.Tracker = m.ObserveTracker(svc.Tracker)
+		cfg.Observer = m
+		cfg.Tracker = m.ObserveTracker(cfg.Tracker)
 		b.OnAck = m.Ack
 		transport = m.ObserveSlack(transport)
 	}
@@ -121,6 +121,9 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	if s.leader != nil || s.metrics != nil {
 		b.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	}
+	cfg.Groups, cfg.Notify = b.Groups(), b.Notify
+	svc := commands.NewService(cfg)
+	b.Service = svc
 	s.bot.Store(b)
 	if s.leader != nil {
 		log.Info().Msg("leading: connecting to Slack")

@@ -51,21 +51,22 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if err := a.verifyAtOpen(ctx, db); err != nil { // as run does at start-up
 		return err
 	}
-	svc, err := a.service(c, db)
+	cfg, err := a.config(c, db)
 	if err != nil {
 		return err
 	}
 	if cmd.AsOperator {
-		if err := recordOperator(ctx, db, consoleUser(c), svc.Now()); err != nil {
+		if err := recordOperator(ctx, db, consoleUser(c), cfg.Now()); err != nil {
 			return err
 		}
 	}
 	con := &bot.Console{
-		Service: svc, Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
+		Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
 		Prompt: isTerminal(a.stdin), Log: a.log,
 	}
-	svc.Notify = con.Notify
-	svc.HookContext = ctx // an interrupt kills running hooks' process groups
+	cfg.Notify = con.Notify
+	cfg.HookContext = ctx // an interrupt kills running hooks' process groups
+	con.Service = commands.NewService(cfg)
 	return con.Run(ctx)
 }
 
@@ -318,10 +319,8 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 		} else {
 			r.problem("tracker: " + msg)
 		}
-	} else if chk, ok := tr.(interface {
-		Check(context.Context) (string, error)
-	}); ok {
-		if msg, err := chk.Check(ctx); err != nil {
+	} else if tr.check != nil {
+		if msg, err := tr.check(ctx); err != nil {
 			r.problem(err.Error())
 		} else {
 			r.info(msg)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,23 +13,26 @@ import (
 	"github.com/dobrobot/dobrobot/tracker"
 )
 
-// service wires the core to its adapters for configuration c.
-func (a *app) service(c *Config, store commands.Store) (*commands.Service, error) {
+// config wires the core to its adapters for configuration c: the
+// commands.Config that each command (run, console) completes with what its
+// own adapters give, then builds the Service from.
+func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 	tr, err := a.tracker(c)
 	if err != nil {
-		return nil, err
+		return commands.Config{}, err
 	}
 	hooks, err := a.hooks(c)
 	if err != nil {
-		return nil, err
+		return commands.Config{}, err
 	}
 	var commentOn []commands.Phase
 	for _, p := range c.Tracker.CommentOn {
 		commentOn = append(commentOn, commands.Phase(p))
 	}
-	return &commands.Service{
+	return commands.Config{
 		Store:     store,
-		Tracker:   tr,
+		Tracker:   tr.Tracker,
+		Commenter: tr.comments,
 		Hooks:     hooks,
 		Policy:    c.Policy(),
 		Now:       time.Now,
@@ -37,35 +41,42 @@ func (a *app) service(c *Config, store commands.Store) (*commands.Service, error
 	}, nil
 }
 
-// tracker builds the configured Tracker.
-func (a *app) tracker(c *Config) (commands.Tracker, error) {
+// trackerPorts is the configured tracker as each of its consumers uses it.
+type trackerPorts struct {
+	commands.Tracker
+	comments commands.Commenter                    // nil: it takes no comments
+	check    func(context.Context) (string, error) // nil: loading it was the check
+}
+
+// tracker builds the configured tracker.
+func (a *app) tracker(c *Config) (trackerPorts, error) {
 	t := c.Tracker
 	switch t.Kind {
 	case "jira":
 		if t.URL == "" {
-			return nil, usagef("tracker.url is empty: set your Jira's base URL")
+			return trackerPorts{}, usagef("tracker.url is empty: set your Jira's base URL")
 		}
 		if t.Token == "" {
-			return nil, usagef("tracker.token is empty: set it, for example to ${JIRA_TOKEN}")
+			return trackerPorts{}, usagef("tracker.token is empty: set it, for example to ${JIRA_TOKEN}")
 		}
 		j, err := tracker.NewJira(tracker.JiraConfig{
 			URL: t.URL, User: t.User, Token: t.Token, Timeout: t.Timeout.Std(5 * time.Second),
 			RequiredFields: t.RequiredFields, ComponentMap: t.ComponentMap, Log: a.log,
 		})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("tracker: %w", err)}
+			return trackerPorts{}, usageError{fmt.Errorf("tracker: %w", err)}
 		}
-		return j, nil
+		return trackerPorts{Tracker: j, comments: j, check: j.Check}, nil
 	default: // file
 		if len(t.Tickets) > 0 {
 			s, err := tracker.NewStatic(t.Tickets, t.URL)
 			if err != nil {
-				return nil, usageError{fmt.Errorf("tracker.tickets: %w", err)}
+				return trackerPorts{}, usageError{fmt.Errorf("tracker.tickets: %w", err)}
 			}
-			return s, nil
+			return trackerPorts{Tracker: s}, nil
 		}
 		if t.File == "" {
-			return nil, usagef("tracker.file is empty: name the YAML file of tickets (tracker.kind: file)")
+			return trackerPorts{}, usagef("tracker.file is empty: name the YAML file of tickets (tracker.kind: file)")
 		}
 		path := t.File
 		if !filepath.IsAbs(path) && c.path != "" && fileExists(c.path) {
@@ -73,9 +84,9 @@ func (a *app) tracker(c *Config) (commands.Tracker, error) {
 		}
 		f, err := tracker.OpenFile(path, t.URL)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("tracker.file: %w", err)}
+			return trackerPorts{}, usageError{fmt.Errorf("tracker.file: %w", err)}
 		}
-		return f, nil
+		return trackerPorts{Tracker: f}, nil
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // BenchmarkTransition measures the transaction of one state-changing
@@ -20,7 +20,7 @@ import (
 // effects and the processed inbox record — on bbolt and on PostgreSQL, and
 // reports the latency's p50 and p99 (ms) besides the mean.
 func BenchmarkTransition(b *testing.B) {
-	b.Run("bbolt", func(b *testing.B) { benchTransition(b, storagetest.Open(b)) })
+	b.Run("bbolt", func(b *testing.B) { benchTransition(b, bolttest.Open(b)) })
 	b.Run("postgres", func(b *testing.B) {
 		dsn := testDSN(b)
 		benchTransition(b, openStore(b, dsn, Options{Schema: newSchema(b, dsn)}))

@@ -81,10 +81,16 @@ func (c fencedConn) Write(p []byte) (int, error) {
 // FencedOutbox is a store as the Slack bot of one term sees it: while this
 // process does not lead, its outbox is empty, so a deposed leader neither
 // sends what the new leader now delivers nor waits for it at shutdown.
+//
+// It implements every method of commands.Store itself rather than embedding
+// the interface, so that a method added to the port later is a compile error
+// here until someone decides whether the fence applies to it.
 type FencedOutbox struct {
-	commands.Store
+	Store   commands.Store
 	Leading func() bool
 }
+
+var _ commands.Store = FencedOutbox{}
 
 // Pending returns the outbox while this process leads, and nothing after.
 func (s FencedOutbox) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
@@ -93,6 +99,44 @@ func (s FencedOutbox) Pending(ctx context.Context, max int) ([]commands.Effect, 
 	}
 	return s.Store.Pending(ctx, max)
 }
+
+// PendingAfter is Pending past an effect: nothing while this process does
+// not lead.
+func (s FencedOutbox) PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error) {
+	if !s.Leading() {
+		return nil, ctx.Err()
+	}
+	return s.Store.PendingAfter(ctx, after, max)
+}
+
+// Update is the Store's: the Store's own fence refuses the writes of a
+// process that does not lead.
+func (s FencedOutbox) Update(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Store.Update(ctx, fn)
+}
+
+// UpdateFirst is the Store's, fenced as Update is.
+func (s FencedOutbox) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Store.UpdateFirst(ctx, fn)
+}
+
+// View is the Store's: reading is harmless.
+func (s FencedOutbox) View(ctx context.Context, fn func(commands.Tx) error) error {
+	return s.Store.View(ctx, fn)
+}
+
+// Delivered is the Store's: it is an Update, fenced by the Store.
+func (s FencedOutbox) Delivered(ctx context.Context, ids ...uint64) error {
+	return s.Store.Delivered(ctx, ids...)
+}
+
+// Audit is the Store's: reading is harmless.
+func (s FencedOutbox) Audit(ctx context.Context, f commands.AuditFilter, fn func(commands.AuditEntry) error) error {
+	return s.Store.Audit(ctx, f, fn)
+}
+
+// Close closes the Store.
+func (s FencedOutbox) Close() error { return s.Store.Close() }
 
 // Leadership reports whether l leads, and which instance holds the leader
 // lock of db's schema (none while a takeover is under way) in which term:

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // TestFenceRequests checks that the Slack transport of a deposed leader sends
@@ -58,7 +58,7 @@ func TestFenceRequests(t *testing.T) {
 
 // TestFencedOutbox checks that a deposed leader's bot sees an empty outbox.
 func TestFencedOutbox(t *testing.T) {
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	ctx := context.Background()
 	if err := db.Update(ctx, func(tx commands.Tx) error {
 		_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01", Text: "hi"})

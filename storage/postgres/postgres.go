@@ -222,6 +222,12 @@ func fenced(mine, current int64) error {
 	return fmt.Errorf("%w: %w", ErrFenced, commands.Errorf(commands.EUNAVAILABLE, "%s", msg))
 }
 
+// UpdateFirst is Update: PostgreSQL's writers do not queue behind one lock
+// of this process, so there is nothing for the inbox's commits to go before.
+func (db *DB) UpdateFirst(ctx context.Context, fn func(commands.Tx) error) error {
+	return db.Update(ctx, fn)
+}
+
 // Update runs fn in one read-write transaction; see commands.Store. It takes
 // the writer lock and checks the fence first, returns ctx's error without
 // committing when ctx ends while fn runs, returns fn's error as is, and
@@ -315,10 +321,21 @@ func unavailable(ctx context.Context, what string, err error) error {
 // Pending returns up to max outbox effects, oldest first; max <= 0 returns
 // them all.
 func (db *DB) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
+	return db.pending(ctx, db.q.pending, limit(max))
+}
+
+// PendingAfter is Pending for the effects whose ID is greater than after;
+// see commands.Store.
+func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error) {
+	return db.pending(ctx, db.q.pendingAfter, int64(after), limit(max))
+}
+
+// pending reads the outbox with query q and its arguments.
+func (db *DB) pending(ctx context.Context, q string, args ...any) ([]commands.Effect, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, db.q.pending, limit(max))
+	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, unavailable(ctx, "could not read the outbox", err)
 	}

@@ -124,7 +124,7 @@ type queries struct {
 
 	event, putEvent, pendingEvents, pruneEvents string
 
-	nextEffect, emit, pending, delivered string
+	nextEffect, emit, pending, pendingAfter, delivered string
 }
 
 func newQueries(schema string) queries {
@@ -174,6 +174,7 @@ func newQueries(schema string) queries {
 	q.nextEffect = x(`SELECT nextval('{s}.outbox_id')`)
 	q.emit = x(`INSERT INTO {s}.outbox (id, epoch, data) VALUES ($1, $2, $3)`)
 	q.pending = x(`SELECT id, data FROM {s}.outbox ORDER BY id LIMIT $1`)
+	q.pendingAfter = x(`SELECT id, data FROM {s}.outbox WHERE id > $1 ORDER BY id LIMIT $2`)
 	q.delivered = x(`DELETE FROM {s}.outbox WHERE id = ANY($1)`)
 	return q
 }

@@ -1,6 +1,7 @@
-// Package storagetest helps test code that uses a commands.Store: Open gives
-// a bbolt store on a temporary file, and Run is the contract suite that every
-// Store implementation (bbolt, PostgreSQL, …) must pass unchanged.
+// Package storagetest is the contract suite of commands.Store: Run checks
+// every method of the port, and every implementation (bbolt, PostgreSQL, …)
+// must pass it unchanged. It imports no implementation: each runs the suite
+// from its own tests with an Opener of its stores.
 //
 // A new implementation runs the suite from its own tests:
 //

@@ -2,10 +2,13 @@ package storagetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/dobrobot/dobrobot/commands"
 )
@@ -192,5 +195,88 @@ func testOutbox(t *testing.T, s commands.Store, reopen func() commands.Store) {
 	}
 	if e := emit(in[0])[0]; e.ID <= last {
 		t.Errorf("an effect emitted after the outbox emptied got ID %d, not above %d", e.ID, last)
+	}
+}
+
+// testPendingAfter checks the outbox cursor: PendingAfter lists what Pending
+// lists past an effect ID, oldest first, at most max, and nothing past the
+// last.
+func testPendingAfter(t *testing.T, s commands.Store, _ func() commands.Store) {
+	out := write(t, s, func(tx commands.Tx) ([]commands.Effect, error) {
+		var out []commands.Effect
+		for i := range 4 {
+			e, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: fmt.Sprint("note ", i)})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	})
+	after := func(id uint64, max int) []uint64 {
+		t.Helper()
+		es, err := s.PendingAfter(context.Background(), id, max)
+		if err != nil {
+			t.Fatalf("PendingAfter(%d, %d): %v", id, max, err)
+		}
+		return effectIDs(es)
+	}
+	all := effectIDs(out)
+	for _, tc := range []struct {
+		after uint64
+		max   int
+		want  []uint64
+	}{
+		{0, 0, all},
+		{all[0], 0, all[1:]},
+		{all[0], 2, all[1:3]},
+		{all[3], 0, nil},
+	} {
+		if diff := cmp.Diff(tc.want, after(tc.after, tc.max), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("PendingAfter(%d, %d) (-want +got):\n%s", tc.after, tc.max, diff)
+		}
+	}
+	if err := s.Delivered(context.Background(), all[1]); err != nil {
+		t.Fatalf("Delivered: %v", err)
+	}
+	if diff := cmp.Diff([]uint64{all[2], all[3]}, after(all[0], 0)); diff != "" {
+		t.Errorf("PendingAfter after a delivery (-want +got):\n%s", diff)
+	}
+}
+
+// testUpdateFirst checks that UpdateFirst is an Update: what fn writes is
+// committed together, a failing fn writes nothing, and an ended ctx runs
+// nothing.
+func testUpdateFirst(t *testing.T, s commands.Store, _ func() commands.Store) {
+	ctx := context.Background()
+	if err := s.UpdateFirst(ctx, func(tx commands.Tx) error {
+		return tx.PutEvent(commands.InboxEvent{ID: "Ev1", Received: at(1)})
+	}); err != nil {
+		t.Fatalf("UpdateFirst: %v", err)
+	}
+	boom := errors.New("boom")
+	if err := s.UpdateFirst(ctx, func(tx commands.Tx) error {
+		if err := tx.PutEvent(commands.InboxEvent{ID: "Ev2", Received: at(2)}); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("UpdateFirst with a failing fn returned %v, want fn's error", err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	if err := s.UpdateFirst(ended, func(tx commands.Tx) error {
+		ran = true
+		return tx.PutEvent(commands.InboxEvent{ID: "Ev3", Received: at(3)})
+	}); !errors.Is(err, context.Canceled) {
+		t.Errorf("UpdateFirst with an ended ctx returned %v, want context.Canceled", err)
+	}
+	if ran {
+		t.Error("UpdateFirst ran fn with an ended ctx")
+	}
+	got := read(t, s, func(tx commands.Tx) ([]commands.InboxEvent, error) { return tx.PendingEvents() })
+	if diff := cmp.Diff([]string{"Ev1"}, eventIDs(got)); diff != "" {
+		t.Errorf("inbox after the UpdateFirst calls (-want +got):\n%s", diff)
 	}
 }

@@ -1,29 +1,10 @@
 package storagetest
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage"
 )
-
-// Open opens a new bbolt store on a file in a temporary directory and closes
-// it when tb ends.
-func Open(tb testing.TB) *storage.DB {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "dobrobot.db")
-	db, err := storage.Open(path)
-	if err != nil {
-		tb.Fatalf("storagetest: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Errorf("storagetest: %v", err)
-		}
-	})
-	return db
-}
 
 // Opener opens a new, empty Store for one subtest of Run. It also returns
 // reopen, which closes that store (or the one reopen last returned) and opens
@@ -52,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 		{"ViewIsReadOnly", testViewReadOnly},
 		{"Inbox", testInbox},
 		{"Outbox", testOutbox},
+		{"PendingAfter", testPendingAfter},
+		{"UpdateFirst", testUpdateFirst},
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentUpdates", testConcurrent},
 		{"AuditProjection", testProjection},

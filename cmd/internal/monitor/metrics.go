@@ -196,25 +196,10 @@ func (t observedTracker) Ticket(ctx context.Context, key string) (commands.Ticke
 	return tk, err
 }
 
-// observedCommenter is an observedTracker whose tracker takes comments.
-type observedCommenter struct {
-	observedTracker
-	commands.Commenter
-}
-
-// Ticket looks key up and counts the outcome.
-func (t observedCommenter) Ticket(ctx context.Context, key string) (commands.Ticket, error) {
-	return t.observedTracker.Ticket(ctx, key)
-}
-
-// ObserveTracker wraps tr so that its lookups are counted; a tracker that
-// takes comments still does.
+// ObserveTracker wraps tr so that its lookups are counted. Comments are
+// not lookups: the Service takes the tracker's Commenter as it is.
 func (m *Metrics) ObserveTracker(tr commands.Tracker) commands.Tracker {
-	o := observedTracker{Tracker: tr, m: m}
-	if c, ok := tr.(commands.Commenter); ok {
-		return observedCommenter{observedTracker: o, Commenter: c}
-	}
-	return o
+	return observedTracker{Tracker: tr, m: m}
 }
 
 // stateCollector reads the queue, the locks and the outbox at each scrape.

@@ -1,4 +1,4 @@
-package bot
+package commands
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 func TestGroupCommitBatches(t *testing.T) {
 	var commits atomic.Int64
 	release := make(chan struct{})
-	var g groupCommit[int, int]
-	g.commit = func(items []int, _ []context.Context) ([]int, error) {
+	var g GroupCommit[int, int]
+	g.Commit = func(items []int, _ []context.Context) ([]int, error) {
 		if commits.Add(1) == 1 {
 			<-release // hold the first commit so the others queue behind it
 		}
@@ -26,7 +26,7 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 	first := make(chan int)
 	go func() {
-		got, _ := g.add(context.Background(), 1)
+		got, _ := g.Add(context.Background(), 1)
 		first <- got
 	}()
 	// Wait until the first commit has started, so every later add queues.
@@ -42,7 +42,7 @@ func TestGroupCommitBatches(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 2; i <= 20; i++ {
 		wg.Go(func() {
-			if got, err := g.add(context.Background(), i); err != nil || got != i*10 {
+			if got, err := g.Add(context.Background(), i); err != nil || got != i*10 {
 				t.Errorf("add(%d) = %d, %v; want %d", i, got, err, i*10)
 			}
 		})

@@ -1,21 +1,24 @@
-package bot
+package commands
 
 import (
 	"context"
 	"sync"
 )
 
-// groupCommit gathers the items of concurrent callers and commits them in
+// GroupCommit gathers the items of concurrent callers and commits them in
 // batches: the first caller starts a goroutine that commits what is
 // waiting, batch after batch, while the next batch fills. One transaction
 // (one fsync) then serves every caller that arrived during the previous
-// one. The outbox's delivery marks use it; it depends on nothing of this
-// package, so that commands' inbox (Service.Receive, which has its own copy)
-// can use the same type once it lives where both can import it.
-type groupCommit[T, R any] struct {
-	// commit commits one batch: items[i] was added with ctxs[i], and
+// one, and no caller waits for more than about two commits. The inbox
+// (Service.Receive) and the Slack bot's delivery marks use it.
+//
+// Set Commit before the first Add; the zero GroupCommit has no batch.
+type GroupCommit[T, R any] struct {
+	// Commit commits one batch: items[i] was added with ctxs[i], and
 	// results[i] is its caller's answer. An error fails the whole batch.
-	commit func(items []T, ctxs []context.Context) (results []R, err error)
+	// A caller may have given up (its ctx ended) by the time its batch is
+	// committed; Commit decides what that means for its item.
+	Commit func(items []T, ctxs []context.Context) (results []R, err error)
 
 	mu   sync.Mutex
 	next *commitBatch[T, R] // waiting for the next commit
@@ -31,9 +34,9 @@ type commitBatch[T, R any] struct {
 	err     error
 }
 
-// add queues item for the next commit and waits for it. If ctx ends first
+// Add queues item for the next commit and waits for it. If ctx ends first
 // it returns ctx's error; the item may still be committed.
-func (g *groupCommit[T, R]) add(ctx context.Context, item T) (R, error) {
+func (g *GroupCommit[T, R]) Add(ctx context.Context, item T) (R, error) {
 	g.mu.Lock()
 	b := g.next
 	if b == nil {
@@ -61,7 +64,7 @@ func (g *groupCommit[T, R]) add(ctx context.Context, item T) (R, error) {
 }
 
 // loop commits the waiting batches until none are left.
-func (g *groupCommit[T, R]) loop() {
+func (g *GroupCommit[T, R]) loop() {
 	for {
 		g.mu.Lock()
 		b := g.next
@@ -72,10 +75,10 @@ func (g *groupCommit[T, R]) loop() {
 			return
 		}
 		g.mu.Unlock()
-		b.results, b.err = g.commit(b.items, b.ctxs)
+		b.results, b.err = g.Commit(b.items, b.ctxs)
 		if b.err == nil && len(b.results) != len(b.items) {
 			// A commit must answer every caller; a short answer would
-			// index out of range in add.
+			// index out of range in Add.
 			b.results = append(b.results, make([]R, len(b.items)-len(b.results))...)
 		}
 		close(b.done)
