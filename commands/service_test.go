@@ -859,8 +859,8 @@ func TestCommentWriteBack(t *testing.T) {
 	})
 	h.svc.Wait()
 	want := []string{
-		"PAY-2: dobrobot: release started by Slack user U0ANN at 2026-11-22 10:02 UTC.",
-		"PAY-2: dobrobot: release finished by Slack user U0ANN at 2026-11-22 10:03 UTC.",
+		"PAY-2: dobrobot: release started by user U0ANN at 2026-11-22 10:02 UTC.",
+		"PAY-2: dobrobot: release finished by user U0ANN at 2026-11-22 10:03 UTC.",
 	}
 	if diff := cmp.Diff(want, ct.comments); diff != "" {
 		t.Errorf("comments (-want +got):\n%s", diff)
