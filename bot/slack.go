@@ -568,7 +568,7 @@ func (ses *session) pointToChannel(m commands.Message) error {
 			return err
 		}
 		_, err := tx.Emit(commands.Effect{Kind: commands.EffectReply, Event: m.EventID, User: m.User, Channel: m.Channel,
-			Via: m.Via, Text: fmt.Sprintf("I take commands in <#%s> only, or write to me directly.", ses.Channel)})
+			Via: m.Via, Text: commands.Text{commands.Plain("I take commands in "), commands.ChannelRef(ses.Channel), commands.Plain(" only, or write to me directly.")}})
 		return err
 	})
 	if err == nil {

@@ -236,7 +236,7 @@ func (id botIdentity) commandText(text string) string {
 		text = id.mention.ReplaceAllString(text, " ")
 	}
 	text = zeroWidth.Replace(text)
-	return strings.TrimSpace(commands.Unescape(text))
+	return strings.TrimSpace(unescape(text))
 }
 
 // tsTime turns a Slack ts ("1700000000.000100") into a time; zero if malformed.

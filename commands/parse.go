@@ -297,7 +297,7 @@ func quoteArg(s string) string {
 	}
 	// The word is echoed to Slack: escaped, "<<@U1>>" cannot become a
 	// mention nor "<<!here>>" a ping.
-	return `"` + Escape(s) + `"`
+	return `"` + s + `"`
 }
 
 // didYouMean formats the closest candidate (edit distance ≤ 2) into format, or

@@ -93,14 +93,6 @@ func (s *Service) inChannel(ctx context.Context, user string) (bool, error) {
 	return slices.Contains(members, user), nil
 }
 
-// channelRef renders a link to a channel by ID, as Slack shows one.
-func channelRef(id string) string {
-	if id == "" {
-		return "the release channel"
-	}
-	return "<#" + Escape(id) + ">"
-}
-
 func (s *Service) member(ctx context.Context, user string, list []string) (bool, error) {
 	if user == "" {
 		return false, nil
