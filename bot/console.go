@@ -62,6 +62,9 @@ func (c *Console) Run(ctx context.Context) error {
 		c.Names = names
 	}
 	c.user = c.Names["me"] // users.me, or ConsoleUser
+	if c.Service.Groups == nil {
+		c.Service.Groups = consoleGroups{}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -139,6 +142,18 @@ func (c *Console) Run(ctx context.Context) error {
 }
 
 var userID = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
+
+// consoleGroups is the console's commands.Groups: it knows users only. A
+// user ID stands for that user; a user group or channel has no member the
+// console could know, so it grants nobody a role and is told nothing.
+type consoleGroups struct{}
+
+func (consoleGroups) Members(_ context.Context, id string) ([]string, error) {
+	if strings.HasPrefix(id, "S") || strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G") {
+		return nil, nil
+	}
+	return []string{id}, nil
+}
 
 var mentionPrefix = regexp.MustCompile(`^(?i)(@dobrobot|<@[A-Z0-9]+>)[:,]?\s+`)
 
