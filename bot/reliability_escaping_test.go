@@ -265,7 +265,7 @@ func FuzzCardMessage(f *testing.F) {
 		// every kind of span that holds it (moved here from the core's
 		// FuzzOutputEscaping with the rendering).
 		texts = append(texts, mrkdwnText(commands.Text{commands.Plain(x), commands.Component(x), commands.Code(x), commands.Output(x),
-			commands.TicketRef(r), commands.Plain(commands.PlainText(x))}))
+			commands.TicketRef(r), commands.Plain(testMe.commandText(x))}))
 		texts = append(texts, mrkdwnText(commands.CardText(r, now)))
 		// escape also neutralises control and bidirectional characters
 		// (issue 12, item 11), so its entities reverse to the neutralised

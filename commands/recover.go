@@ -166,12 +166,12 @@ func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
 	return err
 }
 
-// commandQuote quotes a command's text for a reply, as code: plain (chat
-// markup unwrapped, controls neutralised), shortened, and with no backtick
-// that could end an adapter's code span early.
+// commandQuote quotes a command's text for a reply, as code: controls
+// neutralised, shortened, and with no backtick that could end an adapter's
+// code span early.
 func commandQuote(text string) Span {
 	const max = 80
-	q := strings.Join(strings.Fields(Clean(PlainText(text))), " ")
+	q := strings.Join(strings.Fields(Clean(text)), " ")
 	q = strings.ReplaceAll(q, "`", "'")
 	if utf8.RuneCountInString(q) > max {
 		q = string([]rune(q)[:max]) + "…"

@@ -219,7 +219,7 @@ func TestStalePendingEventIsDropped(t *testing.T) {
 		quoted string // how the DM names the command
 	}{
 		{"dep start", commands.Message{EventID: "ev-old", User: ann, Channel: "C0REL", Text: "dep start PAY-2", Via: commands.ViaMention}, "`dep start PAY-2`"},
-		{"dobro by DM", commands.Message{EventID: "ev-old", User: ann, Text: "dobro PAY-3 <!here>`x`", Via: commands.ViaDM}, "`dobro PAY-3 @here'x'`"},
+		{"dobro by DM", commands.Message{EventID: "ev-old", User: ann, Text: "dobro PAY-3 <!here>`x`", Via: commands.ViaDM}, "`dobro PAY-3 &lt;!here&gt;'x'`"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
