@@ -149,7 +149,7 @@ var userID = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
 type consoleGroups struct{}
 
 func (consoleGroups) Members(_ context.Context, id string) ([]string, error) {
-	if strings.HasPrefix(id, "S") || strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G") {
+	if isGroup(id) {
 		return nil, nil
 	}
 	return []string{id}, nil

@@ -243,7 +243,7 @@ func quoteArg(s string) string {
 		s = string([]rune(s)[:max]) + "…"
 	}
 	// The word is echoed in a plain span: an adapter escapes it, so
-	// "<<@U1>>" cannot become a mention.
+	// markup a user typed cannot become a mention.
 	return `"` + s + `"`
 }
 

@@ -32,7 +32,7 @@ type Span struct {
 }
 
 // Text is what the core tells someone, as a sequence of spans; a chat
-// adapter renders it (Slack as mrkdwn, the console as plain text). Times
+// adapter renders it in its own markup (the console as plain text). Times
 // are rendered by the core ("12 min ago"): they are words of the moment the
 // text was decided, not of the moment it is shown.
 type Text []Span
