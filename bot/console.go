@@ -62,9 +62,6 @@ func (c *Console) Run(ctx context.Context) error {
 		c.Names = names
 	}
 	c.user = c.Names["me"] // users.me, or ConsoleUser
-	if c.Service.Groups == nil {
-		c.Service.Groups = consoleGroups{}
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -143,12 +140,14 @@ func (c *Console) Run(ctx context.Context) error {
 
 var userID = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
 
-// consoleGroups is the console's commands.Groups: it knows users only. A
+// ConsoleGroups is the console's commands.Groups: it knows users only. A
 // user ID stands for that user; a user group or channel has no member the
 // console could know, so it grants nobody a role and is told nothing.
-type consoleGroups struct{}
+type ConsoleGroups struct{}
 
-func (consoleGroups) Members(_ context.Context, id string) ([]string, error) {
+// Members returns id itself for a user ID, and no one for a user group or a
+// channel.
+func (ConsoleGroups) Members(_ context.Context, id string) ([]string, error) {
 	if isGroup(id) {
 		return nil, nil
 	}

@@ -276,8 +276,8 @@ func TestUserGroupsTellGroupsFromUsers(t *testing.T) {
 		}
 	}
 	for id, want := range map[string][]string{"U01ANN": {"U01ANN"}, "S01QA": nil, "C0REL": nil} {
-		if got, err := (consoleGroups{}).Members(context.Background(), id); err != nil || !cmp.Equal(got, want) {
-			t.Errorf("consoleGroups.Members(%s) = %v, %v; want %v", id, got, err, want)
+		if got, err := (ConsoleGroups{}).Members(context.Background(), id); err != nil || !cmp.Equal(got, want) {
+			t.Errorf("ConsoleGroups.Members(%s) = %v, %v; want %v", id, got, err, want)
 		}
 	}
 }

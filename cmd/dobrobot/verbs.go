@@ -65,7 +65,8 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 		Prompt: isTerminal(a.stdin), Log: a.log,
 	}
 	svc.Notify = con.Notify
-	svc.HookContext = ctx // an interrupt kills running hooks' process groups
+	svc.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members
+	svc.HookContext = ctx            // an interrupt kills running hooks' process groups
 	return con.Run(ctx)
 }
 
