@@ -140,6 +140,20 @@ func (c *Console) Run(ctx context.Context) error {
 
 var userID = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
 
+// ConsoleGroups is the console's commands.Groups: it knows users only. A
+// user ID stands for that user; a user group or channel has no member the
+// console could know, so it grants nobody a role and is told nothing.
+type ConsoleGroups struct{}
+
+// Members returns id itself for a user ID, and no one for a user group or a
+// channel.
+func (ConsoleGroups) Members(_ context.Context, id string) ([]string, error) {
+	if isGroup(id) {
+		return nil, nil
+	}
+	return []string{id}, nil
+}
+
 var mentionPrefix = regexp.MustCompile(`^(?i)(@dobrobot|<@[A-Z0-9]+>)[:,]?\s+`)
 
 func stripMention(s string) string { return mentionPrefix.ReplaceAllString(s, "") }
@@ -238,6 +252,7 @@ func (c *Console) print(e commands.Effect) {
 	case commands.EffectCard:
 		head = "  ▣ card " + e.Release.Ticket
 		e.Text = commands.CardText(*e.Release, c.Now())
+		e.Legacy = ""
 	case commands.EffectThread:
 		head = "  ↳ thread of " + e.Release.Ticket
 	case commands.EffectDM:
@@ -247,7 +262,10 @@ func (c *Console) print(e commands.Effect) {
 	default:
 		head = "  ? " + string(e.Kind)
 	}
-	text := c.plain(e.Text)
+	text := c.text(e.Text)
+	if len(e.Text) == 0 && e.Legacy != "" {
+		text = c.plain(e.Legacy) // written by an earlier version, in Slack mrkdwn
+	}
 	text = strings.ReplaceAll(text, "\n", "\n      ")
 	c.printRaw(fmt.Sprintf("%s: %s\n", head, text))
 	for _, b := range e.Buttons {
@@ -256,15 +274,30 @@ func (c *Console) print(e commands.Effect) {
 }
 
 var (
-	userRef = regexp.MustCompile(`<@([A-Z0-9]+)>`)
-	linkRef = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
+	mentionRef = regexp.MustCompile(`<@([A-Z0-9]+)>`)
+	linkRef    = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
 )
 
-// plain turns the core's Slack mrkdwn into terminal text.
+// plain turns Slack mrkdwn into terminal text: the text of an effect an
+// earlier version wrote to the outbox before effects were structured.
 func (c *Console) plain(s string) string {
-	s = userRef.ReplaceAllStringFunc(s, func(m string) string { return "@" + c.name(m[2:len(m)-1]) })
+	s = mentionRef.ReplaceAllStringFunc(s, func(m string) string { return "@" + c.name(m[2:len(m)-1]) })
 	s = linkRef.ReplaceAllString(s, "$2")
-	return commands.Unescape(s)
+	return unescape(s)
+}
+
+// text renders the core's structured text for the terminal: people by
+// their console names, the rest as the core's plain rendering has it.
+func (c *Console) text(t commands.Text) string {
+	var b strings.Builder
+	for i, s := range t {
+		if s.Kind == commands.SpanPerson {
+			b.WriteString("@" + c.name(s.ID))
+			continue
+		}
+		b.WriteString(t[i : i+1].String())
+	}
+	return b.String()
 }
 
 func (c *Console) printf(format string, args ...any) {

@@ -17,7 +17,7 @@ type Service interface {
 	// Recover handles what a previous run left unfinished.
 	Recover(ctx context.Context) error
 	// Redirect answers a message the adapter takes no command from.
-	Redirect(ctx context.Context, m commands.Message, text string) error
+	Redirect(ctx context.Context, m commands.Message, text commands.Text) error
 	// SetCard keeps the reference of a release's card.
 	SetCard(ctx context.Context, release uint64, ref string) error
 	// Wait returns when the hooks and comments running have ended.

@@ -261,7 +261,19 @@ func FuzzCardMessage(f *testing.F) {
 			t.Fatal(err)
 		}
 		texts := append([]string{fallback}, blockTexts(t, string(raw))...)
-		for _, b := range textBlocks(commands.Escape(long), []commands.Button{{Label: "Go", Command: "accept PAY-7"}}) {
+		// The core's texts as this adapter renders them: user text in
+		// every kind of span that holds it (moved here from the core's
+		// FuzzOutputEscaping with the rendering).
+		texts = append(texts, mrkdwnText(commands.Text{commands.Plain(x), commands.Component(x), commands.Code(x), commands.Output(x),
+			commands.TicketRef(r), commands.Plain(testMe.commandText(x))}))
+		texts = append(texts, mrkdwnText(commands.CardText(r, now)))
+		// escape also neutralises control and bidirectional characters
+		// (issue 12, item 11), so its entities reverse to the neutralised
+		// text, not always to x itself.
+		if got := unescape(escape(x)); got != commands.Neutralise(x) {
+			t.Fatalf("unescape(escape(%q)) = %q, want Neutralise's %q", x, got, commands.Neutralise(x))
+		}
+		for _, b := range textBlocks(escape(long), []commands.Button{{Label: "Go", Command: "accept PAY-7"}}) {
 			raw, _ := json.Marshal(b)
 			texts = append(texts, blockTexts(t, string(raw))...)
 		}
@@ -273,7 +285,7 @@ func FuzzCardMessage(f *testing.F) {
 		// Every mrkdwn text object is verbatim, so Slack's automatic
 		// parsing cannot make a mention of a literal @here (item 14).
 		unparsed := nonVerbatim(t, string(raw))
-		for _, b := range textBlocks(commands.Escape(long), []commands.Button{{Label: "Go", Command: "accept PAY-7"}}) {
+		for _, b := range textBlocks(escape(long), []commands.Button{{Label: "Go", Command: "accept PAY-7"}}) {
 			raw, _ := json.Marshal(b)
 			unparsed = append(unparsed, nonVerbatim(t, string(raw))...)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
@@ -507,7 +508,7 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
 	case inboundElsewhere:
-		text := fmt.Sprintf("I take commands in <#%s> only, or write to me directly.", ses.Channel)
+		text := commands.Text{commands.Plain("I take commands in "), commands.ChannelRef(ses.Channel), commands.Plain(" only, or write to me directly.")}
 		if err := ses.Service.Redirect(ses.work, in.msg, text); err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
 			return

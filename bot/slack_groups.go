@@ -36,6 +36,10 @@ const (
 // C…) rather than a user group (S…).
 func isChannel(id string) bool { return strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G") }
 
+// isGroup reports whether id is a Slack user group (S…) or a channel: any
+// other ID in a role list is a user.
+func isGroup(id string) bool { return strings.HasPrefix(id, "S") || isChannel(id) }
+
 // describe names id for messages: a user group or a channel.
 func describe(id string) string {
 	if isChannel(id) {
@@ -98,9 +102,13 @@ func (g *UserGroups) now() time.Time {
 	return time.Now()
 }
 
-// Members returns the members of group (a user group or a channel). Errors: EUNAVAILABLE when the list
+// Members returns the members of group (a user group or a channel), or a
+// user ID as itself without asking Slack. Errors: EUNAVAILABLE when the list
 // cannot be known fresh enough.
 func (g *UserGroups) Members(ctx context.Context, group string) ([]string, error) {
+	if !isGroup(group) {
+		return []string{group}, nil
+	}
 	for {
 		g.mu.Lock()
 		members, ok, err := g.cached(group, true)

@@ -268,3 +268,21 @@ func TestUserGroupsChannelNeedsALister(t *testing.T) {
 		t.Errorf("got %v, %v; want EUNAVAILABLE", got, err)
 	}
 }
+
+// TestUserGroupsTellGroupsFromUsers: the core asks Groups about any ID of a
+// role list; only the adapter knows Slack's prefixes. A user ID stands for
+// itself, without a call to Slack (api is nil here); so it does at the
+// console, where a group has no member it could know (fail closed).
+func TestUserGroupsTellGroupsFromUsers(t *testing.T) {
+	g := NewUserGroups(nil, time.Minute, time.Minute)
+	for _, id := range []string{"U01ANN", "W01ANN"} {
+		if got, err := g.Members(context.Background(), id); err != nil || !cmp.Equal(got, []string{id}) {
+			t.Errorf("UserGroups.Members(%s) = %v, %v; want the user alone", id, got, err)
+		}
+	}
+	for id, want := range map[string][]string{"U01ANN": {"U01ANN"}, "S01QA": nil, "C0REL": nil} {
+		if got, err := (ConsoleGroups{}).Members(context.Background(), id); err != nil || !cmp.Equal(got, want) {
+			t.Errorf("ConsoleGroups.Members(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+}

@@ -38,9 +38,9 @@ var stateEmoji = map[commands.State]string{
 // and the plain fallback text Slack shows in notifications. Everything that
 // came from a user or the tracker is escaped.
 func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
-	title := "*" + commands.TicketRef(r) + "*"
+	title := "*" + mrkdwnText(commands.Text{commands.TicketRef(r)}) + "*"
 	if r.Summary != "" {
-		title += " — " + commands.Escape(clipText(r.Summary, 300))
+		title += " — " + escape(clipText(r.Summary, 300))
 	}
 
 	field := func(name, value string) *slack.TextBlockObject {
@@ -53,7 +53,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	admin := "not needed"
 	switch {
 	case r.Admin != "":
-		admin = commands.UserRef(r.Admin)
+		admin = userRef(r.Admin)
 	case r.NeedAdmin && r.State.Open():
 		admin = "needed, not claimed yet"
 	case r.NeedAdmin:
@@ -63,7 +63,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	if len(r.Components) > 0 {
 		parts := make([]string, 0, len(r.Components))
 		for _, c := range r.Components {
-			p := commands.Escape(c)
+			p := escape(c)
 			if !hasFold(r.Locks, c) {
 				p += " (not locked)"
 			}
@@ -71,10 +71,10 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 		}
 		components = strings.Join(parts, ", ")
 	}
-	if f := commands.ComponentsFlag(r); f != "" {
+	if f := commands.ComponentsFlag(r); f != nil {
 		// The requester chose other components than the ticket's: the
 		// approver must see what will actually be locked.
-		components += "\n:warning: " + f
+		components += "\n:warning: " + mrkdwnText(f)
 	}
 	var when *slack.TextBlockObject
 	if r.State.Open() {
@@ -84,7 +84,7 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	}
 	fields := []*slack.TextBlockObject{
 		field("State", stateEmoji[r.State]+" "+string(r.State)),
-		field("Requester", commands.UserRef(r.Requester)),
+		field("Requester", userRef(r.Requester)),
 		field(approver, userOrDash(r.Approver)),
 		field("Admin", admin),
 		field("Components", components),
@@ -97,22 +97,22 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 
 	var details []string
 	if r.Note != "" {
-		details = append(details, "*Note:* "+commands.Escape(r.Note))
+		details = append(details, "*Note:* "+escape(r.Note))
 	}
 	if r.Reason != "" {
-		details = append(details, "*Reason:* "+commands.Escape(r.Reason))
+		details = append(details, "*Reason:* "+escape(r.Reason))
 	}
 	if r.Running != nil {
 		details = append(details, fmt.Sprintf(":gear: %s hook running since %s", r.Running.Phase, slackDate(r.Running.Since)))
 	} else if h := r.LastHook; h != nil && !h.OK {
-		details = append(details, fmt.Sprintf(":warning: last %s hook failed: %s (details in the thread)", h.Phase, commands.Escape(clipText(h.Error, 300))))
+		details = append(details, fmt.Sprintf(":warning: last %s hook failed: %s (details in the thread)", h.Phase, escape(clipText(h.Error, 300))))
 	}
 	if len(details) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipMarkup(strings.Join(details, "\n"), maxSectionText)), nil, nil))
 	}
 	ctx := fmt.Sprintf("Release #%d · requested %s · updated %s", r.ID, slackDate(r.Created), slackDate(r.Updated))
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
-	return commands.CardText(r, now), blocks
+	return mrkdwnText(commands.CardText(r, now)), blocks
 }
 
 // textBlocks renders a message with buttons: its text in sections, then one
@@ -156,7 +156,7 @@ func userOrDash(user string) string {
 	if user == "" {
 		return "—"
 	}
-	return commands.UserRef(user)
+	return userRef(user)
 }
 
 // slackDate renders t so that each reader sees it in their own time zone.

@@ -407,14 +407,14 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 	case commands.EffectReply:
 		return s.reply(ctx, key, e)
 	case commands.EffectDM:
-		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
 	case commands.EffectCard:
 		_, err := s.card(ctx, key, e.Release)
 		return err
 	case commands.EffectThread:
 		return s.thread(ctx, key, e)
 	case commands.EffectPost:
-		_, err := s.post(ctx, key, s.channel, "", e.Text, nil)
+		_, err := s.post(ctx, key, s.channel, "", effectText(e), nil)
 		return err
 	}
 	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
@@ -425,13 +425,13 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error {
 	switch {
 	case e.Channel == "" || e.Via == commands.ViaConsole:
-		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
 	case e.Via == commands.ViaDM:
-		_, err := s.post(ctx, key, e.Channel, "", e.Text, e.Buttons)
+		_, err := s.post(ctx, key, e.Channel, "", effectText(e), e.Buttons)
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
-		opts := msgOptions(e.Text, e.Buttons)
+		opts := msgOptions(effectText(e), e.Buttons)
 		if e.Thread != "" {
 			opts = append(opts, slack.MsgOptionTS(e.Thread)) // shown in the thread the asker wrote in
 		}
@@ -442,7 +442,7 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 	case "user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived":
 		s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
 			Msg("could not show a reply in the channel; sending it by DM")
-		return s.directMessage(ctx, key, e.User, e.Text, e.Buttons)
+		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
 	}
 	return err
 }
@@ -591,6 +591,6 @@ func (s *sender) thread(ctx context.Context, key string, e commands.Effect) erro
 			return err
 		}
 	}
-	_, err = s.post(ctx, key, s.channel, ts, e.Text, e.Buttons)
+	_, err = s.post(ctx, key, s.channel, ts, effectText(e), e.Buttons)
 	return err
 }

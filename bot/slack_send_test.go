@@ -126,7 +126,7 @@ func (h *senderHarness) waitEmpty(t *testing.T, timeout time.Duration) {
 }
 
 func dmReply(channel, text string) commands.Effect {
-	return commands.Effect{Kind: commands.EffectReply, User: "U01", Channel: channel, Via: commands.ViaDM, Text: text}
+	return commands.Effect{Kind: commands.EffectReply, User: "U01", Channel: channel, Via: commands.ViaDM, Text: commands.Text{commands.Plain(text)}}
 }
 
 func callsTo(fs *fakeslack.Server, method, channel string) []fakeslack.Call {
@@ -277,10 +277,10 @@ func TestSenderFailures(t *testing.T) {
 func TestSenderReplies(t *testing.T) {
 	h := startSender(t, nil)
 	h.emit(t,
-		commands.Effect{Kind: commands.EffectReply, User: "U01", Channel: releaseChannel, Via: commands.ViaMention, Text: "only you see this"},
-		commands.Effect{Kind: commands.EffectReply, User: "U02", Channel: "D02", Via: commands.ViaButton, Text: "you clicked"},
-		commands.Effect{Kind: commands.EffectReply, User: "U03", Text: "a later report"},
-		commands.Effect{Kind: commands.EffectDM, User: "U04", Text: "PAY-1 needs you", Buttons: []commands.Button{
+		commands.Effect{Kind: commands.EffectReply, User: "U01", Channel: releaseChannel, Via: commands.ViaMention, Text: commands.Text{commands.Plain("only you see this")}},
+		commands.Effect{Kind: commands.EffectReply, User: "U02", Channel: "D02", Via: commands.ViaButton, Text: commands.Text{commands.Plain("you clicked")}},
+		commands.Effect{Kind: commands.EffectReply, User: "U03", Text: commands.Text{commands.Plain("a later report")}},
+		commands.Effect{Kind: commands.EffectDM, User: "U04", Text: commands.Text{commands.Plain("PAY-1 needs you")}, Buttons: []commands.Button{
 			{Label: "Approve", Command: "accept PAY-1", Style: "primary"}, {Label: "Reject", Command: "reject PAY-1", Style: "danger"}}},
 	)
 	h.waitEmpty(t, 3*time.Second)
@@ -310,13 +310,13 @@ func TestSenderReplies(t *testing.T) {
 
 	// An ephemeral reply that cannot be shown goes by DM.
 	h.fs.Fail("chat.postEphemeral", fakeslack.Failure{Error: "user_not_in_channel", Times: 1})
-	h.emit(t, commands.Effect{Kind: commands.EffectReply, User: "U05", Channel: "C0ELSE", Via: commands.ViaMention, Text: "fallback"})
+	h.emit(t, commands.Effect{Kind: commands.EffectReply, User: "U05", Channel: "C0ELSE", Via: commands.ViaMention, Text: commands.Text{commands.Plain("fallback")}})
 	h.waitEmpty(t, 3*time.Second)
 	if m := h.fs.Messages(fakeslack.DMChannel("U05")); len(m) != 1 || m[0].Text != "fallback" {
 		t.Errorf("ephemeral fallback: %+v", m)
 	}
 	// conversations.open is asked once per user.
-	h.emit(t, commands.Effect{Kind: commands.EffectDM, User: "U04", Text: "again"})
+	h.emit(t, commands.Effect{Kind: commands.EffectDM, User: "U04", Text: commands.Text{commands.Plain("again")}})
 	h.waitEmpty(t, 3*time.Second)
 	if n := len(h.fs.Calls("conversations.open")); n != 3 {
 		t.Errorf("conversations.open calls: got %d, want 3 (U03, U04, U05)", n)
@@ -380,7 +380,7 @@ func TestSenderCardPostedOnceThenUpdated(t *testing.T) {
 		Requester: "U01", Created: now, Updated: now})
 
 	// A thread message before the card was posted posts the card first.
-	h.emit(t, commands.Effect{Kind: commands.EffectThread, Release: &rel, Text: "queued"}, cardEffect(rel))
+	h.emit(t, commands.Effect{Kind: commands.EffectThread, Release: &rel, Text: commands.Text{commands.Plain("queued")}}, cardEffect(rel))
 	h.waitEmpty(t, 3*time.Second)
 	ts := getRelease(t, h.db, rel.ID).Card
 	if ts == "" {
@@ -390,7 +390,7 @@ func TestSenderCardPostedOnceThenUpdated(t *testing.T) {
 	rel = getRelease(t, h.db, rel.ID)
 	rel.State, rel.Approver = commands.StateAccepted, "U02"
 	rel = putRelease(t, h.db, rel)
-	h.emit(t, cardEffect(rel), commands.Effect{Kind: commands.EffectThread, Release: &rel, Text: "accepted by <@U02>"})
+	h.emit(t, cardEffect(rel), commands.Effect{Kind: commands.EffectThread, Release: &rel, Text: commands.Text{commands.Plain("accepted by "), commands.Person("U02")}})
 	h.waitEmpty(t, 3*time.Second)
 
 	type msg struct {
@@ -523,7 +523,7 @@ func TestSenderPostsToTheReleaseChannel(t *testing.T) {
 	for _, m := range h.fs.Messages(releaseChannel) {
 		got = append(got, msg{m.Channel, m.ThreadTS, m.Text, len(m.Blocks), m.Ephemeral})
 	}
-	want := []msg{{Channel: releaseChannel, Text: text}}
+	want := []msg{{Channel: releaseChannel, Text: mrkdwnText(text)}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("release channel messages (-want +got):\n%s", diff)
 	}

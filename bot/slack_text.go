@@ -227,16 +227,63 @@ func parseAction(payload []byte, self botIdentity) inbound {
 // messages; they would make a ticket key not match.
 var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "", "\u200d", "", "\u2060", "", "\ufeff", "")
 
-// commandText turns the text of a Slack message into the text of a command:
-// it removes the bot's own mentions (<@BOT> and <@BOT|name>), drops
-// zero-width characters and unescapes &lt; &gt; &amp;. Other markup (links,
-// user mentions) is left for commands.Parse, which understands it.
+// commandText turns the text of a Slack message into the plain text of a
+// command, which is what commands.Parse takes: it removes the bot's own
+// mentions (<@BOT> and <@BOT|name>), drops zero-width characters, unescapes
+// &lt; &gt; &amp; and turns the remaining markup into plain words
+// (plainText).
 func (id botIdentity) commandText(text string) string {
 	if id.mention != nil {
 		text = id.mention.ReplaceAllString(text, " ")
 	}
 	text = zeroWidth.Replace(text)
-	return strings.TrimSpace(commands.Unescape(text))
+	text = unescape(text)
+	// Markup can nest ("<<a>>"); unwrap until nothing changes, so that the
+	// command's text parses back to itself.
+	for range 8 {
+		p := plainText(text)
+		if p == text {
+			break
+		}
+		text = p
+	}
+	return strings.TrimSpace(text)
+}
+
+var slackMarkup = regexp.MustCompile(`<([^<>\s][^<>]*)>`)
+
+// plainText turns Slack markup in user text into plain words: <url|label>
+// and <url> become url, <@U1> becomes @U1, <#C1|name> becomes #name, and
+// <!here> becomes @here, so echoing the text can never ping or link anyone.
+// A tracker link whose label is another ticket's key keeps both, so that
+// the command is refused rather than acting on a ticket the reader did not
+// see.
+func plainText(s string) string {
+	return slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
+		inner := m[1 : len(m)-1]
+		target, label, hasLabel := strings.Cut(inner, "|")
+		switch {
+		case strings.HasPrefix(target, "@"):
+			return target
+		case strings.HasPrefix(target, "#"):
+			if hasLabel && label != "" {
+				return "#" + label
+			}
+			return target
+		case strings.HasPrefix(target, "!"):
+			name, _, _ := strings.Cut(target[1:], "^")
+			if hasLabel && label != "" {
+				return label
+			}
+			return "@" + name
+		}
+		if key, ok := commands.TicketKey(target); ok && hasLabel {
+			if l, ok := commands.TicketKey(label); ok && l != key {
+				return target + "|" + label // link and label disagree
+			}
+		}
+		return target
+	})
 }
 
 // tsTime turns a Slack ts ("1700000000.000100") into a time; zero if malformed.

@@ -24,13 +24,13 @@ func TestCommandText(t *testing.T) {
 		{bot + "\u00a0dobro PAY-1", "dobro PAY-1"},
 		{"<@" + fakeslack.BotUser + "|dobrobot> queue", "queue"},
 		{"dobro PAY-1 " + bot, "dobro PAY-1"},
-		{bot + " reject PAY-1 ask <@U02ANN> first", "reject PAY-1 ask <@U02ANN> first"},
-		{bot + " dobro <https://x.atlassian.net/browse/PAY-1|PAY-1>", "dobro <https://x.atlassian.net/browse/PAY-1|PAY-1>"},
-		{bot + " dobro PAY-1 R&amp;D &lt;fast&gt;", "dobro PAY-1 R&D <fast>"},
+		{bot + " reject PAY-1 ask <@U02ANN> first", "reject PAY-1 ask @U02ANN first"},
+		{bot + " dobro <https://x.atlassian.net/browse/PAY-1|PAY-1>", "dobro https://x.atlassian.net/browse/PAY-1"},
+		{bot + " dobro PAY-1 R&amp;D &lt;fast&gt;", "dobro PAY-1 R&D fast"},
 		{bot + " dobro PAY-1 &amp;lt; stays", "dobro PAY-1 &lt; stays"},
 		{bot + " dobro PAY\u200b-1", "dobro PAY-1"},
-		{"&lt;@" + fakeslack.BotUser + "&gt; typed", "<@" + fakeslack.BotUser + "> typed"},
-		{"<@U0OTHER> dobro PAY-1", "<@U0OTHER> dobro PAY-1"},
+		{"&lt;@" + fakeslack.BotUser + "&gt; typed", "@" + fakeslack.BotUser + " typed"},
+		{"<@U0OTHER> dobro PAY-1", "@U0OTHER dobro PAY-1"},
 		{bot, ""},
 		{"", ""},
 	}
@@ -61,6 +61,11 @@ func FuzzCommandText(f *testing.F) {
 		}
 		if strings.ContainsAny(out, "\u200b\ufeff") {
 			t.Errorf("commandText(%q) = %q keeps zero-width characters", in, out)
+		}
+		// Parse takes plain text: what commandText gives it holds no
+		// markup left to unwrap.
+		if p := plainText(out); p != out && utf8.ValidString(in) {
+			t.Errorf("commandText(%q) = %q still holds markup (%q)", in, out, p)
 		}
 		_, _ = commands.Parse(out) // must not panic
 	})
@@ -230,6 +235,76 @@ func TestTSTime(t *testing.T) {
 	for _, tt := range tests {
 		if got := tsTime(tt.ts); !got.Equal(tt.want) {
 			t.Errorf("tsTime(%q) = %v, want %v", tt.ts, got, tt.want)
+		}
+	}
+}
+
+func TestPlainText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"see <https://x.example/a|the run>", "see https://x.example/a"},
+		{"<@U123> and <@U9|ann>", "@U123 and @U9"},
+		{"<#C1|releases>", "#releases"},
+		{"<!here> <!channel> <!subteam^S1|@qa>", "@here @channel @qa"},
+		{"a < b > c", "a < b > c"},
+		{"<https://x/browse/PAY-1|PAY-2>", "https://x/browse/PAY-1|PAY-2"},
+	}
+	for _, tt := range tests {
+		if got := plainText(tt.in); got != tt.want {
+			t.Errorf("plainText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestCommandTextParses: what Slack sends parses, through commandText, to
+// the command its reader sees: markup is plain words (moved here from the
+// core's TestParse with the unwrapping).
+func TestCommandTextParses(t *testing.T) {
+	tests := []struct {
+		in   string
+		want commands.Command
+	}{
+		{"dobro <https://x.atlassian.net/browse/PAY-7|PAY-7>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-7"}},
+		{"dobro <https://x.atlassian.net/browse/PAY-7>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-7"}},
+		{"dobro PAY-1 see <https://ci.example.com/run/9|run 9> please", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "see https://ci.example.com/run/9 please"}},
+		{"dobro PAY-1 ping <!channel> and <@U123>", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "ping @channel and @U123"}},
+		{"dobro PAY-1 <<!here>> &lt;&lt;@U1&gt;&gt;", commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "@here @U1"}},
+	}
+	for _, tt := range tests {
+		got, err := commands.Parse(testMe.commandText(tt.in))
+		if err != nil {
+			t.Errorf("Parse(commandText(%q)): %v", tt.in, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("Parse(commandText(%q)) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+// TestCommandTextTicketLinks: Slack's link markup around a ticket is
+// unwrapped before commands.Parse, which takes plain text only; a link whose
+// label names another ticket is refused, not acted on.
+func TestCommandTextTicketLinks(t *testing.T) {
+	tests := []struct {
+		in, ticket string // ticket "" means refused
+	}{
+		{"dobro <https://x/browse/PAY-1|PAY-1>", "PAY-1"},
+		{"dobro <https://x/browse/PAY-1|pay-1>", "PAY-1"},
+		{"dobro <https://x/browse/PAY-1>", "PAY-1"},
+		{"dobro <https://x/browse/PAY-1;rm|PAY-1>", ""},
+		{"dobro <https://evil.example/browse/PAY-1|PAY-2>", ""},
+		{"<@" + fakeslack.BotUser + "> status &lt;https://x/browse/PAY-3|PAY-3&gt;", "PAY-3"},
+	}
+	for _, tt := range tests {
+		c, err := commands.Parse(testMe.commandText(tt.in))
+		if tt.ticket == "" {
+			if commands.ErrorCode(err) != commands.EINVALID || !strings.Contains(err.Error(), "is not a ticket key") {
+				t.Errorf("Parse(commandText(%q)) = %+v, %v; want refused as no ticket key", tt.in, c, err)
+			}
+			continue
+		}
+		if err != nil || c.Ticket != tt.ticket {
+			t.Errorf("Parse(commandText(%q)) = %+v, %v; want ticket %s", tt.in, c, err, tt.ticket)
 		}
 	}
 }

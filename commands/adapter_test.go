@@ -21,7 +21,7 @@ func TestRedirect(t *testing.T) {
 	ctx := context.Background()
 	m := commands.Message{EventID: "EvELSE", User: "U0ANN", Channel: "C0OTHER", Via: commands.ViaMention, Text: "dobro PAY-1"}
 	for range 2 {
-		if err := svc.Redirect(ctx, m, "not here"); err != nil {
+		if err := svc.Redirect(ctx, m, commands.Text{commands.Plain("not here")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -30,7 +30,7 @@ func TestRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []commands.Effect{{ID: 1, Kind: commands.EffectReply, Event: "EvELSE", User: "U0ANN", Channel: "C0OTHER",
-		Via: commands.ViaMention, Text: "not here"}}
+		Via: commands.ViaMention, Text: commands.Text{commands.Plain("not here")}}}
 	if diff := cmp.Diff(want, effects); diff != "" {
 		t.Errorf("outbox (-want +got):\n%s", diff)
 	}

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"errors"
-	"fmt"
 )
 
 // authorize is the one authorisation check for every command and path: it
@@ -18,7 +17,7 @@ func (r *cmdRun) authorize(rel *Release) error {
 	switch spec.Who {
 	case whoRequester:
 		if ro.notInChannel {
-			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", channelRef(r.s.Policy.Channel))
+			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", ChannelRef(r.s.Policy.Channel))
 		}
 		if !ro.requester {
 			return Errorf(EFORBIDDEN, "You are not allowed to request releases: ask an admin to add you to the requesters.")
@@ -38,7 +37,7 @@ func (r *cmdRun) authorize(rel *Release) error {
 		if rel != nil && (rel.Requester == user || rel.Admin == user || ro.admin) {
 			return nil
 		}
-		return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", UserRef(rel.Requester), r.cmd.Verb, rel.Ticket)
+		return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", Person(rel.Requester), r.cmd.Verb, rel.Ticket)
 	}
 	return nil
 }
@@ -106,6 +105,6 @@ func (r *cmdRun) settle(rel Release, p *heldResult) (Release, error) {
 	if rel, err = r.tx.Release(rel.ID); err != nil {
 		return rel, err
 	}
-	r.reply(fmt.Sprintf("Recorded the held result of the %s hook of %s first (%s); %s is %s.", p.hr.Phase, rel.Ticket, p.outcome(), rel.Ticket, rel.State))
+	r.reply(say("Recorded the held result of the %s hook of %s first (%s); %s is %s.", p.hr.Phase, rel.Ticket, p.outcome(), rel.Ticket, rel.State))
 	return rel, nil
 }

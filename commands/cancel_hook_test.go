@@ -52,8 +52,8 @@ func (h *harness) auditEntries() []commands.AuditEntry {
 func youreNext(effects []commands.Effect, user string) []string {
 	var out []string
 	for _, e := range dmsTo(effects, user) {
-		if strings.Contains(e.Text, "You're next") {
-			out = append(out, e.Text)
+		if strings.Contains(render(e.Text), "You're next") {
+			out = append(out, render(e.Text))
 		}
 	}
 	return out
@@ -159,7 +159,7 @@ func TestRecoverCancelHookKeepsLocks(t *testing.T) {
 	if got, want := h.locks(), []string{"backend=PAY-2"}; !cmp.Equal(got, want) {
 		t.Errorf("locks after recover = %v, want %v", got, want)
 	}
-	if dms := dmsTo(effects, ann); len(dms) != 1 || !strings.Contains(dms[0].Text, "outcome is unknown") || !strings.Contains(dms[0].Text, "unlock backend") {
+	if dms := dmsTo(effects, ann); len(dms) != 1 || !strings.Contains(render(dms[0].Text), "outcome is unknown") || !strings.Contains(render(dms[0].Text), "unlock backend") {
 		t.Errorf("requester DMs = %+v, want one saying the outcome is unknown and how to free backend", dms)
 	}
 	if got := youreNext(effects, bob); len(got) != 0 {

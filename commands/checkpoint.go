@@ -108,8 +108,8 @@ func VerifyStore(ctx context.Context, s Store, against *Checkpoint) (Checkpoint,
 
 // CheckpointText is the message that posts a checkpoint to the release
 // channel.
-func CheckpointText(cp Checkpoint) string {
-	return fmt.Sprintf("Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %s)", cp.Seq, cp.Hash, cp)
+func CheckpointText(cp Checkpoint) Text {
+	return say("Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %s)", cp.Seq, cp.Hash, cp)
 }
 
 // Checkpoint posts the audit chain's head to the release channel (an

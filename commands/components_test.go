@@ -60,8 +60,8 @@ func TestApproverSeesChosenComponents(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("no card among %+v", effects)
 			}
-			card := commands.CardText(*effects[i].Release, h.now)
-			for what, text := range map[string]string{"approver's DM": dms[0].Text, "card": card} {
+			card := render(commands.CardText(*effects[i].Release, h.now))
+			for what, text := range map[string]string{"approver's DM": render(dms[0].Text), "card": card} {
 				for _, w := range tc.want {
 					if !strings.Contains(text, w) {
 						t.Errorf("%s %q does not say %q", what, text, w)

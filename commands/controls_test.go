@@ -113,9 +113,9 @@ func TestControlCharactersRefusedOrNeutralised(t *testing.T) {
 	}
 	checked := 0
 	for _, e := range effects {
-		texts := []string{e.Text}
+		texts := []string{render(e.Text)}
 		if e.Release != nil {
-			texts = append(texts, commands.CardText(*e.Release, h.now))
+			texts = append(texts, render(commands.CardText(*e.Release, h.now)))
 		}
 		for _, text := range texts {
 			checked++
@@ -140,13 +140,13 @@ func TestControlCharactersRefusedOrNeutralised(t *testing.T) {
 		len(unsafeChars), refused, checked, entries)
 }
 
-// TestNeutraliseControls: Clean (audit log, stored text) and Escape
-// (replies) neutralise the characters whatever their source; Escape keeps
+// TestNeutraliseControls: Clean (audit log, stored text) and Plain
+// (replies) neutralise the characters whatever their source; Plain keeps
 // line breaks and tabs, which hook output needs.
 func TestNeutraliseControls(t *testing.T) {
 	for _, c := range unsafeChars {
 		in := "a" + string(c) + "b\nc\td"
-		for name, got := range map[string]string{"Clean": commands.Clean(in), "Escape": commands.Escape(in)} {
+		for name, got := range map[string]string{"Clean": commands.Clean(in), "Plain": commands.Plain(in).Text} {
 			if r, ok := hasUnsafe(got); ok {
 				t.Errorf("%s(%q) = %q: keeps U+%04X", name, in, got, r)
 			}
@@ -154,8 +154,8 @@ func TestNeutraliseControls(t *testing.T) {
 				t.Errorf("%s(%q) = %q: lost the text around it", name, in, got)
 			}
 		}
-		if got := commands.Escape(in); !strings.HasSuffix(got, "b\nc\td") {
-			t.Errorf("Escape(%q) = %q: want the line break and tab kept", in, got)
+		if got := commands.Plain(in).Text; !strings.HasSuffix(got, "b\nc\td") {
+			t.Errorf("Plain(%q) = %q: want the line break and tab kept", in, got)
 		}
 	}
 }

@@ -26,7 +26,7 @@ func (r *cmdRun) start() error {
 		}
 	case StateDeploying:
 		if rel.LastHook == nil || rel.LastHook.Phase != PhaseStart || rel.LastHook.OK || rel.LastHook.Error != outcomeUnknown {
-			r.reply(fmt.Sprintf("%s is already deploying (dep start %s by %s).", TicketRef(rel), since(r.now, rel.Started), UserRef(rel.Requester)))
+			r.reply(say("%s is already deploying (dep start %s by %s).", TicketRef(rel), since(r.now, rel.Started), Person(rel.Requester)))
 			return nil
 		}
 	}
@@ -52,19 +52,19 @@ func (r *cmdRun) start() error {
 		}
 	}
 	r.card(rel)
-	msg := fmt.Sprintf("%s started the deploy", UserRef(r.m.User))
+	msg := say("%v started the deploy", Person(r.m.User))
 	if len(rel.Locks) > 0 {
-		msg += "; locked " + strings.Join(rel.Locks, ", ")
+		msg = msg.say("; locked %s", strings.Join(rel.Locks, ", "))
 	}
 	if hook != nil {
-		msg += ". Start hook running…"
+		msg = msg.plain(". Start hook running…")
 		r.after = append(r.after, r.s.spawn(rel, *hookRun, hook))
 	} else {
-		msg += ". When it is done: dep finish " + rel.Ticket + "."
+		msg = msg.say(". When it is done: dep finish %s.", rel.Ticket)
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
 	}
 	r.thread(rel, msg)
-	r.reply(fmt.Sprintf("Deploy of %s started.", rel.Ticket))
+	r.reply(say("Deploy of %s started.", rel.Ticket))
 	return nil
 }
 
@@ -78,7 +78,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 	}
 	for _, l := range locks {
 		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {
-			return Errorf(ECONFLICT, "%s: %s.", capitalize(lockText(l, r.now)), "wait until an admin unlocks it")
+			return Errorf(ECONFLICT, "%s: %s.", lockText(l, r.now).capitalize(), "wait until an admin unlocks it")
 		}
 		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
 			return r.lockedBy(l)
@@ -97,7 +97,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 		}
 		for _, c := range o.Locks {
 			if slices.Contains(rel.Locks, c) {
-				return Errorf(ECONFLICT, "%s is ahead of %s in the queue for %s (%s by %s): it starts first, or it must be cancelled.", o.Ticket, rel.Ticket, c, o.State, UserRef(o.Requester))
+				return Errorf(ECONFLICT, "%s is ahead of %s in the queue for %s (%s by %s): it starts first, or it must be cancelled.", o.Ticket, rel.Ticket, c, o.State, Person(o.Requester))
 			}
 		}
 	}
@@ -109,7 +109,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 // cancel hook runs, or after a restart found it running: say so, and what
 // to do.
 func (r *cmdRun) lockedBy(l Lock) error {
-	text := capitalize(lockText(l, r.now))
+	text := lockText(l, r.now).capitalize()
 	holder, err := r.tx.Release(l.Release)
 	if err != nil || holder.State.Open() {
 		return Errorf(ECONFLICT, "%s.", text)
@@ -148,8 +148,8 @@ func (r *cmdRun) finish() error {
 			return err
 		}
 		r.card(rel)
-		r.thread(rel, fmt.Sprintf("%s is finishing the deploy. Finish hook running…", UserRef(r.m.User)))
-		r.reply(fmt.Sprintf("Finishing %s: the finish hook is running.", rel.Ticket))
+		r.thread(rel, say("%s is finishing the deploy. Finish hook running…", Person(r.m.User)))
+		r.reply(say("Finishing %s: the finish hook is running.", rel.Ticket))
 		r.after = append(r.after, r.s.spawn(rel, hookRun, hook))
 		return nil
 	}
@@ -192,24 +192,24 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 	switch action {
 	case ActionFinish:
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now))
-		r.thread(rel, fmt.Sprintf("Done: %s finished the deploy.", UserRef(r.m.User)))
-		r.reply(fmt.Sprintf("%s is done. Thank you!", rel.Ticket))
+		r.thread(rel, say("Done: %s finished the deploy.", Person(r.m.User)))
+		r.reply(say("%s is done. Thank you!", rel.Ticket))
 	default:
 		why := ""
 		if reason != "" {
-			why = ": " + Escape(reason)
+			why = ": " + reason
 		}
-		text := fmt.Sprintf("Cancelled by %s%s.", UserRef(r.m.User), why)
+		text := say("Cancelled by %v%s.", Person(r.m.User), why)
 		if hook != nil {
-			text += " Cancel hook running…" + keptText(rel)
+			text = text.say(" Cancel hook running…%s", keptText(rel))
 		}
 		r.thread(rel, text)
 		if rel.Requester != r.m.User {
-			r.dm(rel.Requester, fmt.Sprintf("%s was cancelled by %s%s.", TicketRef(rel), UserRef(r.m.User), why))
+			r.dm(rel.Requester, say("%s was cancelled by %s%s.", TicketRef(rel), Person(r.m.User), why))
 		}
-		msg := fmt.Sprintf("%s is cancelled.", rel.Ticket)
+		msg := say("%s is cancelled.", rel.Ticket)
 		if hook != nil {
-			msg += " The cancel hook is running" + keptText(rel)
+			msg = msg.say(" The cancel hook is running%s", keptText(rel))
 		}
 		r.reply(msg)
 	}
@@ -259,7 +259,7 @@ func (r *cmdRun) tellNext(freed []string) error {
 			claimed[c] = true
 		}
 		if wants && !blocked {
-			r.dm(o.Requester, fmt.Sprintf("You're next: %s can start now.", TicketRef(o)),
+			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
 				Button{Label: "Start", Command: "dep start " + o.Ticket, Style: "primary"})
 		}
 	}

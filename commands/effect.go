@@ -49,8 +49,7 @@ const (
 
 // Effect is something to tell someone, decided by the Service and delivered
 // by a chat adapter after the change that caused it was committed. Text is
-// Slack mrkdwn: user references are <@ID>, and any text that came from a user
-// or the tracker is escaped (&amp; &lt; &gt;).
+// structured (see Text): each adapter renders it in its own markup.
 type Effect struct {
 	ID      uint64     `json:"id"` // outbox ID, assigned by Tx.Emit
 	Kind    EffectKind `json:"kind"`
@@ -60,8 +59,13 @@ type Effect struct {
 	Via     Via        `json:"via,omitempty"`
 	Thread  string     `json:"thread,omitempty"` // reply: the thread the asker wrote in
 	Release *Release   `json:"release,omitempty"`
-	Text    string     `json:"text,omitempty"`
-	Buttons []Button   `json:"buttons,omitempty"`
+	Text    Text       `json:"spans,omitempty"`
+	// Legacy is the text of an effect written by a version before Text was
+	// structured (under its old JSON key), which may still be in the outbox
+	// at an upgrade: already in the markup of the chat adapter of that
+	// time, which delivers it as it is. The core never writes it.
+	Legacy  string   `json:"text,omitempty"`
+	Buttons []Button `json:"buttons,omitempty"`
 }
 
 // Button is an action offered with a message. A click is handled exactly like

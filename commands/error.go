@@ -1,9 +1,6 @@
 package commands
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Error codes. A code says what kind of failure it is; the message says what
 // happened and what to do, in words a person can act on.
@@ -17,17 +14,32 @@ const (
 )
 
 // Error is the core's error: a code and a message for the person who asked.
+// Text is the message as a chat adapter shows it; Message is the same in
+// plain words (Text.String), for logs and the audit log. An Error made
+// without a Text shows its Message.
 type Error struct {
 	Code    string
 	Message string
+	Text    Text
 }
 
 // Error returns the message.
 func (e *Error) Error() string { return e.Message }
 
-// Errorf returns an *Error with the code and a formatted message.
+// Errorf returns an *Error with the code and a formatted message. Like the
+// core's own texts, an argument may be a Span or a Text (a person, a
+// ticket); any other is formatted with its verb.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	t := say(format, args...)
+	return &Error{Code: code, Message: t.String(), Text: t}
+}
+
+// text is what a chat adapter shows of e.
+func (e *Error) text() Text {
+	if e.Text != nil {
+		return e.Text
+	}
+	return Text{Plain(e.Message)}
 }
 
 // ErrorCode returns the code of err: its *Error's, or EINTERNAL for any other

@@ -22,7 +22,7 @@ type cmdRun struct {
 	src     string // the audit source when not the message's (source in via.go)
 }
 
-func (r *cmdRun) reply(text string) {
+func (r *cmdRun) reply(text Text) {
 	r.effects = append(r.effects, Effect{Kind: EffectReply, User: r.m.User, Channel: r.m.Channel, Thread: r.m.Thread, Via: r.m.Via, Text: text})
 }
 
@@ -30,11 +30,11 @@ func (r *cmdRun) card(rel Release) {
 	r.effects = append(r.effects, Effect{Kind: EffectCard, Release: &rel})
 }
 
-func (r *cmdRun) thread(rel Release, text string) {
+func (r *cmdRun) thread(rel Release, text Text) {
 	r.effects = append(r.effects, Effect{Kind: EffectThread, Release: &rel, Text: text})
 }
 
-func (r *cmdRun) dm(user, text string, buttons ...Button) {
+func (r *cmdRun) dm(user string, text Text, buttons ...Button) {
 	if user == "" {
 		return
 	}
@@ -87,7 +87,7 @@ func (r *refusal) Error() string { return r.err.Message }
 // refuse answers a refused command and audits it when it would have changed state.
 func (r *cmdRun) refuse(e *Error, changes bool) error {
 	r.effects = nil
-	r.reply(e.Message)
+	r.reply(e.text())
 	if !changes {
 		return nil
 	}

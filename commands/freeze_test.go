@@ -65,7 +65,7 @@ func TestUnlockAllTellsEveryHeldRelease(t *testing.T) {
 			})
 			var told []string
 			for _, e := range h.say(admin, "unlock all") {
-				if e.Kind == commands.EffectDM && strings.Contains(e.Text, "You're next") {
+				if e.Kind == commands.EffectDM && strings.Contains(render(e.Text), "You're next") {
 					told = append(told, e.User)
 				}
 			}

@@ -102,7 +102,7 @@ func TestHookResultLandsAfterFailedCommits(t *testing.T) {
 	}
 	told := false
 	for _, e := range effects {
-		told = told || (e.Kind == commands.EffectThread && strings.Contains(e.Text, "start hook succeeded"))
+		told = told || (e.Kind == commands.EffectThread && strings.Contains(render(e.Text), "start hook succeeded"))
 	}
 	if !told {
 		t.Errorf("the thread was not told the hook's result: %+v", effects)

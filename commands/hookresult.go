@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -36,21 +35,21 @@ func (p *heldResult) outcome() string {
 	if p.res.OK {
 		return "it succeeded"
 	}
-	return "it failed (" + Escape(p.res.Error) + ")"
+	return "it failed (" + p.res.Error + ")"
 }
 
 // text says, for a person who asked to change the release, that the hook
 // has ended and why its result is not recorded yet.
-func (p *heldResult) text(ticket string, now time.Time) string {
+func (p *heldResult) text(ticket string, now time.Time) Text {
 	p.mu.Lock()
 	cause := p.cause
 	p.mu.Unlock()
 	ended := "succeeded"
 	if !p.res.OK {
-		ended = "failed (" + Escape(p.res.Error) + ")"
+		ended = "failed (" + p.res.Error + ")"
 	}
-	return fmt.Sprintf("The %s hook of %s ended and %s %s, but its result could not be recorded yet (%s): dobrobot keeps retrying.",
-		p.hr.Phase, ticket, ended, since(now, p.res.Ended), Escape(ErrorMessage(cause)))
+	return say("The %s hook of %s ended and %s %s, but its result could not be recorded yet (%s): dobrobot keeps retrying.",
+		p.hr.Phase, ticket, ended, since(now, p.res.Ended), ErrorMessage(cause))
 }
 
 func (p *heldResult) isSettled() bool {

@@ -96,14 +96,14 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult) ([]fun
 		}
 		r.after = append(r.after, s.comment(rel.Ticket, PhaseStart, hr.Actor, r.now))
 		r.card(rel)
-		r.thread(rel, hookText(res)+fmt.Sprintf(". When the deploy is done: dep finish %s.", rel.Ticket))
+		r.thread(rel, hookText(res).say(". When the deploy is done: dep finish %s.", rel.Ticket))
 	case hr.Phase == PhaseStart:
 		if rel, err = r.move(rel, ActionFail, hookDetail(res), nil); err != nil {
 			return nil, err
 		}
 		r.card(rel)
 		r.thread(rel, hookText(res))
-		text := fmt.Sprintf("The start hook of %s failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket, rel.Ticket)
+		text := say("The start hook of %v failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket, rel.Ticket)
 		for _, u := range uniq(hr.Actor, rel.Requester) {
 			r.dm(u, text)
 		}
@@ -117,7 +117,7 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult) ([]fun
 		}
 		r.card(rel)
 		r.thread(rel, hookText(res))
-		r.dm(hr.Actor, fmt.Sprintf("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
+		r.dm(hr.Actor, say("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
 	}
 	return r.after, r.flush()
 }
@@ -144,12 +144,12 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult) error {
 	}
 	text := hookText(res)
 	if len(rel.Locks) > 0 {
-		text = firstLine(text) + fmt.Sprintf("; freed %s.", strings.Join(rel.Locks, ", ")) + strings.TrimPrefix(text, firstLine(text))
+		text = text.withFirstLine(say("; freed %s.", strings.Join(rel.Locks, ", ")))
 	}
 	r.card(rel)
 	r.thread(rel, text)
 	if !res.OK {
-		r.dm(r.m.User, fmt.Sprintf("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
+		r.dm(r.m.User, say("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
 	}
 	return r.tellNext(rel.Locks)
 }

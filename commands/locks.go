@@ -26,7 +26,7 @@ func (r *cmdRun) lock() error {
 	}
 	for _, l := range locks {
 		if l.Frozen() && l.Component == comp {
-			r.reply(capitalize(lockText(l, r.now)) + " already.")
+			r.reply(lockText(l, r.now).capitalize().plain(" already."))
 			return nil
 		}
 	}
@@ -37,9 +37,9 @@ func (r *cmdRun) lock() error {
 	if err := r.audit(ActionLock, "", StateNone, StateNone, strings.TrimSuffix(comp+": "+r.cmd.Text, ": ")); err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("Froze %s: no release can dep start on it until unlock %s.", comp, comp)
+	msg := say("Froze %s: no release can dep start on it until unlock %s.", comp, comp)
 	if comp == AllComponents {
-		msg = "Froze every component: no release can dep start until unlock all."
+		msg = say("Froze every component: no release can dep start until unlock all.")
 	}
 	r.reply(msg)
 	return nil
@@ -73,7 +73,7 @@ func (r *cmdRun) unlock() error {
 		if len(held) > 0 {
 			return Errorf(ECONFLICT, "%s is not frozen; it is locked by %s until its dep finish or cancel.", comp, strings.Join(held, ", "))
 		}
-		r.reply(fmt.Sprintf("%s is not frozen.", comp))
+		r.reply(say("%s is not frozen.", comp))
 		return nil
 	}
 	if err := r.tx.DeleteLock(comp, 0); err != nil {
@@ -82,7 +82,7 @@ func (r *cmdRun) unlock() error {
 	if err := r.audit(ActionUnlock, "", StateNone, StateNone, comp); err != nil {
 		return err
 	}
-	r.reply(fmt.Sprintf("Unfroze %s.", comp))
+	r.reply(say("Unfroze %s.", comp))
 	freed := []string{comp}
 	if comp == AllComponents {
 		// all also frees the releases that lock nothing: the freeze held them too.
@@ -115,8 +115,8 @@ func (r *cmdRun) unlockLeft(comp string, rel Release) error {
 	if err := r.audit(ActionUnlock, rel.Ticket, rel.State, rel.State, comp+": "+why); err != nil {
 		return err
 	}
-	r.thread(rel, fmt.Sprintf("%s freed %s, which %s still held.", UserRef(r.m.User), comp, rel.Ticket))
-	r.reply(fmt.Sprintf("Freed %s: %s is %s and no longer holds it.", comp, rel.Ticket, rel.State))
+	r.thread(rel, say("%s freed %s, which %s still held.", Person(r.m.User), comp, rel.Ticket))
+	r.reply(say("Freed %s: %s is %s and no longer holds it.", comp, rel.Ticket, rel.State))
 	return r.tellNext([]string{comp})
 }
 
@@ -138,5 +138,5 @@ func (r *cmdRun) component() (string, error) {
 			return known, nil
 		}
 	}
-	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", Escape(comp), strings.Join(r.s.Policy.Components, ", "))
+	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", comp, strings.Join(r.s.Policy.Components, ", "))
 }

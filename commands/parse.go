@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -201,24 +200,11 @@ func ticketArg(v Verb, args []string) (string, error) {
 }
 
 // TicketKey extracts a ticket key from the forms a user may write: PAY-1,
-// #PAY-1, pay-1, a tracker link …/browse/PAY-1, or Slack's link markup
-// <https://x.atlassian.net/browse/PAY-1|PAY-1>. The whole word must be a key:
+// #PAY-1, pay-1, or a tracker link …/browse/PAY-1 (a chat adapter turns its
+// own link markup into the link first). The whole word must be a key:
 // "PAY-1;rm" is not PAY-1.
 func TicketKey(word string) (string, bool) {
 	w := word
-	if strings.HasPrefix(w, "<") && strings.HasSuffix(w, ">") && len(w) >= 2 {
-		inner := w[1 : len(w)-1]
-		link, label, hasLabel := strings.Cut(inner, "|")
-		if key, ok := browseKey(link); ok {
-			if hasLabel {
-				if l, ok := TicketKey(label); ok && l != key {
-					return "", false // link and label disagree
-				}
-			}
-			return key, true
-		}
-		return "", false
-	}
 	if key, ok := browseKey(w); ok {
 		return key, true
 	}
@@ -246,58 +232,19 @@ func browseKey(s string) (string, bool) {
 	return key, ValidTicket(key)
 }
 
-var slackMarkup = regexp.MustCompile(`<([^<>\s][^<>]*)>`)
-
-// PlainText turns Slack markup in user text into plain words: <url|label>
-// and <url> become url, <@U1> becomes @U1, <#C1|name> becomes #name, and
-// <!here> becomes @here, so echoing the text can never ping or link anyone.
-func PlainText(s string) string {
-	return slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
-		inner := m[1 : len(m)-1]
-		target, label, hasLabel := strings.Cut(inner, "|")
-		switch {
-		case strings.HasPrefix(target, "@"):
-			return target
-		case strings.HasPrefix(target, "#"):
-			if hasLabel && label != "" {
-				return "#" + label
-			}
-			return target
-		case strings.HasPrefix(target, "!"):
-			name, _, _ := strings.Cut(target[1:], "^")
-			if hasLabel && label != "" {
-				return label
-			}
-			return "@" + name
-		default:
-			return target
-		}
-	})
-}
-
 func freeText(words []string) string {
-	s := strings.Join(words, " ")
-	// Markup can nest ("<<a>>"); unwrap until nothing changes, so the result
-	// parses back to itself.
-	for range 8 {
-		p := PlainText(s)
-		if p == s {
-			break
-		}
-		s = p
-	}
-	return strings.Join(strings.Fields(Clean(s)), " ")
+	return strings.Join(strings.Fields(Clean(strings.Join(words, " "))), " ")
 }
 
 func quoteArg(s string) string {
 	const max = 40
-	s = Clean(PlainText(s))
+	s = Clean(s)
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max]) + "…"
 	}
-	// The word is echoed to Slack: escaped, "<<@U1>>" cannot become a
-	// mention nor "<<!here>>" a ping.
-	return `"` + Escape(s) + `"`
+	// The word is echoed in a plain span: an adapter escapes it, so
+	// markup a user typed cannot become a mention.
+	return `"` + s + `"`
 }
 
 // didYouMean formats the closest candidate (edit distance ≤ 2) into format, or

@@ -154,9 +154,11 @@ type Hooks struct {
 	Start, Finish, Cancel Executor
 }
 
-// Groups resolves user-group IDs (Slack's S…) to their members. Errors:
+// Groups resolves an ID of a role list, or the release channel, to the users
+// it stands for: a user ID stands for that user alone, a group or channel
+// for its members. Only the adapter knows which IDs are groups. Errors:
 // EUNAVAILABLE when the membership cannot be known fresh enough; the caller
-// then denies.
+// then denies. A user ID never fails.
 type Groups interface {
 	Members(ctx context.Context, group string) ([]string, error)
 }

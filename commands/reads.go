@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -22,7 +21,7 @@ func (r *cmdRun) queue() error {
 	}
 	text := queueText(open, locks, closing, r.now)
 	if r.s.Instance != "" {
-		text += "\nAnswered by " + Escape(r.s.Instance) + "."
+		text = text.say("\nAnswered by %s.", r.s.Instance)
 	}
 	r.reply(text)
 	return nil
@@ -48,23 +47,23 @@ func (r *cmdRun) status() error {
 	text := CardText(rel, r.now)
 	if rel.State.Open() {
 		if pos, err := r.position(rel.ID); err == nil && pos > 0 {
-			text += fmt.Sprintf("\nposition in the queue: %d", pos)
+			text = text.say("\nposition in the queue: %d", pos)
 		}
 	}
 	if rel.Running != nil {
 		if p, held := r.s.heldResult(rel.Running.Attempt); held {
-			text += "\n" + p.text(rel.Ticket, r.now)
+			text = text.say("\n%v", p.text(rel.Ticket, r.now))
 		}
 	}
 	if !rel.State.Open() {
 		if kept, err := r.keptLocks(rel); err != nil {
 			return err
 		} else if len(kept) > 0 {
-			text += fmt.Sprintf("\nstill locks %s, %s", strings.Join(kept, ", "), closingText(rel, kept[0], r.now))
+			text = text.say("\nstill locks %s, %s", strings.Join(kept, ", "), closingText(rel, kept[0], r.now))
 		}
 	}
 	if rel.LastHook != nil {
-		text += "\nlast hook: " + firstLine(hookText(*rel.LastHook))
+		text = text.say("\nlast hook: %v", hookText(*rel.LastHook).firstLine())
 	}
 	r.reply(text)
 	return nil
@@ -109,31 +108,31 @@ func (r *cmdRun) history() error {
 	}
 	if len(rels) == 0 {
 		if r.cmd.Ticket != "" {
-			r.reply(fmt.Sprintf("%s has never been requested.", r.cmd.Ticket))
+			r.reply(say("%s has never been requested.", r.cmd.Ticket))
 		} else {
-			r.reply("No releases yet.")
+			r.reply(say("No releases yet."))
 		}
 		return nil
 	}
-	var b strings.Builder
+	var b Text
 	if r.cmd.Ticket != "" {
-		fmt.Fprintf(&b, "Releases of %s, newest first:", r.cmd.Ticket)
+		b = say("Releases of %s, newest first:", r.cmd.Ticket)
 	} else {
-		b.WriteString("Recent releases, newest first:")
+		b = say("Recent releases, newest first:")
 	}
 	for _, rel := range rels {
-		fmt.Fprintf(&b, "\n• %s — %s — requested %s by %s", TicketRef(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), UserRef(rel.Requester))
+		b = b.say("\n• %v — %s — requested %s by %v", TicketRef(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
 		if rel.Approver != "" {
-			fmt.Fprintf(&b, ", approver %s", UserRef(rel.Approver))
+			b = b.say(", approver %v", Person(rel.Approver))
 		}
 		if rel.Admin != "" {
-			fmt.Fprintf(&b, ", admin %s", UserRef(rel.Admin))
+			b = b.say(", admin %v", Person(rel.Admin))
 		}
 		if !rel.State.Open() {
-			fmt.Fprintf(&b, ", ended %s", rel.Updated.Format("2006-01-02 15:04 MST"))
+			b = b.say(", ended %s", rel.Updated.Format("2006-01-02 15:04 MST"))
 		}
 	}
-	r.reply(b.String())
+	r.reply(b)
 	return nil
 }
 
@@ -143,15 +142,15 @@ func (r *cmdRun) log() error {
 		return err
 	}
 	if rel.LastHook == nil {
-		r.reply(fmt.Sprintf("No hook has run for %s yet.", rel.Ticket))
+		r.reply(say("No hook has run for %s yet.", rel.Ticket))
 		return nil
 	}
 	h := *rel.LastHook
-	text := fmt.Sprintf("Last hook of %s: %s, ended %s", rel.Ticket, firstLine(hookText(h)), since(r.now, h.Ended))
+	text := say("Last hook of %s: %v, ended %s", rel.Ticket, hookText(h).firstLine(), since(r.now, h.Ended))
 	if h.Output != "" {
-		text += "\n```\n" + Escape(h.Output) + "\n```"
+		text = text.add(Output(h.Output))
 	} else {
-		text += "\n(no output)"
+		text = text.plain("\n(no output)")
 	}
 	r.reply(text)
 	return nil

@@ -86,8 +86,8 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		if err != nil {
 			return err
 		}
-		text := fmt.Sprintf(":warning: dobrobot restarted while the %s hook of %s was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
-			hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
+		text := say("%v dobrobot restarted while the %s hook of %v was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
+			Icon("warning"), hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
 		r.card(rel)
 		r.thread(rel, text)
 		for _, u := range uniq(rel.Requester, rel.Admin) {
@@ -144,7 +144,7 @@ func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
 	if s.now().Sub(at) >= 20*time.Hour {
 		when = at.Format("2006-01-02 15:04 MST")
 	}
-	text := fmt.Sprintf("Your command %s from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
+	text := say("Your command %v from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
 		commandQuote(m.Text), when)
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		cur, ok, err := tx.Event(ev.ID)
@@ -166,12 +166,12 @@ func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
 	return err
 }
 
-// commandQuote renders a command's text for a reply, in a code span: plain
-// (chat markup unwrapped, controls neutralised), shortened, escaped, and
-// with no backtick that could end the span early.
-func commandQuote(text string) string {
+// commandQuote quotes a command's text for a reply, as code: controls
+// neutralised, shortened, and with no backtick that could end an adapter's
+// code span early.
+func commandQuote(text string) Span {
 	const max = 80
-	q := strings.Join(strings.Fields(Clean(PlainText(text))), " ")
+	q := strings.Join(strings.Fields(Clean(text)), " ")
 	q = strings.ReplaceAll(q, "`", "'")
 	if utf8.RuneCountInString(q) > max {
 		q = string([]rune(q)[:max]) + "…"
@@ -179,7 +179,7 @@ func commandQuote(text string) string {
 	if q == "" {
 		q = "(empty)"
 	}
-	return "`" + Escape(q) + "`"
+	return Code(q)
 }
 
 // cancelInterrupted reports the cancel hook of rel, a cancelled release,
@@ -200,9 +200,9 @@ func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unkno
 	if err != nil {
 		return err
 	}
-	text := fmt.Sprintf(":warning: dobrobot restarted while the cancel hook of %s was running: its outcome is unknown and it was not re-run.", TicketRef(rel))
+	text := say("%v dobrobot restarted while the cancel hook of %v was running: its outcome is unknown and it was not re-run.", Icon("warning"), TicketRef(rel))
 	if len(kept) > 0 {
-		text += fmt.Sprintf(" Its locks stay held (%s): check the rollback, then an admin frees each with unlock COMPONENT (unlock %s).", strings.Join(kept, ", "), kept[0])
+		text = text.say(" Its locks stay held (%s): check the rollback, then an admin frees each with unlock COMPONENT (unlock %s).", strings.Join(kept, ", "), kept[0])
 	}
 	r.card(rel)
 	r.thread(rel, text)

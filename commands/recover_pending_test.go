@@ -224,7 +224,7 @@ func TestStalePendingEventIsDropped(t *testing.T) {
 		quoted string // how the DM names the command
 	}{
 		{"dep start", commands.Message{EventID: "ev-old", User: ann, Channel: "C0REL", Text: "dep start PAY-2", Via: commands.ViaMention}, "`dep start PAY-2`"},
-		{"dobro by DM", commands.Message{EventID: "ev-old", User: ann, Text: "dobro PAY-3 <!here>`x`", Via: commands.ViaDM}, "`dobro PAY-3 @here'x'`"},
+		{"dobro by DM", commands.Message{EventID: "ev-old", User: ann, Text: "dobro PAY-3 <!here>`x`", Via: commands.ViaDM}, "`dobro PAY-3 &lt;!here&gt;'x'`"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -259,15 +259,15 @@ func TestStalePendingEventIsDropped(t *testing.T) {
 				t.Fatalf("effects %+v, want one DM to the sender", effects)
 			}
 			for _, want := range []string{"from 14:02 UTC was not carried out", "dobrobot stopped before it could", "Nothing was changed", "send it again"} {
-				if !strings.Contains(dms[0].Text, want) {
-					t.Errorf("DM %q does not say %q", dms[0].Text, want)
+				if !strings.Contains(render(dms[0].Text), want) {
+					t.Errorf("DM %q does not say %q", render(dms[0].Text), want)
 				}
 			}
-			if !strings.Contains(dms[0].Text, "Your command "+tc.quoted+" from") {
-				t.Errorf("DM %q does not name the command as %s", dms[0].Text, tc.quoted)
+			if !strings.Contains(render(dms[0].Text), "Your command "+tc.quoted+" from") {
+				t.Errorf("DM %q does not name the command as %s", render(dms[0].Text), tc.quoted)
 			}
-			if p := markupProblems(dms[0].Text, []string{ann}); len(p) > 0 || strings.Count(dms[0].Text, "`") != 2 {
-				t.Errorf("DM %q echoes the command unsafely: %v", dms[0].Text, p)
+			if p := spanProblems(dms[0].Text, []string{ann}); len(p) > 0 || strings.Count(render(dms[0].Text), "`") != 2 {
+				t.Errorf("DM %q echoes the command unsafely: %v", render(dms[0].Text), p)
 			}
 			if ev := h.event("ev-old"); !ev.Processed || !ev.Failed {
 				t.Errorf("inbox record %+v, want processed and failed", ev)

@@ -13,11 +13,11 @@ func (r *cmdRun) dobro() error {
 	}
 	for _, comp := range c.Components {
 		if !containsFold(r.s.Policy.Components, comp) {
-			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", Escape(comp), strings.Join(r.s.Policy.Components, ", "))
+			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", comp, strings.Join(r.s.Policy.Components, ", "))
 		}
 	}
 	if rel, err := r.tx.OpenRelease(c.Ticket); err == nil {
-		r.reply(fmt.Sprintf("%s is already in the queue: %s, requested by %s %s.", TicketRef(rel), rel.State, UserRef(rel.Requester), since(r.now, rel.Created)))
+		r.reply(say("%s is already in the queue: %s, requested by %s %s.", TicketRef(rel), rel.State, Person(rel.Requester), since(r.now, rel.Created)))
 		return nil
 	} else if ErrorCode(err) != ENOTFOUND {
 		return err
@@ -84,15 +84,15 @@ func (r *cmdRun) dobro() error {
 			continue
 		}
 		asked++
-		r.dm(a, fmt.Sprintf("%s asks for dobro: %s — %s.\n%s", UserRef(rel.Requester), TicketRef(rel), orNone(Escape(rel.Summary)), approvalFacts(rel)),
+		r.dm(a, say("%s asks for dobro: %s — %s.\n%s", Person(rel.Requester), TicketRef(rel), orNone(rel.Summary), approvalFacts(rel)),
 			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
 			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
 	}
-	msg := fmt.Sprintf("%s is in the queue (#%d). ", TicketRef(rel), pos)
+	msg := say("%v is in the queue (#%d). ", TicketRef(rel), pos)
 	if asked == 0 {
-		msg += "No approver is configured to ask: tell an admin."
+		msg = msg.plain("No approver is configured to ask: tell an admin.")
 	} else {
-		msg += fmt.Sprintf("Asked %d approver(s).", asked)
+		msg = msg.say("Asked %d approver(s).", asked)
 	}
 	r.reply(msg)
 	return nil
@@ -123,10 +123,10 @@ func (rules Rules) Check(t Ticket) []string {
 		project = ProjectOf(t.Key)
 	}
 	if len(rules.Projects) > 0 && !containsFold(rules.Projects, project) {
-		out = append(out, fmt.Sprintf("project %s is not allowed (allowed: %s)", Escape(project), strings.Join(rules.Projects, ", ")))
+		out = append(out, fmt.Sprintf("project %s is not allowed (allowed: %s)", project, strings.Join(rules.Projects, ", ")))
 	}
 	if len(rules.ReadyStatuses) > 0 && !containsFold(rules.ReadyStatuses, t.Status) {
-		out = append(out, fmt.Sprintf("status is %s, needs %s", orEmpty(Escape(t.Status)), strings.Join(rules.ReadyStatuses, " or ")))
+		out = append(out, fmt.Sprintf("status is %s, needs %s", orEmpty(t.Status), strings.Join(rules.ReadyStatuses, " or ")))
 	}
 	if rules.RequireAssignee && strings.TrimSpace(t.Assignee) == "" {
 		out = append(out, "no assignee")
@@ -136,7 +136,7 @@ func (rules Rules) Check(t Ticket) []string {
 	}
 	for _, f := range rules.RequiredFields {
 		if strings.TrimSpace(t.Fields[f]) == "" {
-			out = append(out, fmt.Sprintf("field %s is empty", Escape(f)))
+			out = append(out, fmt.Sprintf("field %s is empty", f))
 		}
 	}
 	return out
@@ -155,25 +155,25 @@ func (r *cmdRun) accept() error {
 		return err
 	}
 	if rel.Approver != "" && rel.State != StateRequested {
-		r.reply(fmt.Sprintf("%s is already accepted by %s (%s).", TicketRef(rel), UserRef(rel.Approver), rel.State))
+		r.reply(say("%s is already accepted by %s (%s).", TicketRef(rel), Person(rel.Approver), rel.State))
 		return nil
 	}
 	if rel, err = r.move(rel, ActionAccept, "", func(x *Release) { x.Approver = r.m.User }); err != nil {
 		return err
 	}
 	r.card(rel)
-	r.thread(rel, fmt.Sprintf("Accepted by %s.", UserRef(rel.Approver)))
+	r.thread(rel, say("Accepted by %s.", Person(rel.Approver)))
 	if rel.NeedAdmin {
 		for _, a := range r.pre.admins {
-			r.dm(a, fmt.Sprintf("%s was accepted and needs an admin: %s — requested by %s.", TicketRef(rel), orNone(Escape(rel.Summary)), UserRef(rel.Requester)),
+			r.dm(a, say("%s was accepted and needs an admin: %s — requested by %s.", TicketRef(rel), orNone(rel.Summary), Person(rel.Requester)),
 				Button{Label: "Claim", Command: "here " + rel.Ticket, Style: "primary"})
 		}
-		r.dm(rel.Requester, fmt.Sprintf("%s was accepted by %s. Waiting for an admin to claim it.", TicketRef(rel), UserRef(rel.Approver)))
+		r.dm(rel.Requester, say("%s was accepted by %s. Waiting for an admin to claim it.", TicketRef(rel), Person(rel.Approver)))
 	} else {
-		r.dm(rel.Requester, fmt.Sprintf("%s was accepted by %s: you may start.", TicketRef(rel), UserRef(rel.Approver)),
+		r.dm(rel.Requester, say("%s was accepted by %s: you may start.", TicketRef(rel), Person(rel.Approver)),
 			Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
 	}
-	r.reply(fmt.Sprintf("You accepted %s.", rel.Ticket))
+	r.reply(say("You accepted %s.", rel.Ticket))
 	return nil
 }
 
@@ -191,11 +191,11 @@ func (r *cmdRun) reject() error {
 	r.card(rel)
 	why := ""
 	if rel.Reason != "" {
-		why = ": " + Escape(rel.Reason)
+		why = ": " + rel.Reason
 	}
-	r.thread(rel, fmt.Sprintf("Rejected by %s%s.", UserRef(r.m.User), why))
-	r.dm(rel.Requester, fmt.Sprintf("%s was rejected by %s%s.", TicketRef(rel), UserRef(r.m.User), why))
-	r.reply(fmt.Sprintf("You rejected %s.", rel.Ticket))
+	r.thread(rel, say("Rejected by %s%s.", Person(r.m.User), why))
+	r.dm(rel.Requester, say("%s was rejected by %s%s.", TicketRef(rel), Person(r.m.User), why))
+	r.reply(say("You rejected %s.", rel.Ticket))
 	return nil
 }
 
@@ -206,10 +206,10 @@ func (r *cmdRun) here() error {
 	}
 	switch {
 	case rel.Admin == r.m.User:
-		r.reply(fmt.Sprintf("You already claimed %s.", TicketRef(rel)))
+		r.reply(say("You already claimed %s.", TicketRef(rel)))
 		return nil
 	case rel.Admin != "":
-		return Errorf(ECONFLICT, "%s is already claimed by %s.", rel.Ticket, UserRef(rel.Admin))
+		return Errorf(ECONFLICT, "%s is already claimed by %s.", rel.Ticket, Person(rel.Admin))
 	case rel.State == StateRequested:
 		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)
 	case rel.State != StateAccepted:
@@ -219,10 +219,10 @@ func (r *cmdRun) here() error {
 		return err
 	}
 	r.card(rel)
-	r.thread(rel, fmt.Sprintf("Claimed by %s.", UserRef(rel.Admin)))
-	r.dm(rel.Requester, fmt.Sprintf("%s claimed %s: you may start.", UserRef(rel.Admin), TicketRef(rel)),
+	r.thread(rel, say("Claimed by %s.", Person(rel.Admin)))
+	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)),
 		Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
-	r.reply(fmt.Sprintf("You claimed %s.", rel.Ticket))
+	r.reply(say("You claimed %s.", rel.Ticket))
 	return nil
 }
 

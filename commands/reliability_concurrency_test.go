@@ -60,7 +60,7 @@ func repliesByText(effects []commands.Effect) map[string]int {
 	out := map[string]int{}
 	for _, e := range effects {
 		if e.Kind == commands.EffectReply {
-			out[e.Text]++
+			out[render(e.Text)]++
 		}
 	}
 	return out

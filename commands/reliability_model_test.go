@@ -328,7 +328,8 @@ func (g *gen) next() mCmd {
 	if len(open) > 0 && plausible {
 		c.ticket = g.pick(open)
 	}
-	// The ticket as a user may write it: PAY-1, pay-1, #PAY-1 or a link.
+	// The ticket as a user may write it: PAY-1, pay-1, #PAY-1 or a link
+	// (as the chat adapter hands it on, its markup unwrapped).
 	written := c.ticket
 	switch r.IntN(8) {
 	case 0:
@@ -336,7 +337,7 @@ func (g *gen) next() mCmd {
 	case 1:
 		written = "#" + written
 	case 2:
-		written = "<https://jira.example.com/browse/" + written + "|" + written + ">"
+		written = "https://jira.example.com/browse/" + written
 	}
 	weights := []struct {
 		v Verbish

@@ -7,15 +7,6 @@ import (
 	"time"
 )
 
-// Escape makes user or tracker text safe in Slack mrkdwn: &, < and > become
-// entities, so the text can never form a link, a mention or <!channel>; and
-// it neutralises control and bidirectional characters (see Neutralise).
-func Escape(s string) string { return escaper.Replace(Neutralise(s)) }
-
-// Unescape reverses Escape's entities, for adapters that show plain text:
-// Unescape(Escape(s)) == Neutralise(s).
-func Unescape(s string) string { return unescaper.Replace(s) }
-
 // Neutralise makes text safe to show in a reply or a terminal: a control
 // character (C0, DEL, C1) or a bidirectional embedding, override or isolate
 // (U+202A–U+202E, U+2066–U+2069) becomes U+FFFD, so that it can neither
@@ -53,30 +44,6 @@ func isBidiControl(r rune) bool {
 	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
-// Built once: a Replacer builds its tables at its first use, which cost more
-// than the replacing itself when it was made at every call.
-var (
-	escaper   = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-	unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
-)
-
-// UserRef renders a reference to a user by ID, as Slack shows a mention.
-func UserRef(id string) string {
-	if id == "" {
-		return "nobody"
-	}
-	return "<@" + Escape(id) + ">"
-}
-
-// TicketRef renders the ticket of r, linked to the tracker when its URL is known.
-func TicketRef(r Release) string {
-	if r.URL != "" && (strings.HasPrefix(r.URL, "https://") || strings.HasPrefix(r.URL, "http://")) &&
-		!strings.ContainsAny(r.URL, "<>|& \t\n") && strings.IndexFunc(r.URL, unsafeRune) < 0 {
-		return "<" + r.URL + "|" + r.Ticket + ">"
-	}
-	return r.Ticket
-}
-
 // Ago renders a duration the way people say it: "just now", "12 min",
 // "3 h 5 min", "2 d 4 h".
 func Ago(d time.Duration) string {
@@ -110,56 +77,57 @@ func since(now, t time.Time) string {
 
 // CardText renders a release's card as text: what the console shows and what
 // a chat adapter may use as its notification fallback.
-func CardText(r Release, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s — %s", TicketRef(r), strings.ToUpper(string(r.State)))
+func CardText(r Release, now time.Time) Text {
+	b := say("%v — %s", TicketRef(r), strings.ToUpper(string(r.State)))
 	if r.Summary != "" {
-		fmt.Fprintf(&b, " — %s", Escape(r.Summary))
+		b = b.say(" — %s", r.Summary)
 	}
-	fmt.Fprintf(&b, "\nrequested by %s %s", UserRef(r.Requester), since(now, r.Created))
+	b = b.say("\nrequested by %v %s", Person(r.Requester), since(now, r.Created))
 	if r.Approver != "" {
 		verb := "accepted"
 		if r.State == StateRejected {
 			verb = "rejected"
 		}
-		fmt.Fprintf(&b, " · %s by %s", verb, UserRef(r.Approver))
+		b = b.say(" · %s by %v", verb, Person(r.Approver))
 	}
 	if r.Admin != "" {
-		fmt.Fprintf(&b, " · admin %s", UserRef(r.Admin))
+		b = b.say(" · admin %v", Person(r.Admin))
 	} else if r.NeedAdmin {
-		b.WriteString(" · needs an admin")
+		b = b.plain(" · needs an admin")
 	} else {
-		b.WriteString(" · no admin needed")
+		b = b.plain(" · no admin needed")
 	}
 	if len(r.Components) > 0 {
-		fmt.Fprintf(&b, "\ncomponents: %s", componentsText(r))
+		b = b.say("\ncomponents: %v", componentsText(r))
 	}
-	if f := ComponentsFlag(r); f != "" {
-		fmt.Fprintf(&b, "\n%s", f)
+	if f := ComponentsFlag(r); f != nil {
+		b = b.say("\n%v", f)
 	}
 	if r.Note != "" {
-		fmt.Fprintf(&b, "\nnote: %s", Escape(r.Note))
+		b = b.say("\nnote: %s", r.Note)
 	}
 	if r.Reason != "" {
-		fmt.Fprintf(&b, "\nreason: %s", Escape(r.Reason))
+		b = b.say("\nreason: %s", r.Reason)
 	}
 	if r.Running != nil {
-		fmt.Fprintf(&b, "\n%s hook running since %s", r.Running.Phase, since(now, r.Running.Since))
+		b = b.say("\n%s hook running since %s", r.Running.Phase, since(now, r.Running.Since))
 	}
-	return b.String()
+	return b
 }
 
 // componentsText lists the components, marking those the release locks.
-func componentsText(r Release) string {
-	parts := make([]string, 0, len(r.Components))
-	for _, c := range r.Components {
-		if containsFold(r.Locks, c) {
-			parts = append(parts, Escape(c))
-		} else {
-			parts = append(parts, Escape(c)+" (not locked)")
+func componentsText(r Release) Text {
+	var t Text
+	for i, c := range r.Components {
+		if i > 0 {
+			t = t.plain(", ")
+		}
+		t = t.add(Component(c))
+		if !containsFold(r.Locks, c) {
+			t = t.plain(" (not locked)")
 		}
 	}
-	return strings.Join(parts, ", ")
+	return t
 }
 
 // ComponentsDiffer reports whether the requester chose components other than
@@ -180,24 +148,24 @@ func ComponentsDiffer(r Release) bool {
 }
 
 // ComponentsFlag says how the components the requester chose differ from
-// the ticket's ("requester chose ios; the ticket says backend"), escaped, or
-// returns "" when they do not.
-func ComponentsFlag(r Release) string {
+// the ticket's ("requester chose ios; the ticket says backend"), or returns
+// nil when they do not.
+func ComponentsFlag(r Release) Text {
 	if !ComponentsDiffer(r) {
-		return ""
+		return nil
 	}
-	s := "requester chose " + Escape(strings.Join(r.Components, ", ")) + "; "
+	t := say("requester chose %s; ", strings.Join(r.Components, ", "))
 	if len(r.TicketComponents) == 0 {
-		return s + "the ticket names no component"
+		return t.plain("the ticket names no component")
 	}
-	return s + "the ticket says " + Escape(strings.Join(r.TicketComponents, ", "))
+	return t.say("the ticket says %s", strings.Join(r.TicketComponents, ", "))
 }
 
 // approvalFacts is what an approver must see to approve what will actually
 // happen: the components (and which are locked), whether an admin must
 // claim the release, and any difference from the ticket's components.
-func approvalFacts(r Release) string {
-	comps := "none"
+func approvalFacts(r Release) Text {
+	comps := Text{Plain("none")}
 	if len(r.Components) > 0 {
 		comps = componentsText(r)
 	}
@@ -205,86 +173,83 @@ func approvalFacts(r Release) string {
 	if !r.NeedAdmin {
 		admin = "no admin needed (" + NoNeedAdmin + ")"
 	}
-	s := "Components: " + comps + " · " + admin
-	if f := ComponentsFlag(r); f != "" {
-		s += "\n:warning: " + f + "."
+	t := say("Components: %v · %s", comps, admin)
+	if f := ComponentsFlag(r); f != nil {
+		t = t.say("\n%v %v.", Icon("warning"), f)
 	}
-	return s
+	return t
 }
 
 // queueText renders the queue reply: open releases in order, then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, now time.Time) string {
-	var b strings.Builder
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, now time.Time) Text {
+	var b Text
 	if len(open) == 0 {
-		b.WriteString("The queue is empty.")
+		b = b.plain("The queue is empty.")
 	} else {
-		fmt.Fprintf(&b, "Queue (%d open):", len(open))
+		b = b.say("Queue (%d open):", len(open))
 		for i, r := range open {
-			fmt.Fprintf(&b, "\n%d. %s — %s — requester %s", i+1, TicketRef(r), r.State, UserRef(r.Requester))
+			b = b.say("\n%d. %v — %s — requester %v", i+1, TicketRef(r), r.State, Person(r.Requester))
 			if r.Approver != "" {
-				fmt.Fprintf(&b, ", approver %s", UserRef(r.Approver))
+				b = b.say(", approver %v", Person(r.Approver))
 			}
 			if r.Admin != "" {
-				fmt.Fprintf(&b, ", admin %s", UserRef(r.Admin))
+				b = b.say(", admin %v", Person(r.Admin))
 			} else if r.NeedAdmin {
-				b.WriteString(", admin: needed")
+				b = b.plain(", admin: needed")
 			}
 			if len(r.Components) > 0 {
-				fmt.Fprintf(&b, ", components %s", componentsText(r))
+				b = b.say(", components %v", componentsText(r))
 			}
-			fmt.Fprintf(&b, " — waiting %s", Ago(now.Sub(r.Created)))
+			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
 		}
 	}
 	if len(locks) == 0 {
-		b.WriteString("\nLocks: none.")
-		return b.String()
+		return b.plain("\nLocks: none.")
 	}
-	b.WriteString("\nLocks:")
+	b = b.plain("\nLocks:")
 	for _, l := range locks {
-		b.WriteString("\n• " + lockText(l, now))
+		b = b.say("\n• %v", lockText(l, now))
 		if rel, ok := closing[l.Release]; ok && !l.Frozen() {
-			b.WriteString(", " + closingText(rel, l.Component, now))
+			b = b.say(", %v", closingText(rel, l.Component, now))
 		}
 	}
-	return b.String()
+	return b
 }
 
 // lockText says who holds a lock, since when, and why.
-func lockText(l Lock, now time.Time) string {
+func lockText(l Lock, now time.Time) Text {
 	if l.Frozen() {
-		s := fmt.Sprintf("%s is frozen by %s %s", Escape(l.Component), UserRef(l.By), since(now, l.Since))
+		t := say("%v is frozen by %v %s", Component(l.Component), Person(l.By), since(now, l.Since))
 		if l.Component == AllComponents {
-			s = fmt.Sprintf("all components are frozen by %s %s", UserRef(l.By), since(now, l.Since))
+			t = say("all components are frozen by %v %s", Person(l.By), since(now, l.Since))
 		}
 		if l.Reason != "" {
-			s += ": " + Escape(l.Reason)
+			t = t.say(": %s", l.Reason)
 		}
-		return s
+		return t
 	}
-	return fmt.Sprintf("%s is locked by %s (dep start %s by %s)", Escape(l.Component), Escape(l.Ticket), since(now, l.Since), UserRef(l.By))
+	return say("%v is locked by %s (dep start %s by %v)", Component(l.Component), l.Ticket, since(now, l.Since), Person(l.By))
 }
 
-func helpText() string {
-	var b strings.Builder
-	b.WriteString("Commands (mention me in the release channel or write to me directly):")
+func helpText() Text {
+	b := say("Commands (mention me in the release channel or write to me directly):")
 	for _, u := range Help {
-		fmt.Fprintf(&b, "\n• %s — %s (%s)", u.Syntax, u.Describe, u.Who)
+		b = b.say("\n• %s — %s (%s)", u.Syntax, u.Describe, u.Who)
 	}
-	b.WriteString("\nA ticket may be written PAY-123, #PAY-123 or as a tracker link.")
-	return b.String()
+	return b.plain("\nA ticket may be written PAY-123, #PAY-123 or as a tracker link.")
 }
 
-func hookText(h HookResult) string {
+func hookText(h HookResult) Text {
 	if h.OK {
-		return fmt.Sprintf("%s hook succeeded in %s", h.Phase, h.Duration.Round(time.Millisecond))
+		return say("%s hook succeeded in %s", h.Phase, h.Duration.Round(time.Millisecond))
 	}
-	s := fmt.Sprintf("%s hook failed: %s", h.Phase, Escape(h.Error))
+	t := say("%s hook failed: %s", h.Phase, h.Error)
 	if h.Output != "" {
-		s += "\n```\n" + Escape(tail(h.Output, 1500)) + "\n```"
+		t = t.add(Output(tail(h.Output, 1500)))
 	}
-	return s
+	return t
 }
 
 // tail returns at most n bytes from the end of s, cut at a line or rune start.

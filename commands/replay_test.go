@@ -353,8 +353,8 @@ func TestCheckpointPostsTheHead(t *testing.T) {
 	for _, e := range h.drain() {
 		got = append(got, commands.Effect{Kind: e.Kind, Text: e.Text})
 	}
-	want := []commands.Effect{{Kind: commands.EffectPost, Text: fmt.Sprintf(
-		"Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %d:%s)", head.Seq, head.Hash, head.Seq, head.Hash)}}
+	want := []commands.Effect{{Kind: commands.EffectPost, Text: commands.Text{commands.Plain(fmt.Sprintf(
+		"Audit checkpoint: seq %d, hash %s (check a copy with: dobrobot audit verify --checkpoint %d:%s)", head.Seq, head.Hash, head.Seq, head.Hash))}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outbox (-want +got):\n%s", diff)
 	}

@@ -56,7 +56,7 @@ func TestRequestersAreTheChannelByDM(t *testing.T) {
 			var replies []string
 			for _, e := range effects {
 				if e.Kind == commands.EffectReply && e.User == tc.user {
-					replies = append(replies, e.Text)
+					replies = append(replies, render(e.Text))
 				}
 			}
 			if len(replies) != 1 || !strings.HasPrefix(replies[0], tc.want) {
@@ -87,7 +87,7 @@ func TestRequestersAreTheChannelByDM(t *testing.T) {
 	var got []string
 	for _, e := range effects {
 		if e.Kind == commands.EffectReply {
-			got = append(got, e.Text)
+			got = append(got, render(e.Text))
 		}
 	}
 	if diff := cmp.Diff([]string{"You accepted PAY-1."}, got); diff != "" {

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"slices"
-	"strings"
 )
 
 // prepared holds what a command needs from the network, fetched before its
@@ -93,14 +92,6 @@ func (s *Service) inChannel(ctx context.Context, user string) (bool, error) {
 	return slices.Contains(members, user), nil
 }
 
-// channelRef renders a link to a channel by ID, as Slack shows one.
-func channelRef(id string) string {
-	if id == "" {
-		return "the release channel"
-	}
-	return "<#" + Escape(id) + ">"
-}
-
 func (s *Service) member(ctx context.Context, user string, list []string) (bool, error) {
 	if user == "" {
 		return false, nil
@@ -110,7 +101,7 @@ func (s *Service) member(ctx context.Context, user string, list []string) (bool,
 		if id == user {
 			return true, nil
 		}
-		if !isGroup(id) || s.Groups == nil {
+		if s.Groups == nil {
 			continue
 		}
 		members, err := s.Groups.Members(ctx, id)
@@ -125,17 +116,12 @@ func (s *Service) member(ctx context.Context, user string, list []string) (bool,
 	return false, groupErr
 }
 
-func isGroup(id string) bool { return strings.HasPrefix(id, "S") }
-
 // expand turns a role list into user IDs, best effort (for DMs).
 func (s *Service) expand(ctx context.Context, list []string) []string {
 	var out []string
 	for _, id := range list {
-		if !isGroup(id) {
-			out = append(out, id)
-			continue
-		}
 		if s.Groups == nil {
+			out = append(out, id) // nobody to ask: an ID is taken for a user
 			continue
 		}
 		members, err := s.Groups.Members(ctx, id)

@@ -240,7 +240,7 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 	s.alertMu.Unlock()
 	s.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
 	admins := s.expand(ctx, s.Policy.Admins)
-	text := ":rotating_light: The tracker rejects dobrobot's credentials (" + Escape(ErrorMessage(cause)) + "). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again."
+	text := say("%v The tracker rejects dobrobot's credentials (%s). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again.", Icon("rotating_light"), ErrorMessage(cause))
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		for _, a := range admins {
 			if _, err := tx.Emit(Effect{Kind: EffectDM, User: a, Text: text}); err != nil {
@@ -275,11 +275,11 @@ func (s *Service) processed(ctx context.Context, id string) (bool, error) {
 // anything and the event stays pending: Recover may still carry it out
 // within ReplayWindow, as Slack's own retry would.
 func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
-	text := "Internal error: nothing was changed. Try again; if it persists, tell an admin."
+	text := say("Internal error: nothing was changed. Try again; if it persists, tell an admin.")
 	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, context.Canceled) {
-		text = "That took too long and was stopped: nothing was changed, try again."
+		text = say("That took too long and was stopped: nothing was changed, try again.")
 	} else if code := ErrorCode(cause); code == EUNAVAILABLE {
-		text = "Could not record that (" + ErrorMessage(cause) + "): nothing was changed, try again."
+		text = say("Could not record that (%s): nothing was changed, try again.", ErrorMessage(cause))
 	}
 	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		if marked, err := s.markFailed(tx, m); err != nil || !marked {
@@ -331,7 +331,7 @@ func (s *Service) Wait() { s.hooks.Wait() }
 // reply to a message it does not take commands from (a mention outside the
 // release channel). Like a command it happens once per event: the same
 // transaction records the event processed, and a redelivered one is skipped.
-func (s *Service) Redirect(ctx context.Context, m Message, text string) error {
+func (s *Service) Redirect(ctx context.Context, m Message, text Text) error {
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		if _, seen, err := tx.Event(m.EventID); err != nil || seen {
 			return err

@@ -19,7 +19,7 @@ func TestPendingAfter(t *testing.T) {
 	ctx := context.Background()
 	err := db.Update(ctx, func(tx commands.Tx) error {
 		for i := range 10 {
-			if _, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: fmt.Sprint("message ", i+1)}); err != nil {
+			if _, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain(fmt.Sprint("message ", i+1))}}); err != nil {
 				return err
 			}
 		}

@@ -106,7 +106,7 @@ func TestMetrics(t *testing.T) {
 		if err := tx.PutLock(commands.Lock{Component: "ios"}); err != nil {
 			return err
 		}
-		_, err = tx.Emit(commands.Effect{Kind: commands.EffectDM, User: requester, Text: "hi"})
+		_, err = tx.Emit(commands.Effect{Kind: commands.EffectDM, User: requester, Text: commands.Text{commands.Plain("hi")}})
 		return err
 	})
 	if err != nil {

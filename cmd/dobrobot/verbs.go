@@ -65,7 +65,8 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 		Prompt: isTerminal(a.stdin), Log: a.log,
 	}
 	cfg.Notify = con.Notify
-	cfg.HookContext = ctx // an interrupt kills running hooks' process groups
+	cfg.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members
+	cfg.HookContext = ctx            // an interrupt kills running hooks' process groups
 	con.Service = commands.NewService(cfg)
 	return con.Run(ctx)
 }

@@ -77,7 +77,7 @@ func benchTransition(b *testing.B, s commands.Store) {
 			}
 			for _, e := range []commands.Effect{
 				{Kind: commands.EffectCard, Event: event, Release: &r},
-				{Kind: commands.EffectDM, Event: event, User: "U01ANN", Text: "accepted"},
+				{Kind: commands.EffectDM, Event: event, User: "U01ANN", Text: commands.Text{commands.Plain("accepted")}},
 			} {
 				if _, err := tx.Emit(e); err != nil {
 					return err

@@ -61,7 +61,7 @@ func TestFencedOutbox(t *testing.T) {
 	db := bolttest.Open(t)
 	ctx := context.Background()
 	if err := db.Update(ctx, func(tx commands.Tx) error {
-		_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01", Text: "hi"})
+		_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01", Text: commands.Text{commands.Plain("hi")}})
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -118,11 +118,11 @@ func testInbox(t *testing.T, s commands.Store, reopen func() commands.Store) {
 func testOutbox(t *testing.T, s commands.Store, reopen func() commands.Store) {
 	r := put(t, s, release("PAY-1", commands.StateRequested, 0))[0]
 	in := []commands.Effect{
-		{Kind: commands.EffectReply, Event: "Ev1", User: "U01ANN", Channel: "C01", Via: commands.ViaMention, Text: "queued"},
+		{Kind: commands.EffectReply, Event: "Ev1", User: "U01ANN", Channel: "C01", Via: commands.ViaMention, Text: commands.Text{commands.Plain("queued")}},
 		{Kind: commands.EffectCard, Event: "Ev1", Channel: "C01", Release: &r},
-		{Kind: commands.EffectDM, Event: "Ev1", User: "U02BOB", Text: "please accept", Buttons: []commands.Button{{Label: "Accept", Command: "accept PAY-1"}}},
-		{Kind: commands.EffectThread, Event: "Ev2", Channel: "C01", Release: &r, Text: "hook started"},
-		{Kind: commands.EffectDM, Event: "Ev2", User: "U03ADM", Text: "you're next"},
+		{Kind: commands.EffectDM, Event: "Ev1", User: "U02BOB", Text: commands.Text{commands.Plain("please accept")}, Buttons: []commands.Button{{Label: "Accept", Command: "accept PAY-1"}}},
+		{Kind: commands.EffectThread, Event: "Ev2", Channel: "C01", Release: &r, Text: commands.Text{commands.Plain("hook started")}},
+		{Kind: commands.EffectDM, Event: "Ev2", User: "U03ADM", Text: commands.Text{commands.Plain("you're next")}},
 	}
 	emit := func(es ...commands.Effect) []commands.Effect {
 		t.Helper()
@@ -205,7 +205,7 @@ func testPendingAfter(t *testing.T, s commands.Store, _ func() commands.Store) {
 	out := write(t, s, func(tx commands.Tx) ([]commands.Effect, error) {
 		var out []commands.Effect
 		for i := range 4 {
-			e, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: fmt.Sprint("note ", i)})
+			e, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain(fmt.Sprint("note ", i))}})
 			if err != nil {
 				return nil, err
 			}

@@ -25,7 +25,7 @@ func testReopen(t *testing.T, s commands.Store, reopen func() commands.Store) {
 		t.Errorf("after a reopen, a new release got ID %d, not above %d", r.ID, rs[0].ID)
 	}
 	e := write(t, s, func(tx commands.Tx) (commands.Effect, error) {
-		return tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: "hello again"})
+		return tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain("hello again")}})
 	})
 	if e.ID <= before.Outbox[len(before.Outbox)-1].ID {
 		t.Errorf("after a reopen, a new effect got ID %d, not above %d", e.ID, before.Outbox[len(before.Outbox)-1].ID)
@@ -81,7 +81,7 @@ func testConcurrent(t *testing.T, s commands.Store, _ func() commands.Store) {
 					if _, err := tx.AppendAudit(entry(fmt.Sprintf("U%02d", w), ticket, commands.ActionRequest, commands.StateNone, commands.StateRequested, i)); err != nil {
 						return err
 					}
-					_, err = tx.Emit(commands.Effect{Kind: commands.EffectReply, User: fmt.Sprintf("U%02d", w), Text: "queued " + ticket})
+					_, err = tx.Emit(commands.Effect{Kind: commands.EffectReply, User: fmt.Sprintf("U%02d", w), Text: commands.Text{commands.Plain("queued " + ticket)}})
 					return err
 				})
 				if err != nil {

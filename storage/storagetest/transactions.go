@@ -91,7 +91,7 @@ func fill(t *testing.T, s commands.Store) []string {
 				return err
 			}
 		}
-		_, err = tx.Emit(commands.Effect{Kind: commands.EffectCard, Event: "Ev1", Channel: "C01", Release: &r, Text: "PAY-1 requested",
+		_, err = tx.Emit(commands.Effect{Kind: commands.EffectCard, Event: "Ev1", Channel: "C01", Release: &r, Text: commands.Text{commands.Plain("PAY-1 requested")},
 			Buttons: []commands.Button{{Label: "Accept", Command: "accept PAY-1", Style: "primary"}}})
 		return err
 	})
@@ -139,7 +139,7 @@ func testAtomicity(t *testing.T, s commands.Store, _ func() commands.Store) {
 			if n, err := tx.PruneEvents(at(100)); err != nil || n != 2 {
 				return fmt.Errorf("PruneEvents inside the failing Update = %d, %v; want 2, nil", n, err)
 			}
-			if _, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: "accepted"}); err != nil {
+			if _, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain("accepted")}}); err != nil {
 				return err
 			}
 			if got, _ := tx.Open(); len(got) != 2 {
@@ -230,7 +230,7 @@ func testViewReadOnly(t *testing.T, s commands.Store, _ func() commands.Store) {
 		},
 		"PutEvent": func(tx commands.Tx) error { return tx.PutEvent(commands.InboxEvent{ID: "Ev1", Received: at(0)}) },
 		"Emit": func(tx commands.Tx) error {
-			_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: "hi"})
+			_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain("hi")}})
 			return err
 		},
 	}
