@@ -27,8 +27,14 @@ func BenchmarkMentions(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop(), Policy: commands.Policy{
-		Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}})
+	bot := &Slack{AppToken: fakeslack.AppToken, BotToken: fakeslack.BotToken, APIURL: fs.URL, Channel: releaseChannel,
+		Store: db, Log: zerolog.Nop(), ShutdownTimeout: time.Second}
+	// As cmd wires it: the Service wakes the bot's sender after each commit
+	// (without Notify the sender only finds replies on its next poll).
+	svc := commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: zerolog.Nop(), Notify: bot.Notify,
+		Groups: bot.Groups(), Policy: commands.Policy{
+			Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}, Channel: releaseChannel}})
+	bot.Service = svc
 	ctx := context.Background()
 	for i := range 20 {
 		m := commands.Message{EventID: fmt.Sprintf("EvSEED%02d", i), User: ann, Channel: releaseChannel, Via: commands.ViaMention,
@@ -46,8 +52,6 @@ func BenchmarkMentions(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	bot := &Slack{AppToken: fakeslack.AppToken, BotToken: fakeslack.BotToken, APIURL: fs.URL, Channel: releaseChannel,
-		Service: svc, Store: db, Log: zerolog.Nop(), ShutdownTimeout: time.Second}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- bot.Run(runCtx) }()
