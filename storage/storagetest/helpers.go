@@ -58,6 +58,23 @@ func write[T any](t *testing.T, s commands.Store, fn func(commands.Tx) (T, error
 	return v
 }
 
+// writeEach passes each of items through fn (a Tx method such as PutRelease)
+// in one transaction and returns what fn returned for each.
+func writeEach[T any](t *testing.T, s commands.Store, items []T, fn func(commands.Tx, T) (T, error)) []T {
+	t.Helper()
+	return write(t, s, func(tx commands.Tx) ([]T, error) {
+		out := make([]T, 0, len(items))
+		for _, it := range items {
+			v, err := fn(tx, it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	})
+}
+
 // read runs fn in a View and returns its value.
 func read[T any](t *testing.T, s commands.Store, fn func(commands.Tx) (T, error)) T {
 	t.Helper()
@@ -76,17 +93,7 @@ func read[T any](t *testing.T, s commands.Store, fn func(commands.Tx) (T, error)
 // put stores new releases in one transaction and returns them as stored.
 func put(t *testing.T, s commands.Store, rs ...commands.Release) []commands.Release {
 	t.Helper()
-	return write(t, s, func(tx commands.Tx) ([]commands.Release, error) {
-		var out []commands.Release
-		for _, r := range rs {
-			r, err := tx.PutRelease(r)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-		}
-		return out, nil
-	})
+	return writeEach(t, s, rs, commands.Tx.PutRelease)
 }
 
 func wantCode(t *testing.T, what string, err error, code string) {
@@ -159,17 +166,7 @@ func entry(actor, ticket string, action commands.Action, from, to commands.State
 
 func appendAudit(t *testing.T, s commands.Store, es ...commands.AuditEntry) []commands.AuditEntry {
 	t.Helper()
-	return write(t, s, func(tx commands.Tx) ([]commands.AuditEntry, error) {
-		var out []commands.AuditEntry
-		for _, e := range es {
-			e, err := tx.AppendAudit(e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-		}
-		return out, nil
-	})
+	return writeEach(t, s, es, commands.Tx.AppendAudit)
 }
 
 type head struct {

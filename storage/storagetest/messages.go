@@ -126,17 +126,7 @@ func testOutbox(t *testing.T, s commands.Store, reopen func() commands.Store) {
 	}
 	emit := func(es ...commands.Effect) []commands.Effect {
 		t.Helper()
-		return write(t, s, func(tx commands.Tx) ([]commands.Effect, error) {
-			var out []commands.Effect
-			for _, e := range es {
-				e, err := tx.Emit(e)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, e)
-			}
-			return out, nil
-		})
+		return writeEach(t, s, es, commands.Tx.Emit)
 	}
 	pending := func(max int) []commands.Effect {
 		t.Helper()
