@@ -19,6 +19,19 @@ import (
 func seedCrash(t *testing.T, started bool) string {
 	w := newWorld(t, worldOptions{})
 	p := w.start("")
+	w.claimFirstOfTwo()
+	if started {
+		w.send(requester, "dep start PAY-1")
+		w.waitAudit("PAY-1", commands.ActionStarted, 0)
+	}
+	p.kill() // a crash is as good a stop as any
+	w.inspect("PAY-1", "PAY-2")
+	return w.copyDB()
+}
+
+// claimFirstOfTwo requests PAY-1 and PAY-2, then has PAY-1 accepted and
+// claimed: the start of the seeds of the crash and tamper tests.
+func (w *world) claimFirstOfTwo() {
 	w.send(requester, "dobro PAY-1")
 	w.waitReply(requester, "PAY-1> is in the queue")
 	w.send(requester, "dobro PAY-2")
@@ -27,19 +40,19 @@ func seedCrash(t *testing.T, started bool) string {
 	w.waitReply(approver, "You accepted PAY-1.")
 	w.send(admin, "here PAY-1")
 	w.waitReply(admin, "You claimed PAY-1.")
-	if started {
-		w.send(requester, "dep start PAY-1")
-		w.waitAudit("PAY-1", commands.ActionStarted, 0)
-	}
-	p.kill() // a crash is as good a stop as any
-	w.inspect("PAY-1", "PAY-2")
-	seed := filepath.Join(t.TempDir(), "seed.db")
+}
+
+// copyDB returns a copy of the world's database file, for seeding other
+// worlds; the bot must be stopped.
+func (w *world) copyDB() string {
+	w.t.Helper()
+	seed := filepath.Join(w.t.TempDir(), "seed.db")
 	data, err := os.ReadFile(w.db)
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	if err := os.WriteFile(seed, data, 0o600); err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	return seed
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,28 +27,13 @@ func seedTampered(t *testing.T) string {
 	t.Helper()
 	w := newWorld(t, worldOptions{})
 	p := w.start("")
-	w.send(requester, "dobro PAY-1")
-	w.waitReply(requester, "PAY-1> is in the queue")
-	w.send(requester, "dobro PAY-2")
-	w.waitReply(requester, "PAY-2> is in the queue")
-	w.send(approver, "accept PAY-1")
-	w.waitReply(approver, "You accepted PAY-1.")
-	w.send(admin, "here PAY-1")
-	w.waitReply(admin, "You claimed PAY-1.")
+	w.claimFirstOfTwo()
 	w.send(requester, "dep start PAY-1")
 	w.waitAudit("PAY-1", commands.ActionStarted, 0)
 	w.send(admin, "lock ios release freeze")
 	w.waitReply(admin, "Froze ios")
 	p.kill()
-	seed := filepath.Join(t.TempDir(), "seed.db")
-	data, err := os.ReadFile(w.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(seed, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return seed
+	return w.copyDB()
 }
 
 // editDB changes the database at path directly, as someone with the file
