@@ -17,7 +17,7 @@ func (r *cmdRun) authorize(rel *Release) error {
 	switch spec.Who {
 	case whoRequester:
 		if ro.notInChannel {
-			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", ChannelRef(r.s.Policy.Channel))
+			return Errorf(EFORBIDDEN, "Only members of the release channel can request releases: join %s and ask there.", ChannelRef(r.s.cfg.Policy.Channel))
 		}
 		if !ro.requester {
 			return Errorf(EFORBIDDEN, "You are not allowed to request releases: ask an admin to add you to the requesters.")

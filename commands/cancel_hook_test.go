@@ -22,7 +22,7 @@ func cancelHarness(t *testing.T) (*harness, *fakeExec) {
 	t.Helper()
 	h := newHarness(t)
 	cancel := &fakeExec{hold: true, gate: make(chan commands.HookResult, 1), spawn: make(chan commands.Job, 1)}
-	h.svc.Hooks.Cancel = cancel
+	h.rebuild(func(c *commands.Config) { c.Hooks.Cancel = cancel })
 	h.script([]step{
 		{ann, "dobro PAY-2 no_need_admin", nil},
 		{approver, "accept PAY-2", nil},
@@ -146,8 +146,8 @@ func TestRecoverCancelHookKeepsLocks(t *testing.T) {
 	h.sayNoWait(ann, "cancel PAY-2")
 	<-cancel.spawn
 	old := h.svc
-	svc := commands.NewService(commands.Config{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: h.start, Finish: h.finish, Cancel: &fakeExec{}},
-		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
+	svc := commands.NewService(commands.Config{Store: h.cfg.Store, Tracker: h.cfg.Tracker, Hooks: commands.Hooks{Start: h.start, Finish: h.finish, Cancel: &fakeExec{}},
+		Groups: h.cfg.Groups, Policy: h.cfg.Policy, Now: h.cfg.Now, Log: h.cfg.Log})
 	if err := svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

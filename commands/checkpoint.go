@@ -121,7 +121,7 @@ func CheckpointText(cp Checkpoint) Text {
 // An empty log has no head to post; it returns the zero Checkpoint.
 func (s *Service) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	var cp Checkpoint
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		if cp.Seq, cp.Hash, err = tx.AuditHead(); err != nil || cp.Seq == 0 {
 			return err
@@ -135,7 +135,7 @@ func (s *Service) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if cp.Seq == 0 {
 		return Checkpoint{}, nil
 	}
-	s.Log.Info().Uint64("seq", cp.Seq).Str("hash", cp.Hash).Msg("audit checkpoint posted to the release channel")
+	s.cfg.Log.Info().Uint64("seq", cp.Seq).Str("hash", cp.Hash).Msg("audit checkpoint posted to the release channel")
 	s.notify()
 	return cp, nil
 }

@@ -19,13 +19,13 @@ const commentTries = 3
 // wait for them.
 func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time) func() {
 	return func() {
-		c := s.Commenter
-		if c == nil || !slices.Contains(s.CommentOn, phase) {
+		c := s.cfg.Commenter
+		if c == nil || !slices.Contains(s.cfg.CommentOn, phase) {
 			return
 		}
 		verb := map[Phase]string{PhaseStart: "started", PhaseFinish: "finished"}[phase]
 		text := fmt.Sprintf("dobrobot: release %s by user %s at %s.", verb, actor, at.UTC().Format("2006-01-02 15:04 MST"))
-		pause := s.CommentRetry
+		pause := s.cfg.CommentRetry
 		if pause <= 0 {
 			pause = 30 * time.Second
 		}
@@ -33,7 +33,7 @@ func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time
 		go func() {
 			defer s.hooks.Done()
 			ctx := s.hookContext()
-			log := s.Log.With().Str("ticket", ticket).Str("phase", string(phase)).Logger()
+			log := s.cfg.Log.With().Str("ticket", ticket).Str("phase", string(phase)).Logger()
 			tries := 0
 			_, err := backoff.Retry(ctx, func() (struct{}, error) {
 				tries++
@@ -55,8 +55,8 @@ func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time
 // hookContext is the context of the work the Service does in the
 // background: hooks and comments. It ends when HookContext does.
 func (s *Service) hookContext() context.Context {
-	if s.HookContext == nil {
+	if s.cfg.HookContext == nil {
 		return context.Background()
 	}
-	return s.HookContext
+	return s.cfg.HookContext
 }

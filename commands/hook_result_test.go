@@ -84,7 +84,7 @@ func (t *resultTx) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, erro
 func TestHookResultLandsAfterFailedCommits(t *testing.T) {
 	h := newHarness(t)
 	store := &fullDiskStore{Store: h.db}
-	h.svc.Store = store
+	h.rebuild(func(c *commands.Config) { c.Store = store })
 	h.script([]step{
 		{ann, "dobro PAY-2 no_need_admin", nil},
 		{approver, "accept PAY-2", nil},
@@ -138,12 +138,14 @@ func (signalBackOff) Reset() {}
 func holdResults(t *testing.T, h *harness) (store *fullDiskStore, failed <-chan struct{}, cancel context.CancelFunc) {
 	t.Helper()
 	store = &fullDiskStore{Store: h.db}
-	h.svc.Store = store
 	signals := make(chan struct{}, 100)
-	h.svc.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: signals} }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h.svc.HookContext = ctx
+	h.rebuild(func(c *commands.Config) {
+		c.Store = store
+		c.ResultBackOff = func() backoff.BackOff { return signalBackOff{failed: signals} }
+		c.HookContext = ctx
+	})
 	return store, signals, cancel
 }
 
@@ -234,7 +236,7 @@ func TestAdminResolvesAHeldHookResult(t *testing.T) {
 // and tells the next in line.
 func TestAdminUnlockRecordsAHeldCancelResult(t *testing.T) {
 	h, _ := cancelHarness(t)
-	h.svc.Hooks.Cancel = &fakeExec{}
+	h.rebuild(func(c *commands.Config) { c.Hooks.Cancel = &fakeExec{} })
 	store, failed, _ := holdResults(t, h)
 	store.set(-1)
 	h.sayNoWait(ann, "cancel PAY-2")
@@ -281,8 +283,7 @@ func TestHeldResultEndsWithHookContext(t *testing.T) {
 	<-failed
 	cancel() // the shutdown's grace ran out
 	h.waitAfterHookContext("")
-	old := h.svc
-	h.svc = commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
+	h.svc = commands.NewService(commands.Config{Store: h.db, Tracker: h.cfg.Tracker, Hooks: h.cfg.Hooks, Groups: h.cfg.Groups, Policy: h.cfg.Policy, Now: h.cfg.Now, Log: h.cfg.Log})
 	if err := h.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -128,8 +128,8 @@ func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint
 
 // resultBackOff returns the retry policy of one held result.
 func (s *Service) resultBackOff() backoff.BackOff {
-	if s.ResultBackOff != nil {
-		return s.ResultBackOff()
+	if s.cfg.ResultBackOff != nil {
+		return s.cfg.ResultBackOff()
 	}
 	return &backoff.ExponentialBackOff{InitialInterval: resultRetryFirst, Multiplier: 2, MaxInterval: resultRetryMax}
 }

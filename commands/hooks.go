@@ -26,7 +26,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 		go func() {
 			defer s.hooks.Done()
 			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
-			log := s.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
+			log := s.cfg.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
 			ctx := s.hookContext()
 			failpoint.Hit(failpoint.HookRunning)
@@ -36,8 +36,8 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 			if res.Ended.IsZero() {
 				res.Ended = s.now()
 			}
-			if s.Observer != nil {
-				s.Observer.Hook(res)
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.Hook(res)
 			}
 			ev := log.Info()
 			if !res.OK {
@@ -53,7 +53,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 // recordHook records a hook's result as its own transition.
 func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 	var after []func()
-	err := s.Store.Update(context.Background(), func(tx Tx) error {
+	err := s.cfg.Store.Update(context.Background(), func(tx Tx) error {
 		var err error
 		after, err = s.applyHook(tx, id, hr, res)
 		return err

@@ -86,7 +86,7 @@ func (r *cmdRun) unlock() error {
 	freed := []string{comp}
 	if comp == AllComponents {
 		// all also frees the releases that lock nothing: the freeze held them too.
-		freed = append(slices.Clone(r.s.Policy.Components), AllComponents)
+		freed = append(slices.Clone(r.s.cfg.Policy.Components), AllComponents)
 	}
 	return r.tellNext(freed)
 }
@@ -133,10 +133,10 @@ func (r *cmdRun) component() (string, error) {
 	if comp == AllComponents {
 		return comp, nil
 	}
-	for _, known := range r.s.Policy.Components {
+	for _, known := range r.s.cfg.Policy.Components {
 		if strings.EqualFold(known, comp) {
 			return known, nil
 		}
 	}
-	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", comp, strings.Join(r.s.Policy.Components, ", "))
+	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", comp, strings.Join(r.s.cfg.Policy.Components, ", "))
 }

@@ -20,8 +20,8 @@ func (r *cmdRun) queue() error {
 		}
 	}
 	text := queueText(open, locks, closing, r.now)
-	if r.s.Instance != "" {
-		text = text.say("\nAnswered by %s.", r.s.Instance)
+	if r.s.cfg.Instance != "" {
+		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)
 	}
 	r.reply(text)
 	return nil

@@ -69,7 +69,7 @@ func (s *Service) receive(msgs []Message, ctxs []context.Context) ([]received, e
 			defer stop()
 		}
 	}
-	err := s.Store.UpdateFirst(ctx, func(tx Tx) error {
+	err := s.cfg.Store.UpdateFirst(ctx, func(tx Tx) error {
 		recorded := make(map[string]bool, len(msgs))
 		now := s.now()
 		for i, m := range msgs {

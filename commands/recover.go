@@ -15,7 +15,7 @@ import (
 // older ones (see replayPending), and forgets old event IDs.
 func (s *Service) Recover(ctx context.Context) error {
 	var interrupted []Release
-	if err := s.Store.View(ctx, func(tx Tx) error {
+	if err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		open, err := tx.Open()
 		if err != nil {
 			return err
@@ -53,21 +53,21 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.replayPending(ctx); err != nil {
 		return err
 	}
-	ttl := s.InboxTTL
+	ttl := s.cfg.InboxTTL
 	if ttl <= 0 {
 		ttl = 48 * time.Hour
 	}
-	return s.Store.Update(ctx, func(tx Tx) error {
+	return s.cfg.Store.Update(ctx, func(tx Tx) error {
 		n, err := tx.PruneEvents(s.now().Add(-ttl))
 		if n > 0 {
-			s.Log.Info().Int("events", n).Msg("forgot old event IDs")
+			s.cfg.Log.Info().Int("events", n).Msg("forgot old event IDs")
 		}
 		return err
 	})
 }
 
 func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		rel, err := tx.Release(id)
 		if err != nil || rel.Running == nil || s.owns(rel.Running.Attempt) {
 			return err
@@ -108,7 +108,7 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 // was not carried out.
 func (s *Service) replayPending(ctx context.Context) error {
 	var pending []InboxEvent
-	if err := s.Store.View(ctx, func(tx Tx) error {
+	if err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		var err error
 		pending, err = tx.PendingEvents()
 		return err
@@ -116,7 +116,7 @@ func (s *Service) replayPending(ctx context.Context) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	for _, ev := range pending {
-		log := s.Log.With().Str("event", ev.ID).Str("user", ev.Message.User).Time("received", ev.Received).Logger()
+		log := s.cfg.Log.With().Str("event", ev.ID).Str("user", ev.Message.User).Time("received", ev.Received).Logger()
 		if age := s.now().Sub(ev.Received); age >= ReplayWindow {
 			log.Warn().Dur("age", age).Msg("dropping an event received before a restart: too old to carry out; its sender is told")
 			if err := s.dropStale(ctx, ev); err != nil {
@@ -146,7 +146,7 @@ func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
 	}
 	text := say("Your command %v from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
 		commandQuote(m.Text), when)
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		cur, ok, err := tx.Event(ev.ID)
 		if err != nil || (ok && cur.Processed) {
 			return err // handled meanwhile (a redelivery): nothing to drop

@@ -80,9 +80,8 @@ func (w *writeWatch) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, er
 // restart returns a new Service on the harness's store, as a restart makes
 // it, whose clock reads h.now.
 func (h *harness) restart() *commands.Service {
-	old := h.svc
-	svc := commands.NewService(commands.Config{Store: h.db, Tracker: old.Tracker, Hooks: old.Hooks, Groups: old.Groups,
-		Policy: old.Policy, Now: func() time.Time { return h.now }, Log: old.Log})
+	svc := commands.NewService(commands.Config{Store: h.db, Tracker: h.cfg.Tracker, Hooks: h.cfg.Hooks, Groups: h.cfg.Groups,
+		Policy: h.cfg.Policy, Now: func() time.Time { return h.now }, Log: h.cfg.Log})
 	h.svc = svc
 	return svc
 }
@@ -125,7 +124,7 @@ func TestAnsweredFailureIsNeverReplayed(t *testing.T) {
 			auditBefore := h.audit()
 			store := &diskFull{Store: h.db}
 			store.full.Store(true)
-			h.svc.Store = store
+			h.rebuild(func(c *commands.Config) { c.Store = store })
 			m := commands.Message{EventID: "ev-full", User: ann, Channel: "C0REL", Text: tc.text, Via: commands.ViaMention, Time: h.now}
 			if fresh, err := h.svc.Receive(context.Background(), m); err != nil || !fresh {
 				t.Fatalf("Receive: %t, %v", fresh, err)
@@ -190,7 +189,9 @@ func TestUnansweredYoungEventIsReplayed(t *testing.T) {
 	if fresh, err := h.svc.Receive(context.Background(), m); err != nil || !fresh {
 		t.Fatalf("Receive: %t, %v", fresh, err)
 	}
-	h.svc.Store = store
+	// The event is in the inbox; the Service that handles it meets the full
+	// disk.
+	h.rebuild(func(c *commands.Config) { c.Store = store })
 	if err := h.svc.Handle(context.Background(), m); err == nil {
 		t.Fatal("Handle succeeded on a full disk: the test proves nothing")
 	}

@@ -12,8 +12,8 @@ func (r *cmdRun) dobro() error {
 		return err
 	}
 	for _, comp := range c.Components {
-		if !containsFold(r.s.Policy.Components, comp) {
-			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", comp, strings.Join(r.s.Policy.Components, ", "))
+		if !containsFold(r.s.cfg.Policy.Components, comp) {
+			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", comp, strings.Join(r.s.cfg.Policy.Components, ", "))
 		}
 	}
 	if rel, err := r.tx.OpenRelease(c.Ticket); err == nil {
@@ -27,12 +27,12 @@ func (r *cmdRun) dobro() error {
 		case ENOTFOUND, EFORBIDDEN, EINVALID:
 			return Errorf(ErrorCode(err), "%s. Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
 		default:
-			r.s.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
+			r.s.cfg.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
 			return Errorf(EUNAVAILABLE, "Could not reach the tracker: %s not queued, try again.", c.Ticket)
 		}
 	}
 	t := r.pre.ticket
-	if problems := r.s.Policy.Rules.Check(t); len(problems) > 0 {
+	if problems := r.s.cfg.Policy.Rules.Check(t); len(problems) > 0 {
 		return Errorf(EINVALID, "%s cannot be released: %s. Not queued.", c.Ticket, strings.Join(problems, "; "))
 	}
 	var ticketComps []string
@@ -47,7 +47,7 @@ func (r *cmdRun) dobro() error {
 	}
 	var locks []string
 	for _, comp := range comps {
-		for _, known := range r.s.Policy.Components {
+		for _, known := range r.s.cfg.Policy.Components {
 			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
 				locks = append(locks, known)
 			}
@@ -231,7 +231,7 @@ func (r *cmdRun) cancel() error {
 	if err != nil {
 		return err
 	}
-	hook := r.s.Hooks.Cancel
+	hook := r.s.cfg.Hooks.Cancel
 	if hook == nil || !rel.State.HoldsLocks() {
 		return r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, nil)
 	}

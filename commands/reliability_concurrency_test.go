@@ -127,7 +127,7 @@ func TestConcurrentStartOneRelease(t *testing.T) {
 			Channel: "C0REL", Text: "dep start PAY-1", Via: commands.ViaMention})
 	}
 	handled := &handledCounter{}
-	h.svc.Observer = handled
+	h.rebuild(func(c *commands.Config) { c.Observer = handled })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -91,7 +91,7 @@ func TestOutputEscapingEveryCommand(t *testing.T) {
 	bad.Status, bad.Project = hostile, "<!here>"
 	h.tracker.tickets["PAY-8"] = bad
 	failing := commands.HookResult{ExitCode: 1, Error: "exited <!channel> & <@U0EVIL>", Output: hostile}
-	h.svc.Hooks.Start = resultExec{failing}
+	h.rebuild(func(c *commands.Config) { c.Hooks.Start = resultExec{failing} })
 
 	var effects []commands.Effect
 	say := func(user, text string) {

@@ -126,7 +126,7 @@ func TestInjectionCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t)
-	h.svc.Hooks = commands.Hooks{Start: exe, Finish: exe, Cancel: exe}
+	h.rebuild(func(c *commands.Config) { c.Hooks = commands.Hooks{Start: exe, Finish: exe, Cancel: exe} })
 	corpus := injectionCorpus(marker)
 
 	type spawn struct{ phase, ticket, requester, admin, components string }

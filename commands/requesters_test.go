@@ -49,8 +49,10 @@ func TestRequestersAreTheChannelByDM(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s %s via %s, channel members known %v", tc.user, tc.text, tc.via, !tc.down), func(t *testing.T) {
 			h := newHarness(t)
-			h.svc.Policy.Channel = "C0REL"
-			h.svc.Groups = channelGroups{down: tc.down}
+			h.rebuild(func(c *commands.Config) {
+				c.Policy.Channel = "C0REL"
+				c.Groups = channelGroups{down: tc.down}
+			})
 			effects := h.deliver(commands.Message{EventID: fmt.Sprintf("ev-%d", i), User: tc.user, Channel: "D0" + tc.user,
 				Text: tc.text, Via: tc.via, Time: h.now})
 			var replies []string
@@ -79,9 +81,9 @@ func TestRequestersAreTheChannelByDM(t *testing.T) {
 
 	// An approver's click does not depend on the channel's members.
 	h := newHarness(t)
-	h.svc.Policy.Channel = "C0REL"
+	h.rebuild(func(c *commands.Config) { c.Policy.Channel = "C0REL" })
 	h.say(ann, "dobro PAY-1")
-	h.svc.Groups = channelGroups{down: true}
+	h.rebuild(func(c *commands.Config) { c.Groups = channelGroups{down: true} })
 	effects := h.deliver(commands.Message{EventID: "click", User: approver, Channel: "D0APPROVER", Text: "accept PAY-1",
 		Via: commands.ViaButton, Time: h.now})
 	var got []string

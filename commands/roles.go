@@ -33,11 +33,11 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	}
 	p.roles = s.rolesOf(ctx, m, spec.Who)
 	if spec.Needs&needTicket != 0 && p.roles.err == nil && p.roles.requester {
-		p.ticket, p.ticketErr = s.Tracker.Ticket(ctx, cmd.Ticket)
-		p.approvers = s.expand(ctx, s.Policy.Approvers)
+		p.ticket, p.ticketErr = s.cfg.Tracker.Ticket(ctx, cmd.Ticket)
+		p.approvers = s.expand(ctx, s.cfg.Policy.Approvers)
 	}
 	if spec.Needs&needAdmins != 0 {
-		p.admins = s.expand(ctx, s.Policy.Admins)
+		p.admins = s.expand(ctx, s.cfg.Policy.Admins)
 	}
 	return p
 }
@@ -57,8 +57,8 @@ func (s *Service) rolesOf(ctx context.Context, m Message, rule who) roles {
 	var r roles
 	var err error
 	switch {
-	case len(s.Policy.Requesters) > 0:
-		if r.requester, err = s.member(ctx, user, s.Policy.Requesters); err != nil {
+	case len(s.cfg.Policy.Requesters) > 0:
+		if r.requester, err = s.member(ctx, user, s.cfg.Policy.Requesters); err != nil {
 			r.err = err
 		}
 	case m.Via == ViaMention || m.Via == ViaConsole:
@@ -70,10 +70,10 @@ func (s *Service) rolesOf(ctx context.Context, m Message, rule who) roles {
 		}
 		r.notInChannel = err == nil && !r.requester
 	}
-	if r.approver, err = s.member(ctx, user, s.Policy.Approvers); err != nil {
+	if r.approver, err = s.member(ctx, user, s.cfg.Policy.Approvers); err != nil {
 		r.err = err
 	}
-	if r.admin, err = s.member(ctx, user, s.Policy.Admins); err != nil {
+	if r.admin, err = s.member(ctx, user, s.cfg.Policy.Admins); err != nil {
 		r.err = err
 	}
 	return r
@@ -82,10 +82,10 @@ func (s *Service) rolesOf(ctx context.Context, m Message, rule who) roles {
 // inChannel reports whether user is a member of the release channel, as
 // Groups knows it. No channel or no Groups: nobody is.
 func (s *Service) inChannel(ctx context.Context, user string) (bool, error) {
-	if user == "" || s.Policy.Channel == "" || s.Groups == nil {
+	if user == "" || s.cfg.Policy.Channel == "" || s.cfg.Groups == nil {
 		return false, nil
 	}
-	members, err := s.Groups.Members(ctx, s.Policy.Channel)
+	members, err := s.cfg.Groups.Members(ctx, s.cfg.Policy.Channel)
 	if err != nil {
 		return false, err
 	}
@@ -101,10 +101,10 @@ func (s *Service) member(ctx context.Context, user string, list []string) (bool,
 		if id == user {
 			return true, nil
 		}
-		if s.Groups == nil {
+		if s.cfg.Groups == nil {
 			continue
 		}
-		members, err := s.Groups.Members(ctx, id)
+		members, err := s.cfg.Groups.Members(ctx, id)
 		if err != nil {
 			groupErr = err
 			continue
@@ -120,13 +120,13 @@ func (s *Service) member(ctx context.Context, user string, list []string) (bool,
 func (s *Service) expand(ctx context.Context, list []string) []string {
 	var out []string
 	for _, id := range list {
-		if s.Groups == nil {
+		if s.cfg.Groups == nil {
 			out = append(out, id) // nobody to ask: an ID is taken for a user
 			continue
 		}
-		members, err := s.Groups.Members(ctx, id)
+		members, err := s.cfg.Groups.Members(ctx, id)
 		if err != nil {
-			s.Log.Warn().Err(err).Str("group", id).Msg("could not list a user group's members to notify them")
+			s.cfg.Log.Warn().Err(err).Str("group", id).Msg("could not list a user group's members to notify them")
 		}
 		out = append(out, members...)
 	}

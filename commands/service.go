@@ -17,9 +17,9 @@ import (
 // audit entries and outbox effects, and runs hooks after the commit. Build it
 // with NewService.
 type Service struct {
-	// Config is what the Service was built with. It is read, not changed,
-	// once the Service is in use.
-	Config
+	// cfg is what the Service was built with. It is private so that nothing
+	// changes it once NewService has returned.
+	cfg Config
 
 	hooks sync.WaitGroup
 	// held holds the hook results that could not be committed yet, by
@@ -86,7 +86,7 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	s := &Service{Config: c}
+	s := &Service{cfg: c}
 	s.inbox.Commit = s.receive
 	return s
 }
@@ -130,8 +130,8 @@ const alertEvery = 10 * time.Minute
 var errDone = errors.New("event already processed")
 
 func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
+	if s.cfg.Now != nil {
+		return s.cfg.Now().UTC()
 	}
 	return time.Now().UTC()
 }
@@ -140,16 +140,16 @@ func (s *Service) now() time.Time {
 // What to tell whom is committed to the outbox; the returned error is only for
 // failures the adapter should log (the user was told "internal error").
 func (s *Service) Handle(ctx context.Context, m Message) (err error) {
-	log := s.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
+	log := s.cfg.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
 	began := time.Now()
 	cmd, perr := Parse(m.Text)
 	outcome := OutcomeOK
-	if s.Observer != nil {
+	if s.cfg.Observer != nil {
 		defer func() {
 			if err != nil {
 				outcome = OutcomeFailed
 			}
-			s.Observer.Command(observedVerb(cmd, perr, m.Text), outcome, time.Since(began))
+			s.cfg.Observer.Command(observedVerb(cmd, perr, m.Text), outcome, time.Since(began))
 		}()
 	}
 	if done, err := s.processed(ctx, m.EventID); err != nil || done {
@@ -166,7 +166,7 @@ func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 	}
 	var after []func()
 	attempt := func(refused *Error) error {
-		return s.Store.Update(ctx, func(tx Tx) error {
+		return s.cfg.Store.Update(ctx, func(tx Tx) error {
 			if ev, ok, err := tx.Event(m.EventID); err != nil {
 				return err
 			} else if ok && ev.Processed {
@@ -238,10 +238,10 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 	}
 	s.lastAlert = now
 	s.alertMu.Unlock()
-	s.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
-	admins := s.expand(ctx, s.Policy.Admins)
+	s.cfg.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
+	admins := s.expand(ctx, s.cfg.Policy.Admins)
 	text := say("%v The tracker rejects dobrobot's credentials (%s). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again.", Icon("rotating_light"), ErrorMessage(cause))
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		for _, a := range admins {
 			if _, err := tx.Emit(Effect{Kind: EffectDM, User: a, Text: text}); err != nil {
 				return err
@@ -250,7 +250,7 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 		return nil
 	})
 	if err != nil {
-		s.Log.Error().Err(err).Msg("could not queue the tracker alert")
+		s.cfg.Log.Error().Err(err).Msg("could not queue the tracker alert")
 		return
 	}
 	s.notify()
@@ -260,7 +260,7 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 // event costs no tracker lookup. The transaction checks again.
 func (s *Service) processed(ctx context.Context, id string) (bool, error) {
 	var done bool
-	err := s.Store.View(ctx, func(tx Tx) error {
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		ev, ok, err := tx.Event(id)
 		done = ok && ev.Processed
 		return err
@@ -281,7 +281,7 @@ func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 	} else if code := ErrorCode(cause); code == EUNAVAILABLE {
 		text = say("Could not record that (%s): nothing was changed, try again.", ErrorMessage(cause))
 	}
-	err := s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+	err := s.cfg.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		if marked, err := s.markFailed(tx, m); err != nil || !marked {
 			return err // processed meanwhile: "nothing was changed" would be untrue
 		}
@@ -289,7 +289,7 @@ func (s *Service) tellFailure(ctx context.Context, m Message, cause error) {
 		return err
 	})
 	if err != nil {
-		s.Log.Error().Err(err).Str("event", m.EventID).Msg("could not tell the sender that their command failed; it stays pending")
+		s.cfg.Log.Error().Err(err).Str("event", m.EventID).Msg("could not tell the sender that their command failed; it stays pending")
 		return
 	}
 	s.notify()
@@ -318,8 +318,8 @@ func (s *Service) markFailed(tx Tx, m Message) (bool, error) {
 }
 
 func (s *Service) notify() {
-	if s.Notify != nil {
-		s.Notify()
+	if s.cfg.Notify != nil {
+		s.cfg.Notify()
 	}
 }
 
@@ -332,7 +332,7 @@ func (s *Service) Wait() { s.hooks.Wait() }
 // release channel). Like a command it happens once per event: the same
 // transaction records the event processed, and a redelivered one is skipped.
 func (s *Service) Redirect(ctx context.Context, m Message, text Text) error {
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		if _, seen, err := tx.Event(m.EventID); err != nil || seen {
 			return err
 		}
@@ -352,7 +352,7 @@ func (s *Service) Redirect(ctx context.Context, m Message, text Text) error {
 // a release (Slack's message ts), on the release: the core stores it and
 // never reads it. ENOTFOUND when the release does not exist.
 func (s *Service) SetCard(ctx context.Context, release uint64, ref string) error {
-	return s.Store.Update(ctx, func(tx Tx) error {
+	return s.cfg.Store.Update(ctx, func(tx Tx) error {
 		r, err := tx.Release(release)
 		if err != nil {
 			return err

@@ -121,6 +121,7 @@ type harness struct {
 	t       *testing.T
 	db      *storage.DB
 	svc     *commands.Service
+	cfg     commands.Config // what svc was built from
 	tracker *fakeTracker
 	start   *fakeExec
 	finish  *fakeExec
@@ -147,7 +148,7 @@ func newHarness(t *testing.T) *harness {
 		finish: &fakeExec{},
 		now:    time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 	}
-	h.svc = commands.NewService(commands.Config{
+	h.cfg = commands.Config{
 		Store:   db,
 		Tracker: h.tracker,
 		Hooks:   commands.Hooks{Start: h.start, Finish: h.finish},
@@ -163,8 +164,20 @@ func newHarness(t *testing.T) *harness {
 		},
 		Now: func() time.Time { return h.now },
 		Log: zerolog.Nop(),
-	})
+	}
+	h.svc = commands.NewService(h.cfg)
 	return h
+}
+
+// rebuild replaces the harness's Service by one built over the same store
+// from its Config as change leaves it: a Service is configured once, so a
+// test that needs another setting mid-way restarts it. The old Service's
+// hooks end first, so none of them runs on with the old settings.
+func (h *harness) rebuild(change func(*commands.Config)) {
+	h.t.Helper()
+	h.svc.Wait()
+	change(&h.cfg)
+	h.svc = commands.NewService(h.cfg)
 }
 
 // say sends text as user and returns the effects it committed.
@@ -496,7 +509,9 @@ func TestRefusals(t *testing.T) {
 func TestUserGroupsUnavailableFailClosed(t *testing.T) {
 	h := newHarness(t)
 	h.script([]step{{ann, "dobro PAY-1", []string{"in the queue"}}})
-	h.svc.Groups = groups{err: commands.Errorf(commands.EUNAVAILABLE, "user groups unavailable")}
+	h.rebuild(func(c *commands.Config) {
+		c.Groups = groups{err: commands.Errorf(commands.EUNAVAILABLE, "user groups unavailable")}
+	})
 	h.script([]step{
 		{qa, "accept PAY-1", []string{"Could not check your roles"}},
 		{guest, "queue", []string{"PAY-1"}}, // read-only commands still work
@@ -508,13 +523,13 @@ func TestUserGroupsUnavailableFailClosed(t *testing.T) {
 
 func TestMissingRolesDeny(t *testing.T) {
 	h := newHarness(t)
-	h.svc.Policy.Approvers, h.svc.Policy.Admins = nil, nil
+	h.rebuild(func(c *commands.Config) { c.Policy.Approvers, c.Policy.Admins = nil, nil })
 	h.script([]step{
 		{ann, "dobro PAY-1", []string{"No approver is configured"}},
 		{approver, "accept PAY-1", []string{"Only approvers"}},
 		{admin, "lock backend", []string{"Only admins"}},
 	})
-	h.svc.Policy.Requesters = []string{bob}
+	h.rebuild(func(c *commands.Config) { c.Policy.Requesters = []string{bob} })
 	h.script([]step{{ann, "dobro PAY-2", []string{"not allowed to request releases"}}})
 }
 
@@ -797,8 +812,8 @@ func TestRecoverReportsInterruptedHook(t *testing.T) {
 		t.Fatal(fresh, err)
 	}
 	old := h.svc
-	svc := commands.NewService(commands.Config{Store: old.Store, Tracker: old.Tracker, Hooks: commands.Hooks{Start: &fakeExec{}},
-		Groups: old.Groups, Policy: old.Policy, Now: old.Now, Log: old.Log})
+	svc := commands.NewService(commands.Config{Store: h.cfg.Store, Tracker: h.cfg.Tracker, Hooks: commands.Hooks{Start: &fakeExec{}},
+		Groups: h.cfg.Groups, Policy: h.cfg.Policy, Now: h.cfg.Now, Log: h.cfg.Log})
 	if err := svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -884,9 +899,11 @@ func (c *commentingTracker) Comment(_ context.Context, key, text string) error {
 func TestCommentWriteBack(t *testing.T) {
 	h := newHarness(t)
 	ct := &commentingTracker{fakeTracker: h.tracker, failures: 1}
-	h.svc.Tracker, h.svc.Commenter = ct, ct
-	h.svc.CommentOn = []commands.Phase{commands.PhaseStart, commands.PhaseFinish}
-	h.svc.CommentRetry = time.Millisecond
+	h.rebuild(func(c *commands.Config) {
+		c.Tracker, c.Commenter = ct, ct
+		c.CommentOn = []commands.Phase{commands.PhaseStart, commands.PhaseFinish}
+		c.CommentRetry = time.Millisecond
+	})
 	h.script([]step{
 		{ann, "dobro PAY-2 no_need_admin", nil},
 		{approver, "accept PAY-2", nil},
@@ -902,7 +919,7 @@ func TestCommentWriteBack(t *testing.T) {
 		t.Errorf("comments (-want +got):\n%s", diff)
 	}
 	// With write-back off, nothing is written.
-	h.svc.CommentOn = nil
+	h.rebuild(func(c *commands.Config) { c.CommentOn = nil })
 	h.script([]step{{bob, "dobro PAY-4 no_need_admin", nil}, {approver, "accept PAY-4", nil}, {bob, "dep start PAY-4", nil}})
 	h.svc.Wait()
 	if len(ct.comments) != 2 {
@@ -917,13 +934,15 @@ func TestCommentRetryEndsWithHookContext(t *testing.T) {
 	h := newHarness(t)
 	failed := make(chan struct{}, 1)
 	ct := &commentingTracker{fakeTracker: h.tracker, failures: commentFailsForever, failed: failed}
-	h.svc.Tracker, h.svc.Commenter = ct, ct
-	h.svc.CommentOn = []commands.Phase{commands.PhaseStart}
-	h.svc.CommentRetry = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h.svc.HookContext = ctx
-	h.svc.Hooks = commands.Hooks{}
+	h.rebuild(func(c *commands.Config) {
+		c.Tracker, c.Commenter = ct, ct
+		c.CommentOn = []commands.Phase{commands.PhaseStart}
+		c.CommentRetry = time.Hour
+		c.HookContext = ctx
+		c.Hooks = commands.Hooks{}
+	})
 	h.script([]step{
 		{ann, "dobro PAY-2 no_need_admin", nil},
 		{approver, "accept PAY-2", nil},
@@ -977,12 +996,12 @@ func TestQueueNamesTheInstance(t *testing.T) {
 	if got := reply(h.say(guest, "queue")); strings.Contains(got, "Answered by") {
 		t.Errorf("queue without Instance = %q, want no instance line", got)
 	}
-	h.svc.Instance = "db-1:4242 (leader, term 7)"
+	h.rebuild(func(c *commands.Config) { c.Instance = "db-1:4242 (leader, term 7)" })
 	got := reply(h.say(guest, "queue"))
 	if want := "The queue is empty.\nLocks: none.\nAnswered by db-1:4242 (leader, term 7)."; got != want {
 		t.Errorf("queue = %q, want %q", got, want)
 	}
-	h.svc.Instance = "<!channel> *x*"
+	h.rebuild(func(c *commands.Config) { c.Instance = "<!channel> *x*" })
 	if got := reply(h.say(guest, "queue")); strings.Contains(got, "<!channel>") {
 		t.Errorf("queue = %q: the instance name must be escaped", got)
 	}

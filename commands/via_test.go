@@ -66,7 +66,7 @@ func TestAuditHashBytes(t *testing.T) {
 // after a restart) — the same way for refusals (issue 12, item 9).
 func TestAuditEntriesRecordVia(t *testing.T) {
 	h := newHarness(t)
-	h.svc.Policy.Channel = "C0REL" // a dobro by DM needs the release channel's members (item 10)
+	h.rebuild(func(c *commands.Config) { c.Policy.Channel = "C0REL" }) // a dobro by DM needs the release channel's members (item 10)
 	h.start.hold = true
 	h.start.gate = make(chan commands.HookResult, 1)
 	h.start.spawn = make(chan commands.Job, 1)

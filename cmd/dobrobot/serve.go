@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dobrobot/dobrobot/bot"
 	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
@@ -129,7 +131,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		log.Info().Msg("leading: connecting to Slack")
 	}
 	// Only the leader posts checkpoints: at the start of each term, then daily.
-	stopCheckpoints := postCheckpoints(ctx, svc, checkpointEvery)
+	stopCheckpoints := postCheckpoints(ctx, svc, log, checkpointEvery)
 	runErr := b.Run(ctx)
 	stopCheckpoints()
 	lost := errors.Is(context.Cause(ctx), postgres.ErrLost)
@@ -157,8 +159,8 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 
 // postCheckpoints posts the audit chain's head now and then every every,
 // until ctx ends or the returned function is called (which waits for it).
-// A failed post is logged; the next one comes at the next tick.
-func postCheckpoints(ctx context.Context, svc *commands.Service, every time.Duration) (stop func()) {
+// A failed post is logged on log; the next one comes at the next tick.
+func postCheckpoints(ctx context.Context, svc *commands.Service, log zerolog.Logger, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -167,7 +169,7 @@ func postCheckpoints(ctx context.Context, svc *commands.Service, every time.Dura
 		defer tick.Stop()
 		for {
 			if _, err := svc.Checkpoint(ctx); err != nil && ctx.Err() == nil {
-				svc.Log.Warn().Err(err).Msg("could not post the audit checkpoint; trying again at the next one")
+				log.Warn().Err(err).Msg("could not post the audit checkpoint; trying again at the next one")
 			}
 			select {
 			case <-ctx.Done():
