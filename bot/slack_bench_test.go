@@ -103,3 +103,25 @@ func BenchmarkMentions(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "ack-p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "ack-p99-µs")
 }
+
+// BenchmarkMrkdwnText renders a text shaped like a queue reply of 20
+// releases (about two hundred spans) as Slack mrkdwn.
+func BenchmarkMrkdwnText(b *testing.B) {
+	t := commands.Text{commands.Plain("Queue (20 open):")}
+	for i := range 20 {
+		r := commands.Release{Ticket: fmt.Sprintf("PAY-%d", i+1), URL: fmt.Sprintf("https://jira.example/browse/PAY-%d", i+1)}
+		t = append(t, commands.Plain(fmt.Sprintf("\n%d. ", i+1)), commands.TicketRef(r),
+			commands.Plain(" — accepted — requester "), commands.Person("U0REQ"), commands.Plain(", approver "),
+			commands.Person("U0APP"), commands.Plain(", admin: needed, components "), commands.Component("backend"),
+			commands.Plain(" — waiting 12 min"))
+	}
+	t = append(t, commands.Plain("\nLocks:"))
+	for range 20 {
+		t = append(t, commands.Plain("\n• "), commands.Component("backend"), commands.Plain(" is locked by PAY-1 (dep start 3 min ago by "),
+			commands.Person("U0REQ"), commands.Plain(")"))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = mrkdwnText(t)
+	}
+}

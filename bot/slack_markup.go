@@ -30,34 +30,71 @@ func userRef(id string) string {
 
 // mrkdwnText renders the core's structured text as Slack mrkdwn. Every run
 // of text is escaped; only the spans that mean markup (a person, a channel,
-// a ticket link, code, an icon) write any.
+// a ticket link, code, an icon) write any. It writes each span into one
+// builder, sized once: a queue reply has about two hundred spans, and a
+// string of each span's markup made rendering allocate per span.
 func mrkdwnText(t commands.Text) string {
 	var b strings.Builder
+	n := 0
+	for _, s := range t {
+		n += len(s.Text) + len(s.ID) + len(s.URL) + 8
+	}
+	b.Grow(n + n/8)
 	for _, s := range t {
 		switch s.Kind {
 		case commands.SpanPerson:
-			b.WriteString(userRef(s.ID))
+			if s.ID == "" {
+				b.WriteString("nobody")
+			} else {
+				b.WriteString("<@")
+				writeEscaped(&b, s.ID)
+				b.WriteString(">")
+			}
 		case commands.SpanChannel:
-			b.WriteString("<#" + escape(s.ID) + ">")
+			b.WriteString("<#")
+			writeEscaped(&b, s.ID)
+			b.WriteString(">")
 		case commands.SpanTicket:
 			if s.URL != "" {
 				// TicketRef lets only a URL without <, >, |, & or spaces
 				// through: it cannot break out of the link.
-				b.WriteString("<" + s.URL + "|" + escape(s.Text) + ">")
+				b.WriteString("<")
+				b.WriteString(s.URL)
+				b.WriteString("|")
+				writeEscaped(&b, s.Text)
+				b.WriteString(">")
 			} else {
-				b.WriteString(escape(s.Text))
+				writeEscaped(&b, s.Text)
 			}
 		case commands.SpanCode:
-			b.WriteString("`" + escape(strings.ReplaceAll(s.Text, "`", "'")) + "`")
+			b.WriteString("`")
+			writeEscaped(&b, strings.ReplaceAll(s.Text, "`", "'"))
+			b.WriteString("`")
 		case commands.SpanOutput:
-			b.WriteString("\n```\n" + escape(s.Text) + "\n```")
+			b.WriteString("\n```\n")
+			writeEscaped(&b, s.Text)
+			b.WriteString("\n```")
 		case commands.SpanIcon:
-			b.WriteString(":" + escape(s.Text) + ":")
+			b.WriteString(":")
+			writeEscaped(&b, s.Text)
+			b.WriteString(":")
 		default: // plain, component
-			b.WriteString(escape(s.Text))
+			writeEscaped(&b, s.Text)
 		}
 	}
 	return b.String()
+}
+
+// writeEscaped writes escape(s) to b. Most spans are ASCII that neither
+// escaping nor Neutralise changes, which one pass over the bytes proves.
+func writeEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '&' || c == '<' || c == '>' || c >= 0x7f || (c < 0x20 && c != '\n' && c != '\t') {
+			b.WriteString(escape(s))
+			return
+		}
+	}
+	b.WriteString(s)
 }
 
 // effectText is the mrkdwn of an effect: its Text rendered, or the text an

@@ -184,7 +184,9 @@ func approvalFacts(r Release) Text {
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
 func queueText(open []Release, locks []Lock, closing map[uint64]Release, now time.Time) Text {
-	var b Text
+	// About eight spans a release and four a lock: sized once, the text
+	// does not grow its array a line at a time.
+	b := make(Text, 0, 2+8*len(open)+4*len(locks))
 	if len(open) == 0 {
 		b = b.plain("The queue is empty.")
 	} else {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -84,9 +85,26 @@ func Icon(name string) Span { return Span{Kind: SpanIcon, Text: name} }
 // literal text becomes plain spans; an argument that is a Span or a Text is
 // inserted as it is, any other is formatted with its verb into a plain span.
 // The format is never user text; user text is always an argument.
-func say(format string, args ...any) Text {
-	var t Text
+func say(format string, args ...any) Text { return Text(nil).say(format, args...) }
+
+// say appends say(format, args...) to t. Like add, it may reuse t's array.
+// It writes into t directly, and formats a string or an int without fmt:
+// a queue reply of 20 releases calls it about a hundred times, and the
+// intermediate Text and fmt's strings were most of its cost.
+func (t Text) say(format string, args ...any) Text {
 	var lit strings.Builder
+	// formatted: lit holds an argument, which must be neutralised; the
+	// format's own text (the core's words) holds no control character.
+	formatted := false
+	flush := func() {
+		if formatted {
+			t = t.plain(lit.String())
+		} else if lit.Len() > 0 {
+			t = t.add(Span{Text: lit.String()})
+		}
+		lit.Reset()
+		formatted = false
+	}
 	next := 0
 	for i := 0; i < len(format); i++ {
 		c := format[i]
@@ -117,16 +135,40 @@ func say(format string, args ...any) Text {
 		next++
 		switch a := arg.(type) {
 		case Span:
-			t = t.plain(lit.String()).add(a)
-			lit.Reset()
+			flush()
+			t = t.add(a)
 		case Text:
-			t = t.plain(lit.String()).add(a...)
-			lit.Reset()
+			flush()
+			t = t.add(a...)
+		case string:
+			formatted = true
+			if verb == "%s" || verb == "%v" {
+				lit.WriteString(a)
+			} else {
+				fmt.Fprintf(&lit, verb, a)
+			}
+		case State:
+			formatted = true
+			if verb == "%s" || verb == "%v" {
+				lit.WriteString(string(a))
+			} else {
+				fmt.Fprintf(&lit, verb, a)
+			}
+		case int:
+			formatted = true
+			if verb == "%d" || verb == "%v" {
+				var buf [20]byte
+				lit.Write(strconv.AppendInt(buf[:0], int64(a), 10))
+			} else {
+				fmt.Fprintf(&lit, verb, a)
+			}
 		default:
-			lit.WriteString(fmt.Sprintf(verb, a))
+			formatted = true
+			fmt.Fprintf(&lit, verb, a)
 		}
 	}
-	return t.plain(lit.String())
+	flush()
+	return t
 }
 
 // plain appends s as a plain span, joined to a plain span before it.
@@ -155,9 +197,6 @@ func (t Text) add(spans ...Span) Text {
 	}
 	return t
 }
-
-// say appends say(format, args...) to t.
-func (t Text) say(format string, args ...any) Text { return t.add(say(format, args...)...) }
 
 // String renders t as plain text without any markup: a person as @ID, a
 // channel as #ID, a ticket as its key, code in backticks. It is for logs,
