@@ -86,6 +86,19 @@ func (h *harness) restart() *commands.Service {
 	return svc
 }
 
+// restartAfter moves the clock on by d, restarts the Service, runs its
+// Recover, waits for any hook it started and returns the effects it queued.
+func (h *harness) restartAfter(d time.Duration) []commands.Effect {
+	h.t.Helper()
+	h.now = h.now.Add(d)
+	svc := h.restart()
+	if err := svc.Recover(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	svc.Wait()
+	return h.drain()
+}
+
 func (h *harness) event(id string) commands.InboxEvent {
 	h.t.Helper()
 	var ev commands.InboxEvent
@@ -138,13 +151,7 @@ func TestAnsweredFailureIsNeverReplayed(t *testing.T) {
 			}
 
 			// The disk is freed; the bot restarts a minute later.
-			h.now = h.now.Add(time.Minute)
-			svc := h.restart()
-			if err := svc.Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			svc.Wait()
-			effects := h.drain()
+			effects := h.restartAfter(time.Minute)
 			if n := h.start.count(); n != 0 {
 				t.Errorf("%d start hooks ran after the restart", n)
 			}
@@ -198,13 +205,7 @@ func TestUnansweredYoungEventIsReplayed(t *testing.T) {
 	if effects := h.drain(); len(effects) != 0 {
 		t.Fatalf("with every write failing, someone was told %+v", effects)
 	}
-	h.now = h.now.Add(commands.ReplayWindow - time.Second)
-	svc := h.restart()
-	if err := svc.Recover(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	svc.Wait()
-	if got := reply(h.drain()); !strings.Contains(got, "Deploy of PAY-2 started.") {
+	if got := reply(h.restartAfter(commands.ReplayWindow - time.Second)); !strings.Contains(got, "Deploy of PAY-2 started.") {
 		t.Errorf("reply after the restart = %q, want the deploy started", got)
 	}
 	if rel := h.release("PAY-2"); rel.State != commands.StateDeploying || h.start.count() != 1 {
@@ -239,13 +240,7 @@ func TestStalePendingEventIsDropped(t *testing.T) {
 				t.Fatalf("Receive: %t, %v", fresh, err)
 			}
 			// The bot stops before handling it and starts again later.
-			h.now = h.now.Add(commands.ReplayWindow + time.Second)
-			svc := h.restart()
-			if err := svc.Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			svc.Wait()
-			effects := h.drain()
+			effects := h.restartAfter(commands.ReplayWindow + time.Second)
 			if n := h.start.count(); n != 0 {
 				t.Errorf("%d start hooks ran for a stale event", n)
 			}
