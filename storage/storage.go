@@ -88,7 +88,8 @@ type DB struct {
 	path      string
 	readOnly  bool
 	wlock     writeLock
-	releases  releaseCache
+	releases  decodeCache[commands.Release]
+	effects   decodeCache[commands.Effect]
 	commits   atomic.Uint64
 	closeOnce sync.Once
 	closeErr  error
@@ -175,7 +176,9 @@ func open(path string, o Options, probe bool) (db *DB, err error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 
-	db = &DB{bolt: bdb, path: path, readOnly: o.ReadOnly}
+	db = &DB{bolt: bdb, path: path, readOnly: o.ReadOnly,
+		releases: decodeCache[commands.Release]{clone: cloneRelease},
+		effects:  decodeCache[commands.Effect]{clone: cloneEffect}}
 	if err := db.prepare(probe); err != nil {
 		_ = bdb.Close()
 		bdb = nil
@@ -332,7 +335,7 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 		return unavailable("could not start a database transaction", err)
 	}
 	defer func() { _ = btx.Rollback() }() // a no-op after Commit; covers panics
-	t := &tx{btx: btx, rc: &db.releases}
+	t := &tx{btx: btx, rc: &db.releases, ec: &db.effects}
 	err = fn(t)
 	t.done = true
 	if err != nil {
@@ -376,7 +379,7 @@ func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
 		return unavailable("could not read the database", err)
 	}
 	defer func() { _ = btx.Rollback() }()
-	t := &tx{btx: btx, rc: &db.releases}
+	t := &tx{btx: btx, rc: &db.releases, ec: &db.effects}
 	err = fn(t)
 	t.done = true
 	return err
@@ -404,9 +407,13 @@ func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]comman
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(encodeID(after + 1)); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
-			var e commands.Effect
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("storage: decode outbox effect %d: %w", decodeID(k), err)
+			id := decodeID(k)
+			e, ok := db.effects.get(id, v)
+			if !ok {
+				if err := json.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("storage: decode outbox effect %d: %w", id, err)
+				}
+				db.effects.put(id, v, e)
 			}
 			out = append(out, e)
 		}
@@ -423,7 +430,7 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 	if len(ids) == 0 {
 		return ctx.Err()
 	}
-	return db.Update(ctx, func(t commands.Tx) error {
+	err := db.Update(ctx, func(t commands.Tx) error {
 		b, err := t.(*tx).bucket(bucketOutbox)
 		if err != nil {
 			return err
@@ -435,6 +442,10 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 		}
 		return nil
 	})
+	if err == nil {
+		db.effects.forget(ids...)
+	}
+	return err
 }
 
 // dropEvery is how many bytes of the audit log Audit reads between two

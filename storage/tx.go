@@ -18,7 +18,8 @@ import (
 // decoded from bbolt's memory map, so it stays valid after the transaction.
 type tx struct {
 	btx  *bolt.Tx
-	rc   *releaseCache
+	rc   *decodeCache[commands.Release]
+	ec   *decodeCache[commands.Effect]
 	done bool // set when Update/View's fn returned: the bbolt Tx is gone
 }
 
@@ -550,5 +551,8 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 	if err := b.Put(encodeID(id), v); err != nil {
 		return commands.Effect{}, fmt.Errorf("storage: put effect %d: %w", id, err)
 	}
+	// The sender reads it next, at once: it need not decode what was just
+	// encoded.
+	t.ec.put(id, v, e)
 	return e, nil
 }

@@ -33,7 +33,7 @@ func TestCloneReleaseFields(t *testing.T) {
 // TestReleaseCache: a hit needs the same bytes, and what it returns is the
 // caller's own copy.
 func TestReleaseCache(t *testing.T) {
-	var c releaseCache
+	c := decodeCache[commands.Release]{clone: cloneRelease}
 	r := commands.Release{ID: 7, Ticket: "PAY-7", Components: []string{"backend"}, Locks: []string{"backend"},
 		Running: &commands.HookRun{Phase: commands.PhaseStart}, LastHook: &commands.HookResult{Phase: commands.PhaseStart}}
 	raw := []byte(`{"id":7}`)
@@ -54,10 +54,52 @@ func TestReleaseCache(t *testing.T) {
 	if diff := cmp.Diff(r, again); diff != "" {
 		t.Errorf("changing a returned release changed the cache (-put +got):\n%s", diff)
 	}
-	for i := range releaseCacheMax + 1 {
+	for i := range decodeCacheMax + 1 {
 		c.put(uint64(100+i), raw, r)
 	}
-	if n := len(c.m); n > releaseCacheMax {
-		t.Errorf("%d releases cached, want at most %d", n, releaseCacheMax)
+	if n := len(c.m); n > decodeCacheMax {
+		t.Errorf("%d releases cached, want at most %d", n, decodeCacheMax)
+	}
+}
+
+// TestCloneEffectFields fails when Effect, Span or Button gain a field that
+// refers to shared memory that cloneEffect does not copy.
+func TestCloneEffectFields(t *testing.T) {
+	copied := map[string]bool{"Release": true, "Text": true, "Buttons": true}
+	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Effect](), reflect.TypeFor[commands.Span](), reflect.TypeFor[commands.Button]()} {
+		for f := range typ.Fields() {
+			switch f.Type.Kind() {
+			case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.Struct, reflect.Array:
+				if typ != reflect.TypeFor[commands.Effect]() || !copied[f.Name] {
+					t.Errorf("%s.%s (%s) refers to memory cloneEffect does not copy", typ.Name(), f.Name, f.Type)
+				}
+			}
+		}
+	}
+}
+
+// TestEffectCache: the outbox hands out its own copy of a cached effect,
+// and forgets a delivered one.
+func TestEffectCache(t *testing.T) {
+	c := decodeCache[commands.Effect]{clone: cloneEffect}
+	e := commands.Effect{ID: 3, Kind: commands.EffectReply, Text: commands.Text{commands.Plain("hi")},
+		Buttons: []commands.Button{{Label: "Accept", Command: "accept PAY-1"}},
+		Release: &commands.Release{ID: 1, Components: []string{"backend"}}}
+	raw := []byte(`{"id":3}`)
+	c.put(3, raw, e)
+	got, ok := c.get(3, raw)
+	if !ok {
+		t.Fatal("no hit for the same bytes")
+	}
+	if diff := cmp.Diff(e, got); diff != "" {
+		t.Errorf("cached effect (-put +got):\n%s", diff)
+	}
+	got.Text[0].Text, got.Buttons[0].Label, got.Release.Components[0] = "x", "x", "x"
+	if again, _ := c.get(3, raw); !cmp.Equal(e, again) {
+		t.Errorf("changing a returned effect changed the cache: %+v", again)
+	}
+	c.forget(3)
+	if _, ok := c.get(3, raw); ok {
+		t.Error("a forgotten effect is still cached")
 	}
 }
