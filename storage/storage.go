@@ -26,11 +26,21 @@ var _ commands.Store = (*DB)(nil)
 // SchemaVersion is the version of the bucket layout this package writes. A
 // file with a lower version is migrated when opened read-write; a file with a
 // higher one is refused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] upgrades a file from schema version i+1 to i+2, inside the
 // transaction that then records the new version. Append, never edit.
-var migrations []func(*bolt.Tx) error
+var migrations = []func(*bolt.Tx) error{
+	// 1 → 2: the index of processed inbox events by time is gone. It was
+	// read only by the prune at start-up, and keeping it cost two or three
+	// page writes in every command's commit; the prune now walks the inbox.
+	func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketProcessedV1) == nil {
+			return nil
+		}
+		return tx.DeleteBucket(bucketProcessedV1)
+	},
+}
 
 // DefaultTimeout is how long Open waits for another process to release the
 // file when Options.Timeout is zero.
@@ -58,14 +68,17 @@ var (
 	bucketAudit      = []byte("audit")
 	bucketInbox      = []byte("inbox")
 	bucketPending    = []byte("inbox_pending")
-	bucketProcessed  = []byte("inbox_processed")
 	bucketOutbox     = []byte("outbox")
 	keySchemaVersion = []byte("schema")
+
+	// bucketProcessedV1 is schema 1's index of processed inbox events,
+	// deleted by the migration to schema 2.
+	bucketProcessedV1 = []byte("inbox_processed")
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
-	bucketAudit, bucketInbox, bucketPending, bucketProcessed, bucketOutbox,
+	bucketAudit, bucketInbox, bucketPending, bucketOutbox,
 }
 
 // Options tunes Open. The zero value is what dobrobot run uses.

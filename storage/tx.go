@@ -428,15 +428,9 @@ func getEvent(b *bolt.Bucket, id string) (commands.InboxEvent, bool, error) {
 	return e, true, nil
 }
 
-func inboxIndex(t *tx, processed bool) (*bolt.Bucket, error) {
-	if processed {
-		return t.bucket(bucketProcessed)
-	}
-	return t.bucket(bucketPending)
-}
-
-// PutEvent adds or replaces an inbox record, keeping the pending and
-// processed indexes in step.
+// PutEvent adds or replaces an inbox record, keeping the index of pending
+// events in step. Processed events have no index: only the prune at
+// start-up looks for them, by walking the inbox.
 func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if e.ID == "" {
 		return commands.Errorf(commands.EINVALID, "An inbox event needs an ID.")
@@ -445,16 +439,16 @@ func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if err != nil {
 		return err
 	}
+	pending, err := t.bucket(bucketPending)
+	if err != nil {
+		return err
+	}
 	old, ok, err := getEvent(b, e.ID)
 	if err != nil {
 		return err
 	}
-	if ok {
-		idx, err := inboxIndex(t, old.Processed)
-		if err != nil {
-			return err
-		}
-		if err := idx.Delete(inboxIndexKey(old)); err != nil {
+	if ok && !old.Processed {
+		if err := pending.Delete(inboxIndexKey(old)); err != nil {
 			return fmt.Errorf("storage: unindex inbox event %q: %w", e.ID, err)
 		}
 	}
@@ -465,12 +459,10 @@ func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if err := b.Put([]byte(e.ID), v); err != nil {
 		return fmt.Errorf("storage: put inbox event %q: %w", e.ID, err)
 	}
-	idx, err := inboxIndex(t, e.Processed)
-	if err != nil {
-		return err
-	}
-	if err := idx.Put(inboxIndexKey(e), []byte{}); err != nil {
-		return fmt.Errorf("storage: index inbox event %q: %w", e.ID, err)
+	if !e.Processed {
+		if err := pending.Put(inboxIndexKey(e), []byte{}); err != nil {
+			return fmt.Errorf("storage: index inbox event %q: %w", e.ID, err)
+		}
 	}
 	return nil
 }
@@ -504,30 +496,36 @@ func (t *tx) PendingEvents() ([]commands.InboxEvent, error) {
 	return out, nil
 }
 
-// PruneEvents deletes the processed records received before before, reading
-// only those, and returns how many it deleted.
+// PruneEvents deletes the processed records received before before, and
+// returns how many it deleted. It walks the whole inbox: it runs once, at
+// start-up (Service.Recover), and an index kept for it would cost every
+// command's commit more than the walk costs there.
 func (t *tx) PruneEvents(before time.Time) (int, error) {
 	b, err := t.bucket(bucketInbox)
 	if err != nil {
 		return 0, err
 	}
-	idx, err := t.bucket(bucketProcessed)
+	var keys [][]byte
+	err = b.ForEach(func(k, v []byte) error {
+		var e struct {
+			Received  time.Time `json:"received"`
+			Processed bool      `json:"processed"`
+		}
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("storage: decode inbox event %q: %w", k, err)
+		}
+		if e.Processed && e.Received.Before(before) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	limit := timeKey(before)
-	var keys [][]byte
-	c := idx.Cursor()
-	for k, _ := c.First(); k != nil && len(k) >= 12 && bytes.Compare(k[:12], limit) < 0; k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
-	}
 	// Deleting while a bbolt cursor walks the same bucket skips keys.
 	for _, k := range keys {
-		if err := b.Delete(k[12:]); err != nil {
-			return 0, fmt.Errorf("storage: delete inbox event %q: %w", k[12:], err)
-		}
-		if err := idx.Delete(k); err != nil {
-			return 0, fmt.Errorf("storage: unindex inbox event %q: %w", k[12:], err)
+		if err := b.Delete(k); err != nil {
+			return 0, fmt.Errorf("storage: delete inbox event %q: %w", k, err)
 		}
 	}
 	return len(keys), nil
