@@ -135,7 +135,7 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult) error {
 	if !res.OK {
 		action = ActionHookFailed
 	}
-	if err := r.audit(action, rel.Ticket, rel.State, rel.State, hookDetail(res)); err != nil {
+	if err := r.auditRelease(action, rel, rel.State, rel.State, hookDetail(res)); err != nil {
 		return err
 	}
 	for _, c := range rel.Locks {
