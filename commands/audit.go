@@ -26,6 +26,12 @@ type AuditEntry struct {
 	// Via is where the action came from: SourceSlack, SourceConsole, … (see
 	// via.go). Entries written before it existed have "" and hash as before.
 	Via string `json:"via"`
+	// Env and Version are the environment and the version of the release
+	// the entry is about (Release.Env, Release.Build); empty when it names
+	// none, as every entry written before environments existed, which hash
+	// as before.
+	Env     string `json:"env,omitempty"`
+	Version string `json:"version,omitempty"`
 }
 
 // GenesisHash is the previous hash of the first entry: 64 zeros.
@@ -34,7 +40,7 @@ var GenesisHash = strings.Repeat("0", 64)
 // AuditColumns are the CSV header's column names, in order. via is last so
 // that seq … hash keep their places (and a re-check of the hashes its
 // column numbers).
-var AuditColumns = []string{"seq", "time", "actor", "action", "ticket", "from", "to", "detail", "prev_hash", "hash", "via"}
+var AuditColumns = []string{"seq", "time", "actor", "action", "ticket", "from", "to", "detail", "prev_hash", "hash", "via", "env", "version"}
 
 // TimeFormat is how audit times are written, hashed and exported.
 const TimeFormat = time.RFC3339Nano
@@ -43,22 +49,28 @@ const TimeFormat = time.RFC3339Nano
 func (e AuditEntry) Record() []string {
 	return []string{
 		strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(TimeFormat), e.Actor, string(e.Action),
-		e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, e.Via,
+		e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, e.Via, e.Env, e.Version,
 	}
 }
 
 // ComputeHash returns the hash the entry should carry: the lowercase hex
 // SHA-256 of its first nine fields (seq … prev_hash, as in Record) joined by
-// "\n", followed, when Via is not empty, by "\n" and Via. An entry without
-// Via (all of them before it existed) hashes exactly as it always did. No
-// field may hold a newline; Seal and Clean guarantee it, and prev_hash, which
-// comes just before via, must be the previous entry's hash, so no text can
-// move across that boundary.
+// "\n"; followed, when Via, Env or Version is not empty, by "\n" and Via;
+// followed, when Env or Version is not empty, by "\n", Env, "\n" and
+// Version. An entry without them (all of them before they existed) hashes
+// exactly as it always did. No field may hold a newline; Seal and Clean
+// guarantee it, and prev_hash, which comes just before via, must be the
+// previous entry's hash, so no text can move across a boundary. An entry
+// with Env or Version always has every one of the twelve fields hashed, so
+// an empty via is not confused with a missing one.
 func (e AuditEntry) ComputeHash() string {
 	rec := e.Record()
 	data := strings.Join(rec[:9], "\n")
-	if e.Via != "" {
+	if e.Via != "" || e.Env != "" || e.Version != "" {
 		data += "\n" + e.Via
+	}
+	if e.Env != "" || e.Version != "" {
+		data += "\n" + e.Env + "\n" + e.Version
 	}
 	sum := sha256.Sum256([]byte(data))
 	return hex.EncodeToString(sum[:])
@@ -72,6 +84,7 @@ func Seal(e AuditEntry, prevSeq uint64, prevHash string) AuditEntry {
 	e.PrevHash = prevHash
 	e.Time = e.Time.UTC()
 	e.Actor, e.Ticket, e.Detail, e.Via = Clean(e.Actor), Clean(e.Ticket), Clean(e.Detail), Clean(e.Via)
+	e.Env, e.Version = Clean(e.Env), Clean(e.Version)
 	e.Hash = e.ComputeHash()
 	return e
 }

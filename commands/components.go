@@ -46,3 +46,21 @@ var componentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 // ValidComponent reports whether name is a component name: a lower-case
 // letter or digit, then up to 63 of those or . _ -.
 func ValidComponent(name string) bool { return componentName.MatchString(name) }
+
+// DefaultEnv is the environment of a configuration without environments,
+// and of every release written before they existed.
+const DefaultEnv = "production"
+
+// ValidEnv reports whether name is an environment name: the component rule
+// (a lower-case letter or digit, then up to 63 of those or . _ -), so that
+// it is safe in a hook's environment, a namespace or a file name.
+func ValidEnv(name string) bool { return componentName.MatchString(name) }
+
+var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+
+// ValidBuild reports whether s is a version a release may carry (a build ID,
+// tag or commit): a letter or digit, then up to 127 letters, digits or
+// . _ + -. Nothing else, so that a hook may put it in a command line, an
+// image tag or a path without quoting ("v2.4.0", "1.4.2+build.7",
+// "main-4f2a9c1").
+func ValidBuild(s string) bool { return buildName.MatchString(s) }

@@ -72,8 +72,15 @@ const (
 
 // Release is one request to release a ticket, from dobro to its end.
 type Release struct {
-	ID         uint64   `json:"id"`     // assigned by the Store, increasing: the queue order
-	Ticket     string   `json:"ticket"` // tracker key, e.g. PAY-123
+	ID     uint64 `json:"id"`     // assigned by the Store, increasing: the queue order
+	Ticket string `json:"ticket"` // tracker key, e.g. PAY-123
+	// Env is the environment the release deploys to; empty (every release
+	// written before environments existed) means DefaultEnv. See EnvName.
+	Env string `json:"env,omitempty"`
+	// Build is the version the release deploys (a build ID, tag or commit),
+	// shown to users as its "version"; empty when none was given. (Version,
+	// below, is the store's write counter.)
+	Build      string   `json:"build,omitempty"`
 	Summary    string   `json:"summary,omitempty"`
 	URL        string   `json:"url,omitempty"` // link to the ticket in the tracker
 	Note       string   `json:"note,omitempty"`
@@ -105,6 +112,15 @@ type Release struct {
 	Card string `json:"card,omitempty"`
 	// Version increases with every write; stores use it for compare-and-set.
 	Version uint64 `json:"version"`
+}
+
+// EnvName returns the release's environment: Env, or DefaultEnv for a
+// release that names none.
+func (r Release) EnvName() string {
+	if r.Env == "" {
+		return DefaultEnv
+	}
+	return r.Env
 }
 
 // HookRun records a hook that was spawned and has no recorded result yet.

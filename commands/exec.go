@@ -46,6 +46,14 @@ func (r *cmdRun) audit(a Action, ticket string, from, to State, detail string) e
 	return err
 }
 
+// auditRelease appends an audit entry about rel, naming its ticket, its
+// environment and its version.
+func (r *cmdRun) auditRelease(a Action, rel Release, from, to State, detail string) error {
+	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: a, Ticket: rel.Ticket, Env: rel.Env, Version: rel.Build,
+		From: from, To: to, Detail: detail, Via: r.source()})
+	return err
+}
+
 func (r *cmdRun) flush() error {
 	for _, e := range r.effects {
 		e.Event = r.m.EventID
@@ -120,5 +128,5 @@ func (r *cmdRun) move(rel Release, action Action, detail string, change func(*Re
 	if err != nil {
 		return rel, err
 	}
-	return rel, r.audit(action, rel.Ticket, from, to, detail)
+	return rel, r.auditRelease(action, rel, from, to, detail)
 }

@@ -25,7 +25,8 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 		s.hooks.Add(1)
 		go func() {
 			defer s.hooks.Done()
-			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
+			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Env: rel.EnvName(), Build: rel.Build,
+				Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
 			log := s.cfg.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
 			ctx := s.hookContext()
@@ -134,7 +135,7 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult) error {
 	if !res.OK {
 		action = ActionHookFailed
 	}
-	if err := r.audit(action, rel.Ticket, rel.State, rel.State, hookDetail(res)); err != nil {
+	if err := r.auditRelease(action, rel, rel.State, rel.State, hookDetail(res)); err != nil {
 		return err
 	}
 	for _, c := range rel.Locks {

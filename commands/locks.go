@@ -112,7 +112,7 @@ func (r *cmdRun) unlockLeft(comp string, rel Release) error {
 	if h := rel.LastHook; h != nil {
 		why += fmt.Sprintf("; its %s hook (attempt %s): %s", h.Phase, h.Attempt, firstLine(hookDetailOrError(*h)))
 	}
-	if err := r.audit(ActionUnlock, rel.Ticket, rel.State, rel.State, comp+": "+why); err != nil {
+	if err := r.auditRelease(ActionUnlock, rel, rel.State, rel.State, comp+": "+why); err != nil {
 		return err
 	}
 	r.thread(rel, say("%s freed %s, which %s still held.", Person(r.m.User), comp, rel.Ticket))

@@ -144,6 +144,8 @@ type Job struct {
 	Phase      Phase
 	Attempt    string // unique per spawn, stable across a webhook's retries
 	Ticket     string
+	Env        string // the release's environment (Release.EnvName)
+	Build      string // the version to deploy; empty when the release has none
 	Requester  string
 	Admin      string // empty when nobody claimed the release
 	Components []string

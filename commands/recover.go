@@ -193,7 +193,7 @@ func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unkno
 	if err != nil {
 		return err
 	}
-	if err := r.audit(ActionInterrupt, rel.Ticket, rel.State, rel.State, detail); err != nil {
+	if err := r.auditRelease(ActionInterrupt, rel, rel.State, rel.State, detail); err != nil {
 		return err
 	}
 	kept, err := r.keptLocks(rel)

@@ -70,7 +70,7 @@ func (r *cmdRun) dobro() error {
 	if ComponentsDiffer(rel) {
 		detail += "; the ticket's components: " + strings.Join(rel.TicketComponents, ",")
 	}
-	if err := r.audit(ActionRequest, rel.Ticket, StateNone, StateRequested, detail); err != nil {
+	if err := r.auditRelease(ActionRequest, rel, StateNone, StateRequested, detail); err != nil {
 		return err
 	}
 	pos, err := r.position(rel.ID)

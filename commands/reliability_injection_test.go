@@ -237,7 +237,7 @@ func TestInjectionCorpus(t *testing.T) {
 
 	recs := readHookRecords(t, record)
 	var got []spawn
-	allowed := []string{"DOBROBOT_TICKET", "DOBROBOT_PHASE", "DOBROBOT_REQUESTER", "DOBROBOT_ADMIN", "DOBROBOT_COMPONENTS",
+	allowed := []string{"DOBROBOT_TICKET", "DOBROBOT_PHASE", "DOBROBOT_REQUESTER", "DOBROBOT_ADMIN", "DOBROBOT_COMPONENTS", "DOBROBOT_ENV", "DOBROBOT_VERSION",
 		"DOBROBOT_ATTEMPT", "PATH", "HOME", "LANG", "TZ", recordEnv, "GORACE"}
 	for i, r := range recs {
 		if diff := cmp.Diff(argv, r.Argv); diff != "" {

@@ -394,7 +394,7 @@ func TestHappyPath(t *testing.T) {
 		t.Errorf("after dep start: %+v", rel)
 	}
 	job := h.start.jobs[0]
-	if diff := cmp.Diff(commands.Job{Phase: commands.PhaseStart, Attempt: job.Attempt, Ticket: "PAY-1", Requester: ann, Admin: admin, Components: []string{"backend", "payments"}}, job); diff != "" || job.Attempt == "" {
+	if diff := cmp.Diff(commands.Job{Phase: commands.PhaseStart, Attempt: job.Attempt, Ticket: "PAY-1", Env: commands.DefaultEnv, Requester: ann, Admin: admin, Components: []string{"backend", "payments"}}, job); diff != "" || job.Attempt == "" {
 		t.Errorf("start job (-want +got):\n%s", diff)
 	}
 	h.script([]step{

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +29,22 @@ func TestAuditHashBytes(t *testing.T) {
 		return hex.EncodeToString(h[:])
 	}
 	for _, tc := range []struct {
-		via, bytes string
+		via, env, version, bytes string
 	}{
-		{"", old},
-		{commands.SourceSlack, old + "\nslack"},
-		{commands.SourceConsole, old + "\nconsole"},
-		{commands.SourceDobrobot, old + "\ndobrobot"},
+		{"", "", "", old},
+		{commands.SourceSlack, "", "", old + "\nslack"},
+		{commands.SourceConsole, "", "", old + "\nconsole"},
+		{commands.SourceDobrobot, "", "", old + "\ndobrobot"},
+		// With an environment or a version, via is always hashed, even
+		// empty, so that neither can pass for the other.
+		{commands.SourceSlack, "qa", "v2.4.0", old + "\nslack\nqa\nv2.4.0"},
+		{commands.SourceSlack, "qa", "", old + "\nslack\nqa\n"},
+		{commands.SourceSlack, "", "v2.4.0", old + "\nslack\n\nv2.4.0"},
+		{"", "qa", "", old + "\n\nqa\n"},
 	} {
-		e.Via = tc.via
+		e.Via, e.Env, e.Version = tc.via, tc.env, tc.version
 		if got, want := e.ComputeHash(), sum(tc.bytes); got != want {
-			t.Errorf("via %q: hash %s, want sha256(%q) = %s", tc.via, got, tc.bytes, want)
+			t.Errorf("via %q, env %q, version %q: hash %s, want sha256(%q) = %s", tc.via, tc.env, tc.version, got, tc.bytes, want)
 		}
 	}
 	// via is covered: changing it breaks the entry.
@@ -52,11 +59,27 @@ func TestAuditHashBytes(t *testing.T) {
 	if err := commands.NewVerifier().Add(sealed); err != nil {
 		t.Errorf("the sealed entry: %v", err)
 	}
-	if got := commands.AuditColumns[len(commands.AuditColumns)-1]; got != "via" {
-		t.Errorf("the last CSV column is %q, want via", got)
+	// env and version are covered too, and the old columns keep their
+	// places: via, env and version come after hash.
+	sealed = commands.Seal(commands.AuditEntry{Time: at, Actor: "U01ANN", Action: commands.ActionRequest, Ticket: "PAY-1",
+		Via: commands.SourceSlack, Env: "qa", Version: "v2.4.0"}, 0, commands.GenesisHash)
+	for _, forge := range []func(*commands.AuditEntry){
+		func(e *commands.AuditEntry) { e.Env = "production" },
+		func(e *commands.AuditEntry) { e.Env = "" },
+		func(e *commands.AuditEntry) { e.Version = "v2.4.1" },
+		func(e *commands.AuditEntry) { e.Env, e.Version = "", "" },
+	} {
+		forged := sealed
+		forge(&forged)
+		if err := commands.NewVerifier().Add(forged); err == nil {
+			t.Errorf("an entry sealed in qa at v2.4.0 verifies as env %q, version %q", forged.Env, forged.Version)
+		}
 	}
-	if got := sealed.Record(); len(got) != len(commands.AuditColumns) || got[len(got)-1] != "console" {
-		t.Errorf("Record() = %q, want via last, as in AuditColumns %q", got, commands.AuditColumns)
+	if got, want := commands.AuditColumns[10:], []string{"via", "env", "version"}; !slices.Equal(got, want) {
+		t.Errorf("the CSV columns after hash are %q, want %q", got, want)
+	}
+	if got := sealed.Record(); len(got) != len(commands.AuditColumns) || !slices.Equal(got[10:], []string{"slack", "qa", "v2.4.0"}) {
+		t.Errorf("Record() = %q, want via, env and version last, as in AuditColumns %q", got, commands.AuditColumns)
 	}
 }
 

@@ -120,6 +120,10 @@ func auditField(e *commands.AuditEntry, key string) (uint16, *string) {
 		return 1 << 9, &e.Hash
 	case "via":
 		return 1 << 10, &e.Via
+	case "env":
+		return 1 << 11, &e.Env
+	case "version":
+		return 1 << 12, &e.Version
 	}
 	return 0, nil
 }

@@ -241,12 +241,14 @@ func TestAuditDocScript(t *testing.T) {
 	if code != 0 || strings.Count(export, "\n") != 3 {
 		t.Fatalf("export: %d %q", code, export)
 	}
-	// A log from before via existed, continued by entries with one.
+	// A log from before via existed, continued by entries with one, then by
+	// entries with an environment and a version (one with no via).
 	var mixed []byte
 	prevSeq, prevHash := uint64(0), commands.GenesisHash
-	for _, via := range []string{"", "", commands.SourceSlack, commands.SourceDobrobot} {
+	for _, f := range [][3]string{{"", "", ""}, {"", "", ""}, {commands.SourceSlack, "", ""}, {commands.SourceDobrobot, "", ""},
+		{commands.SourceSlack, "qa", "v2.4.0"}, {"", "production", ""}, {commands.SourceDobrobot, "", "v2.4.1"}} {
 		e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), Actor: "U0ANN",
-			Action: commands.ActionRequest, Ticket: "PAY-1", To: commands.StateRequested, Via: via}, prevSeq, prevHash)
+			Action: commands.ActionRequest, Ticket: "PAY-1", To: commands.StateRequested, Via: f[0], Env: f[1], Version: f[2]}, prevSeq, prevHash)
 		mixed, _ = audit.AppendLine(mixed, e)
 		prevSeq, prevHash = e.Seq, e.Hash
 	}
@@ -260,6 +262,8 @@ func TestAuditDocScript(t *testing.T) {
 		{"edited", strings.Replace(export, "DEMO-2", "DEMO-9", 1), "broken at seq 1"},
 		{"via edited", strings.Replace(export, `"via":"console"`, `"via":"slack"`, 1), "broken at seq 1"},
 		{"old and new entries", string(mixed), "ok, head " + prevHash},
+		{"env edited", strings.Replace(string(mixed), `"env":"qa"`, `"env":"production"`, 1), "broken at seq 5"},
+		{"version dropped", strings.Replace(string(mixed), `,"version":"v2.4.1"`, "", 1), "broken at seq 7"},
 	} {
 		path := filepath.Join(dir, tc.name+".jsonl")
 		if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {

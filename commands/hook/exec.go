@@ -98,6 +98,8 @@ func (e *Exec) Environ(job commands.Job) []string {
 	env := []string{
 		"DOBROBOT_TICKET=" + job.Ticket,
 		"DOBROBOT_PHASE=" + string(job.Phase),
+		"DOBROBOT_ENV=" + envOf(job),
+		"DOBROBOT_VERSION=" + job.Build,
 		"DOBROBOT_REQUESTER=" + job.Requester,
 		"DOBROBOT_ADMIN=" + job.Admin,
 		"DOBROBOT_COMPONENTS=" + strings.Join(job.Components, ","),

@@ -28,6 +28,8 @@ func testJob() commands.Job {
 		Phase:      commands.PhaseStart,
 		Attempt:    "0123456789abcdef",
 		Ticket:     "PAY-123",
+		Env:        "qa",
+		Build:      "v2.4.0+build.7",
 		Requester:  "U01REQ",
 		Admin:      "U02ADMIN",
 		Components: []string{"backend", "payments"},
@@ -122,19 +124,21 @@ func TestExecEnvironment(t *testing.T) {
 				"PATH": "/usr/bin:/bin", "HOME": "/home/bot", "LANG": "C.UTF-8", "TZ": "Europe/Berlin",
 				"KUBECONFIG": "/etc/kube/config", "AWS_PROFILE": "deploy",
 				"DOBROBOT_TICKET": "PAY-123", "DOBROBOT_PHASE": "start", "DOBROBOT_REQUESTER": "U01REQ",
+				"DOBROBOT_ENV": "qa", "DOBROBOT_VERSION": "v2.4.0+build.7",
 				"DOBROBOT_ADMIN": "U02ADMIN", "DOBROBOT_COMPONENTS": "backend,payments", "DOBROBOT_ATTEMPT": "0123456789abcdef",
 			},
 		},
 		{
-			name:  "unset allowlisted variables are left out; no admin, no components",
+			name:  "unset allowlisted variables are left out; no admin, no components, no environment or version",
 			set:   map[string]string{"PATH": "/bin", "HOME": "/root"},
 			unset: []string{"LANG", "TZ"},
 			job: func(j *commands.Job) {
-				j.Phase, j.Admin, j.Components = commands.PhaseCancel, "", nil
+				j.Phase, j.Admin, j.Components, j.Env, j.Build = commands.PhaseCancel, "", nil, "", ""
 			},
 			want: map[string]string{
 				"PATH": "/bin", "HOME": "/root",
 				"DOBROBOT_TICKET": "PAY-123", "DOBROBOT_PHASE": "cancel", "DOBROBOT_REQUESTER": "U01REQ",
+				"DOBROBOT_ENV": "production", "DOBROBOT_VERSION": "",
 				"DOBROBOT_ADMIN": "", "DOBROBOT_COMPONENTS": "", "DOBROBOT_ATTEMPT": "0123456789abcdef",
 			},
 		},
@@ -242,12 +246,14 @@ func TestExecRefusesInjection(t *testing.T) {
 		{"requester", func(j *commands.Job, s string) { j.Requester = s }},
 		{"admin", func(j *commands.Job, s string) { j.Admin = s }},
 		{"attempt", func(j *commands.Job, s string) { j.Attempt = s }},
+		{"env", func(j *commands.Job, s string) { j.Env = s }},
+		{"version", func(j *commands.Job, s string) { j.Build = s }},
 	}
 	rec := filepath.Join(dir, "rec.jsonl")
 	e := &Exec{Argv: []string{fakehook, "-record", rec}, Timeout: 10 * time.Second}
 	for _, f := range fields {
 		for _, s := range corpus {
-			if s == "" && (f.name == "admin" || f.name == "attempt") {
+			if s == "" && (f.name == "admin" || f.name == "attempt" || f.name == "env" || f.name == "version") {
 				continue // empty means none, which is allowed
 			}
 			if s == "proj-1" && f.name != "ticket" {

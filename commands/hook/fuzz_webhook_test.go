@@ -114,7 +114,7 @@ func FuzzWebhookRequest(f *testing.F) {
 			t.Errorf("body %q: more after the JSON object", r.Body)
 		}
 		wantP := payload{Ticket: ticket, Phase: commands.Phase(phase), Requester: requester, Admin: admin,
-			Components: components, Attempt: attempt}
+			Components: components, Attempt: attempt, Env: commands.DefaultEnv}
 		if wantP.Components == nil {
 			wantP.Components = []string{} // sent as [], never null
 		}

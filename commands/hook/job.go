@@ -24,6 +24,12 @@ func checkJob(job commands.Job) error {
 	default:
 		return commands.Errorf(commands.EINVALID, "refused to run a hook for %s: unknown phase %s", job.Ticket, quote(string(job.Phase)))
 	}
+	if job.Env != "" && !commands.ValidEnv(job.Env) {
+		return commands.Errorf(commands.EINVALID, "refused to run the %s hook for %s: environment %s is not a lower-case name of letters, digits, '.', '_' and '-'", job.Phase, job.Ticket, quote(job.Env))
+	}
+	if job.Build != "" && !commands.ValidBuild(job.Build) {
+		return commands.Errorf(commands.EINVALID, "refused to run the %s hook for %s: version %s may only have letters, digits, '.', '_', '+' and '-', and start with a letter or digit", job.Phase, job.Ticket, quote(job.Build))
+	}
 	for _, c := range job.Components {
 		if !plainName(c) {
 			return commands.Errorf(commands.EINVALID, "refused to run the %s hook for %s: component %s may only have letters, digits, '.', '_' and '-', and start with a letter or digit", job.Phase, job.Ticket, quote(c))
@@ -123,4 +129,12 @@ func positiveOr[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// envOf is the job's environment, DefaultEnv when the job names none.
+func envOf(job commands.Job) string {
+	if job.Env == "" {
+		return commands.DefaultEnv
+	}
+	return job.Env
 }

@@ -115,6 +115,8 @@ type payload struct {
 	Admin      string         `json:"admin"`
 	Components []string       `json:"components"`
 	Attempt    string         `json:"attempt"`
+	Env        string         `json:"env"`
+	Version    string         `json:"version"` // the release's build; "" when none
 }
 
 // Sign returns the value of the X-Dobrobot-Signature header for body:
@@ -169,7 +171,7 @@ func (w *Webhook) Run(ctx context.Context, job commands.Job) commands.HookResult
 	if components == nil {
 		components = []string{}
 	}
-	body, err := json.Marshal(payload{job.Ticket, job.Phase, job.Requester, job.Admin, components, job.Attempt})
+	body, err := json.Marshal(payload{job.Ticket, job.Phase, job.Requester, job.Admin, components, job.Attempt, envOf(job), job.Build})
 	if err != nil {
 		res.Error = fmt.Sprintf("could not start: encode the request: %v", err)
 		return end()

@@ -118,7 +118,7 @@ func TestWebhookRequest(t *testing.T) {
 	}
 	wantBody := map[string]any{
 		"ticket": "PAY-123", "phase": "start", "requester": "U01REQ", "admin": "U02ADMIN",
-		"components": []any{"backend", "payments"}, "attempt": job.Attempt,
+		"components": []any{"backend", "payments"}, "attempt": job.Attempt, "env": "qa", "version": "v2.4.0+build.7",
 	}
 	if diff := cmp.Diff(wantBody, body); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
@@ -129,12 +129,12 @@ func TestWebhookEmptyFields(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, status(http.StatusOK, ""))
 	job := testJob()
-	job.Admin, job.Components = "", nil
+	job.Admin, job.Components, job.Env, job.Build = "", nil, "", ""
 	if res := testWebhook(t, rc.URL).Run(context.Background(), job); !res.OK {
 		t.Fatalf("Run = %+v", res)
 	}
 	got := string(rc.requests()[0].Body)
-	want := `{"ticket":"PAY-123","phase":"start","requester":"U01REQ","admin":"","components":[],"attempt":"0123456789abcdef"}`
+	want := `{"ticket":"PAY-123","phase":"start","requester":"U01REQ","admin":"","components":[],"attempt":"0123456789abcdef","env":"production","version":""}`
 	if got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}

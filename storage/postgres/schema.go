@@ -99,11 +99,18 @@ CREATE TABLE {s}.outbox (
 	`
 ALTER TABLE {s}.audit ADD COLUMN via text NOT NULL DEFAULT '';
 `,
+	// 3: the environment and the version of the release an audit entry is
+	// about (commands.AuditEntry.Env, .Version); '' on rows written before,
+	// which hash as they always did.
+	`
+ALTER TABLE {s}.audit ADD COLUMN env text NOT NULL DEFAULT '';
+ALTER TABLE {s}.audit ADD COLUMN version text NOT NULL DEFAULT '';
+`,
 }
 
 // auditColumns are the audit table's columns that scanAudit reads, in its
 // order: every query whose rows it scans selects exactly these.
-const auditColumns = `seq, time, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, via`
+const auditColumns = `seq, time, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, via, env, version`
 
 // queries holds the store's SQL with the schema filled in.
 type queries struct {
@@ -158,8 +165,8 @@ func newQueries(schema string) queries {
 	q.deleteLock = x(`DELETE FROM {s}.locks WHERE component = $1 AND release = $2`)
 
 	q.auditHead = x(`SELECT seq, hash FROM {s}.audit ORDER BY seq DESC LIMIT 1`)
-	q.appendAudit = x(`INSERT INTO {s}.audit (seq, time, at, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, epoch, via)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`)
+	q.appendAudit = x(`INSERT INTO {s}.audit (seq, time, at, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, epoch, via, env, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`)
 	q.audit = x(`SELECT ` + auditColumns + ` FROM {s}.audit
 		WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at <= $2) AND ($3::text IS NULL OR ticket = $3)
 		ORDER BY seq`)

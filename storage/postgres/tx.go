@@ -310,7 +310,7 @@ func (t *tx) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, error) {
 		}
 	}
 	_, err = t.pg.Exec(t.ctx, t.q.appendAudit, int64(e.Seq), e.Time.Format(commands.TimeFormat), e.Time.Truncate(time.Microsecond),
-		e.Actor, string(e.Action), e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, t.epoch, e.Via)
+		e.Actor, string(e.Action), e.Ticket, string(e.From), string(e.To), e.Detail, e.PrevHash, e.Hash, t.epoch, e.Via, e.Env, e.Version)
 	if err != nil {
 		return commands.AuditEntry{}, t.wrap(err, "append audit entry %d", e.Seq)
 	}
@@ -343,7 +343,7 @@ func scanAudit(rows pgx.Rows) (commands.AuditEntry, error) {
 		seq                  int64
 		at, action, from, to string
 	)
-	if err := rows.Scan(&seq, &at, &e.Actor, &action, &e.Ticket, &from, &to, &e.Detail, &e.PrevHash, &e.Hash, &e.Via); err != nil {
+	if err := rows.Scan(&seq, &at, &e.Actor, &action, &e.Ticket, &from, &to, &e.Detail, &e.PrevHash, &e.Hash, &e.Via, &e.Env, &e.Version); err != nil {
 		return e, fmt.Errorf("postgres: read an audit entry: %w", err)
 	}
 	tm, err := time.Parse(commands.TimeFormat, at)

@@ -16,10 +16,14 @@ func testAuditChain(t *testing.T, s commands.Store, reopen func() commands.Store
 	raw.Detail = "line one\nline two"
 	raw.Seq, raw.Hash, raw.PrevHash = 42, "forged", "forged" // Seal overrides these
 	raw.Time = at(0).In(time.FixedZone("CET", 3600))
+	// An entry about a release in an environment at a version keeps both,
+	// and hashes them (commands.AuditEntry.ComputeHash).
+	inQA := entry("U01ANN", "PAY-1", commands.ActionStart, commands.StateAccepted, commands.StateDeploying, 2)
+	inQA.Env, inQA.Version = "qa", "v2.4.0+build.7"
 	appended := appendAudit(t, s,
 		raw,
 		entry("U02BOB", "PAY-1", commands.ActionAccept, commands.StateRequested, commands.StateAccepted, 1),
-		entry("U01ANN", "PAY-1", commands.ActionStart, commands.StateAccepted, commands.StateDeploying, 2),
+		inQA,
 	)
 	appended = append(appended, appendAudit(t, s,
 		entry("U03ADM", "", commands.ActionLock, commands.StateNone, commands.StateNone, 3),

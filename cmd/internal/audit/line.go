@@ -39,6 +39,14 @@ func AppendLine(dst []byte, e commands.AuditEntry) ([]byte, bool) {
 	dst = appendJSONString(dst, e.Hash)
 	dst = append(dst, `,"via":`...)
 	dst = appendJSONString(dst, e.Via)
+	if e.Env != "" { // omitempty, as AuditEntry's JSON tags say
+		dst = append(dst, `,"env":`...)
+		dst = appendJSONString(dst, e.Env)
+	}
+	if e.Version != "" {
+		dst = append(dst, `,"version":`...)
+		dst = appendJSONString(dst, e.Version)
+	}
 	return append(dst, "}\n"...), true
 }
 
