@@ -233,6 +233,9 @@ type release struct {
 	// vars sets variables of the hook's environment after dobrobot's own;
 	// the value unset removes one.
 	vars map[string]string
+	// real names tools that are not stubbed: the script runs the one found
+	// in the test's PATH.
+	real []string
 }
 
 // result is what a script did: the stub calls in order, its exit status and
@@ -247,8 +250,9 @@ type result struct {
 // would: its environment is the one hook.Exec builds for the job, then
 // DOBROBOT_ENV=qa and DOBROBOT_VERSION=2.4.0 (which the runner does not set
 // yet), then rel.vars: the DOBROBOT_* and HOOKSTUB_* ones, and those hookEnv
-// (the block's hooks.env) names. PATH is the stubs' directory followed by
-// /usr/bin and /bin, and HOME a temporary directory.
+// (the block's hooks.env) names. PATH is the stubs' directory, the
+// directories of rel.real's tools, /usr/bin and /bin; HOME is a temporary
+// directory.
 func runScript(t *testing.T, script string, args, hookEnv []string, rel release) result {
 	t.Helper()
 	self, err := os.Executable()
@@ -260,7 +264,16 @@ func runScript(t *testing.T, script string, args, hookEnv []string, rel release)
 	if err := os.Mkdir(bin, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	path := bin
 	for _, tool := range tools {
+		if slices.Contains(rel.real, tool) {
+			p, err := exec.LookPath(tool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path += ":" + filepath.Dir(p)
+			continue
+		}
 		if err := os.Symlink(self, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +296,7 @@ func runScript(t *testing.T, script string, args, hookEnv []string, rel release)
 	set := map[string]string{
 		"DOBROBOT_ENV":     "qa",
 		"DOBROBOT_VERSION": "2.4.0",
-		"PATH":             bin + ":/usr/bin:/bin",
+		"PATH":             path + ":/usr/bin:/bin",
 		"HOME":             dir,
 		stubLog:            log,
 		// A stub built with -race would otherwise sleep a second at exit.
