@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,8 @@ func stub(log string) int {
 			c.Env = append(c.Env, name+"="+v)
 		}
 	}
-	in, err := readAll(os.Stdin)
+	// The runner gives a hook /dev/null, and a script may pipe into a tool.
+	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stub:", err)
 		return 100
@@ -108,20 +110,6 @@ func stub(log string) int {
 	fmt.Print(os.Getenv(stubOutPrefix + tool))
 	code, _ := strconv.Atoi(os.Getenv(stubExitPrefix + tool))
 	return code
-}
-
-// readAll reads f to its end; a closed or absent standard input reads as
-// empty.
-func readAll(f *os.File) ([]byte, error) {
-	if f == nil {
-		return nil, nil
-	}
-	var b bytes.Buffer
-	_, err := b.ReadFrom(f)
-	if errors.Is(err, os.ErrClosed) {
-		return nil, nil
-	}
-	return b.Bytes(), err
 }
 
 // snippet is one configuration block of the cookbook: the arguments of each
@@ -288,10 +276,11 @@ func runScript(t *testing.T, script string, args, hookEnv []string, rel release)
 		Admin:      "U02ADMIN",
 		Components: rel.components,
 	}
-	// The runner passes on only the variables hooks.env names (hookEnv):
-	// a variable of the case that the block does not name is left out, as
-	// it would be. The test's own environment is not read, so that a
-	// GITHUB_TOKEN or KUBECONFIG of whoever runs the tests stays out.
+	// Environ adds PATH, HOME, LANG and TZ of the test's environment; PATH
+	// and HOME are replaced below. It is given no hooks.env, so that a
+	// GITHUB_TOKEN or KUBECONFIG of whoever runs the tests stays out: the
+	// runner would pass on a variable of the case only when the block's
+	// hooks.env (hookEnv) names it, and so does this.
 	env := (&hook.Exec{Argv: []string{script}}).Environ(job)
 	set := map[string]string{
 		"DOBROBOT_ENV":     "qa",
