@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package hooks_test runs the example hooks of docs/hooks-cookbook.md as
 // real processes, with stubs of helm, kubectl, docker, ssh and curl first on
 // PATH that record their command lines, so that the cookbook cannot rot.
