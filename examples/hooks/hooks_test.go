@@ -237,9 +237,9 @@ type result struct {
 }
 
 // runScript runs script with args for rel, as dobrobot's exec hook runner
-// would: its environment is the one hook.Exec builds for the job, then
-// DOBROBOT_ENV=qa and DOBROBOT_VERSION=2.4.0 (which the runner does not set
-// yet), then rel.vars: the DOBROBOT_* and HOOKSTUB_* ones, and those hookEnv
+// would: its environment is the one hook.Exec builds for the job (a release
+// of PAY-123 to qa at version 2.4.0), then rel.vars: the DOBROBOT_* and
+// HOOKSTUB_* ones, and those hookEnv
 // (the block's hooks.env) names. PATH is the stubs' directory, the
 // directories of rel.real's tools, /usr/bin and /bin; HOME is a temporary
 // directory.
@@ -274,6 +274,8 @@ func runScript(t *testing.T, script string, args, hookEnv []string, rel release)
 		Phase:      rel.phase,
 		Attempt:    "9f86d081884c7d65",
 		Ticket:     "PAY-123",
+		Env:        "qa",
+		Build:      "2.4.0",
 		Requester:  "U01REQ",
 		Admin:      "U02ADMIN",
 		Components: rel.components,
@@ -285,11 +287,9 @@ func runScript(t *testing.T, script string, args, hookEnv []string, rel release)
 	// hooks.env (hookEnv) names it, and so does this.
 	env := (&hook.Exec{Argv: []string{script}}).Environ(job)
 	set := map[string]string{
-		"DOBROBOT_ENV":     "qa",
-		"DOBROBOT_VERSION": "2.4.0",
-		"PATH":             path + ":/usr/bin:/bin",
-		"HOME":             dir,
-		stubLog:            log,
+		"PATH":  path + ":/usr/bin:/bin",
+		"HOME":  dir,
+		stubLog: log,
 		// A stub built with -race would otherwise sleep a second at exit.
 		"GORACE": "atexit_sleep_ms=0",
 	}
