@@ -41,6 +41,9 @@ var auditSamples = []string{
 	` { "seq" : 3 , "time" : "2025-03-03T09:00:00Z" , "hash" : "h" } `,
 	`{"seq":4,"time":"2025-03-03T09:00:00Z","actor":"U01ANN","action":"operator","ticket":"","from":"","to":"","detail":"root on host","prev_hash":"p","hash":"h","via":"console"}`,
 	`{"via":"slack","seq":5}`,
+	`{"seq":6,"time":"2025-03-03T09:00:00Z","actor":"U01ANN","action":"start","ticket":"PAY-1","from":"accepted","to":"deploying","detail":"","prev_hash":"p","hash":"h","via":"slack","env":"qa","version":"v2.4.0+build.7"}`,
+	`{"env":"","version":"x\u00e9"}`,
+	`{"version":7}`,
 	`{"via":""}`,
 	`{"via":"dobrobot \u00e9\n"}`,
 	`{}`,
@@ -81,7 +84,7 @@ func TestDecodeAudit(t *testing.T) {
 	}
 	// What the store writes round-trips.
 	e := commands.Seal(commands.AuditEntry{Time: time.Date(2025, 3, 3, 9, 0, 0, 5, time.UTC), Actor: "U01ANN",
-		Action: commands.ActionRefused, Ticket: "PAY-1", Detail: "dep start: <@U0BOB> & co — ☃", Via: commands.SourceConsole}, 41, commands.GenesisHash)
+		Action: commands.ActionRefused, Ticket: "PAY-1", Detail: "dep start: <@U0BOB> & co — ☃", Via: commands.SourceConsole, Env: "qa", Version: "v2.4.0"}, 41, commands.GenesisHash)
 	v, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,6 @@ func FuzzAppendAuditLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seq uint64, unix int64, actor, ticket, detail, via string) {
 		checkAuditLine(t, commands.AuditEntry{Seq: seq, Time: time.Unix(unix, unix%1e9).UTC(), Actor: actor,
 			Action: commands.Action(ticket), Ticket: ticket, From: commands.State(actor), To: commands.State(detail),
-			Detail: detail, PrevHash: actor, Hash: detail, Via: via})
+			Detail: detail, PrevHash: actor, Hash: detail, Via: via, Env: via, Version: ticket})
 	})
 }
