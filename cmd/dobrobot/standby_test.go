@@ -176,7 +176,9 @@ func (c *pgCluster) settled(timeout time.Duration, done func([]commands.Release)
 // connections; fakeslack gives each event to one of them at random. Each
 // event must be acknowledged within Slack's 3 s, those that reach a
 // standby recorded by it in the shared inbox, and the leader must carry out
-// every one of them exactly once, while the standbys post nothing.
+// every one of them exactly once, while the standbys post nothing. Then the
+// approver accepts each request with a click (which Slack never sends
+// again): each is acknowledged in time and carried out too.
 func TestStandbysAcknowledge(t *testing.T) {
 	const (
 		instances = 3
@@ -217,6 +219,39 @@ func TestStandbysAcknowledge(t *testing.T) {
 	if want := events; len(tickets) != want || len(slices.Compact(slices.Clone(tickets))) != want {
 		t.Errorf("releases %v, want one for each of PAY-1 to PAY-%d", tickets, events)
 	}
+	// Clicks, which Slack never sends again: the approver accepts each
+	// request with its button, whichever instance's connection gets it.
+	var clicks []string
+	for n := 1; n <= events; n++ {
+		var accept fakeslack.Button
+		for _, b := range c.slack.Buttons(fakeslack.DMChannel("U0APPROVER")) {
+			if b.Value == fmt.Sprintf("accept PAY-%d", n) {
+				accept = b
+			}
+		}
+		if accept.Value == "" {
+			t.Fatalf("no accept button for PAY-%d in the approver's DMs", n)
+		}
+		env, err := c.slack.SendClick(fakeslack.ClickOn("U0APPROVER", accept))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clicks = append(clicks, env.EnvelopeID)
+	}
+	c.settled(30*time.Second, func(rels []commands.Release) bool {
+		for _, r := range rels {
+			if r.State != commands.StateAccepted {
+				return false
+			}
+		}
+		return true
+	})
+	for i, env := range clicks {
+		if d, ok := c.slack.AckLatency(env); !ok || d > ackDeadline {
+			t.Errorf("the click on accept PAY-%d was acknowledged %t, after %v; want within %v", i+1, ok, d, ackDeadline)
+		}
+	}
+
 	recorded := 0
 	for _, p := range c.procs {
 		n := strings.Count(p.logs.String(), "recorded an event for the leader")
@@ -226,18 +261,24 @@ func TestStandbysAcknowledge(t *testing.T) {
 		recorded += n
 	}
 	if recorded == 0 {
-		t.Errorf("no standby recorded an event: fakeslack gave all %d to the leader's %d of %d connections", events, slackConns, instances*slackConns)
+		t.Errorf("no standby recorded an event: fakeslack gave all %d to the leader's %d of %d connections", 2*events, slackConns, instances*slackConns)
 	}
-	t.Logf("%d of %d events came through a standby", recorded, events)
+	t.Logf("%d of %d events and clicks came through a standby", recorded, 2*events)
 	// Only the leader posts: every audit entry is of its term.
 	for i, e := range auditEpochs(t, pgDSN(t), c.store.Schema()) {
 		if e != epoch {
 			t.Errorf("audit entry %d has epoch %d, want the leader's %d", i+1, e, epoch)
 		}
 	}
+	// A standby's Slack client refuses every call but the two it needs
+	// (postgres.StandbyRequests, tested there): none was even tried.
 	for _, p := range c.procs {
-		if p != lead && strings.Contains(p.logs.String(), "delivered") {
-			t.Errorf("standby %s logs a delivery", p.name)
+		if strings.Contains(p.logs.String(), postgres.ErrStandby.Error()) {
+			t.Errorf("%s tried a Slack call while standing by", p.name)
+		}
+		// The siblings' connections are no second deployment.
+		if strings.Contains(p.logs.String(), "another connection to this Slack app is open") {
+			t.Errorf("%s warns of another connection to the Slack app: its siblings'", p.name)
 		}
 	}
 }
