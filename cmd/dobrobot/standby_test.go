@@ -22,7 +22,7 @@ import (
 // minute, then five).
 const ackDeadline = 3 * time.Second
 
-// pgCluster is a deployment of instances `dobrobot run` processes on one
+// pgCluster is a deployment of several `dobrobot run` processes on one
 // PostgreSQL schema, against fakeslack.
 type pgCluster struct {
 	t     *testing.T
