@@ -33,6 +33,15 @@ type Outbox interface {
 	Delivered(ctx context.Context, ids ...uint64) error
 }
 
+// Recorder is what a standby bot (Slack.Standby) asks of the store: to
+// record an event it acknowledges, for the leader to carry out. It changes
+// nothing else (a *postgres.Inbox).
+type Recorder interface {
+	// Record records m as pending unless its event is recorded already,
+	// and reports whether it was new.
+	Record(ctx context.Context, m commands.Message) (bool, error)
+}
+
 var (
 	_ Service = (*commands.Service)(nil)
 	_ Outbox  = commands.Store(nil)

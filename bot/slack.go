@@ -38,7 +38,10 @@ const (
 // acknowledged and handled after, on a tracked goroutine, so an event Slack
 // delivers twice (retries, reconnects, also across a restart) has one
 // effect, and acks never wait for the tracker or a hook. Only one Slack may
-// run per Slack app: Slack gives each event to one of the app's connections.
+// carry out commands per Slack app: Slack gives each event to one of the
+// app's connections, so the other instances of a deployment (PostgreSQL
+// standbys) run as Standby bots, which record and acknowledge events and
+// leave them to the leader.
 //
 // The Service is built with what the bot gives it: Notify, which wakes the
 // outbox sender, and Groups, a UserGroups cache over usergroups.users.list.
@@ -77,6 +80,17 @@ type Slack struct {
 	// to one of them; while one is refreshed, the others serve, so a click
 	// (which Slack does not redeliver) is not lost in the gap.
 	Connections int
+	// Standby, if set, makes Run serve as a standby of a deployment whose
+	// leader is another process: it records each command it receives with
+	// Standby and acknowledges it, and does nothing else — no Service, no
+	// Store, no outbox, no Recover. The leader carries the recorded events
+	// out. A mention outside the release channel is left unacknowledged:
+	// Slack gives it again, maybe to the leader, who answers it.
+	Standby Recorder
+	// Shared says that other instances of the deployment hold connections
+	// to the same Slack app (PostgreSQL standbys): hello's count of the
+	// app's connections then says nothing of a second deployment.
+	Shared bool
 
 	mu        sync.Mutex
 	sender    *sender
@@ -149,7 +163,7 @@ func (s *Slack) check() error {
 	if !strings.HasPrefix(s.AppToken, "xapp-") {
 		return errors.New("slack: slack.app_token must be an app-level token (xapp-…) with connections:write")
 	}
-	if s.Service == nil || s.Store == nil {
+	if s.Standby == nil && (s.Service == nil || s.Store == nil) {
 		return errors.New("slack: a Service and a Store are required")
 	}
 	if s.Connections < 0 || s.Connections > MaxConnections {
@@ -271,19 +285,24 @@ func (s *Slack) Run(ctx context.Context) error {
 		s.groups.Log = log // before any command asks it
 	}
 	s.mu.Unlock()
-	snd := newSender(api, s.Store, s.Service, s.Channel, log)
-	snd.pace = positiveOr(s.Pace, time.Second)
-	snd.retryBase = positiveOr(s.RetryBase, time.Second)
-	snd.retryMax = positiveOr(s.RetryMax, time.Minute)
-	s.mu.Lock()
-	s.sender = snd
-	s.mu.Unlock()
+	var snd *sender
 	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
 	sendDone := make(chan struct{})
-	go func() {
-		defer close(sendDone)
-		snd.run(sendCtx)
-	}()
+	if s.Standby == nil {
+		snd = newSender(api, s.Store, s.Service, s.Channel, log)
+		snd.pace = positiveOr(s.Pace, time.Second)
+		snd.retryBase = positiveOr(s.RetryBase, time.Second)
+		snd.retryMax = positiveOr(s.RetryMax, time.Minute)
+		s.mu.Lock()
+		s.sender = snd
+		s.mu.Unlock()
+		go func() {
+			defer close(sendDone)
+			snd.run(sendCtx)
+		}()
+	} else {
+		close(sendDone) // a standby delivers nothing
+	}
 
 	smCtx, stopReading := context.WithCancel(ctx)
 	ses.smCtx = smCtx
@@ -339,6 +358,11 @@ loop:
 		}
 	}
 
+	// A standby's envelopes in flight take one insert each: let them be
+	// acked before the sockets close (a click is not given again).
+	if s.Standby != nil {
+		ses.settle(ackWindow)
+	}
 	// Stop reading: Slack redelivers whatever was not acked.
 	s.connected.Store(false)
 	stopReading()
@@ -371,12 +395,27 @@ wait:
 		}
 	}
 	abandon()
-	snd.notify()
-	ses.drain(deadline, log)
+	if snd != nil {
+		snd.notify()
+		ses.drain(deadline, log)
+	}
 	stopSending()
 	<-sendDone
 	log.Info().Msg("disconnected from Slack")
 	return runErr
+}
+
+// settle waits up to d for the envelopes and commands in flight.
+func (ses *session) settle(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		ses.tracked.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // drain waits until the outbox is empty or the deadline passes.
@@ -432,9 +471,12 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 		log.Info().Msg("Socket Mode connected")
 	case socketmode.EventTypeHello:
 		ses.setUp(sock, true)
-		if evt.Request != nil && evt.Request.NumConnections > len(ses.socks) {
+		if evt.Request != nil && evt.Request.NumConnections > len(ses.socks) && !ses.Shared {
 			log.Error().Int("num_connections", evt.Request.NumConnections).
 				Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
+		}
+		if ses.Standby != nil {
+			return // the leader recovers
 		}
 		ses.recover.Do(func() {
 			ses.track(func() {
@@ -508,6 +550,10 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
 	case inboundElsewhere:
+		if ses.Standby != nil {
+			log.Debug().Msg("a mention outside the release channel: left to the leader, not acked, so Slack gives it again")
+			return
+		}
 		text := commands.Text{commands.Plain("I take commands in "), commands.ChannelRef(ses.Channel), commands.Plain(" only, or write to me directly.")}
 		if err := ses.Service.Redirect(ses.work, in.msg, text); err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")
@@ -515,6 +561,16 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		}
 		ses.ack(sock, req, log, read)
 	case inboundCommand:
+		if ses.Standby != nil {
+			fresh, err := ses.Standby.Record(ses.work, in.msg)
+			if err != nil {
+				log.Error().Err(err).Msg("could not record an event for the leader; not acked, so Slack redelivers it")
+				return
+			}
+			ses.ack(sock, req, log, read)
+			log.Debug().Bool("fresh", fresh).Msg("recorded an event for the leader")
+			return
+		}
 		fresh, err := ses.Service.Receive(ses.work, in.msg)
 		if err != nil {
 			log.Error().Err(err).Msg("could not record an event; not acked, so Slack redelivers it")

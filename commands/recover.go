@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -50,6 +51,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			return fmt.Errorf("recover %s: %w", r.Ticket, err)
 		}
 	}
+	s.recovered.Store(true)
 	if err := s.replayPending(ctx); err != nil {
 		return err
 	}
@@ -129,6 +131,58 @@ func (s *Service) replayPending(ctx context.Context) error {
 			log.Error().Err(err).Msg("recover: command failed")
 		}
 	}
+	return nil
+}
+
+// HandlePending carries out the inbox events that are pending and that no
+// Handle of this Service is carrying out: those another instance recorded
+// (a PostgreSQL standby holds Slack connections, records the events it
+// acknowledges and leaves them to the leader), and any left pending by a
+// Handle that failed before it could record an outcome. Each is handled on a
+// goroutine of its own, as the chat adapter handles the events it receives,
+// and HandlePending returns when all have been. One received more than
+// ReplayWindow ago is dropped and its sender told, as Recover does. The
+// leader calls it when the store says an event was recorded, and now and
+// then in case it missed that. Until Recover has reported the hooks a
+// previous run left running it does nothing: Recover then handles what is
+// pending itself.
+func (s *Service) HandlePending(ctx context.Context) error {
+	if !s.recovered.Load() {
+		return nil
+	}
+	var pending []InboxEvent
+	if err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		pending, err = tx.PendingEvents()
+		return err
+	}); err != nil {
+		return fmt.Errorf("handle pending events: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, ev := range pending {
+		if _, busy := s.handling.Load(ev.ID); busy {
+			continue
+		}
+		log := s.cfg.Log.With().Str("event", ev.ID).Str("user", ev.Message.User).Time("received", ev.Received).Logger()
+		if age := s.now().Sub(ev.Received); age >= ReplayWindow {
+			log.Warn().Dur("age", age).Msg("dropping a pending event: too old to carry out; its sender is told")
+			if err := s.dropStale(ctx, ev); err != nil {
+				log.Error().Err(err).Msg("could not drop a pending event")
+			}
+			continue
+		}
+		m := ev.Message
+		if m.EventID == "" {
+			m.EventID = ev.ID
+		}
+		wg.Go(func() {
+			log.Debug().Msg("handling an event another instance recorded")
+			if err := s.Handle(ctx, m); err != nil {
+				log.Error().Err(err).Msg("command failed")
+			}
+		})
+	}
+	wg.Wait()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -29,6 +30,14 @@ type Service struct {
 	// recorded a result of: Recover, which runs while the first commands
 	// after a start are handled, must not take them for interrupted ones.
 	own sync.Map
+	// handling holds the event IDs a Handle of this Service is carrying
+	// out: the same event found pending meanwhile (HandlePending, Recover)
+	// is left to it.
+	handling sync.Map
+	// recovered is set once Recover has reported the interrupted hooks:
+	// HandlePending waits for it, so that a pending command does not meet
+	// a hook that a previous run left "running".
+	recovered atomic.Bool
 
 	alertMu   sync.Mutex
 	lastAlert time.Time
@@ -151,6 +160,14 @@ func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 			}
 			s.cfg.Observer.Command(observedVerb(cmd, perr, m.Text), outcome, time.Since(began))
 		}()
+	}
+	if m.EventID != "" {
+		if _, busy := s.handling.LoadOrStore(m.EventID, struct{}{}); busy {
+			log.Debug().Msg("event being handled already")
+			outcome = OutcomeDuplicate
+			return nil
+		}
+		defer s.handling.Delete(m.EventID)
 	}
 	if done, err := s.processed(ctx, m.EventID); err != nil || done {
 		outcome = OutcomeDuplicate

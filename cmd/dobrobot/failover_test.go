@@ -200,8 +200,15 @@ http: {listen: "127.0.0.1:0"}
 	freezeFailover := time.Since(start)
 	waitSent(11)
 	second.signal(syscall.SIGCONT)
-	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == slackConns }) {
-		t.Fatalf("the thawed ex-leader %s kept its Slack connection: %d open", second.name, slack.Connections())
+	// The thawed ex-leader drops its leader's connections and stands by,
+	// holding a standby's: each of the two live instances holds its own.
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(second.logs.String(), "no longer leading: disconnected from Slack")
+	}) {
+		t.Fatalf("the thawed ex-leader %s kept its leader's Slack connections", second.name)
+	}
+	if !slack.WaitFor(10*time.Second, func(st fakeslack.State) bool { return st.Connections == 2*slackConns }) {
+		t.Fatalf("%d Slack connections open after the thaw, want %d: the leader's and the thawed standby's", slack.Connections(), 2*slackConns)
 	}
 	thawed := time.Now()
 

@@ -66,6 +66,10 @@ func (a *app) runLeader(ctx context.Context, c *Config) error {
 	defer s.Close()
 	a.log.Info().Str("schema", db.Schema()).Str("leader_id", leader.ID()).Str("channel", c.Slack.Channel).
 		Msg("dobrobot starting on PostgreSQL: standing by until this instance wins the leader lock")
+	// Standing by, it holds Slack connections too (serve.go, standBy).
+	s.life = ctx
+	s.startStandby()
+	defer s.stopStandby()
 	if err := leader.Run(ctx, s.serve); err != nil {
 		return err
 	}

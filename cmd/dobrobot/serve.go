@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,9 +35,18 @@ type server struct {
 	c       *Config
 	store   commands.Store
 	leader  *postgres.Leader // nil on bbolt: this process always leads
+	db      *postgres.DB     // the store, on PostgreSQL
 	metrics *monitor.Metrics // nil without http.listen
 	http    *monitor.Server  // nil without http.listen
 	bot     atomic.Pointer[bot.Slack]
+
+	// On PostgreSQL, while this process stands by, a standby bot holds
+	// its Socket Mode connections, records the events Slack gives them in
+	// the inbox and acknowledges them; the leader carries them out.
+	life        context.Context // the process's: a standby bot runs within it
+	standbyMu   sync.Mutex
+	standbyStop context.CancelFunc // nil while no standby bot runs
+	standbyDone chan struct{}
 }
 
 // newServer checks that configuration c can serve — now, not at a
@@ -46,7 +56,7 @@ func (a *app) newServer(c *Config, store commands.Store, leader *postgres.Leader
 	if _, err := a.config(c, store); err != nil {
 		return nil, err
 	}
-	s := &server{app: a, c: c, store: store, leader: leader}
+	s := &server{app: a, c: c, store: store, leader: leader, db: db}
 	if c.HTTP.Listen == "" {
 		return s, nil
 	}
@@ -92,6 +102,11 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	log := s.log
 	if s.leader != nil {
 		log = log.With().Int64("epoch", epoch).Logger()
+		// The standby bot's connections go, the leader's come: the other
+		// instances' standby bots hold theirs meanwhile. It stands by again
+		// once the term is over.
+		s.stopStandby()
+		defer s.startStandby()
 	}
 	cfg, err := s.config(s.c, s.store)
 	if err != nil {
@@ -110,6 +125,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
 		b.Store = postgres.FencedOutbox{Store: s.store, Leading: s.leader.Leading}
 		transport = postgres.FenceConns(s.leader.Leading)
+		b.Shared = true
 	}
 	if m := s.metrics; m != nil {
 		cfg.Observer = m
@@ -132,7 +148,9 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	}
 	// Only the leader posts checkpoints: at the start of each term, then daily.
 	stopCheckpoints := postCheckpoints(ctx, svc, log, checkpointEvery)
+	stopPickup := s.pickUp(ctx, svc, log)
 	runErr := b.Run(ctx)
+	stopPickup()
 	stopCheckpoints()
 	lost := errors.Is(context.Cause(ctx), postgres.ErrLost)
 	if lost {
@@ -179,4 +197,157 @@ func postCheckpoints(ctx context.Context, svc *commands.Service, log zerolog.Log
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// pickupEvery is how often a leader looks for events the standbys recorded
+// in case it missed their notification.
+const pickupEvery = 2 * time.Second
+
+// pickUp carries out, while ctx lasts, the events that the standbys recorded
+// in the inbox: whenever the store notifies that one was recorded, and every
+// pickupEvery. It returns a function that stops it and waits for the
+// commands it started, as the Slack bot waits for those it received: up to
+// pickupShutdown, then they are cancelled. It does nothing on bbolt, where
+// there are no standbys.
+func (s *server) pickUp(ctx context.Context, svc *commands.Service, log zerolog.Logger) (stop func()) {
+	if s.db == nil || s.leader == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	wake := make(chan struct{}, 1)
+	var wg, scans sync.WaitGroup
+	wg.Go(func() {
+		s.db.ListenInbox(ctx, time.Second, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	})
+	wg.Go(func() {
+		tick := time.NewTicker(pickupEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			case <-tick.C:
+			}
+			// Each scan runs on its own: a slow command must not hold up
+			// the events recorded after it (the Service handles each
+			// event once, whichever scan finds it).
+			scans.Go(func() {
+				cctx, cancel := context.WithTimeout(work, commandTimeout)
+				defer cancel()
+				if err := svc.HandlePending(cctx); err != nil && ctx.Err() == nil {
+					log.Warn().Err(err).Msg("could not read the events the standbys recorded; trying again shortly")
+				}
+			})
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+		done := make(chan struct{})
+		go func() { scans.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(pickupShutdown):
+			log.Warn().Msg("commands picked up from the standbys still running at the shutdown deadline were cancelled")
+			abandon()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				log.Error().Msg("commands picked up from the standbys did not stop within 5 s of being cancelled; going on without them")
+			}
+		}
+		abandon()
+	}
+}
+
+// commandTimeout bounds the handling of the events a leader picks up, as the
+// Slack bot bounds those it receives itself; pickupShutdown bounds how long
+// a stopping leader waits for them, as the bot's ShutdownTimeout does.
+const (
+	commandTimeout = 2 * time.Minute
+	pickupShutdown = 30 * time.Second
+)
+
+// startStandby starts the standby bot, on PostgreSQL, unless it runs or the
+// process is stopping.
+func (s *server) startStandby() {
+	if s.leader == nil || s.db == nil || s.life == nil || s.life.Err() != nil {
+		return
+	}
+	s.standbyMu.Lock()
+	defer s.standbyMu.Unlock()
+	if s.standbyStop != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(s.life)
+	done := make(chan struct{})
+	s.standbyStop, s.standbyDone = stop, done
+	go func() {
+		defer close(done)
+		s.standBy(ctx)
+	}()
+}
+
+// stopStandby stops the standby bot, if it runs, and waits until it has
+// acknowledged what it was recording and closed its connections.
+func (s *server) stopStandby() {
+	s.standbyMu.Lock()
+	stop, done := s.standbyStop, s.standbyDone
+	s.standbyStop, s.standbyDone = nil, nil
+	s.standbyMu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// standbyRetry is how long a standby bot waits before it connects again
+// after Slack refused it or could not be reached.
+const standbyRetry = 5 * time.Second
+
+// standBy runs a standby bot until ctx ends: it holds Socket Mode
+// connections, records each command Slack gives them in the inbox for the
+// leader and acknowledges it. Its Web API client can call nothing but
+// auth.test and apps.connections.open, so it cannot post.
+func (s *server) standBy(ctx context.Context) {
+	log := s.log.With().Str("role", "standby").Logger()
+	inbox := s.db.Inbox(nil)
+	for ctx.Err() == nil {
+		var transport http.RoundTripper = http.DefaultTransport
+		if m := s.metrics; m != nil {
+			transport = m.ObserveSlack(transport)
+		}
+		b := &bot.Slack{
+			AppToken: s.c.Slack.AppToken, BotToken: s.c.Slack.BotToken, APIURL: s.c.Slack.APIURL, Connections: s.c.Slack.Connections,
+			Channel: s.c.Slack.Channel, Log: log, Standby: inbox, Shared: true,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: postgres.StandbyRequests(transport)},
+		}
+		if m := s.metrics; m != nil {
+			b.OnAck = m.Ack
+		}
+		log.Info().Msg("standing by: holding Slack connections to record events for the leader")
+		err := b.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn().Err(err).Dur("retry_in", standbyRetry).Msg("the standby's Slack connections stopped; connecting again")
+		sleepCtx(ctx, standbyRetry)
+	}
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

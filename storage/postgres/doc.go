@@ -43,7 +43,10 @@
 //
 // # Leadership and fencing
 //
-// Only the leader talks to Slack and runs hooks. Leader campaigns for that
+// Only the leader carries out commands, posts to Slack and runs hooks; the
+// standbys hold Slack connections too and record the events they
+// acknowledge in the inbox for it (Inbox, ListenInbox; inbox.go), the one
+// write that needs no term. Leader campaigns for the leadership
 // on a dedicated connection of its own (never a pooler in transaction mode:
 // the lock lives in the session). A standby waits in pg_advisory_lock on a
 // key derived from the schema, which the server grants it the moment the

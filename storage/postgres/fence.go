@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -150,4 +151,32 @@ func (l *Leader) Leadership(ctx context.Context, db *DB) (leading bool, holder s
 		holder = t.Holder
 	}
 	return l.Leading(), holder, t.Epoch, nil
+}
+
+// ErrStandby refuses a Slack call from a standby other than the two it
+// needs to hold Socket Mode connections.
+var ErrStandby = errors.New("this dobrobot stands by: it calls no Slack API but auth.test and apps.connections.open")
+
+// StandbyRequests returns a transport for a standby's Slack client: it sends
+// through base only auth.test (who the bot is, to read events) and
+// apps.connections.open (a Socket Mode URL), and refuses every other call
+// with ErrStandby. A standby acknowledges events and never posts: this makes
+// it impossible rather than merely unintended.
+func StandbyRequests(base http.RoundTripper) http.RoundTripper {
+	return standbyRequests{base: base}
+}
+
+// standbyRequests is StandbyRequests' transport.
+type standbyRequests struct{ base http.RoundTripper }
+
+// RoundTrip sends r if it calls one of the two methods a standby needs.
+func (t standbyRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch path.Base(r.URL.Path) {
+	case "auth.test", "apps.connections.open":
+		return t.base.RoundTrip(r)
+	}
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
+	return nil, ErrStandby
 }

@@ -129,7 +129,7 @@ type queries struct {
 
 	auditHead, appendAudit, audit string
 
-	event, putEvent, pendingEvents, pruneEvents string
+	event, putEvent, recordEvent, pendingEvents, pruneEvents string
 
 	nextEffect, emit, pending, pendingAfter, delivered string
 }
@@ -175,6 +175,8 @@ func newQueries(schema string) queries {
 	q.putEvent = x(`INSERT INTO {s}.inbox (id, received_s, received_n, processed, data) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (id) DO UPDATE SET received_s = excluded.received_s, received_n = excluded.received_n,
 		processed = excluded.processed, data = excluded.data`)
+	q.recordEvent = x(`INSERT INTO {s}.inbox (id, received_s, received_n, processed, data) VALUES ($1, $2, $3, false, $4)
+		ON CONFLICT (id) DO NOTHING`)
 	q.pendingEvents = x(`SELECT data FROM {s}.inbox WHERE NOT processed ORDER BY received_s, received_n, id`)
 	q.pruneEvents = x(`DELETE FROM {s}.inbox WHERE processed AND (received_s, received_n) < ($1, $2)`)
 
