@@ -13,10 +13,21 @@ const MaxText = 4000
 // NoNeedAdmin is the dobro flag for a release that needs no admin.
 const NoNeedAdmin = "no_need_admin"
 
-// Parse turns the text of a message (after the bot's mention) into a Command.
-// Every input either parses or returns an *Error with code EINVALID whose
-// message says what is wrong and how to write it.
-func Parse(text string) (Command, error) {
+// Parse turns the text of a message (after the bot's mention) into a Command,
+// for a configuration without environments. Every input either parses or
+// returns an *Error with code EINVALID whose message says what is wrong and
+// how to write it.
+func Parse(text string) (Command, error) { return ParseIn(text, nil) }
+
+// ParseIn is Parse for a configuration with the environments envs. Right
+// after the ticket, a command that takes one may name its environment (in
+// ENV; dobro says to ENV, or in ENV) and dobro its version (version V), in
+// either order; lock and unlock may name an environment after the
+// component. Without environments those words are what they always were,
+// part of a note or a reason ("dobro PAY-1 to fix checkout"); with them, a
+// name that is not one of envs is refused with the list, rather than sending
+// a release to the default environment with a note "to prod".
+func ParseIn(text string, envs []string) (Command, error) {
 	if len(text) > MaxText {
 		return Command{}, Errorf(EINVALID, "That message is too long (%d bytes; at most %d). Try help.", len(text), MaxText)
 	}
@@ -47,7 +58,7 @@ func Parse(text string) (Command, error) {
 	if !ok {
 		return Command{}, Errorf(EINVALID, "%s is not a command%s. Try help.", quoteArg(words[0]), didYouMean(verb, verbWords(), " (did you mean %s?)"))
 	}
-	return parseArgs(spec, args)
+	return parseArgs(spec, args, envs)
 }
 
 // depWords returns the second words of the verbs that start with dep.
@@ -62,9 +73,16 @@ func depWords() []string {
 }
 
 // parseArgs reads the words after a verb by the verb's grammar.
-func parseArgs(spec verbSpec, args []string) (Command, error) {
+func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 	v := spec.Verb
 	c := Command{Verb: v}
+	// where reads "in ENV" right after args[0] (the ticket or the
+	// component), when there are environments.
+	where := func() error {
+		var err error
+		c.Env, args, err = inEnv(v, args, envs)
+		return err
+	}
 	switch spec.Args {
 	case argNone:
 		if len(args) > 0 {
@@ -73,6 +91,9 @@ func parseArgs(spec verbSpec, args []string) (Command, error) {
 	case argTicket:
 		t, err := ticketArg(v, args)
 		if err != nil {
+			return Command{}, err
+		}
+		if err := where(); err != nil {
 			return Command{}, err
 		}
 		if len(args) > 1 {
@@ -84,8 +105,18 @@ func parseArgs(spec verbSpec, args []string) (Command, error) {
 		if err != nil {
 			return Command{}, err
 		}
+		if err := where(); err != nil {
+			return Command{}, err
+		}
 		c.Ticket, c.Text = t, freeText(args[1:])
 	case argOptionalTicket:
+		if len(args) > 0 {
+			if _, err := ticketArg(v, args); err == nil {
+				if err := where(); err != nil {
+					return Command{}, err
+				}
+			}
+		}
 		if len(args) > 1 {
 			return Command{}, Errorf(EINVALID, "%s takes at most one ticket: %s or %s PAY-123.", v, v, v)
 		}
@@ -105,14 +136,43 @@ func parseArgs(spec verbSpec, args []string) (Command, error) {
 			return Command{}, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -).", quoteArg(args[0]))
 		}
 		c.Component = comp
+		if err := where(); err != nil {
+			return Command{}, err
+		}
 		if spec.Args == argComponent && len(args) > 1 {
 			return Command{}, Errorf(EINVALID, "%s takes one component: %s %s.", v, v, comp)
 		}
 		c.Text = freeText(args[1:])
 	case argRequest:
-		return parseDobro(args)
+		return parseDobro(args, envs)
 	}
 	return c, nil
+}
+
+// inEnv reads "in ENV" right after args[0] when there are environments, and
+// returns ENV and args without those two words.
+func inEnv(v Verb, args []string, envs []string) (string, []string, error) {
+	if len(envs) == 0 || len(args) < 2 || !strings.EqualFold(args[1], "in") {
+		return "", args, nil
+	}
+	env, err := envArg(v, args[1], args[2:], envs)
+	if err != nil {
+		return "", nil, err
+	}
+	return env, append([]string{args[0]}, args[3:]...), nil
+}
+
+// envArg reads the environment that follows the word kw (in or to).
+func envArg(v Verb, kw string, rest []string, envs []string) (string, error) {
+	list := strings.Join(envs, ", ")
+	if len(rest) == 0 {
+		return "", Errorf(EINVALID, "%s needs an environment after %s: one of %s.", v, quoteArg(strings.ToLower(kw)), list)
+	}
+	env := strings.ToLower(rest[0])
+	if !slices.Contains(envs, env) {
+		return "", Errorf(EINVALID, "%s is not an environment: %s%s.", quoteArg(rest[0]), list, didYouMean(env, envs, " (did you mean %s?)"))
+	}
+	return env, nil
 }
 
 // refusedRune reports whether a command may not contain r: a control
@@ -131,13 +191,36 @@ func runeKind(r rune) string {
 	return "a control character"
 }
 
-func parseDobro(args []string) (Command, error) {
+func parseDobro(args []string, envs []string) (Command, error) {
 	t, err := ticketArg(VerbDobro, args)
 	if err != nil {
 		return Command{}, err
 	}
 	c := Command{Verb: VerbDobro, Ticket: t}
 	rest := args[1:]
+	// With environments: "to ENV" (or "in ENV") and "version V", each at
+	// most once, in either order, right after the ticket.
+words:
+	for len(envs) > 0 && len(rest) > 0 {
+		switch w := strings.ToLower(rest[0]); {
+		case (w == "to" || w == "in") && c.Env == "":
+			if c.Env, err = envArg(VerbDobro, w, rest[1:], envs); err != nil {
+				return Command{}, err
+			}
+		case w == "version" && c.Build == "":
+			if len(rest) < 2 || !ValidBuild(rest[1]) {
+				got := "nothing"
+				if len(rest) >= 2 {
+					got = quoteArg(rest[1])
+				}
+				return Command{}, Errorf(EINVALID, "version needs a version like 2.4.0 or v2.4.0-rc.1 (letters, digits, . _ + -, at most 128), not %s: dobro %s version 2.4.0.", got, t)
+			}
+			c.Build = rest[1]
+		default:
+			break words
+		}
+		rest = rest[2:]
+	}
 	// no_need_admin may stand anywhere after the ticket.
 	note := rest[:0:0]
 	for _, w := range rest {

@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,4 +232,104 @@ func TestComponentName(t *testing.T) {
 			t.Errorf("ComponentName(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestParseIn: with environments, "in ENV" (dobro: "to ENV") and dobro's
+// "version V" are read right after the ticket (lock and unlock: after the
+// component); an unknown environment is refused with the list. Without
+// environments the same words are part of a note or a reason, as they always
+// were (docs/architecture.md, "The pipeline").
+func TestParseIn(t *testing.T) {
+	envs := []string{"qa", "production"}
+	tests := []struct {
+		in      string
+		envs    []string
+		want    commands.Command
+		wantErr string
+	}{
+		{in: "dobro PAY-1 to qa version 2.4.0 on backend fix it no_need_admin", envs: envs, want: commands.Command{Verb: commands.VerbDobro,
+			Ticket: "PAY-1", Env: "qa", Build: "2.4.0", Components: []string{"backend"}, Text: "fix it", NoNeedAdmin: true}},
+		{in: "dobro pay-1 VERSION v2.4.0+build.7 TO Production", envs: envs, want: commands.Command{Verb: commands.VerbDobro,
+			Ticket: "PAY-1", Env: "production", Build: "v2.4.0+build.7"}},
+		{in: "dobro PAY-1 in qa", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Env: "qa"}},
+		{in: "dobro PAY-1 to qa to fix checkout", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Env: "qa", Text: "to fix checkout"}},
+		{in: "dobro PAY-1 fix to qa", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "fix to qa"}},
+		{in: "dobro PAY-1 to prod", envs: envs, wantErr: `"prod" is not an environment: qa, production.`},
+		{in: "dobro PAY-1 to qs", envs: envs, wantErr: `"qs" is not an environment: qa, production (did you mean qa?).`},
+		{in: "dobro PAY-1 to", envs: envs, wantErr: `dobro needs an environment after "to": one of qa, production.`},
+		{in: "dobro PAY-1 version", envs: envs, wantErr: "version needs a version like 2.4.0 or v2.4.0-rc.1 (letters, digits, . _ + -, at most 128), not nothing: dobro PAY-1 version 2.4.0."},
+		{in: "dobro PAY-1 version 2.4;rm", envs: envs, wantErr: `version needs a version like 2.4.0 or v2.4.0-rc.1 (letters, digits, . _ + -, at most 128), not "2.4;rm": dobro PAY-1 version 2.4.0.`},
+		{in: "accept PAY-1 in qa", envs: envs, want: commands.Command{Verb: commands.VerbAccept, Ticket: "PAY-1", Env: "qa"}},
+		{in: "accept PAY-1 in", envs: envs, wantErr: `accept needs an environment after "in": one of qa, production.`},
+		{in: "accept PAY-1 in qa now", envs: envs, wantErr: "accept takes one ticket: accept PAY-1."},
+		{in: "reject PAY-1 in qa not now", envs: envs, want: commands.Command{Verb: commands.VerbReject, Ticket: "PAY-1", Env: "qa", Text: "not now"}},
+		{in: "reject PAY-1 in a rush", envs: envs, wantErr: `"a" is not an environment: qa, production (did you mean qa?).`},
+		{in: "status PAY-1 in production", envs: envs, want: commands.Command{Verb: commands.VerbStatus, Ticket: "PAY-1", Env: "production"}},
+		{in: "lock backend in qa maintenance window", envs: envs, want: commands.Command{Verb: commands.VerbLock, Component: "backend", Env: "qa", Text: "maintenance window"}},
+		{in: "unlock backend in qa", envs: envs, want: commands.Command{Verb: commands.VerbUnlock, Component: "backend", Env: "qa"}},
+		{in: "unlock backend in qa now", envs: envs, wantErr: "unlock takes one component: unlock backend."},
+		// Without environments, exactly as before.
+		{in: "dobro PAY-1 to fix checkout", want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "to fix checkout"}},
+		{in: "dobro PAY-1 version 2 of the fix", want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "version 2 of the fix"}},
+		{in: "reject PAY-1 in a rush", want: commands.Command{Verb: commands.VerbReject, Ticket: "PAY-1", Text: "in a rush"}},
+		{in: "lock backend in qa", want: commands.Command{Verb: commands.VerbLock, Component: "backend", Text: "in qa"}},
+		{in: "accept PAY-1 in qa", wantErr: "accept takes one ticket: accept PAY-1."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := commands.ParseIn(tt.in, tt.envs)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr || commands.ErrorCode(err) != commands.EINVALID {
+					t.Fatalf("ParseIn(%q) = %+v, %v; want the refusal %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseIn(%q): %v", tt.in, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseIn(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			again, err := commands.ParseIn(got.String(), tt.envs)
+			if err != nil || !cmp.Equal(got, again) {
+				t.Errorf("%q renders as %q, which parses as %+v, %v", tt.in, got.String(), again, err)
+			}
+		})
+	}
+}
+
+// FuzzParseIn is FuzzParse with environments: whatever parses renders as
+// text that parses back to the same command, and a named environment is
+// always one of them.
+func FuzzParseIn(f *testing.F) {
+	for _, s := range []string{
+		"dobro PAY-1 to qa version 2.4.0 on backend fix it no_need_admin", "dobro PAY-1 version v1 in production to x",
+		"accept PAY-1 in qa", "reject PAY-1 in qa in a rush", "lock all in qa freeze", "unlock backend in production",
+		"status PAY-1 in", "dobro PAY-1 to qa to qa version 1 version 2", "dobro PAY-1 version 1+2 on a,b in qa",
+	} {
+		f.Add(s)
+	}
+	envs := []string{"qa", "production"}
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := commands.ParseIn(in, envs)
+		if err != nil {
+			if commands.ErrorCode(err) != commands.EINVALID || err.Error() == "" {
+				t.Fatalf("ParseIn(%q): %v (code %s), want a worded EINVALID", in, err, commands.ErrorCode(err))
+			}
+			return
+		}
+		if c.Env != "" && !slices.Contains(envs, c.Env) {
+			t.Fatalf("ParseIn(%q): environment %q is not one of %q", in, c.Env, envs)
+		}
+		if c.Build != "" && !commands.ValidBuild(c.Build) {
+			t.Fatalf("ParseIn(%q): version %q accepted", in, c.Build)
+		}
+		again, err := commands.ParseIn(c.String(), envs)
+		if err != nil {
+			t.Fatalf("ParseIn(%q) = %+v, but its rendering %q is refused: %v", in, c, c.String(), err)
+		}
+		if diff := cmp.Diff(c, again); diff != "" {
+			t.Fatalf("round trip of %q via %q (-first +second):\n%s", in, c.String(), diff)
+		}
+	})
 }

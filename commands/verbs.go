@@ -218,13 +218,19 @@ type Command struct {
 	Components  []string // dobro … on a,b
 	NoNeedAdmin bool     // dobro … no_need_admin
 	Text        string   // dobro's note; reject's, cancel's and lock's reason
+	// Env is the environment named by in ENV (dobro: to ENV), Build the
+	// version named by dobro … version V; both only with environments
+	// configured (ParseIn), empty when not named.
+	Env   string
+	Build string
 }
 
 // Changes reports whether the command may change state (and so is audited
 // when refused).
 func (c Command) Changes() bool { return c.Verb.Changes() }
 
-// String renders c as text that Parse turns back into c.
+// String renders c as text that Parse (ParseIn, for a command that names an
+// environment) turns back into c.
 func (c Command) String() string {
 	parts := []string{string(c.Verb)}
 	spec, _ := lookup(c.Verb)
@@ -236,6 +242,15 @@ func (c Command) String() string {
 		if c.Ticket != "" {
 			parts = append(parts, c.Ticket)
 		}
+	}
+	switch {
+	case c.Env != "" && c.Verb == VerbDobro:
+		parts = append(parts, "to", c.Env)
+	case c.Env != "":
+		parts = append(parts, "in", c.Env)
+	}
+	if c.Build != "" {
+		parts = append(parts, "version", c.Build)
 	}
 	if len(c.Components) > 0 {
 		parts = append(parts, "on", strings.Join(c.Components, ","))
