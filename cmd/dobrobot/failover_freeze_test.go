@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
+	goslack "github.com/slack-go/slack"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
@@ -180,6 +182,16 @@ components: [backend]
 		t.Errorf("the takeover after a freeze with a full pool of queued writes took %v, want ≤ leader_timeout + 1 s = %v",
 			took.Round(time.Millisecond), leaderTimeout+time.Second)
 	}
+	// Slack still counts the frozen leader's sockets: the new leader says
+	// whose they are, at info level, and does not tell anyone to stop a
+	// second process.
+	deposed := "other connections to this Slack app are open: most likely the sockets of " + first.holder()
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(second.logs.String(), deposed) }) {
+		t.Errorf("the new leader %s did not log %q", second.name, deposed)
+	}
+	if strings.Contains(second.logs.String(), "stop the other") {
+		t.Errorf("the new leader %s took the frozen leader's sockets for another process using the app token", second.name)
+	}
 	first.signal(syscall.SIGCONT)
 
 	// Everything settles: every request is one release, nothing waits.
@@ -224,5 +236,60 @@ components: [backend]
 	if !waitFor(10*time.Second, func() bool { return strings.Contains(first.logs.String(), "lost the leadership") }) {
 		t.Errorf("the thawed ex-leader %s did not log that it lost the leadership", first.name)
 	}
-	_ = second
+}
+
+// TestLeaderWarnsAboutAnotherProcess starts a PostgreSQL leader in the first
+// term, with nobody deposed, while another connection to the Slack app is
+// open: that one is another process using the app token, and the leader
+// says so at error level.
+func TestLeaderWarnsAboutAnotherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs dobrobot and PostgreSQL")
+	}
+	dsn := pgDSN(t)
+	schema := pgSchema(t, dsn)
+	bin := buildBinary(t)
+	slack := fakeslack.New(t)
+	_, url, err := goslack.New(fakeslack.BotToken, goslack.OptionAPIURL(slack.URL), goslack.OptionAppLevelToken(fakeslack.AppToken)).
+		StartSocketModeContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dobrobot.yaml")
+	body := `
+slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
+storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: 2s}
+tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
+roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
+components: [backend]
+`
+	for name, data := range map[string]string{"tickets.yaml": "tickets: []\n", "dobrobot.yaml": body} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
+		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn)
+	p := startProc(t, "a", bin, env, "run")
+	const warning = `"level":"error"`
+	if !waitFor(20*time.Second, func() bool {
+		for _, l := range strings.Split(p.logs.String(), "\n") {
+			if strings.Contains(l, warning) && strings.Contains(l, "another connection to this Slack app is open") && strings.Contains(l, "stop the other") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("the leader did not log at error level that another process holds a connection to the app")
+	}
+	if strings.Contains(p.logs.String(), "other connections to this Slack app are open") {
+		t.Errorf("the leader explained another process's connection away")
+	}
+	p.stop()
 }
