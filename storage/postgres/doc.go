@@ -69,7 +69,7 @@
 // Pool connections run with idle_in_transaction_session_timeout, so a leader
 // frozen inside a transaction cannot hold the row lock for long. An Update
 // waits for the row lock at most a fifth of that timeout at a time
-// (lock_timeout, set for its transaction), then checks the fence and queues
+// (lock_timeout, set for that statement only), then checks the fence and queues
 // again: a frozen leader's writes that were waiting for the row leave the
 // queue within that time, rather than each taking the row in turn and
 // holding it, idle, for the whole timeout before the new leader's increment

@@ -115,6 +115,26 @@ func TestWriterLockWait(t *testing.T) {
 	}
 }
 
+// TestWriterLockWaitOnlyForTheRow checks that the bound on the wait for the
+// leader row does not apply to the statements of fn: they wait for locks as
+// the session is configured (no lock_timeout by default), so an operator's
+// lock on a table delays a write rather than failing it.
+func TestWriterLockWaitOnlyForTheRow(t *testing.T) {
+	dsn := testDSN(t)
+	db := openStore(t, dsn, Options{Schema: newSchema(t, dsn), IdleInTransaction: 500 * time.Millisecond})
+	var got string
+	err := db.Update(context.Background(), func(ct commands.Tx) error {
+		t := ct.(*tx)
+		return t.pg.QueryRow(t.ctx, `SELECT current_setting('lock_timeout')`).Scan(&got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "0" {
+		t.Errorf("lock_timeout inside Update's fn = %q, want the session's default, 0", got)
+	}
+}
+
 // waitUntil polls cond until it holds or timeout passes, and reports
 // whether it held.
 func waitUntil(timeout time.Duration, cond func() bool) bool {

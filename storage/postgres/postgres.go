@@ -296,9 +296,10 @@ func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
 // lockWriter begins Update's transaction and takes the writer lock (the
 // leader row), returning the transaction and the epoch the row holds.
 //
-// Each wait for the row is bounded by lock_timeout (db.lockWait, set for the
-// transaction only); a write that times out rolls back, checks the fence
-// again and queues anew, until ctx ends or this process no longer leads.
+// Each wait for the row is bounded by lock_timeout (db.lockWait, set for
+// that statement only, in the same round trip); a write that times out
+// rolls back, checks the fence again and queues anew, until ctx ends or
+// this process no longer leads.
 // This is what bounds a takeover after a freeze: a frozen leader's writes
 // that wait on the row are active, not idle, so
 // idle_in_transaction_session_timeout would end each only after it got the
@@ -322,6 +323,7 @@ func (db *DB) lockWriter(ctx context.Context, mine int64) (pgx.Tx, int64, error)
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, db.lockWait)
 		b.Queue(db.q.lockLeader).QueryRow(func(row pgx.Row) error { return row.Scan(&epoch) })
+		b.Queue(`SET LOCAL lock_timeout TO DEFAULT`) // fn's statements wait as configured
 		err = ptx.SendBatch(ctx, b).Close()
 		if err == nil {
 			return ptx, epoch, nil
