@@ -28,8 +28,9 @@ import (
 // idle_in_transaction_session_timeout ends it only once it got the row; if
 // each queued write still waited its turn, the standby's epoch increment
 // would come last and the takeover would take about one leader_timeout per
-// queued write. The test holds the row itself while the leader's writes
-// queue, freezes the leader with SIGSTOP, lets go of the row (one frozen
+// queued write. The leader's commands first wait in a slow fake Jira, so
+// that they reach the database together; the test holds the row itself
+// while their writes queue, freezes the leader with SIGSTOP, lets go of the row (one frozen
 // write takes it), and wants a standby leading and connected to Slack
 // within leader_timeout + 1 s. After the thaw every request is applied once
 // and the terms' writes do not interleave. The new leader logs the frozen
