@@ -91,6 +91,15 @@ type Slack struct {
 	// to the same Slack app (PostgreSQL standbys): hello's count of the
 	// app's connections then says nothing of a second deployment.
 	Shared bool
+	// OtherConnections, if set, is asked when Slack's hello counts more
+	// connections to the app than this bot has (extra more, at most
+	// MaxConnections: what one other bot can hold). It says whose they are
+	// when the caller knows — the sockets of a deposed PostgreSQL leader
+	// that froze, which close once it notices — and "" when it does not.
+	// A known cause is logged at info level; an unknown one, or more than
+	// one other bot can hold, at error level, as another process using the
+	// app token.
+	OtherConnections func(extra int) string
 
 	mu        sync.Mutex
 	sender    *sender
@@ -471,9 +480,8 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 		log.Info().Msg("Socket Mode connected")
 	case socketmode.EventTypeHello:
 		ses.setUp(sock, true)
-		if evt.Request != nil && evt.Request.NumConnections > len(ses.socks) && !ses.Shared {
-			log.Error().Int("num_connections", evt.Request.NumConnections).
-				Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
+		if evt.Request != nil && evt.Request.NumConnections > len(ses.socks) {
+			ses.otherConnections(evt.Request.NumConnections, log)
 		}
 		if ses.Standby != nil {
 			return // the leader recovers
@@ -514,6 +522,33 @@ func (ses *session) dispatch(sock *socket, evt socketmode.Event, log zerolog.Log
 			log.Warn().Err(e.ErrorObj).Msg("Socket Mode read error")
 		}
 	}
+}
+
+// otherConnections logs what it knows of the connections to the app that
+// are not this bot's, of which Slack's hello counted n in all. Slack counts
+// this bot's sockets that are up (the one that said hello among them).
+func (ses *session) otherConnections(n int, log zerolog.Logger) {
+	extra := n
+	for _, k := range ses.socks {
+		if k.up.Load() {
+			extra--
+		}
+	}
+	if ses.OtherConnections != nil && extra <= MaxConnections {
+		if why := ses.OtherConnections(extra); why != "" {
+			log.Info().Int("num_connections", n).Msg("other connections to this Slack app are open: " + why)
+			return
+		}
+	}
+	if ses.Shared {
+		// The deployment's other instances hold connections too: how many
+		// is theirs to say, so the count tells nothing of a second
+		// deployment (docs/slack.md).
+		log.Debug().Int("num_connections", n).Msg("other connections to this Slack app are open: the deployment's other instances")
+		return
+	}
+	log.Error().Int("num_connections", n).
+		Msg("another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other")
 }
 
 // envelope handles one envelope: decide, record, ack, then run the command.

@@ -656,21 +656,79 @@ func TestSlackShutdownFinishesCommandsInFlight(t *testing.T) {
 	}
 }
 
+// TestSlackWarnsAboutAnotherConnection opens other connections to the app
+// before the bot connects. Slack's hello counts them: the bot logs an error
+// (another process uses the app token) unless OtherConnections says whose
+// they are, as a PostgreSQL leader can of a deposed leader's sockets; then
+// it logs that at info level. More than one other bot can hold is an error
+// whatever it says.
 func TestSlackWarnsAboutAnotherConnection(t *testing.T) {
-	fs := fakeslack.New(t)
-	// Another process already holds a connection to the app.
-	_, url, err := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL), slack.OptionAppLevelToken(fakeslack.AppToken)).
-		StartSocketModeContext(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	const warning = "another connection to this Slack app is open: Slack gives each event to one connection, so only one dobrobot may run per app; stop the other"
+	type line struct{ Level, Message string }
+	tests := []struct {
+		name       string
+		others     int
+		explain    func(int) string
+		want       []line
+		wantExtras []int
+	}{
+		{name: "another process", others: 1, want: []line{{"error", warning}}},
+		{name: "a cause the caller does not know", others: 1, explain: func(int) string { return "" },
+			want: []line{{"error", warning}}, wantExtras: []int{1}},
+		{name: "a deposed leader's sockets", others: 2, explain: func(int) string { return "the deposed leader's" },
+			want: []line{{"info", "other connections to this Slack app are open: the deposed leader's"}}, wantExtras: []int{2}},
+		{name: "more than one bot can hold", others: MaxConnections + 1, explain: func(int) string { return "the deposed leader's" },
+			want: []line{{"error", warning}}},
 	}
-	other, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := fakeslack.New(t)
+			for range tt.others {
+				_, url, err := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL), slack.OptionAppLevelToken(fakeslack.AppToken)).
+					StartSocketModeContext(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				other, _, err := websocket.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+			}
+			var mu sync.Mutex
+			var extras []int
+			h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(b *Slack, _ *commands.Config) {
+				b.Connections = 1 // one hello, which counts the others and this one
+				if tt.explain != nil {
+					b.OtherConnections = func(extra int) string {
+						mu.Lock()
+						defer mu.Unlock()
+						extras = append(extras, extra)
+						return tt.explain(extra)
+					}
+				}
+			})
+			lines := func() []line {
+				var got []line
+				for _, l := range strings.Split(h.logs.String(), "\n") {
+					var e struct{ Level, Message string }
+					if json.Unmarshal([]byte(l), &e) == nil && strings.Contains(e.Message, "connection") && strings.Contains(e.Message, "to this Slack app") {
+						got = append(got, line(e))
+					}
+				}
+				return got
+			}
+			eventually(t, "what the bot says of the other connections", func() bool { return len(lines()) >= len(tt.want) })
+			if diff := cmp.Diff(tt.want, lines()); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(tt.wantExtras, extras); diff != "" {
+				t.Errorf("extra connections asked about (-want +got):\n%s", diff)
+			}
+		})
 	}
-	defer other.Close()
-	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
-	eventually(t, "the warning", func() bool { return strings.Contains(h.logs.String(), "another connection to this Slack app") })
 }
 
 func TestSlackRefusedTokens(t *testing.T) {

@@ -123,6 +123,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {
 		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
+		b.OtherConnections = func(int) string { return s.otherConnections(epoch) }
 		b.Store = postgres.FencedOutbox{Store: s.store, Leading: s.leader.Leading}
 		transport = postgres.FenceConns(s.leader.Leading)
 		b.Shared = true
@@ -173,6 +174,24 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		return fmt.Errorf("slack: %w", runErr)
 	}
 	return nil
+}
+
+// otherConnections says whose the other connections to the Slack app are
+// when a leader of term epoch can know it: its own after it was deposed, or
+// its predecessor's after a takeover. A leader that froze or was cut off
+// keeps its sockets open until it notices it was deposed, and Slack still
+// counts them; one that stepped down or died has closed them. "" otherwise:
+// then they are another process's.
+func (s *server) otherConnections(epoch int64) string {
+	if !s.leader.Leading() {
+		return fmt.Sprintf("this instance was deposed (its term %d is over), so they are the new leader's; it closes its own now", epoch)
+	}
+	if prev := s.leader.Predecessor(); prev != "" {
+		return fmt.Sprintf("most likely the sockets of %s, which led term %d and was deposed after it stopped answering (frozen or cut off); "+
+			"they close once it notices, and Slack gives the events it sends them again later. "+
+			"If such connections stay open, another process uses this app token: stop it", prev, epoch-1)
+	}
+	return ""
 }
 
 // postCheckpoints posts the audit chain's head now and then every every,

@@ -109,17 +109,23 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 
 // BenchmarkFailover measures how long a standby takes to begin its term
 // after the leader's session dies (kill -9: the server sees the connection
-// close) and after the leader freezes (it stops heartbeating; the server
-// ends its session after the timeout), with the default timeout of 5 s. It
+// close), after the leader freezes (it stops heartbeating; the server ends
+// its session after the timeout), and after the leader freezes with a full
+// pool of writes queued on the leader row (freeze-queued: one holds the row,
+// idle, the others wait for it), with the default timeout of 5 s. It
 // reports the failover time in ms.
 func BenchmarkFailover(b *testing.B) {
 	dsn := testDSN(b)
-	for _, how := range []string{"kill", "freeze"} {
+	for _, how := range []string{"kill", "freeze", "freeze-queued"} {
 		b.Run(how, func(b *testing.B) {
 			schema := newSchema(b, dsn)
 			openStore(b, dsn, Options{Schema: schema}) // creates the schema
 			var took []time.Duration
 			for i := range b.N {
+				if how == "freeze-queued" {
+					took = append(took, queuedFreezeOnce(b, dsn, schema, i))
+					continue
+				}
 				took = append(took, failoverOnce(b, dsn, schema, how, i))
 			}
 			slices.Sort(took)
@@ -187,4 +193,76 @@ func failoverOnce(b *testing.B, dsn, schema, how string, i int) time.Duration {
 		start = time.Unix(0, frozenAt.Load())
 	}
 	return time.Since(start)
+}
+
+// queuedFreezeOnce runs a leader, whose store has a full pool of writes on
+// the leader row, and a standby, freezes the leader, and returns the time
+// from the freeze to the standby's term. The frozen process does nothing
+// more: its heartbeat and every check of its fence block until the thaw,
+// and the write that holds the row sits in its transaction, idle, as the
+// server sees a frozen process's.
+func queuedFreezeOnce(b *testing.B, dsn, schema string, i int) time.Duration {
+	b.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var frozen atomic.Bool
+	thaw := make(chan struct{})
+	newLeader := func(id string) (*Leader, chan int64) {
+		l, err := NewLeader(dsn, LeaderOptions{Schema: schema, ID: fmt.Sprintf("%s-%d", id, i), Log: zerolog.Nop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.beforeBeat = func() {
+			if frozen.Load() {
+				<-thaw
+			}
+		}
+		terms := make(chan int64, 1)
+		go func() {
+			_ = l.Run(ctx, func(ctx context.Context, epoch int64) error {
+				terms <- epoch
+				<-ctx.Done()
+				return nil
+			})
+		}()
+		return l, terms
+	}
+	leader, leading := newLeader("leader")
+	<-leading
+	const pool = 8
+	store := openStore(b, dsn, Options{Schema: schema, MaxConns: pool, IdleInTransaction: DefaultLeaderTimeout,
+		Fence: func() (int64, bool) {
+			if frozen.Load() {
+				<-thaw
+			}
+			return leader.Epoch()
+		}})
+	writes := make(chan error, pool)
+	for range pool {
+		go func() {
+			writes <- store.Update(ctx, func(commands.Tx) error {
+				<-thaw // the process froze holding the row
+				return nil
+			})
+		}()
+	}
+	for scalar[int64](b, dsn, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+		AND query LIKE '%"'||$1||'".leader WHERE id = 1 FOR UPDATE%'`, schema) < pool-1 {
+		time.Sleep(time.Millisecond)
+	}
+	_, standby := newLeader("standby")
+	time.Sleep(leader.beat * 2) // the standby polls
+	start := time.Now()
+	frozen.Store(true)
+	select {
+	case <-standby:
+	case <-time.After(90 * time.Second):
+		b.Fatal("freeze-queued: the standby did not take over within 90 s")
+	}
+	took := time.Since(start)
+	close(thaw)
+	for range pool {
+		<-writes // the frozen writes fail or are fenced once thawed
+	}
+	return took
 }

@@ -70,7 +70,14 @@
 // increment to N+1. The audit and the outbox record the epoch of the
 // transaction that wrote each row, which is how the failover test checks it.
 // Pool connections run with idle_in_transaction_session_timeout, so a leader
-// frozen inside a transaction cannot hold the row lock for long. Stores
+// frozen inside a transaction cannot hold the row lock for long. An Update
+// waits for the row lock at most a fifth of that timeout at a time
+// (lock_timeout, set for that statement only), then checks the fence and queues
+// again: a frozen leader's writes that were waiting for the row leave the
+// queue within that time, rather than each taking the row in turn and
+// holding it, idle, for the whole timeout before the new leader's increment
+// gets it. A takeover after a freeze thus takes about Timeout however many
+// writes were queued. Stores
 // opened without a Fence (the audit and backup commands, tests) take the
 // row lock but check no epoch.
 package postgres

@@ -54,6 +54,7 @@ type Leader struct {
 	epoch     int64
 	leading   bool
 	confirmed time.Time // when the last answered heartbeat was sent
+	previous  string    // the holder of the term before epoch ("" if none or this process)
 
 	// beforeBeat, if set, runs before each heartbeat; tests block in it to
 	// freeze the leader.
@@ -103,6 +104,17 @@ func (l *Leader) Epoch() (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.epoch, l.leading && time.Since(l.confirmed) < l.lease
+}
+
+// Predecessor returns the ID of the instance that held the term before the
+// one this process leads (or last led), or "" when there was none or it was
+// this process. A predecessor that froze or was cut off may still hold its
+// Slack connections when this process connects: they close once it notices
+// it was deposed.
+func (l *Leader) Predecessor() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.previous
 }
 
 // Leading reports whether this process leads now (Epoch's second result).
@@ -208,17 +220,32 @@ func (l *Leader) campaign(ctx context.Context, conn *pgx.Conn, announced *int64)
 // begin starts a term: it increments the epoch, which waits for any
 // transaction of the previous term to end, and records the term.
 func (l *Leader) begin(ctx context.Context, conn *pgx.Conn) (int64, error) {
-	var epoch int64
+	var (
+		epoch    int64
+		previous string
+	)
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, l.q.bumpEpoch, l.id).Scan(&epoch); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, l.q.recordTerm, epoch, l.id)
+		if _, err := tx.Exec(ctx, l.q.recordTerm, epoch, l.id); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, l.q.expand(`SELECT holder FROM {s}.terms WHERE epoch = $1`), epoch-1).Scan(&previous)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start a leadership term: %w", err)
 	}
+	if previous == l.id {
+		previous = ""
+	}
+	l.mu.Lock()
+	l.previous = previous
+	l.mu.Unlock()
 	// The increment may have waited for the old term; heartbeat now so the
 	// lease counts from here.
 	sent := time.Now()

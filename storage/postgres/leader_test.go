@@ -136,6 +136,9 @@ func TestLeadership(t *testing.T) {
 	if e, ok := a.Epoch(); !ok || e != first {
 		t.Fatalf("a.Epoch() = %d, %t; want %d, true", e, ok, first)
 	}
+	if p := a.Predecessor(); p != "" {
+		t.Errorf("a.Predecessor() in the first term = %q, want none", p)
+	}
 	if _, ok := b.Epoch(); ok {
 		t.Fatalf("b.Epoch() says b leads too")
 	}
@@ -160,6 +163,9 @@ func TestLeadership(t *testing.T) {
 	t.Logf("failover after a clean stop: %v", time.Since(start).Round(time.Millisecond))
 	if second != first+1 {
 		t.Errorf("b's epoch %d, want %d", second, first+1)
+	}
+	if p := b.Predecessor(); p != "a" {
+		t.Errorf("b.Predecessor() = %q, want a", p)
 	}
 	if err := b.write("b, term 2"); err != nil {
 		t.Fatalf("the new leader's write: %v", err)
@@ -204,6 +210,9 @@ func TestLeadership(t *testing.T) {
 	t.Logf("failover after a freeze inside a transaction: %v", time.Since(start).Round(time.Millisecond))
 	if fourth != third+1 {
 		t.Errorf("b's new epoch %d, want %d", fourth, third+1)
+	}
+	if p := b.Predecessor(); p != "c" {
+		t.Errorf("b.Predecessor() after frozen c = %q, want c", p)
 	}
 	if _, ok := c.Epoch(); ok {
 		t.Errorf("frozen c still believes it leads")

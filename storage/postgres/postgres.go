@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -28,6 +29,10 @@ const DefaultSchema = "dobrobot"
 
 // DefaultIdleInTransaction is Options.IdleInTransaction's default.
 const DefaultIdleInTransaction = 5 * time.Second
+
+// minLockWait is the least time a write waits for the writer lock before it
+// queues again.
+const minLockWait = 50 * time.Millisecond
 
 // commitTimeout bounds a COMMIT, which runs even when the caller's context
 // has ended meanwhile (a commit cut short leaves its outcome unknown).
@@ -61,7 +66,9 @@ type Options struct {
 	// IdleInTransaction is how long the server keeps a transaction open
 	// while its client says nothing (idle_in_transaction_session_timeout);
 	// zero means DefaultIdleInTransaction. It bounds how long a frozen
-	// leader can keep a new one waiting.
+	// leader can keep a new one waiting. A write waits for the writer lock
+	// at most a fifth of it at a time (lock_timeout), then queues again:
+	// see Update.
 	IdleInTransaction time.Duration
 }
 
@@ -73,6 +80,9 @@ type DB struct {
 	fence    func() (int64, bool)
 	readOnly bool
 	q        queries
+	// lockWait is the lock_timeout, in PostgreSQL's notation, of one wait
+	// for the writer lock.
+	lockWait string
 }
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -113,7 +123,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s", redact(err))
 	}
-	db := &DB{pool: pool, schema: schema, fence: opts.Fence, readOnly: opts.ReadOnly, q: newQueries(schema)}
+	db := &DB{pool: pool, schema: schema, fence: opts.Fence, readOnly: opts.ReadOnly, q: newQueries(schema),
+		lockWait: strconv.FormatInt(max(idle/5, minLockWait).Milliseconds(), 10) + "ms"}
 	if err := db.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -248,15 +259,11 @@ func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
 			return fenced(mine, mine)
 		}
 	}
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	ptx, epoch, err := db.lockWriter(ctx, mine)
 	if err != nil {
-		return unavailable(ctx, "could not start a database transaction", err)
+		return err
 	}
 	defer rollback(ptx)
-	var epoch int64
-	if err := ptx.QueryRow(ctx, db.q.lockLeader).Scan(&epoch); err != nil {
-		return unavailable(ctx, "could not start a database transaction", err)
-	}
 	if db.fence != nil && epoch != mine {
 		return fenced(mine, epoch)
 	}
@@ -285,6 +292,60 @@ func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
 	}
 	return nil
 }
+
+// lockWriter begins Update's transaction and takes the writer lock (the
+// leader row), returning the transaction and the epoch the row holds.
+//
+// Each wait for the row is bounded by lock_timeout (db.lockWait, set for
+// that statement only, in the same round trip); a write that times out
+// rolls back, checks the fence again and queues anew, until ctx ends or
+// this process no longer leads.
+// This is what bounds a takeover after a freeze: a frozen leader's writes
+// that wait on the row are active, not idle, so
+// idle_in_transaction_session_timeout would end each only after it got the
+// row, one after the other, with the new leader's epoch increment (which
+// waits without a bound) last in line. With the bound they leave the queue
+// within lockWait and, frozen, do not come back; only the transaction that
+// held the row when the process froze remains, ended by
+// idle_in_transaction_session_timeout.
+//
+// Giving up a wait writes nothing, and every retry is fenced as the first
+// attempt was, so the bound weakens no fencing rule: a deposed leader's
+// retry is refused before it begins (its lease has run out) or, under the
+// row lock, by the new epoch.
+func (db *DB) lockWriter(ctx context.Context, mine int64) (pgx.Tx, int64, error) {
+	for {
+		ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			return nil, 0, unavailable(ctx, "could not start a database transaction", err)
+		}
+		var epoch int64
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, db.lockWait)
+		b.Queue(db.q.lockLeader).QueryRow(func(row pgx.Row) error { return row.Scan(&epoch) })
+		b.Queue(`SET LOCAL lock_timeout TO DEFAULT`) // fn's statements wait as configured
+		err = ptx.SendBatch(ctx, b).Close()
+		if err == nil {
+			return ptx, epoch, nil
+		}
+		rollback(ptx)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != lockNotAvailable {
+			return nil, 0, unavailable(ctx, "could not start a database transaction", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if db.fence != nil {
+			if _, ok := db.fence(); !ok {
+				return nil, 0, fenced(mine, mine)
+			}
+		}
+	}
+}
+
+// lockNotAvailable is the SQLSTATE of a lock wait that ran into lock_timeout.
+const lockNotAvailable = "55P03"
 
 // View runs fn in one read-only transaction: a consistent snapshot that does
 // not block writers. Writing in fn fails.
