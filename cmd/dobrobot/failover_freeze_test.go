@@ -186,7 +186,7 @@ components: [backend]
 	// Slack still counts the frozen leader's sockets: the new leader says
 	// whose they are, at info level, and does not tell anyone to stop a
 	// second process.
-	deposed := "other connections to this Slack app are open: most likely the sockets of " + first.holder()
+	deposed := "other connections to this Slack app are open: the standbys' connections, and, if " + first.holder()
 	if !waitFor(10*time.Second, func() bool { return strings.Contains(second.logs.String(), deposed) }) {
 		t.Errorf("the new leader %s did not log %q", second.name, deposed)
 	}

@@ -187,9 +187,11 @@ func (s *server) otherConnections(epoch int64) string {
 		return fmt.Sprintf("this instance was deposed (its term %d is over), so they are the new leader's; it closes its own now", epoch)
 	}
 	if prev := s.leader.Predecessor(); prev != "" {
-		return fmt.Sprintf("most likely the sockets of %s, which led term %d and was deposed after it stopped answering (frozen or cut off); "+
-			"they close once it notices, and Slack gives the events it sends them again later. "+
-			"If such connections stay open, another process uses this app token: stop it", prev, epoch-1)
+		// The standbys hold connections too (bot.Slack.Shared); the
+		// predecessor's are worth naming when it froze: they take a share
+		// of the events until it notices.
+		return fmt.Sprintf("the standbys' connections, and, if %s (which led term %d) stopped answering rather than stepping down, "+
+			"its sockets too until it notices it was deposed; Slack gives the events it sends those again later", prev, epoch-1)
 	}
 	return ""
 }
