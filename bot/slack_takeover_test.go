@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,5 +241,158 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
+	}
+}
+
+// flakyDelivered fails the first fails calls of Delivered and records when
+// each effect was marked.
+type flakyDelivered struct {
+	*storage.DB
+	mu     sync.Mutex
+	fails  int
+	marked map[uint64]time.Time
+}
+
+func (f *flakyDelivered) Delivered(ctx context.Context, ids ...uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return errors.New("the database is away for a moment")
+	}
+	if err := f.DB.Delivered(ctx, ids...); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		f.marked[id] = time.Now()
+	}
+	return nil
+}
+
+// TestSenderLaneWaitsForItsMark: a lane sends its next message only once
+// the last one is recorded as delivered, however long the outbox refuses
+// the mark; so a lane never has more than one message sent and not
+// recorded, the one a next term looks for. (Before, a lane gave up marking
+// after three tries and went on.)
+func TestSenderLaneWaitsForItsMark(t *testing.T) {
+	fs := fakeslack.New(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "bot.db"))
+	defer db.Close()
+	store := &flakyDelivered{DB: db, fails: 6, marked: map[uint64]time.Time{}}
+	api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL))
+	snd := newSender(api, store, commands.NewService(commands.Config{Store: db}), releaseChannel, zerolog.Nop())
+	snd.pace, snd.retryBase, snd.retryMax, snd.poll = time.Millisecond, 10*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		snd.run(ctx)
+	}()
+	defer func() { stop(); <-done }()
+	err := db.Update(ctx, func(tx commands.Tx) error {
+		for _, text := range []string{"first", "second"} {
+			if _, err := tx.Emit(dmReply("D01", text)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd.notify()
+	calls, err := fs.WaitCalls("chat.postMessage", 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	first, marked := store.marked[1]
+	store.mu.Unlock()
+	if !marked || calls[1].Time.Before(first) {
+		t.Errorf("the second message was posted at %s, the first marked delivered at %s (marked: %v); want after",
+			calls[1].Time.Format("15:04:05.000"), first.Format("15:04:05.000"), marked)
+	}
+}
+
+// TestSenderTakeoverReadsBack: how a new term treats the unsure first
+// effect of a lane, by what Slack has and answers.
+func TestSenderTakeoverReadsBack(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		effect      commands.Effect
+		postedAt    string // the channel where the last term posted it ("": not posted)
+		fail        *fakeslack.Failure
+		wantCopies  int
+		wantReads   int
+		wantLogging string
+	}{
+		{name: "posted: not sent again", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
+			wantCopies: 1, wantReads: 1, wantLogging: "the last term sent this message and did not record it"},
+		{name: "not posted: sent", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"},
+			wantCopies: 1, wantReads: 1},
+		{name: "a post in the release channel", effect: commands.Effect{Kind: commands.EffectPost}, postedAt: releaseChannel,
+			wantCopies: 1, wantReads: 1, wantLogging: "did not record it"},
+		{name: "a reply in a DM", effect: dmReply("D01", ""), postedAt: "D01",
+			wantCopies: 1, wantReads: 1, wantLogging: "did not record it"},
+		{name: "Slack errs once: read again", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
+			fail: &fakeslack.Failure{Error: "internal_error", Times: 1}, wantCopies: 1, wantReads: 2, wantLogging: "did not record it"},
+		{name: "no history scope: sent again, with a warning", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
+			fail: &fakeslack.Failure{Error: "missing_scope"}, wantCopies: 2, wantReads: 1,
+			wantLogging: "could not read Slack back to see whether the last term sent this message"},
+		{name: "an ephemeral reply is not looked for", effect: commands.Effect{Kind: commands.EffectReply, User: "U07", Channel: releaseChannel},
+			wantCopies: 0, wantReads: 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := fakeslack.New(t)
+			db := openDB(t, filepath.Join(t.TempDir(), "bot.db"))
+			defer db.Close()
+			ctx := context.Background()
+			e := c.effect
+			e.Text = commands.Text{commands.Plain("the message")}
+			err := db.Update(ctx, func(tx commands.Tx) error {
+				var err error
+				e, err = tx.Emit(e)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL))
+			if c.postedAt != "" {
+				if _, _, err := api.PostMessageContext(ctx, c.postedAt, slack.MsgOptionText("the message", false), outboxMetadata(e.ID, 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.fail != nil {
+				fs.Fail("conversations.history", *c.fail)
+			}
+			logs := &syncBuffer{}
+			snd := newSender(api, db, commands.NewService(commands.Config{Store: db}), releaseChannel, zerolog.New(logs))
+			snd.pace, snd.retryBase, snd.retryMax = time.Millisecond, 10*time.Millisecond, 20*time.Millisecond
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				snd.run(runCtx)
+			}()
+			ok := waitFor(10*time.Second, func() bool {
+				p, err := db.Pending(ctx, 1)
+				return err == nil && len(p) == 0
+			})
+			stop()
+			<-done
+			if !ok {
+				t.Fatal("the outbox was not emptied")
+			}
+			if got := len(fs.Messages("")); got != c.wantCopies {
+				t.Errorf("%d copies in Slack, want %d", got, c.wantCopies)
+			}
+			if got := len(fs.Calls("conversations.history")); got != c.wantReads {
+				t.Errorf("%d history reads, want %d", got, c.wantReads)
+			}
+			if c.wantLogging != "" && !strings.Contains(logs.String(), c.wantLogging) {
+				t.Errorf("the log does not say %q:\n%s", c.wantLogging, logs.String())
+			}
+		})
 	}
 }
