@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/slack-go/slack"
 
 	"github.com/dobrobot/dobrobot/commands"
@@ -67,28 +66,29 @@ func metaID(m slack.Message, key string) uint64 {
 // message is sent, maybe a second time, rather than lost.
 func (s *sender) posted(ctx context.Context, key string, e commands.Effect) bool {
 	log := s.log.With().Uint64("effect", e.ID).Str("kind", string(e.Kind)).Logger()
-	found := false
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		var err error
-		found, err = s.lookUp(ctx, key, e)
-		if err != nil && ctx.Err() == nil {
-			switch classify(err) {
-			case errRateLimited:
-				return struct{}{}, &backoff.RetryAfterError{}
-			case errTransient:
-				return struct{}{}, err
+	wait := s.retryPolicy()
+	for attempt := 1; ; attempt++ {
+		found, err := s.lookUp(ctx, key, e)
+		if err == nil {
+			if found {
+				log.Info().Msg("the last term sent this message and did not record it; not sending it again")
+			}
+			return found
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		switch classify(err) {
+		case errRateLimited:
+			continue // call waits out the Retry-After: a read back is worth it
+		case errTransient:
+			if attempt < 4 && sleep(ctx, wait.NextBackOff()) {
+				continue
 			}
 		}
-		return struct{}{}, backoff.Permanent(err)
-	}, backoff.WithBackOff(s.retryPolicy()), backoff.WithMaxTries(4), backoff.WithMaxElapsedTime(0))
-	switch {
-	case err != nil && ctx.Err() == nil:
 		log.Warn().Err(err).Msg("could not read Slack back to see whether the last term sent this message; sending it, maybe a second time")
 		return false
-	case found:
-		log.Info().Msg("the last term sent this message and did not record it; not sending it again")
 	}
-	return found
 }
 
 // lookUp is one attempt of posted.

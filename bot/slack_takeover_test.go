@@ -336,6 +336,8 @@ func TestSenderTakeoverReadsBack(t *testing.T) {
 			wantCopies: 1, wantReads: 1, wantLogging: "did not record it"},
 		{name: "Slack errs once: read again", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
 			fail: &fakeslack.Failure{Error: "internal_error", Times: 1}, wantCopies: 1, wantReads: 2, wantLogging: "did not record it"},
+		{name: "rate limited: read again after Retry-After", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
+			fail: &fakeslack.Failure{Status: http.StatusTooManyRequests, RetryAfter: 1, Times: 1}, wantCopies: 1, wantReads: 2, wantLogging: "did not record it"},
 		{name: "no history scope: sent again, with a warning", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
 			fail: &fakeslack.Failure{Error: "missing_scope"}, wantCopies: 2, wantReads: 1,
 			wantLogging: "could not read Slack back to see whether the last term sent this message"},
