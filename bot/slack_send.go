@@ -52,7 +52,12 @@ type sender struct {
 	// sender started (see scan). Each is looked for in Slack before it is
 	// sent.
 	unsure map[uint64]bool
-	wg     sync.WaitGroup
+	// backlogMax is the greatest effect ID in the outbox when this sender
+	// started, and ephemeralTurn lets one ephemeral reply up to it be sent
+	// at a time (runLane).
+	backlogMax    uint64
+	ephemeralTurn chan struct{}
+	wg            sync.WaitGroup
 
 	// done removes delivered effects from the outbox, several per
 	// transaction.
@@ -65,7 +70,7 @@ func newSender(api *slack.Client, store Outbox, cards Service, channel string, l
 	s := &sender{
 		api: api, store: store, cards: cards, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
-		wake:     make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), ephemeralTurn: make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{}, unsure: map[uint64]bool{},
 	}
@@ -139,7 +144,7 @@ func (s *sender) scan(ctx context.Context) bool {
 		}
 	}
 	s.mu.Lock()
-	s.unsure = unsure
+	s.unsure, s.backlogMax = unsure, after
 	s.mu.Unlock()
 	return true
 }
@@ -236,9 +241,20 @@ func (s *sender) runLane(ctx context.Context, key string) {
 			slices.ContainsFunc(l.queue, func(x commands.Effect) bool {
 				return x.Kind == commands.EffectCard && x.Release != nil && x.Release.ID == e.Release.ID
 			})
+		backlogMax := s.backlogMax
 		s.mu.Unlock()
 
-		if !superseded && !s.deliver(ctx, key, e) {
+		// An ephemeral reply cannot be read back after a fault: those of the
+		// backlog the term began with go one at a time, so that a fault in
+		// the catch-up leaves at most one of them to be shown twice.
+		oneAtATime := !superseded && e.ID <= backlogMax && isEphemeral(e)
+		// The lane's pace and a rate limit are waited out first, not while
+		// holding the turn.
+		turn := oneAtATime && s.waitCall(ctx, key, "chat.postEphemeral", true) && s.takeTurn(ctx)
+		if (oneAtATime && !turn) || (!superseded && !s.deliver(ctx, key, e)) {
+			if turn {
+				<-s.ephemeralTurn
+			}
 			// Stopped: what is left stays in the outbox for the next start.
 			s.mu.Lock()
 			delete(s.inflight, e.ID)
@@ -250,6 +266,26 @@ func (s *sender) runLane(ctx context.Context, key string) {
 			return
 		}
 		s.markDelivered(ctx, e)
+		if turn {
+			<-s.ephemeralTurn
+		}
+	}
+}
+
+// isEphemeral reports whether e is delivered as an ephemeral message (see
+// reply), which Slack keeps no history of.
+func isEphemeral(e commands.Effect) bool {
+	return e.Kind == commands.EffectReply && e.Channel != "" && e.Via != commands.ViaConsole && e.Via != commands.ViaDM
+}
+
+// takeTurn waits until no other ephemeral reply of the backlog is being
+// sent, and reports false if ctx ends first.
+func (s *sender) takeTurn(ctx context.Context) bool {
+	select {
+	case s.ephemeralTurn <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -430,20 +466,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // last message is at least pace ago. A 429 blocks the method for its
 // Retry-After, in every lane.
 func (s *sender) call(ctx context.Context, key, method string, paced bool, fn func(context.Context) error) error {
-	for {
-		s.mu.Lock()
-		at := s.blocked[method]
-		if paced {
-			at = later(at, s.last[key].Add(s.pace))
-		}
-		s.mu.Unlock()
-		wait := time.Until(at)
-		if wait <= 0 {
-			break
-		}
-		if !sleep(ctx, wait) {
-			return ctx.Err()
-		}
+	if !s.waitCall(ctx, key, method, paced) {
+		return ctx.Err()
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := fn(cctx)
@@ -463,6 +487,26 @@ func (s *sender) call(ctx context.Context, key, method string, paced bool, fn fu
 		return fmt.Errorf("slack %s: %w", method, err)
 	}
 	return nil
+}
+
+// waitCall waits until method may be called for lane key (see call), and
+// reports false if ctx ends first.
+func (s *sender) waitCall(ctx context.Context, key, method string, paced bool) bool {
+	for {
+		s.mu.Lock()
+		at := s.blocked[method]
+		if paced {
+			at = later(at, s.last[key].Add(s.pace))
+		}
+		s.mu.Unlock()
+		wait := time.Until(at)
+		if wait <= 0 {
+			return true
+		}
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -105,6 +105,9 @@ func TestSenderTakeoverResendsNoPostedMessage(t *testing.T) {
 		effects = append(effects, commands.Effect{Kind: commands.EffectReply, User: fmt.Sprintf("U%02d", u),
 			Channel: fakeslack.DMChannel(fmt.Sprintf("U%02d", u)), Via: commands.ViaDM,
 			Text: commands.Text{commands.Plain(fmt.Sprintf("reply-%02d", u))}})
+		effects = append(effects, commands.Effect{Kind: commands.EffectReply, User: fmt.Sprintf("U%02d", u),
+			Channel: releaseChannel, Via: commands.ViaMention,
+			Text: commands.Text{commands.Plain(fmt.Sprintf("ephemeral-%02d", u))}})
 	}
 	now := time.Now().UTC()
 	for r := range releases {
@@ -148,7 +151,7 @@ func TestSenderTakeoverResendsNoPostedMessage(t *testing.T) {
 	}
 	stop()
 	<-done
-	posted := len(fs.Messages(""))
+	posted := len(fs.Messages("")) + len(fs.Ephemerals(""))
 	pending, err := db.Pending(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +178,9 @@ func TestSenderTakeoverResendsNoPostedMessage(t *testing.T) {
 	// Every message once: DMs, replies, threads and posts by their text,
 	// cards by their ticket; the stored card is the one in the channel.
 	copies := map[string]int{}
+	for _, m := range fs.Ephemerals("") {
+		copies[m.Text]++
+	}
 	for _, m := range fs.Messages("") {
 		key := m.Text
 		if m.Channel == releaseChannel && m.ThreadTS == "" && !strings.HasPrefix(m.Text, "post-") {
@@ -191,7 +197,7 @@ func TestSenderTakeoverResendsNoPostedMessage(t *testing.T) {
 		for i := range perUser {
 			want = append(want, fmt.Sprintf("dm-%02d-%d", u, i))
 		}
-		want = append(want, fmt.Sprintf("reply-%02d", u))
+		want = append(want, fmt.Sprintf("reply-%02d", u), fmt.Sprintf("ephemeral-%02d", u))
 	}
 	for r := range releases {
 		want = append(want, fmt.Sprintf("card PAY-%d", r+1), fmt.Sprintf("post-%d", r+1))
@@ -199,23 +205,27 @@ func TestSenderTakeoverResendsNoPostedMessage(t *testing.T) {
 			want = append(want, fmt.Sprintf("thread-%d-%d", r+1, i))
 		}
 	}
-	var lost, twice []string
-	duplicates := 0
+	var lost, twice, ephemeralTwice []string
 	for _, k := range want {
 		switch n := copies[k]; {
 		case n == 0:
 			lost = append(lost, k)
+		case n > 1 && strings.HasPrefix(k, "ephemeral-"):
+			ephemeralTwice = append(ephemeralTwice, fmt.Sprintf("%s ×%d", k, n))
 		case n > 1:
 			twice = append(twice, fmt.Sprintf("%s ×%d", k, n))
-			duplicates += n - 1
 		}
 	}
-	t.Logf("killed after %d posts with %d of %d effects pending; the next leader sent %d duplicates", posted, len(pending), len(effects), duplicates)
+	t.Logf("killed after %d posts with %d of %d effects pending; the next leader sent %d posts and %d ephemeral replies again",
+		posted, len(pending), len(effects), len(twice), len(ephemeralTwice))
 	if len(lost) > 0 {
 		t.Errorf("lost: %v", lost)
 	}
 	if diff := cmp.Diff([]string(nil), twice); diff != "" {
-		t.Errorf("sent twice (-want +got):\n%s", diff)
+		t.Errorf("posts sent twice (-want +got):\n%s", diff)
+	}
+	if len(ephemeralTwice) > 1 {
+		t.Errorf("ephemeral replies shown twice: %v; want at most the one on the wire", ephemeralTwice)
 	}
 	for r := range releases {
 		rel := getRelease(t, db, uint64(r+1))
