@@ -19,8 +19,8 @@ import (
 
 // TestFailoverDuringCatchUp is issue 19's double-post case: a leader is
 // killed (or frozen) a moment into catching up on a backlog spread over
-// many lanes (a reply in each requester's DM, the approver's DMs, the
-// cards), every lane with a message on the wire. The next leader must send
+// many lanes (a reply to each requester, in their DM or ephemeral, the
+// approver's DMs, the cards), every lane with a message on the wire. The next leader must send
 // the whole backlog and post at most the one message a fault can catch
 // between Slack's answer and its record: the others reached Slack with
 // their outbox ID in their metadata, and a new term looks for them before
@@ -98,10 +98,18 @@ components: [backend]
 	first, epoch := leader(0, 0)
 
 	// A Slack outage for posts builds a backlog: every request is handled,
-	// its card, the approver's DM and the reply wait in the outbox.
+	// its card, the approver's DM and the reply wait in the outbox. Half of
+	// the requests come by DM (the reply is a post in that DM), half by
+	// mention (the reply is ephemeral, which Slack keeps no history of).
 	slack.Fail("chat.postMessage", fakeslack.Failure{Status: http.StatusServiceUnavailable})
+	slack.Fail("chat.postEphemeral", fakeslack.Failure{Status: http.StatusServiceUnavailable})
+	byDM := func(n int) bool { return n%2 == 1 }
 	for n := 1; n <= requests; n++ {
-		ev := fakeslack.DM(fmt.Sprintf("U0REQ%02d", n), fmt.Sprintf("dobro PAY-%d", n))
+		user, text := fmt.Sprintf("U0REQ%02d", n), fmt.Sprintf("dobro PAY-%d", n)
+		ev := fakeslack.Mention(user, "C0RELEASE", text)
+		if byDM(n) {
+			ev = fakeslack.DM(user, text)
+		}
 		if _, err := slack.Deliver(ev); err != nil {
 			t.Fatal(err)
 		}
@@ -150,17 +158,25 @@ components: [backend]
 	}
 
 	// Each message once; at most one sent again for the fault.
-	type message struct{ what, channel string }
+	type message struct {
+		what string
+		in   []fakeslack.Message
+	}
 	var lost, doubled []string
 	for n := 1; n <= requests; n++ {
 		ref := fmt.Sprintf("|PAY-%d>", n)
+		requester := fmt.Sprintf("U0REQ%02d", n)
+		reply := message{"ephemeral reply to the requester", slack.Ephemerals(requester)}
+		if byDM(n) {
+			reply = message{"reply in the requester's DM", slack.Messages(fakeslack.DMChannel(requester))}
+		}
 		for _, m := range []message{
-			{"card", "C0RELEASE"},
-			{"DM to the approver", fakeslack.DMChannel("U0APPROVER")},
-			{"reply to the requester", fakeslack.DMChannel(fmt.Sprintf("U0REQ%02d", n))},
+			{"card", slack.Messages("C0RELEASE")},
+			{"DM to the approver", slack.Messages(fakeslack.DMChannel("U0APPROVER"))},
+			reply,
 		} {
 			copies := 0
-			for _, msg := range slack.Messages(m.channel) {
+			for _, msg := range m.in {
 				if msg.ThreadTS == "" && strings.Contains(msg.Text, ref) && !strings.Contains(msg.Text, "already") {
 					copies++
 				}
