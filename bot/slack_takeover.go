@@ -15,8 +15,9 @@ import (
 // idempotency key. So each message the sender posts carries its outbox ID in
 // Slack's message metadata (invisible to people), and a new term looks for
 // the one unsure effect of each lane (scan) in its channel before sending it
-// again. Ephemeral replies cannot be read back and are sent again; card
-// updates are idempotent.
+// again. Ephemeral replies cannot be read back and are sent again, but a
+// term sends those of its backlog one at a time (runLane), so at most one
+// was on the wire at a fault in a catch-up; card updates are idempotent.
 
 // outboxEventType is the event_type of the metadata of every message the
 // sender posts.
