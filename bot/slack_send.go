@@ -521,14 +521,14 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 	case commands.EffectReply:
 		return s.reply(ctx, key, e)
 	case commands.EffectDM:
-		return s.directMessage(ctx, key, e.ID, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case commands.EffectCard:
-		_, err := s.card(ctx, key, e.ID, e.Release)
+		_, err := s.card(ctx, key, e, e.Release)
 		return err
 	case commands.EffectThread:
 		return s.thread(ctx, key, e)
 	case commands.EffectPost:
-		_, err := s.post(ctx, key, e.ID, s.channel, "", effectText(e), nil)
+		_, err := s.post(ctx, key, e, s.channel, "", effectText(e), nil)
 		return err
 	}
 	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
@@ -539,9 +539,9 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error {
 	switch {
 	case e.Channel == "" || e.Via == commands.ViaConsole:
-		return s.directMessage(ctx, key, e.ID, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case e.Via == commands.ViaDM:
-		_, err := s.post(ctx, key, e.ID, e.Channel, "", effectText(e), e.Buttons)
+		_, err := s.post(ctx, key, e, e.Channel, "", effectText(e), e.Buttons)
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
@@ -556,18 +556,18 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 	case "user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived":
 		s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
 			Msg("could not show a reply in the channel; sending it by DM")
-		return s.directMessage(ctx, key, e.ID, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	}
 	return err
 }
 
 // directMessage opens (or reuses) the bot's DM with user and posts there.
-func (s *sender) directMessage(ctx context.Context, key string, id uint64, user, text string, buttons []commands.Button) error {
+func (s *sender) directMessage(ctx context.Context, key string, from commands.Effect, user, text string, buttons []commands.Button) error {
 	ch, err := s.dmChannel(ctx, key, user)
 	if err != nil {
 		return err
 	}
-	_, err = s.post(ctx, key, id, ch, "", text, buttons)
+	_, err = s.post(ctx, key, from, ch, "", text, buttons)
 	return err
 }
 
@@ -600,10 +600,10 @@ func (s *sender) dmChannel(ctx context.Context, key, user string) (string, error
 	return ch, nil
 }
 
-// post posts a message (in a thread if thread is set) for outbox effect id
-// and returns its ts.
-func (s *sender) post(ctx context.Context, key string, id uint64, channel, thread, text string, buttons []commands.Button) (string, error) {
-	opts := append(msgOptions(text, buttons), outboxMetadata(id, 0))
+// post posts a message (in a thread if thread is set) for outbox effect
+// from and returns its ts.
+func (s *sender) post(ctx context.Context, key string, from commands.Effect, channel, thread, text string, buttons []commands.Button) (string, error) {
+	opts := append(msgOptions(text, buttons), outboxMetadata(from, nil))
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
 	}
@@ -650,10 +650,10 @@ func (s *sender) latest(ctx context.Context, snap *commands.Release) (commands.R
 	return rel, err
 }
 
-// card posts the release's card for outbox effect id, or updates it in place
+// card posts the release's card for outbox effect from, or updates it in place
 // if it was posted before, and returns its ts. A card that was deleted is
 // posted again.
-func (s *sender) card(ctx context.Context, key string, id uint64, snap *commands.Release) (string, error) {
+func (s *sender) card(ctx context.Context, key string, from commands.Effect, snap *commands.Release) (string, error) {
 	rel, err := s.latest(ctx, snap)
 	if err != nil {
 		return "", err
@@ -676,7 +676,7 @@ func (s *sender) card(ctx context.Context, key string, id uint64, snap *commands
 	err = s.call(ctx, key, "chat.postMessage", true, func(ctx context.Context) error {
 		var err error
 		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), noParse,
-			slack.MsgOptionBlocks(blocks...), outboxMetadata(id, rel.ID))
+			slack.MsgOptionBlocks(blocks...), outboxMetadata(from, &rel))
 		return err
 	})
 	if err != nil {
@@ -713,10 +713,10 @@ func (s *sender) thread(ctx context.Context, key string, e commands.Effect) erro
 	}
 	ts := rel.Card
 	if ts == "" {
-		if ts, err = s.card(ctx, key, e.ID, e.Release); err != nil {
+		if ts, err = s.card(ctx, key, e, e.Release); err != nil {
 			return err
 		}
 	}
-	_, err = s.post(ctx, key, e.ID, s.channel, ts, effectText(e), e.Buttons)
+	_, err = s.post(ctx, key, e, s.channel, ts, effectText(e), e.Buttons)
 	return err
 }

@@ -29,14 +29,33 @@ const outboxEventType = "dobrobot_outbox"
 // this in the channel since hides it.
 const historyPage = 200
 
-// outboxMetadata is the metadata of the message posted for outbox effect id:
-// its ID and, for a release's card, the release's.
-func outboxMetadata(id, release uint64) slack.MsgOption {
-	payload := map[string]any{"outbox_id": id}
-	if release != 0 {
-		payload["release_id"] = release
+// outboxMetadata is the metadata of the message posted for outbox effect
+// from: its ID and the event that caused it (outbox IDs start again in
+// another database, or in one restored from a backup; event IDs do not)
+// and, for a release's card, the release's ID and ticket.
+func outboxMetadata(from commands.Effect, card *commands.Release) slack.MsgOption {
+	payload := map[string]any{"outbox_id": from.ID}
+	if from.Event != "" {
+		payload["event"] = from.Event
+	}
+	if card != nil {
+		payload["release_id"], payload["ticket"] = card.ID, card.Ticket
 	}
 	return slack.MsgOptionMetadata(slack.SlackMetadata{EventType: outboxEventType, EventPayload: payload})
+}
+
+// metaText returns the string under key in a message's dobrobot metadata.
+func metaText(m slack.Message, key string) string {
+	if m.Metadata.EventType != outboxEventType {
+		return ""
+	}
+	v, _ := m.Metadata.EventPayload[key].(string)
+	return v
+}
+
+// postedFor reports whether m is the message posted for outbox effect e.
+func postedFor(m slack.Message, e commands.Effect) bool {
+	return metaID(m, "outbox_id") == e.ID && metaText(m, "event") == e.Event
 }
 
 // metaID returns the number under key in a message's dobrobot metadata, 0
@@ -96,7 +115,7 @@ func (s *sender) posted(ctx context.Context, key string, e commands.Effect) bool
 func (s *sender) lookUp(ctx context.Context, key string, e commands.Effect) (bool, error) {
 	switch e.Kind {
 	case commands.EffectPost:
-		return s.inHistory(ctx, key, s.channel, "outbox_id", e.ID)
+		return s.inHistory(ctx, key, s.channel, e)
 	case commands.EffectDM:
 		return s.inDM(ctx, key, e)
 	case commands.EffectReply:
@@ -104,7 +123,7 @@ func (s *sender) lookUp(ctx context.Context, key string, e commands.Effect) (boo
 		case e.Channel == "" || e.Via == commands.ViaConsole:
 			return s.inDM(ctx, key, e)
 		case e.Via == commands.ViaDM:
-			return s.inHistory(ctx, key, e.Channel, "outbox_id", e.ID)
+			return s.inHistory(ctx, key, e.Channel, e)
 		}
 		return false, nil // ephemeral: Slack keeps no history of it
 	case commands.EffectCard, commands.EffectThread:
@@ -131,7 +150,7 @@ func (s *sender) lookUp(ctx context.Context, key string, e commands.Effect) (boo
 		if e.Kind == commands.EffectCard {
 			return false, nil // an update of the card: sending it again changes nothing
 		}
-		return s.inThread(ctx, key, rel.Card, e.ID)
+		return s.inThread(ctx, key, rel.Card, e)
 	}
 	return false, nil
 }
@@ -142,7 +161,7 @@ func (s *sender) inDM(ctx context.Context, key string, e commands.Effect) (bool,
 	if err != nil {
 		return false, err
 	}
-	return s.inHistory(ctx, key, ch, "outbox_id", e.ID)
+	return s.inHistory(ctx, key, ch, e)
 }
 
 // findCard returns the ts of the newest card of rel in the release channel,
@@ -150,19 +169,19 @@ func (s *sender) inDM(ctx context.Context, key string, e commands.Effect) (bool,
 func (s *sender) findCard(ctx context.Context, key string, rel commands.Release) (string, error) {
 	msgs, err := s.history(ctx, key, s.channel)
 	for _, m := range msgs { // newest first
-		if metaID(m, "release_id") == rel.ID {
+		if metaID(m, "release_id") == rel.ID && metaText(m, "ticket") == rel.Ticket {
 			return m.Timestamp, nil
 		}
 	}
 	return "", err
 }
 
-// inHistory reports whether a message whose metadata has id under field is
-// among the latest messages of channel.
-func (s *sender) inHistory(ctx context.Context, key, channel, field string, id uint64) (bool, error) {
+// inHistory reports whether the message of e is among the latest messages
+// of channel.
+func (s *sender) inHistory(ctx context.Context, key, channel string, e commands.Effect) (bool, error) {
 	msgs, err := s.history(ctx, key, channel)
 	for _, m := range msgs {
-		if metaID(m, field) == id {
+		if postedFor(m, e) {
 			return true, nil
 		}
 	}
@@ -183,10 +202,10 @@ func (s *sender) history(ctx context.Context, key, channel string) ([]slack.Mess
 	return msgs, err
 }
 
-// inThread reports whether the reply of outbox effect id is in the thread
+// inThread reports whether the reply of outbox effect e is in the thread
 // of the card at ts. A thread is read oldest first, so all of it is read, a
 // page at a time.
-func (s *sender) inThread(ctx context.Context, key, ts string, id uint64) (bool, error) {
+func (s *sender) inThread(ctx context.Context, key, ts string, e commands.Effect) (bool, error) {
 	cursor := ""
 	for range 20 {
 		var (
@@ -206,7 +225,7 @@ func (s *sender) inThread(ctx context.Context, key, ts string, id uint64) (bool,
 			return false, err
 		}
 		for _, m := range msgs {
-			if metaID(m, "outbox_id") == id && m.Timestamp != ts {
+			if postedFor(m, e) && m.Timestamp != ts {
 				return true, nil
 			}
 		}

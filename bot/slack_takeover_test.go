@@ -331,6 +331,7 @@ func TestSenderTakeoverReadsBack(t *testing.T) {
 		name        string
 		effect      commands.Effect
 		postedAt    string // the channel where the last term posted it ("": not posted)
+		postedEvent string // the event in that message's metadata, if not the effect's
 		fail        *fakeslack.Failure
 		wantCopies  int
 		wantReads   int
@@ -351,6 +352,10 @@ func TestSenderTakeoverReadsBack(t *testing.T) {
 		{name: "no history scope: sent again, with a warning", effect: commands.Effect{Kind: commands.EffectDM, User: "U07"}, postedAt: "D07",
 			fail: &fakeslack.Failure{Error: "missing_scope"}, wantCopies: 2, wantReads: 1,
 			wantLogging: "could not read Slack back to see whether the last term sent this message"},
+		{name: "the same outbox ID for another event (another database) is not it", effect: commands.Effect{Kind: commands.EffectDM, User: "U07", Event: "Ev0MINE"},
+			postedAt: "D07", postedEvent: "Ev0OTHER", wantCopies: 2, wantReads: 1},
+		{name: "the same outbox ID and event is it", effect: commands.Effect{Kind: commands.EffectDM, User: "U07", Event: "Ev0MINE"},
+			postedAt: "D07", wantCopies: 1, wantReads: 1, wantLogging: "did not record it"},
 		{name: "an ephemeral reply is not looked for", effect: commands.Effect{Kind: commands.EffectReply, User: "U07", Channel: releaseChannel},
 			wantCopies: 0, wantReads: 0},
 	} {
@@ -371,7 +376,11 @@ func TestSenderTakeoverReadsBack(t *testing.T) {
 			}
 			api := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL))
 			if c.postedAt != "" {
-				if _, _, err := api.PostMessageContext(ctx, c.postedAt, slack.MsgOptionText("the message", false), outboxMetadata(e.ID, 0)); err != nil {
+				as := e
+				if c.postedEvent != "" {
+					as.Event = c.postedEvent
+				}
+				if _, _, err := api.PostMessageContext(ctx, c.postedAt, slack.MsgOptionText("the message", false), outboxMetadata(as, nil)); err != nil {
 					t.Fatal(err)
 				}
 			}
