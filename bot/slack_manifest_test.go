@@ -43,7 +43,7 @@ func TestSlackAppManifest(t *testing.T) {
 	if err := yaml.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, scope := range []string{"app_mentions:read", "channels:read", "chat:write", "groups:read", "im:history", "im:write", "usergroups:read", "users:read"} {
+	for _, scope := range []string{"app_mentions:read", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "usergroups:read", "users:read"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, scope) {
 			t.Errorf("bot scope %s missing", scope)
 		}

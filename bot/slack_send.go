@@ -47,7 +47,17 @@ type sender struct {
 	blocked  map[string]time.Time // method → no call before
 	last     map[string]time.Time // lane → time of its last paced call
 	dms      map[string]string    // user → IM channel
-	wg       sync.WaitGroup
+	// unsure holds the effects a previous term may have sent without
+	// recording it: the first effect of each lane in the outbox when this
+	// sender started (see scan). Each is looked for in Slack before it is
+	// sent.
+	unsure map[uint64]bool
+	// backlogMax is the greatest effect ID in the outbox when this sender
+	// started, and ephemeralTurn lets one ephemeral reply up to it be sent
+	// at a time (runLane).
+	backlogMax    uint64
+	ephemeralTurn chan struct{}
+	wg            sync.WaitGroup
 
 	// done removes delivered effects from the outbox, several per
 	// transaction.
@@ -60,9 +70,9 @@ func newSender(api *slack.Client, store Outbox, cards Service, channel string, l
 	s := &sender{
 		api: api, store: store, cards: cards, channel: channel, log: log,
 		pace: time.Second, retryBase: time.Second, retryMax: time.Minute, poll: 5 * time.Second,
-		wake:     make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), ephemeralTurn: make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
-		last: map[string]time.Time{}, dms: map[string]string{},
+		last: map[string]time.Time{}, dms: map[string]string{}, unsure: map[uint64]bool{},
 	}
 	s.done.Commit = s.commitDelivered
 	return s
@@ -80,6 +90,11 @@ func (s *sender) notify() {
 // Effects not delivered by then stay in the outbox for the next start.
 func (s *sender) run(ctx context.Context) {
 	defer s.wg.Wait()
+	for !s.scan(ctx) {
+		if !sleep(ctx, s.poll) {
+			return
+		}
+	}
 	full := true
 	for {
 		for s.dispatch(ctx, full) {
@@ -97,6 +112,42 @@ func (s *sender) run(ctx context.Context) {
 
 // dispatchBatch is how many effects one outbox read takes.
 const dispatchBatch = 1000
+
+// scan notes, at the start of a term, the effects a previous term may have
+// sent without recording it: each lane sends its next message only once
+// the last one is recorded as delivered (markDelivered), so at most one per
+// lane — its first in the outbox — was on the wire when that term ended.
+// Those are looked for in Slack before they are sent again (posted). It is
+// one more read of the outbox per term, not per message; it reports false
+// if the outbox could not be read.
+func (s *sender) scan(ctx context.Context) bool {
+	seen := map[string]bool{}
+	unsure := map[uint64]bool{}
+	var after uint64
+	for {
+		effects, err := s.store.PendingAfter(ctx, after, dispatchBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error().Err(err).Msg("could not read the outbox; retrying")
+			}
+			return false
+		}
+		for _, e := range effects {
+			after = e.ID
+			if key := s.laneKey(e); !seen[key] {
+				seen[key] = true
+				unsure[e.ID] = true
+			}
+		}
+		if len(effects) < dispatchBatch {
+			break
+		}
+	}
+	s.mu.Lock()
+	s.unsure, s.backlogMax = unsure, after
+	s.mu.Unlock()
+	return true
+}
 
 // dispatch hands the outbox's effects that are not in flight to their lanes
 // and reports whether there may be more to read at once. A wake-up reads
@@ -176,15 +227,34 @@ func (s *sender) runLane(ctx context.Context, key string) {
 		}
 		e := l.queue[0]
 		l.queue = l.queue[1:]
+		unsure := s.unsure[e.ID]
+		delete(s.unsure, e.ID)
+		s.mu.Unlock()
+		if unsure && s.posted(ctx, key, e) {
+			s.markDelivered(ctx, e)
+			continue
+		}
+		s.mu.Lock()
 		// A card always shows the release's latest state, so a card with a
 		// newer one queued behind it need not be sent.
 		superseded := e.Kind == commands.EffectCard && e.Release != nil &&
 			slices.ContainsFunc(l.queue, func(x commands.Effect) bool {
 				return x.Kind == commands.EffectCard && x.Release != nil && x.Release.ID == e.Release.ID
 			})
+		backlogMax := s.backlogMax
 		s.mu.Unlock()
 
-		if !superseded && !s.deliver(ctx, key, e) {
+		// An ephemeral reply cannot be read back after a fault: those of the
+		// backlog the term began with go one at a time, so that a fault in
+		// the catch-up leaves at most one of them to be shown twice.
+		oneAtATime := !superseded && e.ID <= backlogMax && isEphemeral(e)
+		// The lane's pace and a rate limit are waited out first, not while
+		// holding the turn.
+		turn := oneAtATime && s.waitCall(ctx, key, "chat.postEphemeral", true) && s.takeTurn(ctx)
+		if (oneAtATime && !turn) || (!superseded && !s.deliver(ctx, key, e)) {
+			if turn {
+				<-s.ephemeralTurn
+			}
 			// Stopped: what is left stays in the outbox for the next start.
 			s.mu.Lock()
 			delete(s.inflight, e.ID)
@@ -196,24 +266,60 @@ func (s *sender) runLane(ctx context.Context, key string) {
 			return
 		}
 		s.markDelivered(ctx, e)
+		if turn {
+			<-s.ephemeralTurn
+		}
+	}
+}
+
+// isEphemeral reports whether e is delivered as an ephemeral message (see
+// reply), which Slack keeps no history of.
+func isEphemeral(e commands.Effect) bool {
+	return e.Kind == commands.EffectReply && e.Channel != "" && e.Via != commands.ViaConsole && e.Via != commands.ViaDM
+}
+
+// takeTurn waits until no other ephemeral reply of the backlog is being
+// sent, and reports false if ctx ends first.
+func (s *sender) takeTurn(ctx context.Context) bool {
+	select {
+	case s.ephemeralTurn <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
 // markDelivered removes e from the outbox. It is done even while stopping,
 // since the message was sent: leaving it would send it again after a restart.
+// Until it is done the lane sends nothing more (it retries as long as the
+// sender runs), so that a lane never has more than one message sent and not
+// recorded: the one a next term looks for in Slack (scan).
 func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := briefly(ctx, func() error { return s.delivered(ctx, e.ID) })
-	if err == nil {
-		s.mu.Lock()
-		s.doneSeq++
-		s.inflight[e.ID] = s.doneSeq
-		s.mu.Unlock()
-		return
+	wait := s.retryPolicy()
+	for attempt := 1; ; attempt++ {
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := briefly(mctx, func() error { return s.delivered(mctx, e.ID) })
+		cancel()
+		if err == nil {
+			s.mu.Lock()
+			s.doneSeq++
+			s.inflight[e.ID] = s.doneSeq
+			s.mu.Unlock()
+			if attempt > 1 {
+				s.log.Info().Uint64("effect", e.ID).Msg("marked the delivered message in the outbox; its lane goes on")
+			}
+			return
+		}
+		if ctx.Err() != nil || !sleep(ctx, wait.NextBackOff()) {
+			// Kept in flight, so this process does not send it again; the
+			// next term looks for it in Slack before sending it.
+			s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; the next start looks for it in Slack before sending it again")
+			return
+		}
+		if attempt == 1 {
+			s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; retrying, and its lane waits")
+		}
 	}
-	// Kept in flight, so this process does not send it again.
-	s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; it may be sent again after a restart")
 }
 
 // delivered removes an effect from the outbox together with the others
@@ -360,20 +466,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // last message is at least pace ago. A 429 blocks the method for its
 // Retry-After, in every lane.
 func (s *sender) call(ctx context.Context, key, method string, paced bool, fn func(context.Context) error) error {
-	for {
-		s.mu.Lock()
-		at := s.blocked[method]
-		if paced {
-			at = later(at, s.last[key].Add(s.pace))
-		}
-		s.mu.Unlock()
-		wait := time.Until(at)
-		if wait <= 0 {
-			break
-		}
-		if !sleep(ctx, wait) {
-			return ctx.Err()
-		}
+	if !s.waitCall(ctx, key, method, paced) {
+		return ctx.Err()
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := fn(cctx)
@@ -395,6 +489,26 @@ func (s *sender) call(ctx context.Context, key, method string, paced bool, fn fu
 	return nil
 }
 
+// waitCall waits until method may be called for lane key (see call), and
+// reports false if ctx ends first.
+func (s *sender) waitCall(ctx context.Context, key, method string, paced bool) bool {
+	for {
+		s.mu.Lock()
+		at := s.blocked[method]
+		if paced {
+			at = later(at, s.last[key].Add(s.pace))
+		}
+		s.mu.Unlock()
+		wait := time.Until(at)
+		if wait <= 0 {
+			return true
+		}
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -407,14 +521,14 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 	case commands.EffectReply:
 		return s.reply(ctx, key, e)
 	case commands.EffectDM:
-		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case commands.EffectCard:
-		_, err := s.card(ctx, key, e.Release)
+		_, err := s.card(ctx, key, e, e.Release)
 		return err
 	case commands.EffectThread:
 		return s.thread(ctx, key, e)
 	case commands.EffectPost:
-		_, err := s.post(ctx, key, s.channel, "", effectText(e), nil)
+		_, err := s.post(ctx, key, e, s.channel, "", effectText(e), nil)
 		return err
 	}
 	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
@@ -425,9 +539,9 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error {
 	switch {
 	case e.Channel == "" || e.Via == commands.ViaConsole:
-		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case e.Via == commands.ViaDM:
-		_, err := s.post(ctx, key, e.Channel, "", effectText(e), e.Buttons)
+		_, err := s.post(ctx, key, e, e.Channel, "", effectText(e), e.Buttons)
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
@@ -442,15 +556,25 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 	case "user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived":
 		s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
 			Msg("could not show a reply in the channel; sending it by DM")
-		return s.directMessage(ctx, key, e.User, effectText(e), e.Buttons)
+		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	}
 	return err
 }
 
 // directMessage opens (or reuses) the bot's DM with user and posts there.
-func (s *sender) directMessage(ctx context.Context, key, user, text string, buttons []commands.Button) error {
+func (s *sender) directMessage(ctx context.Context, key string, from commands.Effect, user, text string, buttons []commands.Button) error {
+	ch, err := s.dmChannel(ctx, key, user)
+	if err != nil {
+		return err
+	}
+	_, err = s.post(ctx, key, from, ch, "", text, buttons)
+	return err
+}
+
+// dmChannel returns the bot's DM channel with user, opening it once.
+func (s *sender) dmChannel(ctx context.Context, key, user string) (string, error) {
 	if user == "" {
-		return permanentError{errors.New("a direct message without a recipient")}
+		return "", permanentError{errors.New("a direct message without a recipient")}
 	}
 	s.mu.Lock()
 	ch := s.dms[user]
@@ -467,19 +591,19 @@ func (s *sender) directMessage(ctx context.Context, key, user, text string, butt
 			return err
 		})
 		if err != nil {
-			return err
+			return "", err
 		}
 		s.mu.Lock()
 		s.dms[user] = ch
 		s.mu.Unlock()
 	}
-	_, err := s.post(ctx, key, ch, "", text, buttons)
-	return err
+	return ch, nil
 }
 
-// post posts a message (in a thread if thread is set) and returns its ts.
-func (s *sender) post(ctx context.Context, key, channel, thread, text string, buttons []commands.Button) (string, error) {
-	opts := msgOptions(text, buttons)
+// post posts a message (in a thread if thread is set) for outbox effect
+// from and returns its ts.
+func (s *sender) post(ctx context.Context, key string, from commands.Effect, channel, thread, text string, buttons []commands.Button) (string, error) {
+	opts := append(msgOptions(text, buttons), outboxMetadata(from, nil))
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
 	}
@@ -526,9 +650,10 @@ func (s *sender) latest(ctx context.Context, snap *commands.Release) (commands.R
 	return rel, err
 }
 
-// card posts the release's card, or updates it in place if it was posted
-// before, and returns its ts. A card that was deleted is posted again.
-func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (string, error) {
+// card posts the release's card for outbox effect from, or updates it in place
+// if it was posted before, and returns its ts. A card that was deleted is
+// posted again.
+func (s *sender) card(ctx context.Context, key string, from commands.Effect, snap *commands.Release) (string, error) {
 	rel, err := s.latest(ctx, snap)
 	if err != nil {
 		return "", err
@@ -550,7 +675,8 @@ func (s *sender) card(ctx context.Context, key string, snap *commands.Release) (
 	var ts string
 	err = s.call(ctx, key, "chat.postMessage", true, func(ctx context.Context) error {
 		var err error
-		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), noParse, slack.MsgOptionBlocks(blocks...))
+		_, ts, err = s.api.PostMessageContext(ctx, s.channel, slack.MsgOptionText(text, false), noParse,
+			slack.MsgOptionBlocks(blocks...), outboxMetadata(from, &rel))
 		return err
 	})
 	if err != nil {
@@ -587,10 +713,10 @@ func (s *sender) thread(ctx context.Context, key string, e commands.Effect) erro
 	}
 	ts := rel.Card
 	if ts == "" {
-		if ts, err = s.card(ctx, key, e.Release); err != nil {
+		if ts, err = s.card(ctx, key, e, e.Release); err != nil {
 			return err
 		}
 	}
-	_, err = s.post(ctx, key, s.channel, ts, effectText(e), e.Buttons)
+	_, err = s.post(ctx, key, e, s.channel, ts, effectText(e), e.Buttons)
 	return err
 }

@@ -20,10 +20,13 @@
 //     retry_attempt; SetRetries makes the server redeliver unacked Events API
 //     envelopes on its own, on a time-compressed version of Slack's schedule.
 //   - The Web API (auth.test, chat.postMessage, chat.update,
-//     chat.postEphemeral, conversations.open, usergroups.users.list,
-//     users.info) checks the bot token, answers realistic JSON with increasing
-//     ts values, keeps the messages it was sent (with updates applied), and
-//     fails on demand (Fail: 429 with Retry-After, 5xx, ok:false errors).
+//     chat.postEphemeral, conversations.open, conversations.history,
+//     conversations.replies, usergroups.users.list, users.info) checks the
+//     bot token, answers realistic JSON with increasing ts values, keeps the
+//     messages it was sent (with updates applied, and the metadata
+//     chat.postMessage carried, which the two read methods return with
+//     include_all_metadata), and fails on demand (Fail: 429 with
+//     Retry-After, 5xx, ok:false errors).
 //
 // Point slack-go at it with slack.OptionAPIURL(server.URL) and
 // slack.OptionAppLevelToken(fakeslack.AppToken). slack-go's own slacktest

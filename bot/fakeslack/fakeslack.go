@@ -61,6 +61,18 @@ type Message struct {
 	Blocks    json.RawMessage
 	Ephemeral bool
 	Updates   int // how many times chat.update changed it
+	// Metadata is the message metadata posted with it (chat.postMessage's
+	// metadata argument: event_type and event_payload), nil if none.
+	// conversations.history and conversations.replies return it when asked
+	// with include_all_metadata.
+	Metadata *Metadata
+}
+
+// Metadata is a message's metadata as Slack keeps it: an app-defined event
+// type and a JSON object payload.
+type Metadata struct {
+	EventType    string         `json:"event_type"`
+	EventPayload map[string]any `json:"event_payload"`
 }
 
 // Button is an interactive button found in a message's blocks.
@@ -514,6 +526,10 @@ func (s *Server) methodLocked(method string, args url.Values) apiResult {
 		return s.postLocked(args, true)
 	case "chat.update":
 		return s.updateLocked(args)
+	case "conversations.history":
+		return s.historyLocked(args)
+	case "conversations.replies":
+		return s.repliesLocked(args)
 	case "conversations.open":
 		users := args.Get("users")
 		switch {
@@ -590,8 +606,15 @@ func (s *Server) postLocked(args url.Values, ephemeral bool) apiResult {
 	case ephemeral && args.Get("user") == "":
 		return fail("user_not_found")
 	}
+	var meta *Metadata
+	if raw := args.Get("metadata"); raw != "" && !ephemeral {
+		var code string
+		if meta, code = parseMetadata(raw); code != "" {
+			return fail(code)
+		}
+	}
 	m := &Message{Channel: channel, TS: s.nextTSLocked(), ThreadTS: args.Get("thread_ts"), Text: args.Get("text"),
-		Blocks: rawBlocks(args.Get("blocks")), Ephemeral: ephemeral}
+		Blocks: rawBlocks(args.Get("blocks")), Ephemeral: ephemeral, Metadata: meta}
 	if ephemeral {
 		m.User = args.Get("user")
 		s.messages = append(s.messages, m)
@@ -674,4 +697,161 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// parseMetadata reads chat.postMessage's metadata argument, a JSON object
+// with a non-empty event_type and an event_payload object, or returns the
+// error code Slack answers for it.
+func parseMetadata(raw string) (*Metadata, string) {
+	var m struct {
+		EventType    *string         `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return nil, "invalid_metadata_format"
+	}
+	var payload map[string]any
+	if m.EventType == nil || *m.EventType == "" || json.Unmarshal(m.EventPayload, &payload) != nil || payload == nil {
+		return nil, "invalid_metadata_schema"
+	}
+	return &Metadata{EventType: *m.EventType, EventPayload: payload}, ""
+}
+
+// messageJSONLocked is a posted message as conversations.history and
+// conversations.replies return it: from the bot, with its metadata when
+// the call asked for it (include_all_metadata).
+func (s *Server) messageJSONLocked(m *Message, withMeta bool) map[string]any {
+	out := map[string]any{"type": "message", "user": BotUser, "bot_id": BotID, "app_id": AppID,
+		"text": m.Text, "ts": m.TS, "team": TeamID}
+	if len(m.Blocks) > 0 {
+		out["blocks"] = m.Blocks
+	}
+	if m.ThreadTS != "" {
+		out["thread_ts"] = m.ThreadTS
+	} else if n := s.replyCountLocked(m); n > 0 {
+		out["thread_ts"], out["reply_count"] = m.TS, n
+	}
+	if withMeta && m.Metadata != nil {
+		out["metadata"] = m.Metadata
+	}
+	return out
+}
+
+func (s *Server) replyCountLocked(parent *Message) int {
+	n := 0
+	for _, m := range s.messages {
+		if !m.Ephemeral && m.Channel == parent.Channel && m.ThreadTS == parent.TS && m.TS != parent.TS {
+			n++
+		}
+	}
+	return n
+}
+
+// page reads the limit (default def, at most max) and cursor (an offset
+// here) arguments of a paginated method.
+func page(args url.Values, def, max int) (limit, from int, code string) {
+	limit = def
+	if l := args.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return 0, 0, "invalid_limit"
+		}
+		if n > 0 {
+			limit = min(n, max)
+		}
+	}
+	if c := args.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			return 0, 0, "invalid_cursor"
+		}
+		from = n
+	}
+	return limit, from, ""
+}
+
+// inRange reports whether ts lies between the oldest and latest arguments,
+// which exclude their own ts unless inclusive is set, as Slack reads them.
+func inRange(ts string, args url.Values) bool {
+	t, _ := strconv.ParseFloat(ts, 64)
+	inclusive := args.Get("inclusive") == "1" || args.Get("inclusive") == "true"
+	if o := args.Get("oldest"); o != "" {
+		if f, err := strconv.ParseFloat(o, 64); err == nil && (t < f || t == f && !inclusive) {
+			return false
+		}
+	}
+	if l := args.Get("latest"); l != "" {
+		if f, err := strconv.ParseFloat(l, 64); err == nil && (t > f || t == f && !inclusive) {
+			return false
+		}
+	}
+	return true
+}
+
+func wantMeta(args url.Values) bool {
+	v := args.Get("include_all_metadata")
+	return v == "1" || v == "true"
+}
+
+// historyLocked answers conversations.history like Slack: the channel's
+// messages newest first, thread replies left out, limit (100 by default,
+// at most 999) at a time with has_more and a cursor for the rest, between
+// oldest and latest if given; metadata only with include_all_metadata.
+// Ephemeral messages are never in a history.
+func (s *Server) historyLocked(args url.Values) apiResult {
+	channel := args.Get("channel")
+	if channel == "" {
+		return fail("channel_not_found")
+	}
+	limit, from, code := page(args, 100, 999)
+	if code != "" {
+		return fail(code)
+	}
+	var all []*Message
+	for i := len(s.messages) - 1; i >= 0; i-- {
+		m := s.messages[i]
+		if !m.Ephemeral && m.Channel == channel && (m.ThreadTS == "" || m.ThreadTS == m.TS) && inRange(m.TS, args) {
+			all = append(all, m)
+		}
+	}
+	return s.pageOfLocked(all, limit, from, wantMeta(args))
+}
+
+// repliesLocked answers conversations.replies like Slack: the thread's
+// parent then its replies, oldest first, limit (1000 by default and at
+// most) at a time; thread_not_found for a ts that is no message.
+func (s *Server) repliesLocked(args url.Values) apiResult {
+	channel, ts := args.Get("channel"), args.Get("ts")
+	if channel == "" {
+		return fail("channel_not_found")
+	}
+	limit, from, code := page(args, 1000, 1000)
+	if code != "" {
+		return fail(code)
+	}
+	var all []*Message
+	for _, m := range s.messages {
+		if !m.Ephemeral && m.Channel == channel && (m.TS == ts || m.ThreadTS == ts) && (m.TS == ts || inRange(m.TS, args)) {
+			all = append(all, m)
+		}
+	}
+	if len(all) == 0 || all[0].TS != ts {
+		return fail("thread_not_found")
+	}
+	return s.pageOfLocked(all, limit, from, wantMeta(args))
+}
+
+func (s *Server) pageOfLocked(all []*Message, limit, from int, withMeta bool) apiResult {
+	from = min(from, len(all))
+	to := min(from+limit, len(all))
+	msgs := make([]map[string]any, 0, to-from)
+	for _, m := range all[from:to] {
+		msgs = append(msgs, s.messageJSONLocked(m, withMeta))
+	}
+	next := ""
+	if to < len(all) {
+		next = strconv.Itoa(to)
+	}
+	return ok(map[string]any{"messages": msgs, "has_more": next != "",
+		"response_metadata": map[string]any{"next_cursor": next}})
 }

@@ -635,3 +635,117 @@ func TestStart(t *testing.T) {
 		t.Errorf("Errors() = %q, want one naming no.such.method", errs)
 	}
 }
+
+// chat.postMessage keeps the message's metadata; conversations.history
+// returns the channel's top-level messages newest first, a page at a time,
+// with their metadata only when include_all_metadata asks for it, and
+// conversations.replies a thread's parent and replies oldest first.
+func TestMessageMetadataAndHistory(t *testing.T) {
+	s := fakeslack.New(t)
+	api := client(s, fakeslack.BotToken)
+	ctx := context.Background()
+	meta := func(id int) slack.MsgOption {
+		return slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "test_event", EventPayload: map[string]any{"n": id}})
+	}
+	var tss []string
+	for i := range 5 {
+		_, ts, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText(fmt.Sprintf("m%d", i), false), meta(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tss = append(tss, ts)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("reply", false), slack.MsgOptionTS(tss[1]), meta(9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C2", slack.MsgOptionText("elsewhere", false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PostEphemeralContext(ctx, "C1", "U1", slack.MsgOptionText("ephemeral", false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Messages("C1")[0].Metadata; got == nil || got.EventType != "test_event" || got.EventPayload["n"] != float64(0) {
+		t.Errorf("the fake kept metadata %+v", got)
+	}
+
+	type msg struct {
+		Text, TS, ThreadTS string
+		Replies            int
+		Meta               any
+	}
+	summary := func(ms []slack.Message) []msg {
+		var out []msg
+		for _, m := range ms {
+			var meta any
+			if m.Metadata.EventType != "" {
+				meta = m.Metadata.EventPayload["n"]
+			}
+			out = append(out, msg{m.Text, m.Timestamp, m.ThreadTimestamp, m.ReplyCount, meta})
+		}
+		return out
+	}
+	var got []msg
+	cursor, pages := "", 0
+	for {
+		h, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+			ChannelID: "C1", Limit: 2, Cursor: cursor, IncludeAllMetadata: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, pages = append(got, summary(h.Messages)...), pages+1
+		if h.HasMore != (h.ResponseMetaData.NextCursor != "") {
+			t.Errorf("page %d: has_more %v with next_cursor %q", pages, h.HasMore, h.ResponseMetaData.NextCursor)
+		}
+		if cursor = h.ResponseMetaData.NextCursor; cursor == "" {
+			break
+		}
+	}
+	want := []msg{
+		{"m4", tss[4], "", 0, float64(4)}, {"m3", tss[3], "", 0, float64(3)}, {"m2", tss[2], "", 0, float64(2)},
+		{"m1", tss[1], tss[1], 1, float64(1)}, {"m0", tss[0], "", 0, float64(0)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" || pages != 3 {
+		t.Errorf("history in %d pages (-want +got):\n%s", pages, diff)
+	}
+
+	h, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "C1", Oldest: tss[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []msg{{"m4", tss[4], "", 0, nil}, {"m3", tss[3], "", 0, nil}}
+	if diff := cmp.Diff(want, summary(h.Messages)); diff != "" {
+		t.Errorf("history after %s without include_all_metadata (-want +got):\n%s", tss[2], diff)
+	}
+
+	replies, _, _, err := api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+		ChannelID: "C1", Timestamp: tss[1], IncludeAllMetadata: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replies) != 2 || replies[1].Text != "reply" || replies[1].Metadata.EventPayload["n"] != float64(9) {
+		t.Errorf("replies: %+v", summary(replies))
+	}
+
+	for _, c := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"history without a channel", func() error {
+			_, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{})
+			return err
+		}, "channel_not_found"},
+		{"replies of no message", func() error {
+			_, _, _, err := api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: "C1", Timestamp: "1.000001"})
+			return err
+		}, "thread_not_found"},
+		{"metadata without an event_type", func() error {
+			_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("x", false), slack.MsgOptionMetadata(slack.SlackMetadata{}))
+			return err
+		}, "invalid_metadata_schema"},
+	} {
+		if got := slackError(c.call()); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
