@@ -436,7 +436,7 @@ func (ses *session) drain(deadline time.Time, log zerolog.Logger) {
 		if err == nil && len(pending) == 0 {
 			return
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !commands.Sleep(ctx, 50*time.Millisecond) {
 			log.Warn().Msg("messages still in the outbox at shutdown are sent at the next start")
 			return
 		}

@@ -91,7 +91,7 @@ func (s *sender) notify() {
 func (s *sender) run(ctx context.Context) {
 	defer s.wg.Wait()
 	for !s.scan(ctx) {
-		if !sleep(ctx, s.poll) {
+		if !commands.Sleep(ctx, s.poll) {
 			return
 		}
 	}
@@ -310,7 +310,7 @@ func (s *sender) markDelivered(ctx context.Context, e commands.Effect) {
 			}
 			return
 		}
-		if ctx.Err() != nil || !sleep(ctx, wait.NextBackOff()) {
+		if ctx.Err() != nil || !commands.Sleep(ctx, wait.NextBackOff()) {
 			// Kept in flight, so this process does not send it again; the
 			// next term looks for it in Slack before sending it.
 			s.log.Error().Err(err).Uint64("effect", e.ID).Msg("could not mark a delivered message in the outbox; the next start looks for it in Slack before sending it again")
@@ -450,17 +450,6 @@ func briefly(ctx context.Context, fn func() error) error {
 	return err
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // call runs one Web API call of method for lane key: it waits until the
 // method is not rate limited and, if paced, until the answer to the lane's
 // last message is at least pace ago. A 429 blocks the method for its
@@ -503,7 +492,7 @@ func (s *sender) waitCall(ctx context.Context, key, method string, paced bool) b
 		if wait <= 0 {
 			return true
 		}
-		if !sleep(ctx, wait) {
+		if !commands.Sleep(ctx, wait) {
 			return false
 		}
 	}

@@ -102,7 +102,7 @@ func (s *sender) posted(ctx context.Context, key string, e commands.Effect) bool
 		case errRateLimited:
 			continue // call waits out the Retry-After: a read back is worth it
 		case errTransient:
-			if attempt < 4 && sleep(ctx, wait.NextBackOff()) {
+			if attempt < 4 && commands.Sleep(ctx, wait.NextBackOff()) {
 				continue
 			}
 		}

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // GroupCommit gathers the items of concurrent callers and commits them in
@@ -82,5 +83,19 @@ func (g *GroupCommit[T, R]) loop() {
 			b.results = append(b.results, make([]R, len(b.items)-len(b.results))...)
 		}
 		close(b.done)
+	}
+}
+
+// Sleep waits d or until ctx ends, and reports whether d passed. It is the
+// one pause of the adapters' loops (retries, polls, reconnects), so that
+// none of them outlives a shutdown.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

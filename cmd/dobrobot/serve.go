@@ -359,16 +359,6 @@ func (s *server) standBy(ctx context.Context) {
 			return
 		}
 		log.Warn().Err(err).Dur("retry_in", standbyRetry).Msg("the standby's Slack connections stopped; connecting again")
-		sleepCtx(ctx, standbyRetry)
-	}
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+		commands.Sleep(ctx, standbyRetry)
 	}
 }

@@ -126,7 +126,7 @@ func (db *DB) ListenInbox(ctx context.Context, retry time.Duration, wake func())
 		// A failed connection is not worth an error of its own: the
 		// caller's periodic scan covers the gap.
 		_ = db.listen(ctx, wake)
-		sleepCtx(ctx, retry)
+		commands.Sleep(ctx, retry)
 	}
 }
 

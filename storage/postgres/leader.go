@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/dobrobot/dobrobot/commands"
 )
 
 // DefaultLeaderTimeout is LeaderOptions.Timeout's default.
@@ -155,7 +157,7 @@ func (l *Leader) Run(ctx context.Context, lead func(ctx context.Context, epoch i
 		if err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn().Str("error", redact(err)).Msg("cannot reach the database for the leader lock; retrying")
-				sleepCtx(ctx, l.beat)
+				commands.Sleep(ctx, l.beat)
 			}
 			continue
 		}
@@ -164,7 +166,7 @@ func (l *Leader) Run(ctx context.Context, lead func(ctx context.Context, epoch i
 			closeConn(conn)
 			if ctx.Err() == nil {
 				l.log.Warn().Str("error", redact(err)).Msg("lost the connection of the leader lock while standing by; reconnecting")
-				sleepCtx(ctx, l.beat)
+				commands.Sleep(ctx, l.beat)
 			}
 			continue
 		}
@@ -323,15 +325,3 @@ func (l *Leader) hold(ctx context.Context, conn *pgx.Conn, epoch int64, lead fun
 
 // ErrLost is the cause of a term's context when the leadership was lost.
 var ErrLost = errors.New("postgres: leadership lost")
-
-// sleepCtx waits d or until ctx ends, and reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
