@@ -85,9 +85,11 @@ func (s *server) connected() bool {
 
 // serve runs the Slack bot, with a Service of its own, until ctx ends: for
 // the whole of a plain run, or for one term (epoch) of a PostgreSQL leader.
-// Losing the term kills running hooks at once: their results could not be
-// recorded, and the new leader reports their releases as interrupted. A
-// clean stop lets them finish for hookGrace.
+// Losing the term kills running hooks at once, and the new leader reports
+// their releases as interrupted; this Service still hands in the result of
+// each hook that ended (or was killed), which is taken while the release
+// waits on that attempt (commands.HandInStore). A clean stop lets them
+// finish for hookGrace.
 func (s *server) serve(ctx context.Context, epoch int64) error {
 	log := s.log
 	if s.leader != nil {
