@@ -319,43 +319,64 @@ func threadText(effects []commands.Effect) string {
 // over; B's recovery keeps the cancelled release's locks, and the deposed
 // instance's late result frees them, is audited on the cancelled release
 // with its attempt (the audit replay matches it), and tells the next in
-// line.
+// line. Once an admin has freed the kept locks by hand, the release waits
+// for nothing: the late result is refused and changes nothing.
 func TestCancelHookResultHandedIn(t *testing.T) {
-	h, cancel := cancelHarness(t)
-	tm := &terms{current: 1}
-	h.rebuild(func(c *commands.Config) {
-		c.Store = termStore{Store: h.db, terms: tm, mine: 1}
-		c.ResultBackOff = func() backoff.BackOff { return &fewTries{left: 5} }
-		c.Instance = "host-a:101 (leader, term 1)"
-	})
-	h.sayNoWait(ann, "cancel PAY-2")
-	job := <-cancel.spawn
-	a := h.svc
-	tm.set(2)
-	cfg := h.cfg
-	cfg.Store = termStore{Store: h.db, terms: tm, mine: 2}
-	cfg.Hooks.Cancel = &fakeExec{}
-	b := commands.NewService(cfg)
-	if err := b.Recover(context.Background()); err != nil {
-		t.Fatal(err)
+	for _, unlockFirst := range []bool{false, true} {
+		name := "taken"
+		if unlockFirst {
+			name = "refused after the admin's unlock"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, cancel := cancelHarness(t)
+			tm := &terms{current: 1}
+			h.rebuild(func(c *commands.Config) {
+				c.Store = termStore{Store: h.db, terms: tm, mine: 1}
+				c.ResultBackOff = func() backoff.BackOff { return &fewTries{left: 5} }
+				c.Instance = "host-a:101 (leader, term 1)"
+			})
+			h.sayNoWait(ann, "cancel PAY-2")
+			job := <-cancel.spawn
+			a := h.svc
+			tm.set(2)
+			cfg := h.cfg
+			cfg.Store = termStore{Store: h.db, terms: tm, mine: 2}
+			cfg.Hooks.Cancel = &fakeExec{}
+			b := commands.NewService(cfg)
+			if err := b.Recover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			h.drain()
+			if got, want := h.locks(), []string{"backend=PAY-2"}; !cmp.Equal(got, want) {
+				t.Fatalf("locks after B's recovery = %v, want %v", got, want)
+			}
+			if unlockFirst {
+				h.svc = b
+				h.script([]step{{admin, "unlock backend", []string{"Freed backend"}}})
+			}
+			before := h.auditEntries()
+			cancel.gate <- commands.HookResult{OK: true, Duration: time.Second}
+			a.Wait()
+			effects := h.drain()
+			if got := h.locks(); len(got) != 0 {
+				t.Errorf("locks after the cancel hook's result = %v, want none", got)
+			}
+			entries := h.auditEntries()
+			if unlockFirst {
+				if len(entries) != len(before) || len(effects) != 0 {
+					t.Errorf("the refused hand-in added %d audit entries and queued %+v", len(entries)-len(before), effects)
+				}
+				checkInvariants(t, h.db)
+				return
+			}
+			last := entries[len(entries)-1]
+			if last.Action != commands.ActionHook || last.From != commands.StateCancelled || !strings.Contains(last.Detail, "handed in") || !strings.HasSuffix(last.Detail, "(attempt "+job.Attempt+")") {
+				t.Errorf("last audit entry %s %s>%s %q; want hook cancelled>cancelled, handed in, with attempt %s", last.Action, last.From, last.To, last.Detail, job.Attempt)
+			}
+			if got := youreNext(effects, bob); len(got) != 1 {
+				t.Errorf("bob's you're-next DMs after the hand-in = %v, want one", got)
+			}
+			checkInvariants(t, h.db)
+		})
 	}
-	h.drain()
-	if got, want := h.locks(), []string{"backend=PAY-2"}; !cmp.Equal(got, want) {
-		t.Fatalf("locks after B's recovery = %v, want %v", got, want)
-	}
-	cancel.gate <- commands.HookResult{OK: true, Duration: time.Second}
-	a.Wait()
-	effects := h.drain()
-	if got := h.locks(); len(got) != 0 {
-		t.Errorf("locks after the handed-in cancel hook result = %v, want none", got)
-	}
-	entries := h.auditEntries()
-	last := entries[len(entries)-1]
-	if last.Action != commands.ActionHook || last.From != commands.StateCancelled || !strings.Contains(last.Detail, "handed in") || !strings.HasSuffix(last.Detail, "(attempt "+job.Attempt+")") {
-		t.Errorf("last audit entry %s %s>%s %q; want hook cancelled>cancelled, handed in, with attempt %s", last.Action, last.From, last.To, last.Detail, job.Attempt)
-	}
-	if got := youreNext(effects, bob); len(got) != 1 {
-		t.Errorf("bob's you're-next DMs after the hand-in = %v, want one", got)
-	}
-	checkInvariants(t, h.db)
 }

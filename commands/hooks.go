@@ -124,10 +124,21 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult, leads 
 		detail = handedInDetail(res, s.cfg.Instance)
 	}
 	r := &cmdRun{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+	held := rel.Locks
+	if late && hr.Phase == PhaseCancel {
+		// Since the recovery an admin may have freed some of the locks the
+		// cancelled release kept; once all are free it waits for nothing.
+		if held, err = r.keptLocks(rel); err != nil {
+			return nil, err
+		}
+		if len(held) == 0 {
+			return nil, fmt.Errorf("release %s, cancel hook attempt %s: its locks were freed by hand: %w", rel.Ticket, hr.Attempt, errNotCurrent)
+		}
+	}
 	rel.Running, rel.LastHook = nil, &res
 	switch {
 	case hr.Phase == PhaseCancel:
-		if err := r.cancelHookEnded(rel, res, detail); err != nil {
+		if err := r.cancelHookEnded(rel, res, detail, held); err != nil {
 			return nil, err
 		}
 	case hr.Phase == PhaseStart && res.OK:
@@ -192,8 +203,8 @@ func (r *cmdRun) handedIn(rel Release, hr HookRun, res HookResult, late bool) {
 
 // cancelHookEnded records the result of a cancelled release's cancel hook,
 // whatever it is, then frees the locks the release kept while the hook ran
-// and tells the next in line.
-func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string) error {
+// (held: those it still holds) and tells the next in line.
+func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string, held []string) error {
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {
 		return err
@@ -205,21 +216,21 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string) err
 	if err := r.audit(action, rel.Ticket, rel.State, rel.State, detail); err != nil {
 		return err
 	}
-	for _, c := range rel.Locks {
+	for _, c := range held {
 		if err := r.tx.DeleteLock(c, rel.ID); err != nil {
 			return err
 		}
 	}
 	text := hookText(res)
-	if len(rel.Locks) > 0 {
-		text = text.withFirstLine(say("; freed %s.", strings.Join(rel.Locks, ", ")))
+	if len(held) > 0 {
+		text = text.withFirstLine(say("; freed %s.", strings.Join(held, ", ")))
 	}
 	r.card(rel)
 	r.thread(rel, text)
 	if !res.OK {
 		r.dm(r.m.User, say("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
 	}
-	return r.tellNext(rel.Locks)
+	return r.tellNext(held)
 }
 
 // handedInDetail is hookDetail for a result handed in by instance after its
