@@ -32,7 +32,7 @@ func TestHookHandedInAfterFreeze(t *testing.T) {
 	dsn := pgDSN(t)
 	schema := pgSchema(t, dsn)
 	const leaderTimeout = 2 * time.Second
-	w := newWorld(t, worldOptions{hookSleep: 300 * time.Millisecond})
+	w := newWorld(t, worldOptions{hookSleep: time.Second})
 	cfgPath := filepath.Join(w.dir, "dobrobot.yaml")
 	body, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -89,7 +89,8 @@ func TestHookHandedInAfterFreeze(t *testing.T) {
 	if !waitFor(20*time.Second, func() bool { return countSpawns(w.spawns(), "PAY-2", "start") == 1 }) {
 		t.Fatalf("the start hook did not run within 20 s")
 	}
-	// The hook runs (300 ms, in its own process group): freeze its leader.
+	// The hook runs (1 s, in its own process group, so it goes on): freeze
+	// its leader. It ends before the takeover (about leader_timeout).
 	first.signal(syscall.SIGSTOP)
 	frozenAt := time.Now()
 	attempt := w.spawns()[0].attempt
