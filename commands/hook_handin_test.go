@@ -42,14 +42,15 @@ func (tm *terms) is(term int) bool {
 
 // termStore is one instance's view of a shared store, fenced as the
 // PostgreSQL store is: its Update refuses unless its term is current, and
-// HandIn runs whatever the term, telling fn whether it leads.
+// HandIn (its Config.HandIn) runs whatever the term, telling fn whether it
+// leads.
 type termStore struct {
 	commands.Store
 	terms *terms
 	mine  int
 }
 
-var _ commands.HandInStore = termStore{}
+var _ commands.HandIn = termStore{}.HandIn
 
 func (s termStore) Update(ctx context.Context, fn func(commands.Tx) error) error {
 	if !s.terms.is(s.mine) {
@@ -121,7 +122,8 @@ func newTakeover(t *testing.T) *takeover {
 	h.start.hold, h.start.gate = true, make(chan commands.HookResult, 1)
 	h.start.spawn = make(chan commands.Job, 1)
 	h.rebuild(func(c *commands.Config) {
-		c.Store = termStore{Store: h.db, terms: tm, mine: 1}
+		store := termStore{Store: h.db, terms: tm, mine: 1}
+		c.Store, c.HandIn = store, store.HandIn
 		c.ResultBackOff = func() backoff.BackOff { return &fewTries{left: 5} }
 		c.Log = zerolog.New(log)
 		c.Instance = "host-a:101 (leader, term 1)"
@@ -136,7 +138,8 @@ func newTakeover(t *testing.T) *takeover {
 	tk.id = h.release("PAY-2").ID
 	tm.set(2)
 	cfg := h.cfg
-	cfg.Store = termStore{Store: h.db, terms: tm, mine: 2}
+	store := termStore{Store: h.db, terms: tm, mine: 2}
+	cfg.Store, cfg.HandIn = store, store.HandIn
 	cfg.Hooks = commands.Hooks{Start: tk.bStart, Finish: tk.bFinish}
 	cfg.Log = zerolog.Nop()
 	cfg.Instance = "host-b:202 (leader, term 2)"
@@ -331,7 +334,8 @@ func TestCancelHookResultHandedIn(t *testing.T) {
 			h, cancel := cancelHarness(t)
 			tm := &terms{current: 1}
 			h.rebuild(func(c *commands.Config) {
-				c.Store = termStore{Store: h.db, terms: tm, mine: 1}
+				store := termStore{Store: h.db, terms: tm, mine: 1}
+				c.Store, c.HandIn = store, store.HandIn
 				c.ResultBackOff = func() backoff.BackOff { return &fewTries{left: 5} }
 				c.Instance = "host-a:101 (leader, term 1)"
 			})
@@ -340,7 +344,8 @@ func TestCancelHookResultHandedIn(t *testing.T) {
 			a := h.svc
 			tm.set(2)
 			cfg := h.cfg
-			cfg.Store = termStore{Store: h.db, terms: tm, mine: 2}
+			store := termStore{Store: h.db, terms: tm, mine: 2}
+			cfg.Store, cfg.HandIn = store, store.HandIn
 			cfg.Hooks.Cancel = &fakeExec{}
 			b := commands.NewService(cfg)
 			if err := b.Recover(context.Background()); err != nil {

@@ -83,12 +83,12 @@ func (s *Service) settled(p *heldResult) {
 // restart calls the hook's outcome unknown, as it does for a hook it finds
 // running.
 //
-// On a HandInStore the retries go on for handInWindow after ctx ends: the
+// With Config.HandIn the retries go on for handInWindow after ctx ends: the
 // Service's HookContext ends when this instance loses the leadership, and a
 // deposed instance still hands in the result of a hook that ended (see
 // recordHook).
 func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint64, hr HookRun, res HookResult) {
-	if _, ok := s.cfg.Store.(HandInStore); ok {
+	if s.cfg.HandIn != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = outlive(ctx, handInWindow)
 		defer cancel()
@@ -137,8 +137,8 @@ func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint
 }
 
 // handInWindow is how long an instance keeps trying to record a hook's
-// result after its HookContext ended (it lost the leadership) on a
-// HandInStore. It stays under the grace a deposed instance gives its
+// result after its HookContext ended (it lost the leadership), with
+// Config.HandIn. It stays under the grace a deposed instance gives its
 // Service to end (cmd/dobrobot's hookGrace).
 const handInWindow = 30 * time.Second
 

@@ -51,7 +51,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 }
 
 // recordHook records a hook's result as its own transition. On a Store
-// shared by several instances (a HandInStore) it goes through HandIn: the
+// shared by several instances (Config.HandIn set) it goes through HandIn: the
 // result is a fact whatever the term, so an instance deposed while its hook
 // ran hands it in; applyHook takes it only while the release still waits on
 // its attempt.
@@ -63,8 +63,8 @@ func (s *Service) recordHook(id uint64, hr HookRun, res HookResult) error {
 		return err
 	}
 	var err error
-	if hs, ok := s.cfg.Store.(HandInStore); ok {
-		err = hs.HandIn(context.Background(), apply)
+	if s.cfg.HandIn != nil {
+		err = s.cfg.HandIn(context.Background(), apply)
 	} else {
 		err = s.cfg.Store.Update(context.Background(), func(tx Tx) error { return apply(tx, true) })
 	}
@@ -114,8 +114,7 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult, leads 
 	current := rel.Running != nil && rel.Running.Attempt == hr.Attempt
 	// Only on a shared store can a result arrive after a recovery: on bbolt
 	// one process runs, and the hooks of the one before it are gone.
-	_, shared := s.cfg.Store.(HandInStore)
-	late := !current && shared && awaitsLate(rel, hr)
+	late := !current && s.cfg.HandIn != nil && awaitsLate(rel, hr)
 	if !current && !late {
 		return nil, fmt.Errorf("release %s, hook attempt %s: %w", rel.Ticket, hr.Attempt, errNotCurrent)
 	}

@@ -78,7 +78,7 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		// a leader that froze and was deposed: it may still hand the result
 		// in when it wakes, which applyHook takes while the release waits
 		// on this attempt (awaitsLate).
-		_, shared := s.cfg.Store.(HandInStore)
+		shared := s.cfg.HandIn != nil
 		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
 		if shared {
 			detail = fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart or takeover; not re-run; the instance that ran it may still hand in its result", hr.Phase, hr.Attempt)

@@ -34,6 +34,7 @@ type server struct {
 	c       *Config
 	store   commands.Store
 	leader  *postgres.Leader // nil on bbolt: this process always leads
+	db      *postgres.DB     // the store when leader is set: hook results are handed in through it
 	metrics *monitor.Metrics // nil without http.listen
 	http    *monitor.Server  // nil without http.listen
 	bot     atomic.Pointer[bot.Slack]
@@ -46,7 +47,7 @@ func (a *app) newServer(c *Config, store commands.Store, leader *postgres.Leader
 	if _, err := a.config(c, store); err != nil {
 		return nil, err
 	}
-	s := &server{app: a, c: c, store: store, leader: leader}
+	s := &server{app: a, c: c, store: store, leader: leader, db: db}
 	if c.HTTP.Listen == "" {
 		return s, nil
 	}
@@ -88,7 +89,7 @@ func (s *server) connected() bool {
 // Losing the term kills running hooks at once, and the new leader reports
 // their releases as interrupted; this Service still hands in the result of
 // each hook that ended (or was killed), which is taken while the release
-// waits on that attempt (commands.HandInStore). A clean stop lets them
+// waits on that attempt (commands.Config.HandIn). A clean stop lets them
 // finish for hookGrace.
 func (s *server) serve(ctx context.Context, epoch int64) error {
 	log := s.log
@@ -110,6 +111,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {
 		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
+		cfg.HandIn = s.db.HandIn // a hook that ends after this term still hands its result in
 		b.Store = postgres.FencedOutbox{Store: s.store, Leading: s.leader.Leading}
 		transport = postgres.FenceConns(s.leader.Leading)
 	}

@@ -10,11 +10,9 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-var _ commands.HandInStore = (*DB)(nil)
-
 // HandIn runs fn in one read-write transaction as Update does, but without
 // the fence: a leader deposed while its hook ran hands the hook's result in
-// through it when it wakes (commands.HandInStore). It is safe without the
+// through it when it wakes (commands.HandIn). It is safe without the
 // fence because it takes the leader row's lock, as every Update does, so it
 // is serialised with the current leader's writes, and fn changes the state
 // only if what it reads there still waits for the result (the hook attempt
