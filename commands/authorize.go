@@ -96,7 +96,7 @@ var errSettled = errors.New("the held hook result closed the release")
 // be saved. It returns the release as it is then. The retries stop once
 // this transaction has committed.
 func (r *cmdRun) settle(rel Release, p *heldResult) (Release, error) {
-	after, err := r.s.applyHook(r.tx, rel.ID, p.hr, p.res)
+	after, err := r.s.applyHook(r.tx, rel.ID, p.hr, p.res, true)
 	if err != nil {
 		return rel, err
 	}

@@ -82,7 +82,17 @@ func (s *Service) settled(p *heldResult) {
 // or ctx (the Service's HookContext) ends: then the result is lost and a
 // restart calls the hook's outcome unknown, as it does for a hook it finds
 // running.
+//
+// With Config.HandIn the retries go on for handInWindow after ctx ends: the
+// Service's HookContext ends when this instance loses the leadership, and a
+// deposed instance still hands in the result of a hook that ended (see
+// recordHook).
 func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint64, hr HookRun, res HookResult) {
+	if s.cfg.HandIn != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = outlive(ctx, handInWindow)
+		defer cancel()
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	p := &heldResult{hr: hr, res: res, stop: stop}
@@ -120,10 +130,27 @@ func (s *Service) keepRecording(ctx context.Context, log zerolog.Logger, id uint
 	case p.isSettled():
 		log.Info().Msg("an admin's command recorded the held hook result")
 	case errors.Is(err, errNotCurrent):
-		log.Warn().Err(err).Msg("stopped recording the hook's result: the release no longer waits for it (an admin's command recorded it, or another start called it unknown)")
+		log.Warn().Err(err).Bool("ok", res.OK).Msg("hook result refused, nothing changed: the release no longer waits for this attempt (an admin's command recorded it, another attempt ran, or the release moved on after a recovery called it unknown)")
 	default:
 		log.Error().Err(err).Int("tries", tries).Bool("ok", res.OK).Msg("gave up recording the hook's result (shutting down): it is lost, and a restart will call its outcome unknown")
 	}
+}
+
+// handInWindow is how long an instance keeps trying to record a hook's
+// result after its HookContext ended (it lost the leadership), with
+// Config.HandIn. It stays under the grace a deposed instance gives its
+// Service to end (cmd/dobrobot's hookGrace).
+const handInWindow = 30 * time.Second
+
+// outlive returns a context with ctx's values that ends d after ctx ends,
+// or when cancel is called.
+func outlive(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() { stop(); cancel() }
 }
 
 // resultBackOff returns the retry policy of one held result.

@@ -164,3 +164,14 @@ type Hooks struct {
 type Groups interface {
 	Members(ctx context.Context, group string) ([]string, error)
 }
+
+// HandIn records a hook's result on a Store several instances share, one of
+// which leads (PostgreSQL: storage/postgres's DB.HandIn), whose Update
+// refuses the writes of an instance that does not hold the current
+// leadership term. A hook's result, keyed by its attempt ID, is a fact
+// whatever the term, so the instance that ran the hook records it through
+// HandIn, which runs fn in one read-write transaction as Update does —
+// serialised with every other write — whether or not this instance leads;
+// leads tells fn which. fn must change nothing unless the state it reads
+// still waits for what it brings.
+type HandIn func(ctx context.Context, fn func(tx Tx, leads bool) error) error

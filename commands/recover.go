@@ -76,13 +76,21 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		}
 		hr := *rel.Running
 		r := &cmdRun{s: s, tx: tx, m: Message{User: hr.Actor, Via: ViaDM}, now: s.now(), src: SourceDobrobot}
+		// On a Store several instances share, the hook may have been run by
+		// a leader that froze and was deposed: it may still hand the result
+		// in when it wakes, which applyHook takes while the release waits
+		// on this attempt (awaitsLate).
+		shared := s.cfg.HandIn != nil
 		detail := fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart; not re-run", hr.Phase, hr.Attempt)
+		if shared {
+			detail = fmt.Sprintf("%s hook (attempt %s) outcome unknown after a restart or takeover; not re-run; the instance that ran it may still hand in its result", hr.Phase, hr.Attempt)
+		}
 		unknown := func(x *Release) {
 			x.Running = nil
 			x.LastHook = &HookResult{Phase: hr.Phase, Attempt: hr.Attempt, Error: outcomeUnknown, Ended: r.now}
 		}
 		if !rel.State.Open() {
-			return s.cancelInterrupted(r, rel, detail, unknown)
+			return s.cancelInterrupted(r, rel, detail, unknown, shared)
 		}
 		rel, err = r.move(rel, ActionInterrupt, detail, unknown)
 		if err != nil {
@@ -90,6 +98,10 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 		}
 		text := say("%v dobrobot restarted while the %s hook of %v was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
 			Icon("warning"), hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
+		if shared {
+			text = say("%v dobrobot restarted, or another instance took over, while the %s hook of %v (attempt %s) was running: its outcome is unknown and it was not re-run. The locks stay held. If the instance that ran it was only frozen, it may still hand in its result when it wakes, and the release moves on by itself. Otherwise check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
+				Icon("warning"), hr.Phase, TicketRef(rel), hr.Attempt, rel.Ticket, rel.Ticket, rel.Ticket)
+		}
 		r.card(rel)
 		r.thread(rel, text)
 		for _, u := range uniq(rel.Requester, rel.Admin) {
@@ -240,7 +252,7 @@ func commandQuote(text string) Span {
 // found running after a restart. The release stays cancelled (a closed
 // release never moves) and keeps its locks: nobody knows whether the
 // rollback ended, so an admin frees them (unlock) once it is checked.
-func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unknown func(*Release)) error {
+func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unknown func(*Release), shared bool) error {
 	unknown(&rel)
 	rel.Updated = r.now
 	rel, err := r.tx.PutRelease(rel)
@@ -255,6 +267,10 @@ func (s *Service) cancelInterrupted(r *cmdRun, rel Release, detail string, unkno
 		return err
 	}
 	text := say("%v dobrobot restarted while the cancel hook of %v was running: its outcome is unknown and it was not re-run.", Icon("warning"), TicketRef(rel))
+	if shared {
+		text = say("%v dobrobot restarted, or another instance took over, while the cancel hook of %v (attempt %s) was running: its outcome is unknown and it was not re-run. If the instance that ran it was only frozen, it may still hand in its result when it wakes, which frees the locks.",
+			Icon("warning"), TicketRef(rel), rel.LastHook.Attempt)
+	}
 	if len(kept) > 0 {
 		text = text.say(" Its locks stay held (%s): check the rollback, then an admin frees each with unlock COMPONENT (unlock %s).", strings.Join(kept, ", "), kept[0])
 	}

@@ -85,6 +85,15 @@ type Config struct {
 	// nothing is looked up inside a transaction.
 	Instance string
 
+	// HandIn, if set, is how the Store shared with other instances takes a
+	// hook's result from an instance whether or not it leads (see the
+	// type). With it, a result that arrives after a new leader's recovery
+	// called the hook's outcome unknown is taken while the release still
+	// waits on that attempt, and the recovery's report says a result may
+	// still come. Nil on a store one process owns (bbolt): results are
+	// recorded through Update, and none is taken late.
+	HandIn HandIn
+
 	// ResultBackOff, if set, returns the retry policy for recording a hook
 	// result whose commit failed (default: 100 ms doubling up to 30 s, no
 	// overall limit). Tests make it quick or controlled.

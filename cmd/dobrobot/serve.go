@@ -35,7 +35,7 @@ type server struct {
 	c       *Config
 	store   commands.Store
 	leader  *postgres.Leader // nil on bbolt: this process always leads
-	db      *postgres.DB     // the store, on PostgreSQL
+	db      *postgres.DB     // the store, on PostgreSQL: standbys record through it, hook results are handed in through it
 	metrics *monitor.Metrics // nil without http.listen
 	http    *monitor.Server  // nil without http.listen
 	bot     atomic.Pointer[bot.Slack]
@@ -95,9 +95,11 @@ func (s *server) connected() bool {
 
 // serve runs the Slack bot, with a Service of its own, until ctx ends: for
 // the whole of a plain run, or for one term (epoch) of a PostgreSQL leader.
-// Losing the term kills running hooks at once: their results could not be
-// recorded, and the new leader reports their releases as interrupted. A
-// clean stop lets them finish for hookGrace.
+// Losing the term kills running hooks at once, and the new leader reports
+// their releases as interrupted; this Service still hands in the result of
+// each hook that ended (or was killed), which is taken while the release
+// waits on that attempt (commands.Config.HandIn). A clean stop lets them
+// finish for hookGrace.
 func (s *server) serve(ctx context.Context, epoch int64) error {
 	log := s.log
 	if s.leader != nil {
@@ -124,6 +126,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	if s.leader != nil {
 		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
 		b.OtherConnections = func(int) string { return s.otherConnections(epoch) }
+		cfg.HandIn = s.db.HandIn // a hook that ends after this term still hands its result in
 		b.Store = postgres.FencedOutbox{Store: s.store, Leading: s.leader.Leading}
 		transport = postgres.FenceConns(s.leader.Leading)
 		b.Shared = true

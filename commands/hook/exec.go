@@ -63,6 +63,10 @@ type Exec struct {
 	MaxOutput int
 	// Log receives the hook's lifecycle; the zero Logger discards it.
 	Log zerolog.Logger
+
+	// started, if set, is called with the hook's pid once it is started,
+	// before Run waits for it: tests end the context there.
+	started func(pid int)
 }
 
 // Validate reports a configuration that cannot run: an empty argv or a
@@ -182,6 +186,9 @@ func (e *Exec) Run(ctx context.Context, job commands.Job) commands.HookResult {
 		_, _ = io.Copy(out, r)
 	}()
 	go func() { p.waited <- cmd.Wait() }()
+	if e.started != nil {
+		e.started(p.pgid)
+	}
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -193,6 +200,12 @@ func (e *Exec) Run(ctx context.Context, job commands.Job) commands.HookResult {
 		why = "timed out after " + duration(timeout)
 	case <-ctx.Done():
 		why = "cancelled after " + duration(time.Since(start))
+	}
+	if why != "" && p.exited() {
+		// The hook ended before the timeout or the cancel could act on it:
+		// its exit is its result. A PostgreSQL leader frozen while its hook
+		// ran wakes to both at once, and hands in what the hook did.
+		why = ""
 	}
 	killed := false
 	switch {
@@ -263,6 +276,23 @@ type group struct {
 	waited chan error // the leader's cmd.Wait result
 	reaped bool
 	err    error
+}
+
+// exited reports whether the group's leader has exited, and then takes
+// its Wait result: it is there already, or the leader is a zombie or gone
+// and Wait is about to return.
+func (g *group) exited() bool {
+	select {
+	case err := <-g.waited:
+		g.reaped, g.err = true, err
+		return true
+	default:
+	}
+	if !ended(g.pgid) {
+		return false
+	}
+	g.reaped, g.err = true, <-g.waited
+	return true
 }
 
 // stop sends SIGTERM to the group, then SIGKILL once grace has passed while

@@ -541,3 +541,31 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestExecEndedBeforeCancel (issue 19, item 4): a hook that has exited by
+// the time its context ends reports how it exited, not "cancelled". A
+// leader frozen while its hook ran wakes with both at once — the hook's
+// exit, and the end of its lost term's context — and must hand in the
+// hook's real result. Each run ends the context only once the hook has
+// exited (a zombie, or reaped already), so both are ready when Run looks.
+func TestExecEndedBeforeCancel(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("tells an exited hook by /proc")
+	}
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		e := &Exec{Argv: []string{fakehook}, Timeout: time.Hour, Grace: 200 * time.Millisecond}
+		e.started = func(pid int) {
+			for deadline := time.Now().Add(10 * time.Second); running(pid) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}
+		res := e.Run(ctx, testJob())
+		cancel()
+		if !res.OK || res.Error != "" || res.ExitCode != 0 {
+			t.Fatalf("run %d: OK %v, exit %d, error %q; want the hook's own exit: OK, 0", i, res.OK, res.ExitCode, res.Error)
+		}
+	}
+	noChildren(t)
+}

@@ -46,3 +46,20 @@ func groupAlive(pgid int) bool {
 	}
 	return false
 }
+
+// ended reports whether process pid, a child of this process, has exited:
+// it is a zombie, or gone (reaped by its Wait, which only this process
+// can do).
+func ended(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		// Gone while being read (ENOENT, or ESRCH mid-read): ask the kernel.
+		return syscall.Kill(pid, 0) == syscall.ESRCH
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	f := bytes.Fields(stat[i+1:])
+	return len(f) > 0 && (string(f[0]) == "Z" || string(f[0]) == "X")
+}
