@@ -45,6 +45,14 @@ func catchUpFault(t *testing.T, fault string, sig syscall.Signal) {
 	schema := pgSchema(t, dsn)
 	bin := buildBinary(t)
 	slack := fakeslack.New(t)
+	// As Slack does: an event not acknowledged, or written to a socket that
+	// is closing (a standby's, as its instance starts leading), comes again
+	// on another connection.
+	retries := make([]time.Duration, 60)
+	for i := range retries {
+		retries[i] = 200 * time.Millisecond
+	}
+	slack.SetRetries(time.Second, retries...)
 
 	const requests = 20
 	dir := t.TempDir()
@@ -96,6 +104,11 @@ components: [backend]
 		return nil, 0
 	}
 	first, epoch := leader(0, 0)
+	// Both instances hold their two connections (the leader's, the
+	// standby's) before the requests come.
+	if err := slack.WaitConnections(4, 0, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	// A Slack outage for posts builds a backlog: every request is handled,
 	// its card, the approver's DM and the reply wait in the outbox. Half of
