@@ -33,10 +33,14 @@ bench: ## one table of figures against the machine's limits, then the PostgreSQL
 	@$(MAKE) --no-print-directory bench-postgres
 
 # The PostgreSQL figures: a command's transaction (p50/p99) on PostgreSQL next
-# to bbolt, and the failover time after a kill and after a freeze. It uses
-# DOBROBOT_PG_DSN, or a throwaway server started by .ci/postgres.
+# to bbolt, the failover time after a kill, a freeze and a freeze with a full
+# pool of queued writes, and the messages posted twice per fault when a new
+# leader is killed or frozen during its catch-up (three real instances). It
+# uses DOBROBOT_PG_DSN, or a throwaway server started by .ci/postgres.
 PGBENCH = $(GO) test -run '^$$' -bench '^BenchmarkTransition$$' -benchtime 2000x ./storage/postgres && \
-	$(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 5x -timeout 20m ./storage/postgres
+	$(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 5x -timeout 20m ./storage/postgres && \
+	echo "Posted twice per fault during a catch-up (TestFailoverDuringCatchUp, issue 19 item 2):" && \
+	$(GO) test -count=1 -run '^TestFailoverDuringCatchUp$$' -v ./cmd/dobrobot | grep -o 'duplicates for the .*'
 bench-postgres: ## only the PostgreSQL figures (DOBROBOT_PG_DSN, or a throwaway server from .ci/postgres)
 	@echo "PostgreSQL next to bbolt (storage/postgres benchmarks):"
 	@if [ -n "$$DOBROBOT_PG_DSN" ]; then \
