@@ -121,12 +121,8 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 // dropped (marked processed and failed) and its sender told by DM that it
 // was not carried out.
 func (s *Service) replayPending(ctx context.Context) error {
-	var pending []InboxEvent
-	if err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		var err error
-		pending, err = tx.PendingEvents()
-		return err
-	}); err != nil {
+	pending, err := s.pendingEvents(ctx)
+	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
 	for _, ev := range pending {
@@ -162,12 +158,8 @@ func (s *Service) HandlePending(ctx context.Context) error {
 	if !s.recovered.Load() {
 		return nil
 	}
-	var pending []InboxEvent
-	if err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		var err error
-		pending, err = tx.PendingEvents()
-		return err
-	}); err != nil {
+	pending, err := s.pendingEvents(ctx)
+	if err != nil {
 		return fmt.Errorf("handle pending events: %w", err)
 	}
 	var wg sync.WaitGroup
@@ -196,6 +188,17 @@ func (s *Service) HandlePending(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// pendingEvents reads the inbox events not processed yet, oldest first.
+func (s *Service) pendingEvents(ctx context.Context) ([]InboxEvent, error) {
+	var pending []InboxEvent
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		pending, err = tx.PendingEvents()
+		return err
+	})
+	return pending, err
 }
 
 // dropStale marks a pending event too old to replay as processed and failed,
