@@ -19,7 +19,12 @@ func (r *cmdRun) queue() error {
 			closing[rel.ID] = rel
 		}
 	}
-	text := queueText(open, locks, closing, r.now)
+	recent, err := r.tx.Recent(recentForEstimate)
+	if err != nil {
+		return err
+	}
+	typical, known := typicalDeploy(recent)
+	text := queueText(open, locks, closing, handoffs(open, locks, closing, r.now, typical, known), r.now)
 	if r.s.cfg.Instance != "" {
 		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)
 	}

@@ -183,7 +183,7 @@ func approvalFacts(r Release) Text {
 // queueText renders the queue reply: open releases in order, then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, now time.Time) Text {
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
 	b := make(Text, 0, 2+8*len(open)+4*len(locks))
@@ -205,6 +205,9 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, now tim
 				b = b.say(", components %v", componentsText(r))
 			}
 			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
+			if h, ok := turns[r.ID]; ok {
+				b = b.plain(" — ").add(h.text()...)
+			}
 		}
 	}
 	if len(locks) == 0 {
