@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,46 +18,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
 )
-
-// pgDSN returns the test database's DSN, or skips t when there is none.
-func pgDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DOBROBOT_PG_DSN")
-	if dsn == "" {
-		t.Skip("DOBROBOT_PG_DSN is not set, so the PostgreSQL failover test is skipped: " +
-			`eval "$(bash .ci/postgres start)" starts a throwaway PostgreSQL and sets it (make test in CI does)`)
-	}
-	return dsn
-}
-
-// pgSchema returns a fresh schema name, dropped when t ends.
-func pgSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 // TestFailover runs two real `dobrobot run` processes on one PostgreSQL
 // schema against fakeslack (which, like Slack, gives each event to one open
@@ -497,24 +461,4 @@ func checkHealth(t *testing.T, procs []*proc, leader *proc, term int64) {
 // have died before it heard Slack's answer or recorded it.
 func justBefore(posted, stopped time.Time) bool {
 	return !posted.Before(stopped.Add(-250*time.Millisecond)) && !posted.After(stopped.Add(50*time.Millisecond))
-}
-
-// auditEpochs returns the epoch of each audit entry, in seq order.
-func auditEpochs(t *testing.T, dsn, schema string) []int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT epoch FROM "+schema+".audit ORDER BY seq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	epochs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return epochs
 }
