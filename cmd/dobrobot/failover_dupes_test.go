@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/postgres"
 )
 
 // TestFailoverDuringCatchUp is issue 19's double-post case: a leader is
@@ -27,9 +23,6 @@ import (
 // sending again. It logs the duplicates per fault. (Before: all 20 DM
 // replies were posted twice after the kill.)
 func TestFailoverDuringCatchUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three dobrobot processes and PostgreSQL")
-	}
 	for _, fault := range []struct {
 		name string
 		sig  syscall.Signal
@@ -41,69 +34,18 @@ func TestFailoverDuringCatchUp(t *testing.T) {
 // catchUpFault is one run of TestFailoverDuringCatchUp, with the second
 // leader stopped by sig.
 func catchUpFault(t *testing.T, fault string, sig syscall.Signal) {
-	dsn := pgDSN(t)
-	schema := pgSchema(t, dsn)
-	bin := buildBinary(t)
-	slack := fakeslack.New(t)
+	const requests = 20
+	var requesters []string
+	for n := 1; n <= requests; n++ {
+		requesters = append(requesters, fmt.Sprintf("U0REQ%02d", n))
+	}
 	// As Slack does: an event not acknowledged, or written to a socket that
 	// is closing (a standby's, as its instance starts leading), comes again
 	// on another connection.
-	retries := make([]time.Duration, 60)
-	for i := range retries {
-		retries[i] = 200 * time.Millisecond
-	}
-	slack.SetRetries(time.Second, retries...)
-
-	const requests = 20
-	dir := t.TempDir()
-	var tickets, requesters strings.Builder
-	tickets.WriteString("tickets:\n")
-	for n := 1; n <= requests; n++ {
-		fmt.Fprintf(&tickets, "  - {key: PAY-%d, summary: Change %d, status: Ready, components: [backend]}\n", n, n)
-		fmt.Fprintf(&requesters, "%sU0REQ%02d", map[bool]string{true: "", false: ", "}[n == 1], n)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tickets.yaml"), []byte(tickets.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "dobrobot.yaml")
-	body := `
-slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
-storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: 2s}
-tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
-roles: {requesters: [` + requesters.String() + `], approvers: [U0APPROVER], admins: [U0ADMIN]}
-components: [backend]
-`
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
-		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn)
-	ctx := context.Background()
-	store, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-
-	procs := []*proc{startProc(t, "a", bin, env, "run"), startProc(t, "b", bin, env, "run")}
-	leader := func(after int64, hellos int) (*proc, int64) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			term, err := store.Term(ctx)
-			if err == nil && term.Epoch > after && term.Held && slack.Hellos() > hellos {
-				pid, _ := strconv.Atoi(term.Holder[strings.LastIndexByte(term.Holder, ':')+1:])
-				for _, p := range procs {
-					if p.cmd.Process.Pid == pid {
-						return p, term.Epoch
-					}
-				}
-				t.Fatalf("term %d is held by %s, none of the test's processes", term.Epoch, term.Holder)
-			}
-		}
-		t.Fatalf("no new leader connected to Slack after term %d", after)
-		return nil, 0
-	}
-	first, epoch := leader(0, 0)
+	c := startCluster(t, clusterOptions{instances: 2, leaderTimeout: 2 * time.Second, ack: time.Second, retries: every(60, 200*time.Millisecond),
+		tickets: requests, requesters: requesters})
+	ctx, slack, store := context.Background(), c.slack, c.store
+	first, epoch := c.leaderHello(0, 0, 30*time.Second)
 	// Both instances hold their two connections (the leader's, the
 	// standby's) before the requests come.
 	if err := slack.WaitConnections(4, 0, 20*time.Second); err != nil {
@@ -139,8 +81,8 @@ components: [backend]
 	hellos := slack.Hellos()
 	first.signal(syscall.SIGKILL)
 	slack.ClearFailures()
-	second, epoch2 := leader(epoch, hellos)
-	procs = append(procs, startProc(t, "c", bin, env, "run"))
+	second, epoch2 := c.leaderHello(epoch, hellos, 30*time.Second)
+	c.start()
 	const after = 6
 	if !slack.WaitFor(20*time.Second, func(st fakeslack.State) bool {
 		n := 0
@@ -156,7 +98,7 @@ components: [backend]
 	hellos = slack.Hellos()
 	second.signal(sig)
 	faultAt := time.Now()
-	third, epoch3 := leader(epoch2, hellos)
+	third, epoch3 := c.leaderHello(epoch2, hellos, 30*time.Second)
 	t.Logf("terms: %s %d → %s %d (%s after Slack answered %d of its posts) → %s %d", first.name, epoch, second.name, epoch2, fault, after, third.name, epoch3)
 	if sig == syscall.SIGSTOP {
 		// Thawed, the deposed leader must send nothing more.
@@ -217,16 +159,5 @@ components: [backend]
 	}); err != nil || len(rels) != requests {
 		t.Errorf("%d releases (%v), want %d", len(rels), err, requests)
 	}
-	for _, p := range procs {
-		if !p.exited() {
-			p.signal(syscall.SIGTERM)
-		}
-	}
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-time.After(40 * time.Second):
-			t.Errorf("%s did not stop after SIGTERM", p.name)
-		}
-	}
+	c.terminate()
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/postgres"
 	"github.com/dobrobot/dobrobot/tracker/fakejira"
 )
 
@@ -37,19 +36,6 @@ import (
 // leader's sockets, which Slack still counts, at info level as what they
 // are, not as another process using the app token.
 func TestFailoverFreezeWithQueuedWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two dobrobot processes and PostgreSQL")
-	}
-	dsn := pgDSN(t)
-	schema := pgSchema(t, dsn)
-	bin := buildBinary(t)
-	slack := fakeslack.New(t)
-	retries := make([]time.Duration, 60)
-	for i := range retries {
-		retries[i] = 200 * time.Millisecond
-	}
-	slack.SetRetries(time.Second, retries...)
-
 	const (
 		requests      = 12 // more than the pool's 8 connections
 		pool          = 8  // postgres.Options.MaxConns' default
@@ -60,52 +46,14 @@ func TestFailoverFreezeWithQueuedWrites(t *testing.T) {
 		jira.AddIssue(fakejira.Issue{Key: fmt.Sprintf("REL-%d", n), Summary: fmt.Sprintf("Change %d", n),
 			Status: "Ready for Release", Components: []string{"backend"}})
 	}
-	cfg := filepath.Join(t.TempDir(), "dobrobot.yaml")
-	body := `
-slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
-storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: ` + leaderTimeout.String() + `}
-tracker: {kind: jira, url: ` + jira.URL + `, user: bot@example.com, token: "${JIRA_TOKEN}", ready_statuses: [Ready for Release]}
-roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
-components: [backend]
-`
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
-		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn, "JIRA_TOKEN=jira-token")
-
-	ctx := context.Background()
-	store, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	procs := []*proc{startProc(t, "a", bin, env, "run"), startProc(t, "b", bin, env, "run")}
-	leader := func(after int64, hellos int, timeout time.Duration) (*proc, int64) {
-		t.Helper()
-		var got *proc
-		var epoch int64
-		ok := waitFor(timeout, func() bool {
-			term, err := store.Term(ctx)
-			if err != nil || term.Epoch <= after || !term.Held || slack.Hellos() <= hellos {
-				return false
-			}
-			for _, p := range procs {
-				if p.holder() == term.Holder {
-					got, epoch = p, term.Epoch
-				}
-			}
-			return got != nil
-		})
-		if !ok {
-			t.Fatalf("no new leader connected to Slack within %v after term %d", timeout, after)
-		}
-		return got, epoch
-	}
-	first, epoch := leader(0, 0, 20*time.Second)
-	standby := procs[0]
+	c := startCluster(t, clusterOptions{instances: 2, leaderTimeout: leaderTimeout, ack: time.Second,
+		retries: every(60, 200*time.Millisecond), env: []string{"JIRA_TOKEN=jira-token"},
+		tracker: "{kind: jira, url: " + jira.URL + `, user: bot@example.com, token: "${JIRA_TOKEN}", ready_statuses: [Ready for Release]}`})
+	ctx, slack, store, dsn, schema := context.Background(), c.slack, c.store, c.dsn, c.store.Schema()
+	first, epoch := c.leaderHello(0, 0, 20*time.Second)
+	standby := c.procs[0]
 	if standby == first {
-		standby = procs[1]
+		standby = c.procs[1]
 	}
 	if !waitFor(10*time.Second, func() bool { return strings.Contains(standby.logs.String(), "standing by") }) {
 		t.Fatalf("%s does not stand by", standby.name)
@@ -175,7 +123,7 @@ components: [backend]
 	if err := held.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	second, epoch2 := leader(epoch, hellos, 60*time.Second)
+	second, epoch2 := c.leaderHello(epoch, hellos, 60*time.Second)
 	took := time.Since(frozenAt)
 	t.Logf("%s froze in term %d with %d writes queued on the leader row; %s leads term %d after %v (leader_timeout %v)",
 		first.name, epoch, pool, second.name, epoch2, took.Round(time.Millisecond), leaderTimeout)
@@ -228,7 +176,7 @@ components: [backend]
 	if !settled {
 		t.Fatalf("not settled 40 s after the takeover: %s", state)
 	}
-	epochs := auditEpochs(t, dsn, schema)
+	epochs := c.auditEpochs()
 	for i := 1; i < len(epochs); i++ {
 		if epochs[i] < epochs[i-1] {
 			t.Errorf("audit entry %d has epoch %d after an entry of epoch %d: terms interleave", i+1, epochs[i], epochs[i-1])

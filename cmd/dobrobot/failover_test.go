@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,46 +17,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
-	"github.com/dobrobot/dobrobot/storage/postgres"
 )
-
-// pgDSN returns the test database's DSN, or skips t when there is none.
-func pgDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DOBROBOT_PG_DSN")
-	if dsn == "" {
-		t.Skip("DOBROBOT_PG_DSN is not set, so the PostgreSQL failover test is skipped: " +
-			`eval "$(bash .ci/postgres start)" starts a throwaway PostgreSQL and sets it (make test in CI does)`)
-	}
-	return dsn
-}
-
-// pgSchema returns a fresh schema name, dropped when t ends.
-func pgSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 // TestFailover runs two real `dobrobot run` processes on one PostgreSQL
 // schema against fakeslack (which, like Slack, gives each event to one open
@@ -70,79 +32,16 @@ func pgSchema(t *testing.T, dsn string) string {
 // message is lost or sent twice, the audit chain verifies, and the epochs of
 // the audit entries never interleave. It logs the failover times.
 func TestFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three dobrobot processes and PostgreSQL")
-	}
-	dsn := pgDSN(t)
-	schema := pgSchema(t, dsn)
-	bin := buildBinary(t)
-	slack := fakeslack.New(t)
-	retries := make([]time.Duration, 60)
-	for i := range retries {
-		retries[i] = 200 * time.Millisecond
-	}
-	slack.SetRetries(time.Second, retries...)
-
 	const (
 		requests      = 16
 		leaderTimeout = 2 * time.Second
 	)
-	dir := t.TempDir()
-	var tickets strings.Builder
-	tickets.WriteString("tickets:\n")
-	for n := 1; n <= requests; n++ {
-		fmt.Fprintf(&tickets, "  - {key: PAY-%d, summary: Change %d, status: Ready, components: [backend]}\n", n, n)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tickets.yaml"), []byte(tickets.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "dobrobot.yaml")
-	body := `
-slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
-storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: ` + leaderTimeout.String() + `}
-tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
-roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
-components: [backend]
-http: {listen: "127.0.0.1:0"}
-`
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
-		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn)
-
-	ctx := context.Background()
-	store, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-
-	procs := []*proc{startProc(t, "a", bin, env, "run"), startProc(t, "b", bin, env, "run")}
-	// leader waits for a term begun after epoch and returns its process,
-	// once its Slack connection has said hello.
-	leader := func(after int64, hellos int, timeout time.Duration) (*proc, int64) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for time.Now().Before(deadline) {
-			term, err := store.Term(ctx)
-			if err == nil && term.Epoch > after && term.Held && slack.Hellos() > hellos {
-				pid, _ := strconv.Atoi(term.Holder[strings.LastIndexByte(term.Holder, ':')+1:])
-				for _, p := range procs {
-					if p.cmd.Process.Pid == pid {
-						return p, term.Epoch
-					}
-				}
-				t.Fatalf("term %d is held by %s, none of the test's processes", term.Epoch, term.Holder)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("no new leader connected to Slack within %v after term %d", timeout, after)
-		return nil, 0
-	}
-	first, epoch := leader(0, 0, 20*time.Second)
+	c := startCluster(t, clusterOptions{instances: 2, leaderTimeout: leaderTimeout, ack: time.Second,
+		retries: every(60, 200*time.Millisecond), tickets: requests, http: true})
+	ctx, slack, store := context.Background(), c.slack, c.store
+	first, epoch := c.leaderHello(0, 0, 20*time.Second)
 	t.Logf("%s leads term %d", first.name, epoch)
-	checkHealth(t, procs[:2], first, epoch)
+	checkHealth(t, c.procs[:2], first, epoch)
 
 	// The stream: one dobro every 150 ms, each from its own requester, held
 	// back (as Slack holds it) while no connection is open.
@@ -184,9 +83,9 @@ http: {listen: "127.0.0.1:0"}
 	start := time.Now()
 	first.signal(syscall.SIGKILL)
 	killedAt := start
-	second, epoch2 := leader(epoch, hellos, 15*time.Second)
+	second, epoch2 := c.leaderHello(epoch, hellos, 15*time.Second)
 	killFailover := time.Since(start)
-	procs = append(procs, startProc(t, "c", bin, env, "run"))
+	c.start()
 
 	// 2. Freeze the new leader; a standby takes over once the database
 	// ended the frozen one's session. Thaw it after a while: it must find
@@ -196,7 +95,7 @@ http: {listen: "127.0.0.1:0"}
 	start = time.Now()
 	second.signal(syscall.SIGSTOP)
 	frozenAt := start
-	third, epoch3 := leader(epoch2, hellos, 15*time.Second)
+	third, epoch3 := c.leaderHello(epoch2, hellos, 15*time.Second)
 	freezeFailover := time.Since(start)
 	waitSent(11)
 	second.signal(syscall.SIGCONT)
@@ -217,7 +116,7 @@ http: {listen: "127.0.0.1:0"}
 	hellos = slack.Hellos()
 	start = time.Now()
 	third.signal(syscall.SIGTERM)
-	fourth, epoch4 := leader(epoch3, hellos, 45*time.Second)
+	fourth, epoch4 := c.leaderHello(epoch3, hellos, 45*time.Second)
 	termFailover := time.Since(start)
 	select {
 	case <-third.done:
@@ -279,7 +178,7 @@ http: {listen: "127.0.0.1:0"}
 	// No request lost or applied twice.
 	var lost, twice []string
 	counts := map[string]int{}
-	err = store.View(ctx, func(tx commands.Tx) error {
+	err := store.View(ctx, func(tx commands.Tx) error {
 		rels, err := tx.Recent(0)
 		for _, r := range rels {
 			counts[r.Ticket]++
@@ -379,7 +278,7 @@ http: {listen: "127.0.0.1:0"}
 
 	// The epochs of the audit entries never go back: no two terms'
 	// transactions interleave, and the deposed leaders wrote nothing after.
-	epochs := auditEpochs(t, dsn, schema)
+	epochs := c.auditEpochs()
 	for i := 1; i < len(epochs); i++ {
 		if epochs[i] < epochs[i-1] {
 			t.Errorf("audit entry %d has epoch %d after an entry of epoch %d: terms interleave", i+1, epochs[i], epochs[i-1])
@@ -412,25 +311,14 @@ http: {listen: "127.0.0.1:0"}
 
 	// The verbs that read work on PostgreSQL too.
 	var out syncBuffer
-	verify := exec.Command(bin, "audit", "verify")
-	verify.Env, verify.Stdout, verify.Stderr = env, &out, &out
+	verify := exec.Command(c.bin, "audit", "verify")
+	verify.Env, verify.Stdout, verify.Stderr = c.env, &out, &out
 	if err := verify.Run(); err != nil || !strings.Contains(out.String(), fmt.Sprintf("audit chain ok: %d entries", requests)) {
 		t.Errorf("dobrobot audit verify: %v\n%s", err, out.String())
 	}
 
-	for _, p := range procs {
-		if !p.exited() {
-			p.signal(syscall.SIGTERM)
-		}
-	}
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-time.After(40 * time.Second):
-			t.Errorf("%s did not stop after SIGTERM", p.name)
-		}
-	}
-	for _, p := range procs {
+	c.terminate()
+	for _, p := range c.procs {
 		logs := p.logs.String()
 		for _, secret := range []string{fakeslack.AppToken, fakeslack.BotToken} {
 			if strings.Contains(logs, secret) {
@@ -497,24 +385,4 @@ func checkHealth(t *testing.T, procs []*proc, leader *proc, term int64) {
 // have died before it heard Slack's answer or recorded it.
 func justBefore(posted, stopped time.Time) bool {
 	return !posted.Before(stopped.Add(-250*time.Millisecond)) && !posted.After(stopped.Add(50*time.Millisecond))
-}
-
-// auditEpochs returns the epoch of each audit entry, in seq order.
-func auditEpochs(t *testing.T, dsn, schema string) []int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT epoch FROM "+schema+".audit ORDER BY seq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	epochs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return epochs
 }

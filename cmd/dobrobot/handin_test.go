@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +10,7 @@ import (
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 	"github.com/dobrobot/dobrobot/storage/postgres"
 )
 
@@ -26,75 +23,30 @@ import (
 // with its attempt ID and who handed it in, the hook ran once, and dep
 // finish then runs the finish hook once.
 func TestHookHandedInAfterFreeze(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two dobrobot processes and PostgreSQL")
-	}
-	dsn := pgDSN(t)
-	schema := pgSchema(t, dsn)
-	const leaderTimeout = 2 * time.Second
-	w := newWorld(t, worldOptions{hookSleep: time.Second})
-	cfgPath := filepath.Join(w.dir, "dobrobot.yaml")
-	body, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := `storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: ` + leaderTimeout.String() + `}`
-	cfg := regexp.MustCompile(`(?m)^storage: .*$`).ReplaceAllLiteralString(string(body), pg)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.env = append(w.env, "DOBROBOT_PG_DSN="+dsn)
+	c := startCluster(t, clusterOptions{instances: 2, leaderTimeout: 2 * time.Second, hookSleep: time.Second,
+		ack: time.Second, retries: []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second},
+		ticketsYAML: crashTickets, components: "[backend, payments, ios]",
+		env: []string{failpoint.EnvVar + "="}, logLevel: "debug"})
+	store := c.store
+	first, epoch := c.leaderHello(0, 0, 30*time.Second)
 
-	ctx := context.Background()
-	store, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	procs := []*proc{w.spawn(""), w.spawn("")}
-	// leader waits for a term begun after epoch whose leader said hello to
-	// Slack, and returns its process.
-	leader := func(after int64, hellos int) (*proc, int64) {
-		t.Helper()
-		var found *proc
-		var epoch int64
-		ok := waitFor(30*time.Second, func() bool {
-			term, err := store.Term(ctx)
-			if err != nil || term.Epoch <= after || !term.Held || w.slack.Hellos() <= hellos {
-				return false
-			}
-			pid, _ := strconv.Atoi(term.Holder[strings.LastIndexByte(term.Holder, ':')+1:])
-			for _, p := range procs {
-				if p.cmd.Process.Pid == pid {
-					found, epoch = p, term.Epoch
-				}
-			}
-			return found != nil
-		})
-		if !ok {
-			t.Fatalf("no new leader connected to Slack within 30 s after term %d", after)
-		}
-		return found, epoch
-	}
-	first, epoch := leader(0, 0)
-
-	w.send(requester, "dobro PAY-2")
-	w.waitReply(requester, "PAY-2> is in the queue")
-	w.send(approver, "accept PAY-2")
-	w.waitReply(approver, "You accepted PAY-2.")
-	w.send(admin, "here PAY-2")
-	w.waitReply(admin, "You claimed PAY-2.")
-	hellos := w.slack.Hellos()
-	w.send(requester, "dep start PAY-2")
-	if !waitFor(20*time.Second, func() bool { return countSpawns(w.spawns(), "PAY-2", "start") == 1 }) {
+	c.send(requester, "dobro PAY-2")
+	c.waitReply(requester, "PAY-2> is in the queue")
+	c.send(approver, "accept PAY-2")
+	c.waitReply(approver, "You accepted PAY-2.")
+	c.send(admin, "here PAY-2")
+	c.waitReply(admin, "You claimed PAY-2.")
+	hellos := c.slack.Hellos()
+	c.send(requester, "dep start PAY-2")
+	if !waitFor(20*time.Second, func() bool { return countSpawns(c.spawns(), "PAY-2", "start") == 1 }) {
 		t.Fatalf("the start hook did not run within 20 s")
 	}
 	// The hook runs (1 s, in its own process group, so it goes on): freeze
 	// its leader. It ends before the takeover (about leader_timeout).
 	first.signal(syscall.SIGSTOP)
 	frozenAt := time.Now()
-	attempt := w.spawns()[0].attempt
-	second, epoch2 := leader(epoch, hellos)
+	attempt := c.spawns()[0].attempt
+	second, epoch2 := c.leaderHello(epoch, hellos, 30*time.Second)
 	interrupted := waitEntry(t, store, "PAY-2", commands.ActionInterrupt, 0)
 	t.Logf("%s froze in term %d; %s leads term %d after %v and reported attempt %s interrupted",
 		first.name, epoch, second.name, epoch2, time.Since(frozenAt).Round(time.Millisecond), attempt)
@@ -115,25 +67,25 @@ func TestHookHandedInAfterFreeze(t *testing.T) {
 	if rel.State != commands.StateDeploying || rel.Running != nil || rel.LastHook == nil || !rel.LastHook.OK || rel.LastHook.Attempt != attempt {
 		t.Fatalf("after the hand-in: %s, running %+v, last hook %+v; want deploying with attempt %s's success", rel.State, rel.Running, rel.LastHook, attempt)
 	}
-	w.waitMessage(func() []fakeslack.Message { return w.slack.Messages(channel) }, "it handed in the result", "a thread post of the hand-in")
+	c.waitMessage(func() []fakeslack.Message { return c.slack.Messages(channel) }, "it handed in the result", "a thread post of the hand-in")
 
 	// The release moves on from there: dep finish runs the finish hook once.
-	w.send(requester, "dep finish PAY-2")
+	c.send(requester, "dep finish PAY-2")
 	waitEntry(t, store, "PAY-2", commands.ActionFinish, started.Seq)
-	spawns := w.spawns()
+	spawns := c.spawns()
 	if n, m := countSpawns(spawns, "PAY-2", "start"), countSpawns(spawns, "PAY-2", "finish"); n != 1 || m != 1 {
 		t.Errorf("hook runs: start %d, finish %d; want one of each", n, m)
 	}
 	var out syncBuffer
-	verify := exec.Command(w.bin, "audit", "verify")
-	verify.Env, verify.Stdout, verify.Stderr = w.env, &out, &out
+	verify := exec.Command(c.bin, "audit", "verify")
+	verify.Env, verify.Stdout, verify.Stderr = c.env, &out, &out
 	if err := verify.Run(); err != nil || !strings.Contains(out.String(), "audit chain ok") {
 		t.Errorf("dobrobot audit verify: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(first.logs.String(), "lost the leadership") {
 		t.Errorf("the thawed instance %s did not log that it lost the leadership", first.name)
 	}
-	for _, p := range procs {
+	for _, p := range c.procs {
 		p.stop()
 	}
 }

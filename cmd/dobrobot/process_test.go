@@ -18,8 +18,8 @@ import (
 // The process harness of the tests that run the real binary: the crash
 // tests (crash_test.go, randomkill_test.go) kill it with SIGKILL at a
 // failpoint or at a random time and start it again; the failover test
-// kills, freezes, thaws and stops PostgreSQL leaders. docs/reliability.md
-// says what each proves.
+// kills, freezes, thaws and stops PostgreSQL leaders, on the deployment
+// pgcluster_test.go starts. docs/reliability.md says what each proves.
 
 // binaries are built once for the whole test run.
 var binaries struct {

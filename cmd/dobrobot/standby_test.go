@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,94 +12,6 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
 )
-
-// ackDeadline is how long Slack waits for an ack before it takes an event
-// for failed: an event acked later waits for Slack's next retry (about a
-// minute, then five).
-const ackDeadline = 3 * time.Second
-
-// pgCluster is a deployment of several `dobrobot run` processes on one
-// PostgreSQL schema, against fakeslack.
-type pgCluster struct {
-	t     *testing.T
-	slack *fakeslack.Server
-	store *postgres.DB
-	procs []*proc
-}
-
-// startCluster starts instances processes on a fresh schema with the given
-// leader_timeout. fakeslack redelivers an Events API envelope not acked
-// within ackDeadline, then every 200 ms (a compressed schedule), so that a
-// run settles; tests measure acks against ackDeadline.
-func startCluster(t *testing.T, instances int, leaderTimeout time.Duration, tickets int) *pgCluster {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("runs several dobrobot processes and PostgreSQL")
-	}
-	dsn := pgDSN(t)
-	schema := pgSchema(t, dsn)
-	bin := buildBinary(t)
-	slack := fakeslack.New(t)
-	retries := make([]time.Duration, 100)
-	for i := range retries {
-		retries[i] = 200 * time.Millisecond
-	}
-	slack.SetRetries(ackDeadline, retries...)
-	dir := t.TempDir()
-	var list strings.Builder
-	list.WriteString("tickets:\n")
-	for n := 1; n <= tickets; n++ {
-		fmt.Fprintf(&list, "  - {key: PAY-%d, summary: Change %d, status: Ready, components: [backend]}\n", n, n)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tickets.yaml"), []byte(list.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "dobrobot.yaml")
-	body := `
-slack: {app_token: "${SLACK_APP_TOKEN}", bot_token: "${SLACK_BOT_TOKEN}", api_url: ` + slack.URL + `, channel: C0RELEASE}
-storage: {kind: postgres, dsn: "${DOBROBOT_PG_DSN}", schema: ` + schema + `, leader_timeout: ` + leaderTimeout.String() + `}
-tracker: {kind: file, file: tickets.yaml, url: https://jira.example.com}
-roles: {approvers: [U0APPROVER], admins: [U0ADMIN]}
-components: [backend]
-`
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "SLACK_APP_TOKEN="+fakeslack.AppToken, "SLACK_BOT_TOKEN="+fakeslack.BotToken,
-		"DOBROBOT_CONFIG="+cfg, "DOBROBOT_PG_DSN="+dsn)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	c := &pgCluster{t: t, slack: slack, store: store}
-	for i := range instances {
-		c.procs = append(c.procs, startProc(t, string(rune('a'+i)), bin, env, "--log-level", "debug", "run"))
-	}
-	return c
-}
-
-// leader waits up to timeout for a held term begun after epoch and returns
-// the process that holds it.
-func (c *pgCluster) leader(after int64, timeout time.Duration) (*proc, int64) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		term, err := c.store.Term(context.Background())
-		if err == nil && term.Epoch > after && term.Held {
-			pid, _ := strconv.Atoi(term.Holder[strings.LastIndexByte(term.Holder, ':')+1:])
-			for _, p := range c.procs {
-				if p.cmd.Process.Pid == pid {
-					return p, term.Epoch
-				}
-			}
-			c.t.Fatalf("term %d is held by %s, none of the test's processes", term.Epoch, term.Holder)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("no term began after term %d within %v", after, timeout)
-	return nil, 0
-}
 
 // ackDelays returns, for each event ID in ids, how long after its first
 // envelope was sent the first ack of any of its envelopes came (a negative
@@ -136,41 +44,6 @@ func ackDelays(sent []fakeslack.Sent, acks []fakeslack.Ack, ids []string) map[st
 	return out
 }
 
-// settled waits until the inbox holds no pending event and the outbox is
-// empty, and returns the releases.
-func (c *pgCluster) settled(timeout time.Duration, done func([]commands.Release) bool) []commands.Release {
-	c.t.Helper()
-	ctx := context.Background()
-	var (
-		rels    []commands.Release
-		pending []commands.InboxEvent
-		out     []commands.Effect
-		err     error
-	)
-	deadline := time.Now().Add(timeout)
-	for {
-		err = c.store.View(ctx, func(tx commands.Tx) error {
-			var err error
-			if rels, err = tx.Recent(0); err != nil {
-				return err
-			}
-			pending, err = tx.PendingEvents()
-			return err
-		})
-		if err == nil {
-			out, err = c.store.Pending(ctx, 0)
-		}
-		if err == nil && len(pending) == 0 && len(out) == 0 && done(rels) {
-			return rels
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("not settled within %v: %d releases, %d events pending, %d effects in the outbox (%v)",
-				timeout, len(rels), len(pending), len(out), err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestStandbysAcknowledge runs three `dobrobot run` processes on one
 // PostgreSQL schema. Every instance, the standbys too, holds Socket Mode
 // connections; fakeslack gives each event to one of them at random. Each
@@ -184,7 +57,7 @@ func TestStandbysAcknowledge(t *testing.T) {
 		instances = 3
 		events    = 9
 	)
-	c := startCluster(t, instances, 2*time.Second, events)
+	c := startCluster(t, clusterOptions{instances: instances, tickets: events, logLevel: "debug"})
 	lead, epoch := c.leader(0, 20*time.Second)
 	if !c.slack.WaitFor(20*time.Second, func(st fakeslack.State) bool { return st.Connections == instances*slackConns }) {
 		t.Fatalf("the standbys hold no Socket Mode connections: %d open, want %d (%d per instance)",
@@ -265,7 +138,7 @@ func TestStandbysAcknowledge(t *testing.T) {
 	}
 	t.Logf("%d of %d events and clicks came through a standby", recorded, 2*events)
 	// Only the leader posts: every audit entry is of its term.
-	for i, e := range auditEpochs(t, pgDSN(t), c.store.Schema()) {
+	for i, e := range c.auditEpochs() {
 		if e != epoch {
 			t.Errorf("audit entry %d has epoch %d, want the leader's %d", i+1, e, epoch)
 		}
@@ -296,7 +169,7 @@ func TestFreezeDelaysFewEvents(t *testing.T) {
 		freeze        = 6 * time.Second
 		every         = 50 * time.Millisecond
 	)
-	c := startCluster(t, instances, leaderTimeout, 0)
+	c := startCluster(t, clusterOptions{instances: instances, leaderTimeout: leaderTimeout, logLevel: "debug"})
 	lead, epoch := c.leader(0, 20*time.Second)
 	if !c.slack.WaitFor(20*time.Second, func(st fakeslack.State) bool { return st.Connections >= slackConns }) {
 		t.Fatalf("the leader did not connect to Slack")
