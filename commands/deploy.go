@@ -191,7 +191,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 	r.card(rel)
 	switch action {
 	case ActionFinish:
-		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now))
+		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now), r.s.forgetDeploys)
 		r.thread(rel, say("Done: %s finished the deploy.", Person(r.m.User)))
 		r.reply(say("%s is done. Thank you!", rel.Ticket))
 	default:

@@ -19,11 +19,10 @@ func (r *cmdRun) queue() error {
 			closing[rel.ID] = rel
 		}
 	}
-	recent, err := r.tx.Recent(recentForEstimate)
+	typical, known, err := r.s.typicalDeploy(r.tx, r.now)
 	if err != nil {
 		return err
 	}
-	typical, known := typicalDeploy(recent)
 	text := queueText(open, locks, closing, handoffs(open, locks, closing, r.now, typical, known), r.now)
 	if r.s.cfg.Instance != "" {
 		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)

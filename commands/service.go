@@ -42,6 +42,10 @@ type Service struct {
 	alertMu   sync.Mutex
 	lastAlert time.Time
 
+	// deploys is the usual deploy's length that queue estimates turns with
+	// (handoff.go), kept for a while rather than read at every queue.
+	deploys deployEstimate
+
 	// inbox commits the messages of concurrent Receive calls together.
 	inbox GroupCommit[Message, received]
 }
