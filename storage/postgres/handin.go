@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,19 +52,4 @@ func (db *DB) HandIn(ctx context.Context, fn func(tx commands.Tx, leads bool) er
 		return err
 	}
 	return commit(ctx, ptx)
-}
-
-// commit commits ptx, even when ctx has ended meanwhile, and reports a
-// failure as Update does.
-func commit(ctx context.Context, ptx pgx.Tx) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-	defer cancel()
-	if err := ptx.Commit(cctx); err != nil {
-		if errors.Is(err, pgx.ErrTxCommitRollback) {
-			return fmt.Errorf("postgres: a statement of the transaction failed, so PostgreSQL rolled it back: %w",
-				commands.Errorf(commands.EINTERNAL, "Could not record the change: nothing was changed."))
-		}
-		return commands.Errorf(commands.EUNAVAILABLE, "could not record the change: %s", redact(err))
-	}
-	return nil
 }

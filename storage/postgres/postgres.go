@@ -281,6 +281,12 @@ func (db *DB) Update(ctx context.Context, fn func(commands.Tx) error) error {
 			return fenced(mine, mine)
 		}
 	}
+	return commit(ctx, ptx)
+}
+
+// commit commits ptx, even when ctx has ended meanwhile (the change was
+// decided; only the commit's own timeout bounds it), for Update and HandIn.
+func commit(ctx context.Context, ptx pgx.Tx) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	if err := ptx.Commit(cctx); err != nil {
