@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
-	"github.com/slack-go/slack"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
@@ -684,16 +682,7 @@ func TestSlackWarnsAboutAnotherConnection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := fakeslack.New(t)
 			for range tt.others {
-				_, url, err := slack.New(fakeslack.BotToken, slack.OptionAPIURL(fs.URL), slack.OptionAppLevelToken(fakeslack.AppToken)).
-					StartSocketModeContext(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				other, _, err := websocket.DefaultDialer.Dial(url, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer other.Close()
+				fs.OtherConnection(t)
 			}
 			var mu sync.Mutex
 			var extras []int

@@ -18,8 +18,9 @@ import (
 const recentForEstimate = 30
 
 // estimateFor is how long the usual deploy's length is kept before queue
-// reads the recent releases again. Reading them at every queue made it
-// half as slow again (0.32 → 0.48 ms p50, figure 3); a finish in this
+// reads the recent releases again, so that a queue does not decode 30
+// releases every time (figure 3 measured 0.48 ms p50 reading them at every
+// queue, 0.45–0.46 ms keeping them: within the noise); a finish in this
 // Service forgets it at once, and one handed in by another instance shows
 // within this long.
 const estimateFor = time.Minute

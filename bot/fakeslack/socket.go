@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -525,4 +526,35 @@ func (s *Server) AckLatency(envelopeID string) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// OtherConnection opens a Socket Mode connection to the app as another
+// process using the same app token would (apps.connections.open, then the
+// websocket), and closes it when t ends. It reads nothing: Slack's count of
+// the app's connections (hello's num_connections) includes it.
+func (s *Server) OtherConnection(t testing.TB) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"apps.connections.open", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+AppToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var opened struct {
+		OK    bool   `json:"ok"`
+		URL   string `json:"url"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&opened); err != nil || !opened.OK {
+		t.Fatalf("fakeslack: apps.connections.open: %+v, %v", opened, err)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(opened.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
 }

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
-	goslack "github.com/slack-go/slack"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
@@ -199,16 +197,7 @@ func TestRunWarnsAboutAnotherProcess(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	slack := fakeslack.New(t)
-	_, url, err := goslack.New(fakeslack.BotToken, goslack.OptionAPIURL(slack.URL), goslack.OptionAppLevelToken(fakeslack.AppToken)).
-		StartSocketModeContext(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	slack.OtherConnection(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dobrobot.yaml")
 	body := `

@@ -134,6 +134,27 @@ func BenchmarkFailover(b *testing.B) {
 	}
 }
 
+// benchLeader starts a Leader with ID id that runs beforeBeat before each
+// heartbeat (a failure blocks there), and returns it with the channel on
+// which it reports each term it begins; its terms last until ctx ends.
+func benchLeader(ctx context.Context, b *testing.B, dsn, schema, id string, beforeBeat func()) (*Leader, chan int64) {
+	b.Helper()
+	l, err := NewLeader(dsn, LeaderOptions{Schema: schema, ID: id, Log: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.beforeBeat = beforeBeat
+	terms := make(chan int64, 1)
+	go func() {
+		_ = l.Run(ctx, func(ctx context.Context, epoch int64) error {
+			terms <- epoch
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	return l, terms
+}
+
 // failoverOnce runs a leader and a standby and returns the time from the
 // leader's failure to the standby's term. A failed leader stops
 // heartbeating, as a killed or frozen process does; a killed one's session
@@ -149,25 +170,12 @@ func failoverOnce(b *testing.B, dsn, schema, how string, i int) time.Duration {
 	)
 	defer close(thaw)
 	newLeader := func(id string) (*Leader, chan int64) {
-		l, err := NewLeader(dsn, LeaderOptions{Schema: schema, ID: fmt.Sprintf("%s-%d", id, i), Log: zerolog.Nop()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		l.beforeBeat = func() {
+		return benchLeader(ctx, b, dsn, schema, fmt.Sprintf("%s-%d", id, i), func() {
 			if failed.Load() {
 				frozenAt.CompareAndSwap(0, time.Now().UnixNano())
 				<-thaw
 			}
-		}
-		terms := make(chan int64, 1)
-		go func() {
-			_ = l.Run(ctx, func(ctx context.Context, epoch int64) error {
-				terms <- epoch
-				<-ctx.Done()
-				return nil
-			})
-		}()
-		return l, terms
+		})
 	}
 	leader, leading := newLeader("leader")
 	<-leading
@@ -208,24 +216,11 @@ func queuedFreezeOnce(b *testing.B, dsn, schema string, i int) time.Duration {
 	var frozen atomic.Bool
 	thaw := make(chan struct{})
 	newLeader := func(id string) (*Leader, chan int64) {
-		l, err := NewLeader(dsn, LeaderOptions{Schema: schema, ID: fmt.Sprintf("%s-%d", id, i), Log: zerolog.Nop()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		l.beforeBeat = func() {
+		return benchLeader(ctx, b, dsn, schema, fmt.Sprintf("%s-%d", id, i), func() {
 			if frozen.Load() {
 				<-thaw
 			}
-		}
-		terms := make(chan int64, 1)
-		go func() {
-			_ = l.Run(ctx, func(ctx context.Context, epoch int64) error {
-				terms <- epoch
-				<-ctx.Done()
-				return nil
-			})
-		}()
-		return l, terms
+		})
 	}
 	leader, leading := newLeader("leader")
 	<-leading
