@@ -135,27 +135,33 @@ func (t *tx) ticketIDs(ticket string, fn func(id uint64) (more bool, err error))
 	return nil
 }
 
-// OpenRelease returns the newest open release of ticket, or ENOTFOUND.
-func (t *tx) OpenRelease(ticket string) (commands.Release, error) {
+// OpenReleases returns ticket's open releases, ascending ID. It walks the
+// ticket's index entries (the ticket's history, a few keys) and reads only
+// the releases the open index holds.
+func (t *tx) OpenReleases(ticket string) ([]commands.Release, error) {
 	open, err := t.bucket(bucketOpen)
 	if err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	var found uint64
+	var ids []uint64
 	err = t.ticketIDs(ticket, func(id uint64) (bool, error) {
 		if open.Get(encodeID(id)) != nil {
-			found = id
-			return false, nil
+			ids = append(ids, id)
 		}
 		return true, nil
 	})
 	if err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	if found == 0 {
-		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
+	out := make([]commands.Release, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		r, err := t.Release(ids[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
-	return t.Release(found)
+	return out, nil
 }
 
 // LastRelease returns the newest release of ticket, or ENOTFOUND.
@@ -355,7 +361,7 @@ func (t *tx) PutLock(l commands.Lock) error {
 }
 
 // DeleteLock removes the lock keyed by (component, release), if any.
-func (t *tx) DeleteLock(component string, release uint64) error {
+func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	b, err := t.bucket(bucketLocks)
 	if err != nil {
 		return err

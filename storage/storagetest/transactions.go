@@ -119,7 +119,7 @@ func testAtomicity(t *testing.T, s commands.Store, _ func() commands.Store) {
 			if _, err := tx.PutRelease(release("PAY-3", commands.StateRequested, 5)); err != nil {
 				return err
 			}
-			if err := tx.DeleteLock("backend", r.ID); err != nil {
+			if err := tx.DeleteLock("backend", r.ID, ""); err != nil {
 				return err
 			}
 			if err := tx.PutLock(commands.Lock{Component: "payments", By: "U03ADM", Since: at(5)}); err != nil {
