@@ -58,8 +58,19 @@ func ticketKey(ticket string, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// lockKey orders locks by component, then release (0, a freeze, first).
-func lockKey(component string, release uint64) []byte { return ticketKey(component, release) }
+// lockKey orders locks by component, then release (0, a freeze, first). A
+// release's lock is keyed by component and release, unique already; a
+// freeze (release 0) adds its environment after the ID, "" (every
+// environment) first, so that two environments may freeze one component.
+// Component names hold no zero byte, so one component's keys never mix with
+// another's.
+func lockKey(component string, release uint64, env string) []byte {
+	k := ticketKey(component, release)
+	if release == 0 {
+		k = append(k, env...)
+	}
+	return k
+}
 
 // timeKey is a 12-byte key ordered like the times: seconds since the epoch
 // with the sign bit flipped, then nanoseconds.
@@ -73,6 +84,15 @@ func inboxIndexKey(e commands.InboxEvent) []byte { return append(timeKey(e.Recei
 func checkName(what, s string) error {
 	if s == "" || strings.IndexByte(s, 0) >= 0 {
 		return commands.Errorf(commands.EINVALID, "%q is not a valid %s name.", s, what)
+	}
+	return nil
+}
+
+// checkEnv refuses an environment name that would corrupt a key; "" (none,
+// or every environment for a freeze) is fine.
+func checkEnv(env string) error {
+	if strings.IndexByte(env, 0) >= 0 {
+		return commands.Errorf(commands.EINVALID, "%q is not a valid environment name.", env)
 	}
 	return nil
 }
@@ -341,9 +361,13 @@ func (t *tx) Locks() ([]commands.Lock, error) {
 	return out, nil
 }
 
-// PutLock adds or replaces the lock keyed by (Component, Release).
+// PutLock adds or replaces the lock keyed by (Component, Release), or the
+// freeze keyed by (Component, Env).
 func (t *tx) PutLock(l commands.Lock) error {
 	if err := checkName("component", l.Component); err != nil {
+		return err
+	}
+	if err := checkEnv(l.Env); err != nil {
 		return err
 	}
 	b, err := t.bucket(bucketLocks)
@@ -354,19 +378,20 @@ func (t *tx) PutLock(l commands.Lock) error {
 	if err != nil {
 		return fmt.Errorf("storage: encode lock of %s: %w", l.Component, err)
 	}
-	if err := b.Put(lockKey(l.Component, l.Release), v); err != nil {
+	if err := b.Put(lockKey(l.Component, l.Release, l.Env), v); err != nil {
 		return fmt.Errorf("storage: put lock of %s: %w", l.Component, err)
 	}
 	return nil
 }
 
-// DeleteLock removes the lock keyed by (component, release), if any.
+// DeleteLock removes the lock keyed by (component, release), or the freeze
+// keyed by (component, env) when release is 0, if any.
 func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	b, err := t.bucket(bucketLocks)
 	if err != nil {
 		return err
 	}
-	if err := b.Delete(lockKey(component, release)); err != nil {
+	if err := b.Delete(lockKey(component, release, env)); err != nil {
 		return fmt.Errorf("storage: delete lock of %s: %w", component, err)
 	}
 	return nil
