@@ -102,7 +102,9 @@ type Tx interface {
 	// Deployed returns every (env, component) entry, ordered by env then
 	// component.
 	Deployed() ([]Deployed, error)
-	// PutDeployed adds or replaces the entry of (d.Env, d.Component).
+	// PutDeployed adds or replaces the entry of (d.Env, d.Component). Both
+	// are names (EINVALID when empty): the core writes the release's
+	// EnvName(), so that a release without Env is found in DefaultEnv.
 	PutDeployed(d Deployed) error
 }
 
