@@ -15,7 +15,7 @@ import (
 
 // The authorisation matrix (docs/reliability.md, T44, T45, T48): every command,
 // by every kind of actor, through each path into the bot (a mention in the
-// release channel, a DM, a click on a button), against the real Slack
+// release channel, a DM, a click on a button, a slash command), against the real Slack
 // adapter, Service and bbolt. One table says what is allowed; the bot must
 // agree on every cell.
 
@@ -72,10 +72,11 @@ var authzOpenDobro = map[string][4]bool{
 	"mention": {true, true, true, true},
 	"DM":      {true, true, true, false},
 	"button":  {true, true, true, false},
+	"slash":   {true, true, true, false}, // typed anywhere: no proof of membership
 }
 
 // authzPaths are the ways into the bot.
-var authzPaths = []string{"mention", "DM", "button"}
+var authzPaths = []string{"mention", "DM", "button", "slash"}
 
 func TestAuthorisationMatrix(t *testing.T) {
 	verbs := make([]string, 0, len(authzAllowed))
@@ -221,6 +222,13 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 				click.Team = "T0OTHER"
 			}
 			env, eventID = fs.ClickEnvelope(click), "button:"+click.TriggerID
+		case "slash":
+			// /dobro TEXT typed in the release channel.
+			sl := fakeslack.Slash{User: c.actor.user, Channel: releaseChannel, Text: text, TriggerID: fmt.Sprintf("%d.1.slash", 1000+i)}
+			if c.actor.name == "unknown" {
+				sl.Team = "T0OTHER"
+			}
+			env, eventID = fs.SlashEnvelope(sl), "slash:"+sl.TriggerID
 		}
 		do(t, fs, env)
 

@@ -561,6 +561,8 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		in = parseEvent(req.Payload, ses.me, ses.Channel)
 	case socketmode.RequestTypeInteractive:
 		in = parseAction(req.Payload, ses.me)
+	case socketmode.RequestTypeSlashCommands:
+		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read)
 	default:
 		in = skip("envelope type " + req.Type)
 	}

@@ -531,6 +531,17 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case e.Via == commands.ViaDM:
 		_, err := s.post(ctx, key, e, e.Channel, "", effectText(e), e.Buttons)
+		switch slackCode(err) {
+		case "channel_not_found", "not_in_channel", "is_archived":
+			// A slash command typed in a DM between people: the bot is not
+			// in that DM, so it answers in its own. A failure in its own DM
+			// stays a failure.
+			if own, oerr := s.dmChannel(ctx, key, e.User); oerr == nil && own != e.Channel {
+				s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
+					Msg("could not answer in the DM the command came from; sending it in the bot's DM")
+				_, err = s.post(ctx, key, e, own, "", effectText(e), e.Buttons)
+			}
+		}
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {
