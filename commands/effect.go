@@ -70,6 +70,8 @@ type Effect struct {
 	// time, which delivers it as it is. The core never writes it.
 	Legacy  string   `json:"text,omitempty"`
 	Buttons []Button `json:"buttons,omitempty"`
+	// Export is the audit export an EffectFile sends.
+	Export *AuditExport `json:"export,omitempty"`
 }
 
 // Button is an action offered with a message. A click is handled exactly like

@@ -24,11 +24,12 @@ type roles struct {
 }
 
 // prepare fetches what cmd needs before its transaction: the actor's roles
-// for a command that changes state, and what its verb's Needs name.
+// for a command that changes state or that not anyone may use (audit), and
+// what its verb's Needs name.
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
-	if !spec.Changes {
+	if !spec.Changes && spec.Who == whoAnyone {
 		return p
 	}
 	p.roles = s.rolesOf(ctx, m, spec.Who)
