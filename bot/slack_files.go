@@ -73,7 +73,7 @@ func (s *sender) file(ctx context.Context, key string, e commands.Effect) error 
 		return err
 	}
 	name := e.Export.FileName(time.Now())
-	return s.callWithin(ctx, key, "files.upload", true, uploadTimeout, func(ctx context.Context) error {
+	err = s.callWithin(ctx, key, "files.upload", true, uploadTimeout, func(ctx context.Context) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return permanentError{fmt.Errorf("rewinding the export: %w", err)}
 		}
@@ -83,6 +83,19 @@ func (s *sender) file(ctx context.Context, key string, e commands.Effect) error 
 		})
 		return err
 	})
+	if err == nil || classify(err) != errPermanent {
+		return err
+	}
+	// Refused for good (most often missing_scope: an app installed before
+	// files:write): the admin hears why rather than nothing.
+	s.log.Error().Err(err).Str("user", e.User).Msg("Slack refused the upload of an audit export")
+	why := slackCode(err)
+	if why == "" {
+		why = err.Error()
+	}
+	_, perr := s.post(ctx, key, e, ch, "", "Slack refused the upload of the audit log ("+escape(why)+
+		"): ask whoever manages the Slack app to update it (docs/slack.md, Updating an installed app), or use `dobrobot audit export` on the bot's host.", nil)
+	return perr
 }
 
 // spool streams the export to a temporary file and returns it, with its

@@ -33,7 +33,8 @@ func lineExporter(db *storage.DB) Exporter {
 // into that DM with files upload v2, named dobrobot-audit-<date>.<format>;
 // a slash command typed in the DM does the same. In a channel, or by
 // anyone but an admin, it is refused with a reason and nothing is
-// uploaded. An export with no entry, or one that fails, is said in words.
+// uploaded. An export with no entry, one that fails, and an upload Slack
+// refuses for good are said in words.
 func TestAuditUpload(t *testing.T) {
 	fs := fakeslack.New(t)
 	fs.SetChannelMembers(releaseChannel, ann, bob, adm)
@@ -117,6 +118,18 @@ func TestAuditUpload(t *testing.T) {
 	if n := len(fs.Calls("files.getUploadURLExternal")); n != 2 {
 		t.Errorf("files.getUploadURLExternal called %d times, want 2", n)
 	}
+	// An app installed before files:write: the admin hears why.
+	fail.Store(false)
+	fs.Fail("files.getUploadURLExternal", fakeslack.Failure{Error: "missing_scope", Times: 1})
+	do(t, fs, fs.EventEnvelope(fakeslack.DM(adm, "audit")))
+	h.settle(t)
+	if dm := fs.Messages(admDM); len(dm) != 3 || !strings.Contains(dm[2].Text, "Slack refused the upload of the audit log (missing_scope)") {
+		t.Errorf("the admin's DM after a missing scope: %q", texts(dm))
+	}
+	if n := len(fs.Uploads("")); n != 2 {
+		t.Errorf("%d uploads, want still 2", n)
+	}
+
 	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "dobrobot-audit-*"))
 	if len(left) > 0 {
 		t.Errorf("temporary files left behind: %q", left)
