@@ -542,7 +542,7 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 		return commands.Effect{}, fmt.Errorf("storage: next outbox ID: %w", err)
 	}
 	e.ID = id
-	v, err := json.Marshal(e)
+	v, err := encodeEffect(e)
 	if err != nil {
 		return commands.Effect{}, fmt.Errorf("storage: encode effect %d: %w", id, err)
 	}
@@ -551,6 +551,6 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 	}
 	// The sender reads it next, at once: it need not decode what was just
 	// encoded.
-	t.ec.put(id, v, e)
+	t.ec.keep(id, v, e)
 	return e, nil
 }
