@@ -33,7 +33,18 @@ func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
 	if b == nil {
 		return nil, fmt.Errorf("storage: bucket %q is missing", name)
 	}
+	if appendOnly(name) {
+		b.FillPercent = 1.0
+	}
 	return b, nil
+}
+
+func appendOnly(name []byte) bool {
+	switch string(name) {
+	case "audit", "outbox":
+		return true
+	}
+	return false
 }
 
 // encodeID is the 8-byte big-endian key of an ID or seq: byte order is
