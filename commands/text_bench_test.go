@@ -69,3 +69,19 @@ func BenchmarkEffectJSON(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHandoffs is queue's hand-off lines for 100 releases waiting for
+// one component, as a busy queue in make bench's burst is.
+func BenchmarkHandoffs(b *testing.B) {
+	open, _, now := benchQueue(100)
+	for i := range open {
+		open[i].Locks = []string{"backend"}
+	}
+	locks := []Lock{{Component: "backend", Release: 1, Ticket: "PAY-1", By: "U0REQ", Since: now.Add(-time.Minute)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(handoffs(open, locks, nil, now, 10*time.Minute, true)) != 99 {
+			b.Fatal("not every waiting release has its place")
+		}
+	}
+}
