@@ -203,6 +203,14 @@ type Policy struct {
 	Rules      Rules
 	// Channel is the release channel's ID, for links in replies.
 	Channel string
+	// Envs are the environments in promotion order, each's policy
+	// complete. Never empty once NewService has returned: without
+	// configured environments it holds one, DefaultEnv, built from the
+	// fields above and Config.Hooks.
+	Envs []EnvPolicy
+	// DefaultEnv is where dobro goes without "to": the configured
+	// default_environment, else the last environment.
+	DefaultEnv string
 }
 
 // Rules are the checks a ticket must pass before its release is queued.

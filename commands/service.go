@@ -46,6 +46,10 @@ type Service struct {
 	// (handoff.go), kept for a while rather than read at every queue.
 	deploys deployEstimate
 
+	// envNames are the configured environments' names, nil when the
+	// configuration names none (ParseIn).
+	envNames []string
+
 	// inbox commits the messages of concurrent Receive calls together.
 	inbox GroupCommit[Message, received]
 }
@@ -108,7 +112,12 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	s := &Service{cfg: c}
+	s := &Service{cfg: withEnvs(c)}
+	if len(c.Policy.Envs) > 0 {
+		// Only configured environments give "to", "in" and "version" a
+		// meaning: without them those words stay in notes and reasons.
+		s.envNames = s.cfg.Policy.EnvNames()
+	}
 	s.inbox.Commit = s.receive
 	return s
 }
@@ -164,7 +173,7 @@ func (s *Service) now() time.Time {
 func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 	log := s.cfg.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
 	began := time.Now()
-	cmd, perr := Parse(m.Text)
+	cmd, perr := ParseIn(m.Text, s.envNames)
 	outcome := OutcomeOK
 	if s.cfg.Observer != nil {
 		defer func() {
