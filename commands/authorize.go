@@ -6,9 +6,19 @@ import (
 
 // authorize is the one authorisation check for every command and path: it
 // applies the rule of the command's verb (verbs' Who) to the actor's roles
-// and, for the rules that depend on it, to rel.
+// in the environment of rel (without rel: the command's) and, for the rules
+// that depend on it, to rel.
 func (r *cmdRun) authorize(rel *Release) error {
-	ro := r.pre.roles
+	env := r.cmdEnv()
+	if rel != nil {
+		env = r.s.envOf(*rel)
+	}
+	ro := r.rolesIn(env.Name)
+	if rel == nil && r.cmd.Env == "" && r.cmd.Verb != VerbDobro {
+		// lock and unlock without "in" act in every environment: the
+		// actor must hold the role in every one.
+		ro = r.rolesEverywhere()
+	}
 	if ro.err != nil {
 		return Errorf(EUNAVAILABLE, "Could not check your roles right now (%s): nothing was changed, try again in a minute.", ErrorMessage(ro.err))
 	}
@@ -38,8 +48,47 @@ func (r *cmdRun) authorize(rel *Release) error {
 			return nil
 		}
 		return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", Person(rel.Requester), r.cmd.Verb, rel.Ticket)
+	case whoDeployer:
+		if len(env.Deployers) == 0 {
+			if rel != nil && (rel.Requester == user || rel.Admin == user || ro.admin) {
+				return nil
+			}
+			return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", Person(rel.Requester), r.cmd.Verb, rel.Ticket)
+		}
+		if ro.deployer || ro.admin {
+			return nil
+		}
+		return Errorf(EFORBIDDEN, "Only the deployers of %s (or an admin) can %s %s: ask one of them.", env.Name, r.cmd.Verb, rel.Ticket)
 	}
 	return nil
+}
+
+// cmdEnv is the policy of the environment the command names (in ENV, to
+// ENV), else the default environment's.
+func (r *cmdRun) cmdEnv() EnvPolicy { return r.s.env(r.cmd.Env) }
+
+// rolesIn returns the actor's roles in environment env, as prepared.
+func (r *cmdRun) rolesIn(env string) roles { return r.pre.roles[env] }
+
+// rolesEverywhere returns the roles the actor holds in every environment.
+func (r *cmdRun) rolesEverywhere() roles {
+	var all roles
+	for i, e := range r.s.cfg.Policy.Envs {
+		ro := r.pre.roles[e.Name]
+		if i == 0 {
+			all = ro
+			continue
+		}
+		all.requester = all.requester && ro.requester
+		all.approver = all.approver && ro.approver
+		all.admin = all.admin && ro.admin
+		all.deployer = all.deployer && ro.deployer
+		all.notInChannel = all.notInChannel || ro.notInChannel
+		if ro.err != nil {
+			all.err = ro.err
+		}
+	}
+	return all
 }
 
 // authorizedRelease returns the open release of the command's ticket, once
@@ -68,12 +117,15 @@ func (r *cmdRun) openRelease() (Release, error) {
 	if err != nil {
 		return Release{}, err
 	}
+	if env := r.s.envOf(rel).Name; r.cmd.Env != "" && env != r.cmd.Env {
+		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s (it is open in %s): %s %s in %s.", r.cmd.Ticket, r.cmd.Env, env, r.cmd.Verb, r.cmd.Ticket, env)
+	}
 	if rel.Running != nil {
 		p, held := r.s.heldResult(rel.Running.Attempt)
 		switch {
 		case !held:
 			return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
-		case !r.pre.roles.admin:
+		case !r.rolesIn(r.s.envOf(rel).Name).admin:
 			return Release{}, Errorf(ECONFLICT, "%s Wait, or ask an admin: an admin's command on %s records it first.", p.text(rel.Ticket, r.now), rel.Ticket)
 		}
 		if rel, err = r.settle(rel, p); err != nil {

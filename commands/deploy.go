@@ -33,7 +33,7 @@ func (r *cmdRun) start() error {
 	if err := r.checkLocks(rel); err != nil {
 		return err
 	}
-	hook := r.s.cfg.Hooks.Start
+	hook := r.s.envOf(rel).Hooks.Start
 	detail := "locks: " + strings.Join(rel.Locks, ",")
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
 		detail += "; admin override"
@@ -141,7 +141,7 @@ func (r *cmdRun) finish() error {
 	if rel.State != StateDeploying && rel.State != StateFailed {
 		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
 	}
-	if hook := r.s.cfg.Hooks.Finish; hook != nil {
+	if hook := r.s.envOf(rel).Hooks.Finish; hook != nil {
 		hookRun := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		rel.Running = &hookRun
 		if rel, err = r.tx.PutRelease(rel); err != nil {
@@ -260,7 +260,7 @@ func (r *cmdRun) tellNext(freed []string) error {
 		}
 		if wants && !blocked {
 			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
-				Button{Label: "Start", Command: "dep start " + o.Ticket, Style: "primary"})
+				Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"})
 		}
 	}
 	return nil

@@ -44,6 +44,7 @@ type Action string
 const (
 	ActionRequest Action = "request"
 	ActionAccept  Action = "accept"
+	ActionApprove Action = "approve" // one approval short of the environment's approvals: still requested
 	ActionReject  Action = "reject"
 	ActionClaim   Action = "claim"
 	ActionStart   Action = "start"   // dep start: locks taken, start hook about to run
@@ -80,14 +81,17 @@ type Release struct {
 	// Build is the version the release deploys (a build ID, tag or commit),
 	// shown to users as its "version"; empty when none was given. (Version,
 	// below, is the store's write counter.)
-	Build      string   `json:"build,omitempty"`
-	Summary    string   `json:"summary,omitempty"`
-	URL        string   `json:"url,omitempty"` // link to the ticket in the tracker
-	Note       string   `json:"note,omitempty"`
-	State      State    `json:"state"`
-	NeedAdmin  bool     `json:"need_admin"`
-	Requester  string   `json:"requester"`
-	Approver   string   `json:"approver,omitempty"`
+	Build     string `json:"build,omitempty"`
+	Summary   string `json:"summary,omitempty"`
+	URL       string `json:"url,omitempty"` // link to the ticket in the tracker
+	Note      string `json:"note,omitempty"`
+	State     State  `json:"state"`
+	NeedAdmin bool   `json:"need_admin"`
+	Requester string `json:"requester"`
+	Approver  string `json:"approver,omitempty"`
+	// Approvals are the distinct approvers so far, in order, where the
+	// environment needs more than one; the requester never counts.
+	Approvals  []string `json:"approvals,omitempty"`
 	Admin      string   `json:"admin,omitempty"`
 	Components []string `json:"components,omitempty"` // all of the release's components
 	Locks      []string `json:"locks,omitempty"`      // the lockable ones among Components

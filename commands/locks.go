@@ -86,7 +86,7 @@ func (r *cmdRun) unlock() error {
 	freed := []string{comp}
 	if comp == AllComponents {
 		// all also frees the releases that lock nothing: the freeze held them too.
-		freed = append(slices.Clone(r.s.cfg.Policy.Components), AllComponents)
+		freed = append(r.lockable(), AllComponents)
 	}
 	return r.tellNext(freed)
 }
@@ -133,10 +133,28 @@ func (r *cmdRun) component() (string, error) {
 	if comp == AllComponents {
 		return comp, nil
 	}
-	for _, known := range r.s.cfg.Policy.Components {
+	for _, known := range r.lockable() {
 		if strings.EqualFold(known, comp) {
 			return known, nil
 		}
 	}
-	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", comp, strings.Join(r.s.cfg.Policy.Components, ", "))
+	return "", Errorf(EINVALID, "%s is not a lockable component (known: %s, or all).", comp, strings.Join(r.lockable(), ", "))
+}
+
+// lockable returns the components lock and unlock take: those of the
+// command's environment (in ENV), else those of every environment, in
+// promotion order, each once.
+func (r *cmdRun) lockable() []string {
+	if r.cmd.Env != "" {
+		return slices.Clone(r.cmdEnv().Components)
+	}
+	var out []string
+	for _, e := range r.s.cfg.Policy.Envs {
+		for _, c := range e.Components {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

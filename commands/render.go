@@ -78,7 +78,7 @@ func since(now, t time.Time) string {
 // CardText renders a release's card as text: what the console shows and what
 // a chat adapter may use as its notification fallback.
 func CardText(r Release, now time.Time) Text {
-	b := say("%v — %s", TicketRef(r), strings.ToUpper(string(r.State)))
+	b := say("%v%s — %s", TicketRef(r), envVersion(r), strings.ToUpper(string(r.State)))
 	if r.Summary != "" {
 		b = b.say(" — %s", r.Summary)
 	}
@@ -89,6 +89,10 @@ func CardText(r Release, now time.Time) Text {
 			verb = "rejected"
 		}
 		b = b.say(" · %s by %v", verb, Person(r.Approver))
+	}
+	if len(r.Approvals) > 0 && (r.State == StateRequested || len(r.Approvals) > 1) {
+		// Several approvals: who approved so far.
+		b = b.say(" · approved by %v", peopleText(r.Approvals))
 	}
 	if r.Admin != "" {
 		b = b.say(" · admin %v", Person(r.Admin))
@@ -192,7 +196,7 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	} else {
 		b = b.say("Queue (%d open):", len(open))
 		for i, r := range open {
-			b = b.say("\n%d. %v — %s — requester %v", i+1, TicketRef(r), r.State, Person(r.Requester))
+			b = b.say("\n%d. %v%s — %s — requester %v", i+1, TicketRef(r), envVersion(r), r.State, Person(r.Requester))
 			if r.Approver != "" {
 				b = b.say(", approver %v", Person(r.Approver))
 			}

@@ -278,7 +278,10 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 	s.lastAlert = now
 	s.alertMu.Unlock()
 	s.cfg.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
-	admins := s.expand(ctx, s.cfg.Policy.Admins)
+	var admins []string
+	for _, e := range s.cfg.Policy.Envs {
+		admins = uniq(append(admins, s.expand(ctx, e.Admins)...)...)
+	}
 	text := say("%v The tracker rejects dobrobot's credentials (%s). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again.", Icon("rotating_light"), ErrorMessage(cause))
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		for _, a := range admins {

@@ -80,6 +80,9 @@ const (
 	whoOtherApprover        // an approver other than the release's requester
 	whoAdmin                // an admin
 	whoRequesterOrAdmin     // the release's requester or admin, or any admin
+	// whoDeployer is whoRequesterOrAdmin where the release's environment
+	// names no deployers; where it does, a deployer or an admin.
+	whoDeployer
 )
 
 // String is the rule as help says it.
@@ -93,6 +96,8 @@ func (w who) String() string {
 		return "admin"
 	case whoRequesterOrAdmin:
 		return "requester or admin"
+	case whoDeployer:
+		return "requester or admin (deployer where configured)"
 	}
 	return "anyone"
 }
@@ -126,9 +131,9 @@ func init() {
 			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
 		{Verb: VerbHere, Args: argTicket, Who: whoAdmin, Does: "claim releases", Changes: true, Run: (*cmdRun).here,
 			Syntax: "here TICKET", Describe: "claim an accepted release as its admin"},
-		{Verb: VerbStart, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).start,
+		{Verb: VerbStart, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).start,
 			Syntax: "dep start TICKET", Describe: "take the components' locks and run the start hook"},
-		{Verb: VerbFinish, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).finish,
+		{Verb: VerbFinish, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).finish,
 			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},
 		{Verb: VerbCancel, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).cancel,
 			Syntax: "cancel TICKET [reason]", Describe: "withdraw a release that has not finished; frees its locks"},
