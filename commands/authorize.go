@@ -107,7 +107,7 @@ func (r *cmdRun) authorizedRelease() (Release, error) {
 // openRelease returns the ticket's open release, or a refusal saying how to
 // request it.
 func (r *cmdRun) openRelease() (Release, error) {
-	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
+	rel, err := openRelease(r.tx, r.cmd.Ticket, r.cmd.Env)
 	if ErrorCode(err) == ENOTFOUND {
 		if last, lerr := r.tx.LastRelease(r.cmd.Ticket); lerr == nil {
 			return Release{}, Errorf(ECONFLICT, "%s is already %s (%s): request it again with dobro %s.", r.cmd.Ticket, last.State, Ago(r.now.Sub(last.Updated))+" ago", r.cmd.Ticket)

@@ -183,7 +183,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 	}
 	if free {
 		for _, c := range rel.Locks {
-			if err := r.tx.DeleteLock(c, rel.ID); err != nil {
+			if err := r.tx.DeleteLock(c, rel.ID, ""); err != nil {
 				return err
 			}
 		}

@@ -81,17 +81,15 @@ type Release struct {
 	// Build is the version the release deploys (a build ID, tag or commit),
 	// shown to users as its "version"; empty when none was given. (Version,
 	// below, is the store's write counter.)
-	Build     string `json:"build,omitempty"`
-	Summary   string `json:"summary,omitempty"`
-	URL       string `json:"url,omitempty"` // link to the ticket in the tracker
-	Note      string `json:"note,omitempty"`
-	State     State  `json:"state"`
-	NeedAdmin bool   `json:"need_admin"`
-	Requester string `json:"requester"`
-	Approver  string `json:"approver,omitempty"`
-	// Approvals are the distinct approvers so far, in order, where the
-	// environment needs more than one; the requester never counts.
-	Approvals  []string `json:"approvals,omitempty"`
+	Build      string   `json:"build,omitempty"`
+	Summary    string   `json:"summary,omitempty"`
+	URL        string   `json:"url,omitempty"` // link to the ticket in the tracker
+	Note       string   `json:"note,omitempty"`
+	State      State    `json:"state"`
+	NeedAdmin  bool     `json:"need_admin"`
+	Requester  string   `json:"requester"`
+	Approver   string   `json:"approver,omitempty"`
+	Approvals  []string `json:"approvals,omitempty"` // distinct approvers so far, in order; the requester never counts
 	Admin      string   `json:"admin,omitempty"`
 	Components []string `json:"components,omitempty"` // all of the release's components
 	Locks      []string `json:"locks,omitempty"`      // the lockable ones among Components
@@ -159,10 +157,27 @@ type Lock struct {
 	By        string    `json:"by"` // who took it
 	Since     time.Time `json:"since"`
 	Reason    string    `json:"reason,omitempty"`
+	// Env is the environment the lock holds: a release's lock carries its
+	// release's EnvName(); a freeze names the environment it was set in,
+	// or "" for one that holds every environment.
+	Env string `json:"env,omitempty"`
 }
 
 // Frozen reports whether l is an admin's freeze rather than a release's lock.
 func (l Lock) Frozen() bool { return l.Release == 0 }
+
+// Deployed is what is where: the last release marked done for (Env,
+// Component). The store keeps one per pair, so that reading what runs where
+// costs environments × components and never a walk of the history.
+type Deployed struct {
+	Env       string    `json:"env"`
+	Component string    `json:"component"`
+	Release   uint64    `json:"release"`
+	Ticket    string    `json:"ticket"`
+	Build     string    `json:"build,omitempty"`
+	By        string    `json:"by"`   // who finished it
+	Done      time.Time `json:"done"` // when it was marked done
+}
 
 // AllComponents is the component name that freezes every component.
 const AllComponents = "all"

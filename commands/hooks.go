@@ -217,7 +217,7 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string, hel
 		return err
 	}
 	for _, c := range held {
-		if err := r.tx.DeleteLock(c, rel.ID); err != nil {
+		if err := r.tx.DeleteLock(c, rel.ID, ""); err != nil {
 			return err
 		}
 	}

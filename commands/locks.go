@@ -76,7 +76,7 @@ func (r *cmdRun) unlock() error {
 		r.reply(say("%s is not frozen.", comp))
 		return nil
 	}
-	if err := r.tx.DeleteLock(comp, 0); err != nil {
+	if err := r.tx.DeleteLock(comp, 0, ""); err != nil {
 		return err
 	}
 	if err := r.audit(ActionUnlock, "", StateNone, StateNone, comp); err != nil {
@@ -105,7 +105,7 @@ func (r *cmdRun) unlockLeft(comp string, rel Release) error {
 		}
 		return Errorf(ECONFLICT, "%s is locked by %s, %s.", comp, rel.Ticket, closingText(rel, comp, r.now))
 	}
-	if err := r.tx.DeleteLock(comp, rel.ID); err != nil {
+	if err := r.tx.DeleteLock(comp, rel.ID, ""); err != nil {
 		return err
 	}
 	why := fmt.Sprintf("lock left by %s, which is %s", rel.Ticket, rel.State)

@@ -33,7 +33,7 @@ func (r *cmdRun) queue() error {
 
 // anyRelease returns the ticket's open release, else its most recent one.
 func (r *cmdRun) anyRelease() (Release, error) {
-	rel, err := r.tx.OpenRelease(r.cmd.Ticket)
+	rel, err := openRelease(r.tx, r.cmd.Ticket, r.cmd.Env)
 	if ErrorCode(err) == ENOTFOUND {
 		rel, err = r.tx.LastRelease(r.cmd.Ticket)
 	}

@@ -86,6 +86,7 @@ func cloneRelease(r commands.Release) commands.Release {
 	r.Components = slices.Clone(r.Components)
 	r.Locks = slices.Clone(r.Locks)
 	r.TicketComponents = slices.Clone(r.TicketComponents)
+	r.Approvals = slices.Clone(r.Approvals)
 	if r.Running != nil {
 		run := *r.Running
 		r.Running = &run

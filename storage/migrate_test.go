@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -81,8 +82,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if schema != "2" || processed {
-		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want \"2\", false", schema, processed)
+	if want := strconv.Itoa(storage.SchemaVersion); schema != want || processed {
+		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want %q, false", schema, processed, want)
 	}
 
 	ctx := context.Background()

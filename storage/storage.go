@@ -26,7 +26,7 @@ var _ commands.Store = (*DB)(nil)
 // SchemaVersion is the version of the bucket layout this package writes. A
 // file with a lower version is migrated when opened read-write; a file with a
 // higher one is refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] upgrades a file from schema version i+1 to i+2, inside the
 // transaction that then records the new version. Append, never edit.
@@ -39,6 +39,18 @@ var migrations = []func(*bolt.Tx) error{
 			return nil
 		}
 		return tx.DeleteBucket(bucketProcessedV1)
+	},
+	// 2 → 3: environments (issue 14). The deployed bucket, what is where,
+	// is new and starts empty: it is written when a release is marked done
+	// from now on. A freeze's key gains its environment after the release
+	// ID 0, which is nothing for every freeze written before (they hold
+	// every environment, Env ""), so their keys stay as they are; a
+	// release's lock and the tickets index keep their keys (see
+	// docs/architecture.md, "Storage"). Releases and locks without an env
+	// read as DefaultEnv: nothing is rewritten.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketDeployed)
+		return err
 	},
 }
 
@@ -69,6 +81,7 @@ var (
 	bucketInbox      = []byte("inbox")
 	bucketPending    = []byte("inbox_pending")
 	bucketOutbox     = []byte("outbox")
+	bucketDeployed   = []byte("deployed")
 	keySchemaVersion = []byte("schema")
 
 	// bucketProcessedV1 is schema 1's index of processed inbox events,
@@ -78,7 +91,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
-	bucketAudit, bucketInbox, bucketPending, bucketOutbox,
+	bucketAudit, bucketInbox, bucketPending, bucketOutbox, bucketDeployed,
 }
 
 // Options tunes Open. The zero value is what dobrobot run uses.

@@ -121,9 +121,9 @@ type queries struct {
 	bumpEpoch, recordTerm     string
 	term                      string
 
-	release, releaseForUpdate, openRelease, lastRelease string
-	open, releases, recent                              string
-	nextRelease, insertRelease, updateRelease           string
+	release, releaseForUpdate, openReleases, lastRelease string
+	open, releases, recent                               string
+	nextRelease, insertRelease, updateRelease            string
 
 	locks, putLock, deleteLock string
 
@@ -150,7 +150,7 @@ func newQueries(schema string) queries {
 
 	q.release = x(`SELECT data FROM {s}.releases WHERE id = $1`)
 	q.releaseForUpdate = x(`SELECT ticket, version FROM {s}.releases WHERE id = $1 FOR UPDATE`)
-	q.openRelease = x(`SELECT data FROM {s}.releases WHERE ticket = $1 AND open ORDER BY id DESC LIMIT 1`)
+	q.openReleases = x(`SELECT data FROM {s}.releases WHERE ticket = $1 AND open ORDER BY id`)
 	q.lastRelease = x(`SELECT data FROM {s}.releases WHERE ticket = $1 ORDER BY id DESC LIMIT 1`)
 	q.open = x(`SELECT data FROM {s}.releases WHERE open ORDER BY id`)
 	q.releases = x(`SELECT data FROM {s}.releases WHERE ticket = $1 ORDER BY id DESC LIMIT $2`)

@@ -134,20 +134,15 @@ func (t *tx) Release(id uint64) (commands.Release, error) {
 	return r, nil
 }
 
-// OpenRelease returns the newest open release of ticket, or ENOTFOUND.
-func (t *tx) OpenRelease(ticket string) (commands.Release, error) {
+// OpenReleases returns ticket's open releases, ascending ID.
+func (t *tx) OpenReleases(ticket string) ([]commands.Release, error) {
 	if err := t.check(false); err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	var r commands.Release
-	ok, err := t.lookup(t.q.openRelease, &r, ticket)
-	if err != nil {
-		return commands.Release{}, err
+	if checkText("ticket", ticket) != nil {
+		return nil, nil // no row can hold it
 	}
-	if !ok {
-		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
-	}
-	return r, nil
+	return all[commands.Release](t, t.q.openReleases, "open releases of "+ticket, ticket)
 }
 
 // LastRelease returns the newest release of ticket, or ENOTFOUND.
@@ -280,7 +275,7 @@ func (t *tx) PutLock(l commands.Lock) error {
 }
 
 // DeleteLock removes the lock keyed by (component, release), if any.
-func (t *tx) DeleteLock(component string, release uint64) error {
+func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	if err := t.check(true); err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentUpdates", testConcurrent},
 		{"AuditProjection", testProjection},
+		{"OpenReleasesOfEveryEnvironment", testOpenReleases},
+		{"FreezesByEnvironment", testFreezesByEnv},
+		{"Deployed", testDeployed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
