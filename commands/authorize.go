@@ -107,8 +107,8 @@ func (r *cmdRun) authorizedRelease() (Release, error) {
 // openRelease returns the ticket's open release, or a refusal saying how to
 // request it.
 func (r *cmdRun) openRelease() (Release, error) {
-	rel, err := openRelease(r.tx, r.cmd.Ticket, r.cmd.Env)
-	if ErrorCode(err) == ENOTFOUND {
+	rel, err := r.findOpen(r.cmd.Ticket, r.cmd.Env)
+	if ErrorCode(err) == ENOTFOUND && r.cmd.Env == "" {
 		if last, lerr := r.tx.LastRelease(r.cmd.Ticket); lerr == nil {
 			return Release{}, Errorf(ECONFLICT, "%s is already %s (%s): request it again with dobro %s.", r.cmd.Ticket, last.State, Ago(r.now.Sub(last.Updated))+" ago", r.cmd.Ticket)
 		}
@@ -116,9 +116,6 @@ func (r *cmdRun) openRelease() (Release, error) {
 	}
 	if err != nil {
 		return Release{}, err
-	}
-	if env := r.s.envOf(rel).Name; r.cmd.Env != "" && env != r.cmd.Env {
-		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s (it is open in %s): %s %s in %s.", r.cmd.Ticket, r.cmd.Env, env, r.cmd.Verb, r.cmd.Ticket, env)
 	}
 	if rel.Running != nil {
 		p, held := r.s.heldResult(rel.Running.Attempt)

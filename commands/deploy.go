@@ -47,7 +47,7 @@ func (r *cmdRun) start() error {
 		return err
 	}
 	for _, comp := range rel.Locks {
-		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, By: r.m.User, Since: r.now}); err != nil {
+		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, Env: r.s.envName(rel), By: r.m.User, Since: r.now}); err != nil {
 			return err
 		}
 	}
@@ -69,16 +69,22 @@ func (r *cmdRun) start() error {
 }
 
 // checkLocks refuses when a component of rel is locked by another release,
-// frozen, or wanted by an earlier ready release (no jumping the queue). A
-// freeze of all stops every start, also of a release that locks nothing.
+// frozen, or wanted by an earlier ready release (no jumping the queue), all
+// in rel's environment: deploying backend to qa never blocks backend in
+// production. A freeze of all stops every start there, also of a release
+// that locks nothing; a freeze without an environment holds in every one.
 func (r *cmdRun) checkLocks(rel Release) error {
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return err
 	}
+	env := r.s.envName(rel)
 	for _, l := range locks {
+		if !r.s.lockIn(l, env) {
+			continue
+		}
 		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {
-			return Errorf(ECONFLICT, "%s: %s.", lockText(l, r.now).capitalize(), "wait until an admin unlocks it")
+			return Errorf(ECONFLICT, "%s: %s.", lockText(l, r.now, r.s.envConfigured()).capitalize(), "wait until an admin unlocks it")
 		}
 		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
 			return r.lockedBy(l)
@@ -92,7 +98,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 		if o.ID >= rel.ID {
 			break
 		}
-		if !ready(o) {
+		if !ready(o) || r.s.envName(o) != env {
 			continue
 		}
 		for _, c := range o.Locks {
@@ -109,7 +115,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 // cancel hook runs, or after a restart found it running: say so, and what
 // to do.
 func (r *cmdRun) lockedBy(l Lock) error {
-	text := lockText(l, r.now).capitalize()
+	text := lockText(l, r.now, r.s.envConfigured()).capitalize()
 	holder, err := r.tx.Release(l.Release)
 	if err != nil || holder.State.Open() {
 		return Errorf(ECONFLICT, "%s.", text)
@@ -214,7 +220,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		r.reply(msg)
 	}
 	if free {
-		return r.tellNext(rel.Locks)
+		return r.tellNext(r.s.envName(rel), rel.Locks)
 	}
 	return nil
 }
@@ -229,9 +235,18 @@ func keptText(rel Release) string {
 }
 
 // tellNext DMs the requester of each first ready release waiting for one of
-// the freed components that can now start.
-func (r *cmdRun) tellNext(freed []string) error {
+// the freed components of environment env ("": of every environment) that
+// can now start.
+func (r *cmdRun) tellNext(env string, freed []string) error {
 	if len(freed) == 0 {
+		return nil
+	}
+	if env == "" {
+		for _, e := range r.s.cfg.Policy.Envs {
+			if err := r.tellNext(e.Name, freed); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	open, locks, err := r.openAndLocks()
@@ -240,14 +255,16 @@ func (r *cmdRun) tellNext(freed []string) error {
 	}
 	busy := map[string]bool{}
 	for _, l := range locks {
-		busy[l.Component] = true
+		if r.s.lockIn(l, env) {
+			busy[l.Component] = true
+		}
 	}
 	if busy[AllComponents] {
 		return nil
 	}
 	claimed := map[string]bool{} // components an earlier ready release will take first
 	for _, o := range open {
-		if !ready(o) || o.State.HoldsLocks() {
+		if !ready(o) || o.State.HoldsLocks() || r.s.envName(o) != env {
 			continue
 		}
 		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false

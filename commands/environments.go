@@ -2,6 +2,7 @@ package commands
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -104,4 +105,113 @@ func (s *Service) env(name string) EnvPolicy {
 	}
 	e, _ := s.cfg.Policy.Env(s.cfg.Policy.DefaultEnv)
 	return e
+}
+
+// envName is the name of rel's environment: Env, or the default
+// environment for a release that names none.
+func (s *Service) envName(rel Release) string {
+	if rel.Env == "" {
+		return s.cfg.Policy.DefaultEnv
+	}
+	return rel.Env
+}
+
+// findOpen returns ticket's open release in environment env, or, with env
+// "", its one open release whatever the environment. A ticket open in
+// several environments is refused with the list, and one open elsewhere
+// than env is refused naming where: a command never guesses the release.
+func (r *cmdRun) findOpen(ticket, env string) (Release, error) {
+	open, err := r.tx.OpenReleases(ticket)
+	if err != nil {
+		return Release{}, err
+	}
+	var in []Release
+	var names []string
+	for _, o := range open {
+		name := r.s.envName(o)
+		names = append(names, name)
+		if env == "" || name == env {
+			in = append(in, o)
+		}
+	}
+	switch {
+	case len(in) == 1:
+		return in[0], nil
+	case len(in) > 1 && env == "":
+		return Release{}, Errorf(ECONFLICT, "%s is open in %s: say which, e.g. %s %s in %s.", ticket, strings.Join(names, " and "), r.cmd.Verb, ticket, names[len(names)-1])
+	case len(in) > 1:
+		return in[len(in)-1], nil // two open in one environment: only a store written by hand
+	case len(open) > 0:
+		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s (it is open in %s): %s %s in %s.", ticket, env, strings.Join(names, " and "), r.cmd.Verb, ticket, names[len(names)-1])
+	}
+	if env != "" {
+		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s: request it with dobro %s to %s.", ticket, env, ticket, env)
+	}
+	return Release{}, Errorf(ENOTFOUND, "%s has no open release.", ticket)
+}
+
+// lastRelease returns ticket's most recent release, in environment env
+// when env is set; ENOTFOUND when there is none.
+func (r *cmdRun) lastRelease(ticket, env string) (Release, error) {
+	if env == "" {
+		return r.tx.LastRelease(ticket)
+	}
+	// A ticket has few releases: reading them all costs little.
+	all, err := r.tx.Releases(ticket, 0)
+	if err != nil {
+		return Release{}, err
+	}
+	for _, rel := range all {
+		if r.s.envName(rel) == env {
+			return rel, nil
+		}
+	}
+	return Release{}, Errorf(ENOTFOUND, "%s has never been requested in %s.", ticket, env)
+}
+
+// lockEnv is the environment lock l holds: its Env, or, for a release's
+// lock written before environments, the default environment. A freeze
+// without one holds every environment and has "".
+func (s *Service) lockEnv(l Lock) string {
+	if l.Env == "" && !l.Frozen() {
+		return s.cfg.Policy.DefaultEnv
+	}
+	return l.Env
+}
+
+// lockIn reports whether lock l holds in environment env.
+func (s *Service) lockIn(l Lock, env string) bool {
+	e := s.lockEnv(l)
+	return e == env || (e == "" && l.Frozen())
+}
+
+// handoffsByEnv is handoffs in each environment on its own: a release waits
+// only for releases and locks of its environment (and for freezes of every
+// environment).
+func (r *cmdRun) handoffsByEnv(open []Release, locks []Lock, closing map[uint64]Release, typical time.Duration, known bool) map[uint64]handoff {
+	if len(r.s.cfg.Policy.Envs) == 1 {
+		return handoffs(open, locks, closing, r.now, typical, known)
+	}
+	out := map[uint64]handoff{}
+	for _, e := range r.s.cfg.Policy.Envs {
+		var in []Release
+		for _, o := range open {
+			if r.s.envName(o) == e.Name {
+				in = append(in, o)
+			}
+		}
+		if len(in) == 0 {
+			continue
+		}
+		var held []Lock
+		for _, l := range locks {
+			if r.s.lockIn(l, e.Name) {
+				held = append(held, l)
+			}
+		}
+		for id, h := range handoffs(in, held, closing, r.now, typical, known) {
+			out[id] = h
+		}
+	}
+	return out
 }

@@ -194,3 +194,60 @@ func TestEnvRolesPerEnvironment(t *testing.T) {
 		{approver, "accept PAY-2", []string{"You accepted PAY-2."}},
 	})
 }
+
+// TestEnvLocksPerEnvironment: a ticket open in two environments is refused
+// without "in" with the list; locks, freezes and the queue's order hold
+// per environment; a freeze without "in" holds everywhere; the audit log
+// replays into the stored state.
+func TestEnvLocksPerEnvironment(t *testing.T) {
+	h, _ := envHarness(t)
+	h.script([]step{
+		{ann, "dobro PAY-1 to qa", []string{"in qa is in the queue (#1)"}},
+		{ann, "dobro PAY-1", []string{"in production is in the queue (#2)"}},
+		{ann, "dobro PAY-1 to qa", []string{"is already in the queue: accepted"}},
+		{ann, "status PAY-1", []string{"PAY-1 is open in qa and production: say which, e.g. status PAY-1 in production."}},
+		{ann, "cancel PAY-1", []string{"PAY-1 is open in qa and production: say which"}},
+		{approver, "accept PAY-1 in production", []string{"(1 of 2)"}},
+		{qa, "accept PAY-1 in production", []string{"You accepted PAY-1."}},
+		{admin, "here PAY-1 in production", []string{"You claimed PAY-1."}},
+		// production's locks do not hold qa.
+		{deployer, "dep start PAY-1 in production", []string{"Deploy of PAY-1 started."}},
+		{ann, "dep start PAY-1 in qa", []string{"Deploy of PAY-1 started."}},
+		{bob, "dobro PAY-2 to qa", []string{"in qa is in the queue"}},
+		{bob, "dep start PAY-2", []string{"Backend is locked in qa by PAY-1"}},
+		{admin, "lock backend in qa release train", []string{"Froze backend in qa: no release can dep start on it until unlock backend in qa."}},
+		{admin, "lock backend", []string{"Froze backend: no release can dep start on it until unlock backend."}},
+		{admin, "lock backend in qa", []string{"already"}},
+		{admin, "unlock backend in production", []string{"backend is not frozen in production; it is frozen in every environment, qa"}},
+		{admin, "unlock backend", []string{"Unfroze backend."}},
+		{admin, "queue", []string{"backend is frozen in qa by", "backend is locked in production by PAY-1", "backend is locked in qa by PAY-1", "PAY-2> in qa — accepted"}},
+		{ann, "dep finish PAY-1 in qa", []string{"PAY-1 is done."}},
+		{bob, "dep start PAY-2", []string{"Backend is frozen in qa by"}},
+		{admin, "unlock backend in qa", []string{"Unfroze backend in qa."}},
+		{bob, "dep start PAY-2", []string{"Deploy of PAY-2 started."}},
+	})
+	h.audit() // the chain verifies
+	if err := replayMatches(h); err != nil {
+		t.Error(err)
+	}
+}
+
+// replayMatches replays the audit log and compares it with the store.
+func replayMatches(h *harness) error {
+	p := commands.NewProjection()
+	ctx := context.Background()
+	if err := h.db.Audit(ctx, commands.AuditFilter{}, func(e commands.AuditEntry) error { return p.Add(e) }); err != nil {
+		return err
+	}
+	return h.db.View(ctx, func(tx commands.Tx) error {
+		open, err := tx.Open()
+		if err != nil {
+			return err
+		}
+		locks, err := tx.Locks()
+		if err != nil {
+			return err
+		}
+		return p.Compare(open, locks)
+	})
+}

@@ -230,7 +230,7 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string, hel
 	if !res.OK {
 		r.dm(r.m.User, say("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
 	}
-	return r.tellNext(held)
+	return r.tellNext(r.s.envName(rel), held)
 }
 
 // handedInDetail is hookDetail for a result handed in by instance after its

@@ -17,7 +17,7 @@ func (r *cmdRun) dobro() error {
 			return Errorf(EINVALID, "%s is not a lockable component%s (known: %s): not queued.", comp, r.s.inEnvText(env.Name), strings.Join(env.Components, ", "))
 		}
 	}
-	if rel, err := openRelease(r.tx, c.Ticket, c.Env); err == nil {
+	if rel, err := r.findOpen(c.Ticket, env.Name); err == nil {
 		r.reply(say("%s is already in the queue: %s, requested by %s %s.", TicketRef(rel), rel.State, Person(rel.Requester), since(r.now, rel.Created)))
 		return nil
 	} else if ErrorCode(err) != ENOTFOUND {

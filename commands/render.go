@@ -187,7 +187,7 @@ func approvalFacts(r Release) Text {
 // queueText renders the queue reply: open releases in order, then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time) Text {
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
 	b := make(Text, 0, 2+8*len(open)+4*len(locks))
@@ -219,7 +219,7 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	}
 	b = b.plain("\nLocks:")
 	for _, l := range locks {
-		b = b.say("\n• %v", lockText(l, now))
+		b = b.say("\n• %v", lockText(l, now, envs))
 		if rel, ok := closing[l.Release]; ok && !l.Frozen() {
 			b = b.say(", %v", closingText(rel, l.Component, now))
 		}
@@ -227,19 +227,27 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	return b
 }
 
-// lockText says who holds a lock, since when, and why.
-func lockText(l Lock, now time.Time) Text {
+// lockText says who holds a lock, since when, and why; with envs (the
+// configuration has environments), in which environment.
+func lockText(l Lock, now time.Time, envs bool) Text {
+	where := ""
+	switch {
+	case envs && l.Env != "":
+		where = " in " + l.Env
+	case envs && l.Frozen():
+		where = " in every environment"
+	}
 	if l.Frozen() {
-		t := say("%v is frozen by %v %s", Component(l.Component), Person(l.By), since(now, l.Since))
+		t := say("%v is frozen%s by %v %s", Component(l.Component), where, Person(l.By), since(now, l.Since))
 		if l.Component == AllComponents {
-			t = say("all components are frozen by %v %s", Person(l.By), since(now, l.Since))
+			t = say("all components are frozen%s by %v %s", where, Person(l.By), since(now, l.Since))
 		}
 		if l.Reason != "" {
 			t = t.say(": %s", l.Reason)
 		}
 		return t
 	}
-	return say("%v is locked by %s (dep start %s by %v)", Component(l.Component), l.Ticket, since(now, l.Since), Person(l.By))
+	return say("%v is locked%s by %s (dep start %s by %v)", Component(l.Component), where, l.Ticket, since(now, l.Since), Person(l.By))
 }
 
 func helpText() Text {
