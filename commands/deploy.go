@@ -30,13 +30,18 @@ func (r *cmdRun) start() error {
 			return nil
 		}
 	}
+	if rel.State == StateAccepted || rel.State == StateClaimed {
+		if err := r.checkPromotion(rel); err != nil {
+			return err
+		}
+	}
 	if err := r.checkLocks(rel); err != nil {
 		return err
 	}
 	hook := r.s.envOf(rel).Hooks.Start
 	detail := "locks: " + strings.Join(rel.Locks, ",")
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
-		detail += "; admin override"
+		detail += "; " + r.overrideWord(rel)
 	}
 	var hookRun *HookRun
 	if hook != nil {
@@ -174,7 +179,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		detail = strings.TrimPrefix(detail+"; cancel hook attempt "+hook.Attempt, "; ")
 	}
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
-		detail = strings.TrimPrefix(detail+"; admin override", "; ")
+		detail = strings.TrimPrefix(detail+"; "+r.overrideWord(rel), "; ")
 	}
 	rel, err := r.move(rel, action, detail, func(x *Release) {
 		if reason != "" {
@@ -200,6 +205,9 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now), r.s.forgetDeploys)
 		r.thread(rel, say("Done: %s finished the deploy.", Person(r.m.User)))
 		r.reply(say("%s is done. Thank you!", rel.Ticket))
+		if err := r.done(rel); err != nil {
+			return err
+		}
 	default:
 		why := ""
 		if reason != "" {

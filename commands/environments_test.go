@@ -201,6 +201,7 @@ func TestEnvRolesPerEnvironment(t *testing.T) {
 // replays into the stored state.
 func TestEnvLocksPerEnvironment(t *testing.T) {
 	h, _ := envHarness(t)
+	h.rebuild(func(c *commands.Config) { c.Policy.Envs[1].After = "" }) // no promotion rule here
 	h.script([]step{
 		{ann, "dobro PAY-1 to qa", []string{"in qa is in the queue (#1)"}},
 		{ann, "dobro PAY-1", []string{"in production is in the queue (#2)"}},

@@ -17,6 +17,10 @@ type prepared struct {
 	ticketErr error
 	approvers []string            // dobro: its environment's approvers to ask, groups expanded
 	admins    map[string][]string // each environment's admins to ask, groups expanded
+	// envApprovers are each environment's approvers to ask, groups
+	// expanded, for a verb that learns its environment in its transaction
+	// (promote).
+	envApprovers map[string][]string
 }
 
 type roles struct {
@@ -53,7 +57,13 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 			p.approvers = s.expand(ctx, env.Approvers)
 		}
 	}
-	if spec.Needs&needAdmins != 0 || (spec.Needs&needTicket != 0 && !env.Approval && env.NeedsAdmin) {
+	if spec.Needs&needApprovers != 0 {
+		p.envApprovers = map[string][]string{}
+		for _, e := range s.cfg.Policy.Envs {
+			p.envApprovers[e.Name] = s.expand(ctx, e.Approvers)
+		}
+	}
+	if spec.Needs&(needAdmins|needApprovers) != 0 || (spec.Needs&needTicket != 0 && !env.Approval && env.NeedsAdmin) {
 		p.admins = map[string][]string{}
 		for _, e := range s.cfg.Policy.Envs {
 			p.admins[e.Name] = s.expand(ctx, e.Admins)
