@@ -172,3 +172,57 @@ func TestConfigWithoutEnvironments(t *testing.T) {
 		t.Errorf("Envs = %+v, DefaultEnv = %q; want none (the core's implicit production)", p.Envs, p.DefaultEnv)
 	}
 }
+
+// TestConsoleEnvironments drives the seed's pipeline through the console
+// from a configuration file with a real bbolt store: dobro to qa (no
+// approval), done there, production requested by itself, two approvals,
+// an admin, a refused start by the requester (not a deployer), the
+// owner's deploy, and where. The audit log exports and verifies.
+func TestConsoleEnvironments(t *testing.T) {
+	cfg, db := consoleConfig(t, `components: [backend]
+users: {me: U0ANN, approver: U0APPROVER, qa2: U0QA2, admin: U0ADMIN, owner: U0OWNER}
+environments:
+  - {name: qa, approval: none, needs_admin: false}
+  - name: production
+    after: qa
+    request: auto
+    approvals: 2
+    roles: {approvers: [U0APPROVER, U0QA2], deployers: [U0OWNER]}
+`)
+	script := strings.Join([]string{
+		"dobro PAY-1 to qa version 2.4.0 on backend",
+		"dep start PAY-1", "dep finish PAY-1",
+		"/as approver", "accept PAY-1",
+		"/as qa2", "accept PAY-1 in production",
+		"/as admin", "here PAY-1",
+		"/as me", "dep start PAY-1",
+		"/as owner", "dep start PAY-1", "dep finish PAY-1",
+		"where", "",
+	}, "\n")
+	code, out, errs := run(t, script, nil, "--log-level", "warn", "--config", cfg, "console")
+	if code != 0 {
+		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"in qa, version 2.4.0 is in the queue (#1), accepted: qa needs no approval.",
+		"I requested PAY-1 in production, version 2.4.0 for you.",
+		"You approved PAY-1 (1 of 2): it needs 1 more.",
+		"Only the deployers of production (or an admin) can dep start PAY-1",
+		"• backend: v2.4.0 (PAY-1), done by @owner",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q:\n%s", want, out)
+		}
+	}
+	want := []string{
+		"request PAY-1 U0ANN", "accept PAY-1 U0ANN", "start PAY-1 U0ANN", "finish PAY-1 U0ANN",
+		"request PAY-1 U0ANN", "approve PAY-1 U0APPROVER", "accept PAY-1 U0QA2", "claim PAY-1 U0ADMIN",
+		"refused PAY-1 U0ANN", "start PAY-1 U0OWNER", "finish PAY-1 U0OWNER",
+	}
+	if diff := cmp.Diff(want, exported(t, db)); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+	if code, out, errs := run(t, "", nil, "audit", "verify", "--db", db); code != 0 {
+		t.Errorf("audit verify: exit %d\n%s%s", code, out, errs)
+	}
+}
