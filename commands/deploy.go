@@ -22,7 +22,7 @@ func (r *cmdRun) start() error {
 		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)
 	case StateAccepted:
 		if rel.NeedAdmin {
-			return Errorf(ECONFLICT, "%s needs an admin: wait until one claims it (here %s), or request it with no_need_admin.", rel.Ticket, rel.Ticket)
+			return Errorf(ECONFLICT, "%s needs an admin: wait until one claims it (here %s), or request it with no_need_admin.", rel.Ticket, r.s.ref(rel))
 		}
 	case StateDeploying:
 		if rel.LastHook == nil || rel.LastHook.Phase != PhaseStart || rel.LastHook.OK || rel.LastHook.Error != outcomeUnknown {
@@ -65,7 +65,7 @@ func (r *cmdRun) start() error {
 		msg = msg.plain(". Start hook running…")
 		r.after = append(r.after, r.s.spawn(rel, *hookRun, hook))
 	} else {
-		msg = msg.say(". When it is done: dep finish %s.", rel.Ticket)
+		msg = msg.say(". When it is done: dep finish %s.", r.s.ref(rel))
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
 	}
 	r.thread(rel, msg)
@@ -150,7 +150,7 @@ func (r *cmdRun) finish() error {
 		return err
 	}
 	if rel.State != StateDeploying && rel.State != StateFailed {
-		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
+		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, r.s.ref(rel), r.s.ref(rel))
 	}
 	if hook := r.s.envOf(rel).Hooks.Finish; hook != nil {
 		hookRun := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}

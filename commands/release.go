@@ -162,7 +162,7 @@ func (r *cmdRun) reject() error {
 		return err
 	}
 	if rel.State != StateRequested {
-		return Errorf(ECONFLICT, "%s is already %s: only a requested release can be rejected; use cancel %s instead.", rel.Ticket, rel.State, rel.Ticket)
+		return Errorf(ECONFLICT, "%s is already %s: only a requested release can be rejected; use cancel %s instead.", rel.Ticket, rel.State, r.s.ref(rel))
 	}
 	if rel, err = r.move(rel, ActionReject, r.cmd.Text, func(x *Release) { x.Approver, x.Reason = r.m.User, r.cmd.Text }); err != nil {
 		return err
