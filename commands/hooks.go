@@ -25,7 +25,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 		s.hooks.Add(1)
 		go func() {
 			defer s.hooks.Done()
-			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Env: rel.EnvName(), Build: rel.Build,
+			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Env: s.envName(rel), Build: rel.Build,
 				Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
 			log := s.cfg.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
