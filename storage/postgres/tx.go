@@ -253,12 +253,25 @@ func (t *tx) Locks() ([]commands.Lock, error) {
 	return all[commands.Lock](t, t.q.locks, "locks")
 }
 
-// PutLock adds or replaces the lock keyed by (Component, Release).
+// lockEnv is the env column of a lock's key: the freeze's environment, ""
+// for a release's lock, whose (component, release) is unique already.
+func lockEnv(release uint64, env string) string {
+	if release != 0 {
+		return ""
+	}
+	return env
+}
+
+// PutLock adds or replaces the lock keyed by (Component, Release), or the
+// freeze keyed by (Component, Env).
 func (t *tx) PutLock(l commands.Lock) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
 	if err := checkName("component", l.Component); err != nil {
+		return err
+	}
+	if err := checkText("environment", l.Env); err != nil {
 		return err
 	}
 	if err := checkID("release", l.Release); err != nil {
@@ -268,21 +281,22 @@ func (t *tx) PutLock(l commands.Lock) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode lock of %s: %w", l.Component, err)
 	}
-	if _, err := t.pg.Exec(t.ctx, t.q.putLock, l.Component, int64(l.Release), data); err != nil {
+	if _, err := t.pg.Exec(t.ctx, t.q.putLock, l.Component, int64(l.Release), lockEnv(l.Release, l.Env), data); err != nil {
 		return t.wrap(err, "put lock of %s", l.Component)
 	}
 	return nil
 }
 
-// DeleteLock removes the lock keyed by (component, release), if any.
+// DeleteLock removes the lock keyed by (component, release), or the freeze
+// keyed by (component, env) when release is 0, if any.
 func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	if checkText("component", component) != nil || release > maxID {
+	if checkText("component", component) != nil || checkText("environment", env) != nil || release > maxID {
 		return nil // no such lock can exist
 	}
-	if _, err := t.pg.Exec(t.ctx, t.q.deleteLock, component, int64(release)); err != nil {
+	if _, err := t.pg.Exec(t.ctx, t.q.deleteLock, component, int64(release), lockEnv(release, env)); err != nil {
 		return t.wrap(err, "delete lock of %s", component)
 	}
 	return nil
