@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,26 @@ func withEnvs(c Config) Config {
 		}
 	}
 	return c
+}
+
+// configuredEnvs returns the names of p's environments, nil when it names
+// none: only configured environments give "to", "in" and "version" a
+// meaning; without them those words stay in notes and reasons.
+func configuredEnvs(p Policy) []string {
+	if len(p.Envs) == 0 {
+		return nil
+	}
+	return p.EnvNames()
+}
+
+// allAdmins returns the admins of every environment, groups expanded, each
+// once.
+func (s *Service) allAdmins(ctx context.Context) []string {
+	var admins []string
+	for _, e := range s.cfg.Policy.Envs {
+		admins = append(admins, s.expand(ctx, e.Admins)...)
+	}
+	return uniq(admins...)
 }
 
 // envConfigured reports whether the configuration named environments (and

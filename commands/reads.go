@@ -125,7 +125,7 @@ func (r *cmdRun) history() error {
 		b = say("Recent releases, newest first:")
 	}
 	for _, rel := range rels {
-		b = b.say("\n• %v — %s — requested %s by %v", TicketRef(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
+		b = b.say("\n• %v%s — %s — requested %s by %v", TicketRef(rel), envVersion(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
 		if rel.Approver != "" {
 			b = b.say(", approver %v", Person(rel.Approver))
 		}

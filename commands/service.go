@@ -112,12 +112,7 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	s := &Service{cfg: withEnvs(c)}
-	if len(c.Policy.Envs) > 0 {
-		// Only configured environments give "to", "in" and "version" a
-		// meaning: without them those words stay in notes and reasons.
-		s.envNames = s.cfg.Policy.EnvNames()
-	}
+	s := &Service{cfg: withEnvs(c), envNames: configuredEnvs(c.Policy)}
 	s.inbox.Commit = s.receive
 	return s
 }
@@ -278,10 +273,7 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 	s.lastAlert = now
 	s.alertMu.Unlock()
 	s.cfg.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
-	var admins []string
-	for _, e := range s.cfg.Policy.Envs {
-		admins = uniq(append(admins, s.expand(ctx, e.Admins)...)...)
-	}
+	admins := s.allAdmins(ctx)
 	text := say("%v The tracker rejects dobrobot's credentials (%s). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again.", Icon("rotating_light"), ErrorMessage(cause))
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		for _, a := range admins {
