@@ -108,10 +108,7 @@ func (r *cmdRun) acceptedByPolicy(rel Release, pos int) error {
 	r.card(rel)
 	msg := say("%v%s is in the queue (#%d), accepted: %s needs no approval. ", TicketRef(rel), envVersion(rel), pos, env.Name)
 	if rel.NeedAdmin {
-		for _, a := range r.pre.admins[env.Name] {
-			r.dm(a, say("%v%s needs an admin: %s — requested by %s.", TicketRef(rel), envVersion(rel), orNone(rel.Summary), Person(rel.Requester)),
-				Button{Label: "Claim", Command: "here " + r.s.ref(rel), Style: "primary"})
-		}
+		r.askAdmins(rel)
 		r.reply(msg.plain("Waiting for an admin to claim it."))
 		return nil
 	}

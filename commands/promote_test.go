@@ -105,3 +105,43 @@ func TestEnvPromote(t *testing.T) {
 		{ann, "where", []string{"Nothing is recorded as done yet."}},
 	})
 }
+
+// TestEnvNoApprovalNeedsAdmin: with approval none but an admin needed, the
+// release is accepted at once and the environment's admins are asked to
+// claim it, also for a release opened by request: auto (asked after the
+// commit that opened it).
+func TestEnvNoApprovalNeedsAdmin(t *testing.T) {
+	h := newHarness(t)
+	h.rebuild(func(c *commands.Config) {
+		p := c.Policy
+		c.Policy.Envs = []commands.EnvPolicy{
+			{Name: "qa", Approvers: p.Approvers, Admins: p.Admins, Components: p.Components, Approval: false, Approvals: 1, NeedsAdmin: true},
+			{Name: "staging", Approvers: p.Approvers, Admins: []string{bob}, Components: p.Components, Approval: false, Approvals: 1, NeedsAdmin: true,
+				After: "qa", RequestAuto: true},
+		}
+	})
+	effects := h.say(ann, "dobro PAY-1 to qa")
+	if got := reply(effects); !strings.Contains(got, "accepted: qa needs no approval. Waiting for an admin to claim it.") {
+		t.Errorf("dobro: %q", got)
+	}
+	if dms := dmsTo(effects, admin); len(dms) != 1 || dms[0].Buttons[0].Command != "here PAY-1 in qa" {
+		t.Errorf("qa's admin DMs: %+v", dms)
+	}
+	h.script([]step{
+		{admin, "here PAY-1", []string{"You claimed PAY-1."}},
+		{ann, "dep start PAY-1", []string{"started"}},
+	})
+	effects = h.say(ann, "dep finish PAY-1")
+	if dms := dmsTo(effects, bob); len(dms) != 1 || dms[0].Buttons[0].Command != "here PAY-1 in staging" {
+		t.Errorf("staging's admin DMs: %+v", dms)
+	}
+	if dms := dmsTo(effects, admin); len(dms) != 0 {
+		t.Errorf("qa's admin was asked about staging: %+v", dms)
+	}
+	if dms := dmsTo(effects, ann); len(dms) != 1 || !strings.Contains(render(dms[0].Text), "in staging for you. Waiting for an admin to claim it.") {
+		t.Errorf("requester's DMs: %+v", dms)
+	}
+	if rel := h.release("PAY-1"); rel.Env != "staging" || rel.State != commands.StateAccepted || !rel.NeedAdmin {
+		t.Errorf("staging release: %q %s need admin %v", rel.Env, rel.State, rel.NeedAdmin)
+	}
+}
