@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -159,11 +158,11 @@ func (r *cmdRun) findOpen(ticket, env string) (Release, error) {
 	case len(in) == 1:
 		return in[0], nil
 	case len(in) > 1 && env == "":
-		return Release{}, Errorf(ECONFLICT, "%s is open in %s: say which, e.g. %s %s in %s.", ticket, strings.Join(names, " and "), r.cmd.Verb, ticket, names[len(names)-1])
+		return Release{}, Errorf(ECONFLICT, "%s is open in %s: say which, e.g. %s %s in %s.", ticket, joinTickets(names), r.cmd.Verb, ticket, names[len(names)-1])
 	case len(in) > 1:
 		return in[len(in)-1], nil // two open in one environment: only a store written by hand
 	case len(open) > 0:
-		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s (it is open in %s): %s %s in %s.", ticket, env, strings.Join(names, " and "), r.cmd.Verb, ticket, names[len(names)-1])
+		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s (it is open in %s): %s %s in %s.", ticket, env, joinTickets(names), r.cmd.Verb, ticket, names[len(names)-1])
 	}
 	if env != "" {
 		return Release{}, Errorf(ENOTFOUND, "%s has no open release in %s: request it with dobro %s to %s.", ticket, env, ticket, env)
