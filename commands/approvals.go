@@ -57,14 +57,10 @@ func (r *cmdRun) accept() error {
 // approve records one approval of rel short of the need-th: the release
 // stays requested.
 func (r *cmdRun) approve(rel Release, need int) error {
-	from := rel.State
-	rel.Approvals = append(slices.Clone(rel.Approvals), r.m.User)
-	rel.Updated = r.now
-	rel, err := r.tx.PutRelease(rel)
+	rel, err := r.move(rel, ActionApprove, approvalDetail(len(rel.Approvals)+1, need), func(x *Release) {
+		x.Approvals = append(slices.Clone(x.Approvals), r.m.User)
+	})
 	if err != nil {
-		return err
-	}
-	if err := r.auditRelease(ActionApprove, rel, from, rel.State, approvalDetail(len(rel.Approvals), need)); err != nil {
 		return err
 	}
 	r.card(rel)
