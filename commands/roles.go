@@ -35,12 +35,12 @@ type roles struct {
 }
 
 // prepare fetches what cmd needs before its transaction: the actor's roles
-// in every environment for a command that changes state, and what its
-// verb's Needs name.
+// in every environment for a command that changes state or that not
+// anyone may use (audit), and what its verb's Needs name.
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
-	if !spec.Changes {
+	if !spec.Changes && spec.Who == whoAnyone {
 		return p
 	}
 	// Environments share the top level's lists unless they override them:
