@@ -115,10 +115,14 @@ func TestSlashCommandAuthorisation(t *testing.T) {
 	fs.SetChannelMembers(releaseChannel, ann, bob, adm)
 	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{})
 
+	// Each settles before the next: commands of different people are
+	// handled concurrently, and the audit's order is compared below.
 	slash(t, fs, fakeslack.Slash{User: mallory, Channel: releaseChannel, Text: "dobro PAY-7"})
+	h.settle(t)
 	slash(t, fs, fakeslack.Slash{User: ann, Channel: releaseChannel, Text: "dobro PAY-8"})
 	h.settle(t)
 	slash(t, fs, fakeslack.Slash{User: ann, Channel: releaseChannel, Text: "accept PAY-8"})
+	h.settle(t)
 	slash(t, fs, fakeslack.Slash{User: mallory, Channel: releaseChannel, Text: "lock all"})
 	// Not the bot, not another workspace: ignored, not even recorded.
 	slash(t, fs, fakeslack.Slash{User: fakeslack.BotUser, Channel: releaseChannel, Text: "lock all"})
