@@ -78,6 +78,7 @@ func TestSlashCommandText(t *testing.T) {
 
 	// Anywhere else: answered where it was typed, to its sender only.
 	slash(t, fs, fakeslack.Slash{User: bob, Channel: "C0ELSEWHERE", Text: "queue"})
+	h.settle(t) // the two are handled concurrently: their answers' order is checked
 	// Alone: help, for now (the modal comes later).
 	slash(t, fs, fakeslack.Slash{User: bob, Channel: "C0ELSEWHERE", Text: "  "})
 	h.settle(t)
