@@ -88,6 +88,9 @@ type Tx interface {
 
 	// Emit adds an effect to the outbox, assigning its ID, delivered after commit.
 	Emit(e Effect) (Effect, error)
+
+	// DueTx keeps the scheduler's due times (issue 16).
+	DueTx
 }
 
 // AuditFilter selects audit entries; zero fields match everything.

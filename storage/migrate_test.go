@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,8 +82,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if schema != "2" || processed {
-		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want \"2\", false", schema, processed)
+	if schema != fmt.Sprint(storage.SchemaVersion) || processed {
+		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want %q, false", schema, processed, fmt.Sprint(storage.SchemaVersion))
 	}
 
 	ctx := context.Background()

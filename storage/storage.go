@@ -26,7 +26,7 @@ var _ commands.Store = (*DB)(nil)
 // SchemaVersion is the version of the bucket layout this package writes. A
 // file with a lower version is migrated when opened read-write; a file with a
 // higher one is refused.
-const SchemaVersion = 2
+const SchemaVersion = 4
 
 // migrations[i] upgrades a file from schema version i+1 to i+2, inside the
 // transaction that then records the new version. Append, never edit.
@@ -40,6 +40,12 @@ var migrations = []func(*bolt.Tx) error{
 		}
 		return tx.DeleteBucket(bucketProcessedV1)
 	},
+	// 2 → 3: environments (issue 14, the envstore branch). In the
+	// scheduler's branch alone this step changes nothing: the merge puts
+	// envstore's migration here, before the scheduler's.
+	func(*bolt.Tx) error { return nil },
+	// 3 → 4: the scheduler's due times (issue 16): two new, empty buckets.
+	migrateDue,
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -79,6 +85,7 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
 	bucketAudit, bucketInbox, bucketPending, bucketOutbox,
+	bucketDue, bucketDueIndex,
 }
 
 // Options tunes Open. The zero value is what dobrobot run uses.

@@ -106,6 +106,12 @@ ALTER TABLE {s}.audit ADD COLUMN via text NOT NULL DEFAULT '';
 ALTER TABLE {s}.audit ADD COLUMN env text NOT NULL DEFAULT '';
 ALTER TABLE {s}.audit ADD COLUMN version text NOT NULL DEFAULT '';
 `,
+	// 4: environments (issue 14, the envstore branch). In the scheduler's
+	// branch alone this step changes nothing: the merge puts envstore's
+	// migration here, before the scheduler's.
+	`SELECT 1;`,
+	// 5: the scheduler's due times (issue 16), see due.go.
+	migrateDue,
 }
 
 // auditColumns are the audit table's columns that scanAudit reads, in its

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentUpdates", testConcurrent},
 		{"AuditProjection", testProjection},
+		{"Due", testDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
