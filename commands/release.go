@@ -88,6 +88,9 @@ func (r *cmdRun) dobro() error {
 			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
 			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
 	}
+	if err := r.remindApproval(rel, asked); err != nil {
+		return err
+	}
 	msg := say("%v is in the queue (#%d). ", TicketRef(rel), pos)
 	if asked == 0 {
 		msg = msg.plain("No approver is configured to ask: tell an admin.")

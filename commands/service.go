@@ -74,6 +74,9 @@ type Config struct {
 	// so that the tests written before Clock need not change; new code
 	// sets Clock.
 	Clock Clock
+	// Reminders says when the Service follows up by itself (Schedule
+	// sends them); zero: no reminders.
+	Reminders Reminders
 	// Notify, if set, is called after a commit put effects in the outbox:
 	// the chat adapter's hook that wakes its sender.
 	Notify func()
