@@ -28,6 +28,7 @@ type Config struct {
 	Hooks      HooksConfig       `yaml:"hooks"`
 	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
 	HTTP       HTTPConfig        `yaml:"http"`
+	Reminders  RemindersConfig   `yaml:"reminders"`
 
 	path string
 }
@@ -314,6 +315,7 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("hooks.%s.exec: the program is empty", name))
 		}
 	}
+	problems = append(problems, c.Reminders.problems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())
