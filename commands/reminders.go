@@ -45,6 +45,9 @@ func (r *cmdRun) remindApproval(rel Release, asked int) error {
 // now, when reminders.repeat is set: after a downtime one overdue reminder
 // is sent, not one per missed interval.
 func (f *firing) remindApproval(rel Release, d Due) (*Due, error) {
+	if f.s.cfg.Reminders.Approval <= 0 {
+		return nil, nil // turned off since it was written: dropped unsent
+	}
 	var to []string
 	for _, a := range f.roles[strings.Join(f.s.cfg.Policy.Approvers, ",")] {
 		if a != rel.Requester && a != rel.Approver {

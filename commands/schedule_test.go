@@ -377,3 +377,19 @@ func TestOverdueReminderAfterRestartFiresOnce(t *testing.T) {
 		t.Errorf("remind audit entries (-want +got):\n%s", diff)
 	}
 }
+
+// TestReminderTurnedOffIsDropped: a reminder written while reminders were
+// on, which falls due after a restart with them off, is dropped unsent.
+func TestReminderTurnedOffIsDropped(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Approval: time.Hour, Repeat: time.Hour})
+	s.sayWaking(ann, "dobro PAY-1")
+	s.stop()
+	s.rebuild(func(c *commands.Config) { c.Reminders = commands.Reminders{} })
+	s.startSchedule()
+	if got := reminders(s.step(3 * time.Hour)); len(got) != 0 {
+		t.Errorf("reminders sent with reminders off: %v", got)
+	}
+	if d := nextDue(t, s.db); d != nil {
+		t.Errorf("the reminder is still scheduled: %+v", *d)
+	}
+}
