@@ -57,9 +57,9 @@ func (f *firing) remindApproval(rel Release, d Due) (*Due, error) {
 	if len(to) == 0 {
 		return nil, nil // nobody left to ask: the policy changed since
 	}
-	waited := Ago(f.now.Sub(rel.Created))
+	asked := since(f.now, rel.Created)
 	for _, a := range to {
-		f.dm(a, say("%v Reminder: %s still asks for dobro on %s — %s (waiting %s).\n%s", Icon("alarm_clock"), Person(rel.Requester), TicketRef(rel), orNone(rel.Summary), waited, approvalFacts(rel)),
+		f.dm(a, say("%v Reminder: %s still asks for dobro on %s — %s (asked %s).\n%s", Icon("alarm_clock"), Person(rel.Requester), TicketRef(rel), orNone(rel.Summary), asked, approvalFacts(rel)),
 			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
 			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
 	}

@@ -393,3 +393,25 @@ func TestReminderTurnedOffIsDropped(t *testing.T) {
 		t.Errorf("the reminder is still scheduled: %+v", *d)
 	}
 }
+
+// TestReminderText: what an approver reads, and the buttons that answer it.
+func TestReminderText(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Approval: 2 * time.Hour})
+	s.sayWaking(ann, "dobro PAY-1")
+	dms := dmsTo(s.step(2*time.Hour), approver)
+	if len(dms) != 1 {
+		t.Fatalf("%d DMs to the approver, want 1: %v", len(dms), dms)
+	}
+	want := ":alarm_clock: Reminder: <@U0ANN> still asks for dobro on <https://jira.example.com/browse/PAY-1|PAY-1> — Summary of PAY-1 (asked 2 h ago).\n" +
+		"Components: backend, payments · needs an admin"
+	if diff := cmp.Diff(want, render(dms[0].Text)); diff != "" {
+		t.Errorf("the reminder (-want +got):\n%s", diff)
+	}
+	wantButtons := []commands.Button{
+		{Label: "Approve", Command: "accept PAY-1", Style: "primary"},
+		{Label: "Reject", Command: "reject PAY-1", Style: "danger"},
+	}
+	if diff := cmp.Diff(wantButtons, dms[0].Buttons); diff != "" {
+		t.Errorf("the reminder's buttons (-want +got):\n%s", diff)
+	}
+}

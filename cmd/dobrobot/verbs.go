@@ -70,9 +70,13 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	svc := commands.NewService(cfg)
 	con.Service = svc
 	// The scheduler runs while the console waits for input: a reminder
-	// that falls due is printed as it comes (reminders.approval: 2s).
-	stopSchedule := runSchedule(ctx, svc)
-	defer stopSchedule()
+	// that falls due is printed as it comes (reminders.approval: 2s). Not
+	// on a run configuration's database (--as-operator): its reminders
+	// are for Slack, and the bot sends the overdue ones once it is back.
+	if !(c.isRunConfig() && samePath(path, dbPath(c))) {
+		stopSchedule := runSchedule(ctx, svc)
+		defer stopSchedule()
+	}
 	return con.Run(ctx)
 }
 
