@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
 // ActorDobrobot is the audit actor of what the bot does by itself at a due
@@ -213,10 +215,19 @@ func (s *Service) fireDue(ctx context.Context) (int, error) {
 			}
 		}
 		after = f.after
-		return f.flush()
+		if err := f.flush(); err != nil {
+			return err
+		}
+		if handled > 0 {
+			failpoint.Hit(failpoint.BeforeDueCommit)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
+	}
+	if handled > 0 {
+		failpoint.Hit(failpoint.AfterDueCommitBeforeOutboxSend)
 	}
 	s.notify()
 	for _, fn := range after {
