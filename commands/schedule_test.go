@@ -415,3 +415,21 @@ func TestReminderText(t *testing.T) {
 		t.Errorf("the reminder's buttons (-want +got):\n%s", diff)
 	}
 }
+
+// TestReminderOutlivesTheCardReference: the chat adapter records the card's
+// reference after the dobro (SetCard), which changes the release's version
+// but not its state: the approval reminder still comes.
+func TestReminderOutlivesTheCardReference(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Approval: time.Hour})
+	s.sayWaking(ann, "dobro PAY-1")
+	rel := s.release("PAY-1")
+	if err := s.svc.SetCard(context.Background(), rel.ID, "1700000000.000100"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.release("PAY-1").Version; got == rel.Version {
+		t.Fatalf("SetCard left the version at %d: the test no longer tests anything", got)
+	}
+	if got, want := reminders(s.step(time.Hour)), []string{approver, qa}; !cmp.Equal(want, got) {
+		t.Errorf("reminders after SetCard: %v, want %v", got, want)
+	}
+}
