@@ -126,18 +126,21 @@ func (s *Service) Schedule(ctx context.Context) {
 				wait = min(wait, w)
 				break
 			}
-			fired, err := s.fireDue(ctx)
+			handled, unknown, err := s.fireDue(ctx)
 			switch {
 			case ctx.Err() != nil:
 				return
 			case err != nil:
 				log.Error().Err(err).Msg("could not fire the due times; trying again shortly")
 				wait = scheduleRetry
-			case fired > 0:
-				continue // more may be due
+			case handled > 0 || unknown == 0:
+				// More may be due; or what was due went meanwhile (a
+				// command deleted it): read the next one again.
+				continue
 			}
-			// Only kinds this version does not know are due: they wait
-			// for a version that does, and a new due time wakes us.
+			// Only kinds this version does not know are due: they wait for
+			// a version that does, and one known behind them for the next
+			// wake-up (a new due time, or the longest sleep).
 		}
 		ch, stop := s.clock.Timer(wait)
 		select {
@@ -160,15 +163,16 @@ func (s *Service) nextDue(ctx context.Context) (d Due, ok bool, err error) {
 }
 
 // fireDue fires up to fireBatch due times in one transaction and returns
-// how many it handled (fired, or dropped as moot).
-func (s *Service) fireDue(ctx context.Context) (int, error) {
+// how many it handled (fired, or dropped as moot) and how many it left
+// because this version does not know their kind.
+func (s *Service) fireDue(ctx context.Context) (handled, unknown int, err error) {
 	now := s.now()
 	var batch []Due
 	if err := s.cfg.Store.View(ctx, func(tx Tx) (err error) {
 		batch, err = tx.DueBefore(now, fireBatch)
 		return err
 	}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Slow I/O first, outside the transaction: the people to tell.
 	roles := map[string][]string{}
@@ -182,12 +186,9 @@ func (s *Service) fireDue(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	var (
-		handled int
-		after   []func()
-	)
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		handled = 0
+	var after []func()
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		handled, unknown = 0, 0
 		f := &firing{cmdRun: &cmdRun{s: s, tx: tx, m: Message{User: ActorDobrobot}, now: now, src: SourceScheduler}, roles: roles}
 		dues, err := tx.DueBefore(now, fireBatch)
 		if err != nil {
@@ -196,6 +197,7 @@ func (s *Service) fireDue(ctx context.Context) (int, error) {
 		for _, d := range dues {
 			k, known := dueKinds[d.Kind]
 			if !known {
+				unknown++
 				s.cfg.Log.Warn().Str("kind", string(d.Kind)).Uint64("release", d.Release).Msg("a due time of a kind this version does not know: left for one that does")
 				continue
 			}
@@ -224,7 +226,7 @@ func (s *Service) fireDue(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if handled > 0 {
 		failpoint.Hit(failpoint.AfterDueCommitBeforeOutboxSend)
@@ -233,7 +235,7 @@ func (s *Service) fireDue(ctx context.Context) (int, error) {
 	for _, fn := range after {
 		fn()
 	}
-	return handled, nil
+	return handled, unknown, nil
 }
 
 // fireOne checks d's guard against its release and, when it holds, fires

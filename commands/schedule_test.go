@@ -433,3 +433,27 @@ func TestReminderOutlivesTheCardReference(t *testing.T) {
 		t.Errorf("reminders after SetCard: %v, want %v", got, want)
 	}
 }
+
+// TestUnknownDueKindIsLeft: a due time of a kind this version does not know
+// (written by a newer one) is neither fired nor deleted, does not make the
+// scheduler spin, and does not keep a known one behind it from firing.
+func TestUnknownDueKindIsLeft(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Approval: 2 * time.Hour})
+	unknown := commands.Due{At: s.clk.Now().Add(-time.Minute), Kind: "remind-someday", Release: 99}
+	if err := s.db.Update(context.Background(), func(tx commands.Tx) error { return tx.PutDue(unknown) }); err != nil {
+		t.Fatal(err)
+	}
+	s.sayWaking(ann, "dobro PAY-1")
+	timers := s.clk.Created()
+	if got, want := reminders(s.step(3*time.Hour)), []string{approver, qa}; !cmp.Equal(want, got) {
+		t.Errorf("reminders behind an unknown kind: %v, want %v", got, want)
+	}
+	// Woken at the longest sleep (1 h) and at the reminder: a handful of
+	// timers, not one per loop of a spin.
+	if n := s.clk.Created() - timers; n > 5 {
+		t.Errorf("the scheduler slept %d times in 3 h with only an unknown kind due", n)
+	}
+	if d := nextDue(t, s.db); d == nil || d.Kind != unknown.Kind {
+		t.Errorf("the unknown kind's record: next due %+v, want it kept", d)
+	}
+}
