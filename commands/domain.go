@@ -44,6 +44,7 @@ type Action string
 const (
 	ActionRequest Action = "request"
 	ActionAccept  Action = "accept"
+	ActionApprove Action = "approve" // one approval short of the environment's approvals: still requested
 	ActionReject  Action = "reject"
 	ActionClaim   Action = "claim"
 	ActionStart   Action = "start"   // dep start: locks taken, start hook about to run
@@ -88,6 +89,7 @@ type Release struct {
 	NeedAdmin  bool     `json:"need_admin"`
 	Requester  string   `json:"requester"`
 	Approver   string   `json:"approver,omitempty"`
+	Approvals  []string `json:"approvals,omitempty"` // distinct approvers so far, in order; the requester never counts
 	Admin      string   `json:"admin,omitempty"`
 	Components []string `json:"components,omitempty"` // all of the release's components
 	Locks      []string `json:"locks,omitempty"`      // the lockable ones among Components
@@ -155,10 +157,27 @@ type Lock struct {
 	By        string    `json:"by"` // who took it
 	Since     time.Time `json:"since"`
 	Reason    string    `json:"reason,omitempty"`
+	// Env is the environment the lock holds: a release's lock carries its
+	// release's EnvName(); a freeze names the environment it was set in,
+	// or "" for one that holds every environment.
+	Env string `json:"env,omitempty"`
 }
 
 // Frozen reports whether l is an admin's freeze rather than a release's lock.
 func (l Lock) Frozen() bool { return l.Release == 0 }
+
+// Deployed is what is where: the last release marked done for (Env,
+// Component). The store keeps one per pair, so that reading what runs where
+// costs environments × components and never a walk of the history.
+type Deployed struct {
+	Env       string    `json:"env"`
+	Component string    `json:"component"`
+	Release   uint64    `json:"release"`
+	Ticket    string    `json:"ticket"`
+	Build     string    `json:"build,omitempty"`
+	By        string    `json:"by"`   // who finished it
+	Done      time.Time `json:"done"` // when it was marked done
+}
 
 // AllComponents is the component name that freezes every component.
 const AllComponents = "all"
@@ -203,6 +222,14 @@ type Policy struct {
 	Rules      Rules
 	// Channel is the release channel's ID, for links in replies.
 	Channel string
+	// Envs are the environments in promotion order, each's policy
+	// complete. Never empty once NewService has returned: without
+	// configured environments it holds one, DefaultEnv, built from the
+	// fields above and Config.Hooks.
+	Envs []EnvPolicy
+	// DefaultEnv is where dobro goes without "to": the configured
+	// default_environment, else the last environment.
+	DefaultEnv string
 }
 
 // Rules are the checks a ticket must pass before its release is queued.

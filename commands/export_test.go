@@ -5,3 +5,7 @@ package commands
 func RecordHook(s *Service, id uint64, hr HookRun, res HookResult) error {
 	return s.recordHook(id, hr, res)
 }
+
+// OpenRelease is openRelease, for tests that look a ticket's open release up
+// as the core does.
+func OpenRelease(tx Tx, ticket, env string) (Release, error) { return openRelease(tx, ticket, env) }

@@ -44,8 +44,10 @@ type Store interface {
 type Tx interface {
 	// Release returns the release with the given ID.
 	Release(id uint64) (Release, error)
-	// OpenRelease returns the open release of ticket, or ENOTFOUND.
-	OpenRelease(ticket string) (Release, error)
+	// OpenReleases returns ticket's open releases in every environment,
+	// ascending ID (none: empty, no error). The core, not the store,
+	// resolves `in ENV` among them.
+	OpenReleases(ticket string) ([]Release, error)
 	// LastRelease returns the most recent release of ticket, open or not, or ENOTFOUND.
 	LastRelease(ticket string) (Release, error)
 	// Open returns the open releases in queue order (ascending ID). Its cost
@@ -66,10 +68,15 @@ type Tx interface {
 
 	// Locks returns every lock and freeze, ordered by component then release.
 	Locks() ([]Lock, error)
-	// PutLock adds or replaces the lock keyed by (Component, Release).
+	// PutLock adds or replaces the lock keyed by (Component, Release), or,
+	// for a freeze (Release 0), by (Component, Env): two environments may
+	// freeze the same component, and a freeze with Env "" (every
+	// environment) is another key again.
 	PutLock(l Lock) error
-	// DeleteLock removes the lock keyed by (component, release); missing is fine.
-	DeleteLock(component string, release uint64) error
+	// DeleteLock removes the lock keyed by (component, release), or the
+	// freeze keyed by (component, env) when release is 0; env is ignored
+	// for a release's lock. Missing is fine.
+	DeleteLock(component string, release uint64, env string) error
 
 	// AppendAudit seals e as the next entry of the chain (see Seal), stores
 	// it and returns it.
@@ -88,6 +95,17 @@ type Tx interface {
 
 	// Emit adds an effect to the outbox, assigning its ID, delivered after commit.
 	Emit(e Effect) (Effect, error)
+
+	// What is where (issue 14): written by the transition that marks a
+	// release done, read by where and the promotion rule.
+
+	// Deployed returns every (env, component) entry, ordered by env then
+	// component.
+	Deployed() ([]Deployed, error)
+	// PutDeployed adds or replaces the entry of (d.Env, d.Component). Both
+	// are names (EINVALID when empty): the core writes the release's
+	// EnvName(), so that a release without Env is found in DefaultEnv.
+	PutDeployed(d Deployed) error
 
 	// DueTx keeps the scheduler's due times (issue 16).
 	DueTx

@@ -67,9 +67,14 @@ func (w *writeWatch) PutLock(l commands.Lock) error {
 	return w.Tx.PutLock(l)
 }
 
-func (w *writeWatch) DeleteLock(c string, id uint64) error {
+func (w *writeWatch) DeleteLock(c string, id uint64, env string) error {
 	w.wrote = true
-	return w.Tx.DeleteLock(c, id)
+	return w.Tx.DeleteLock(c, id, env)
+}
+
+func (w *writeWatch) PutDeployed(d commands.Deployed) error {
+	w.wrote = true
+	return w.Tx.PutDeployed(d)
 }
 
 func (w *writeWatch) AppendAudit(e commands.AuditEntry) (commands.AuditEntry, error) {

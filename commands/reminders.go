@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,8 +26,14 @@ const DueRemindApproval DueKind = "remind-approval"
 func init() {
 	dueKinds[DueRemindApproval] = dueKind{
 		state: StateRequested,
-		needs: func(p Policy) [][]string { return [][]string{p.Approvers} },
-		fire:  (*firing).remindApproval,
+		needs: func(p Policy) [][]string {
+			var lists [][]string
+			for _, e := range p.Envs {
+				lists = append(lists, e.Approvers)
+			}
+			return lists
+		},
+		fire: (*firing).remindApproval,
 	}
 }
 
@@ -40,17 +47,18 @@ func (r *cmdRun) remindApproval(rel Release, asked int) error {
 	return r.putDue(Due{At: r.now.Add(after), Kind: DueRemindApproval, Release: rel.ID, Guard: Guard{State: rel.State, Version: rel.Version}})
 }
 
-// remindApproval DMs the approvers who have not approved rel (the requester
-// never counts) again, audits it and returns the next reminder, counted from
-// now, when reminders.repeat is set: after a downtime one overdue reminder
-// is sent, not one per missed interval.
+// remindApproval DMs the approvers of rel's environment who have not
+// approved it (the requester never counts; with several approvals needed,
+// those who gave one are not asked again), audits it and returns the next
+// reminder, counted from now, when reminders.repeat is set: after a
+// downtime one overdue reminder is sent, not one per missed interval.
 func (f *firing) remindApproval(rel Release, d Due) (*Due, error) {
 	if f.s.cfg.Reminders.Approval <= 0 {
 		return nil, nil // turned off since it was written: dropped unsent
 	}
 	var to []string
-	for _, a := range f.roles[strings.Join(f.s.cfg.Policy.Approvers, ",")] {
-		if a != rel.Requester && a != rel.Approver {
+	for _, a := range f.roles[strings.Join(f.s.envOf(rel).Approvers, ",")] {
+		if a != rel.Requester && a != rel.Approver && !slices.Contains(rel.Approvals, a) {
 			to = append(to, a)
 		}
 	}
@@ -59,9 +67,9 @@ func (f *firing) remindApproval(rel Release, d Due) (*Due, error) {
 	}
 	asked := since(f.now, rel.Created)
 	for _, a := range to {
-		f.dm(a, say("%v Reminder: %s still asks for dobro on %s — %s (asked %s).\n%s", Icon("alarm_clock"), Person(rel.Requester), TicketRef(rel), orNone(rel.Summary), asked, approvalFacts(rel)),
-			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
-			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
+		f.dm(a, say("%v Reminder: %s still asks for dobro on %v%s — %s (asked %s).\n%v", Icon("alarm_clock"), Person(rel.Requester), TicketRef(rel), envVersion(rel), orNone(rel.Summary), asked, f.approvalFacts(rel)),
+			Button{Label: "Approve", Command: "accept " + f.s.ref(rel), Style: "primary"},
+			Button{Label: "Reject", Command: "reject " + f.s.ref(rel), Style: "danger"})
 	}
 	n := d.Repeat + 1
 	if err := f.auditRelease(ActionRemind, rel, StateNone, StateNone, fmt.Sprintf("approval reminder %d to %s", n, strings.Join(to, ","))); err != nil {

@@ -233,7 +233,7 @@ func TestVerifyStore(t *testing.T) {
 	}
 	// toDeploying locks backend and payments: store both.
 	addPayments := func(tx commands.Tx) error {
-		r, err := tx.OpenRelease("PAY-1")
+		r, err := commands.OpenRelease(tx, "PAY-1", "")
 		if err != nil {
 			return err
 		}
@@ -249,8 +249,8 @@ func TestVerifyStore(t *testing.T) {
 		{name: "sound"},
 		{name: "sound, with its checkpoint", against: func(cp commands.Checkpoint) commands.Checkpoint { return cp }},
 		{name: "a lock deleted", edit: func(tx commands.Tx) error {
-			r, _ := tx.OpenRelease("PAY-1")
-			return tx.DeleteLock("backend", r.ID)
+			r, _ := commands.OpenRelease(tx, "PAY-1", "")
+			return tx.DeleteLock("backend", r.ID, "")
 		}, want: new(*commands.ProjectionError), text: "backend: the audit log says PAY-1 holds it, the store has no lock"},
 		{name: "an entry without its change", edit: func(tx commands.Tx) error {
 			// A freeze the store does not have.

@@ -67,7 +67,7 @@ func TestRequestersAreTheChannelByDM(t *testing.T) {
 			var rel commands.Release
 			err := h.db.View(context.Background(), func(tx commands.Tx) error {
 				var err error
-				rel, err = tx.OpenRelease("PAY-1")
+				rel, err = commands.OpenRelease(tx, "PAY-1", "")
 				return err
 			})
 			if queued := err == nil; queued != tc.queued {

@@ -457,3 +457,42 @@ func TestUnknownDueKindIsLeft(t *testing.T) {
 		t.Errorf("the unknown kind's record: next due %+v, want it kept", d)
 	}
 }
+
+// TestRemindersInEnvironments: with environments configured, a reminder
+// goes to the approvers of the release's own environment, skips those who
+// gave one of several approvals needed, and its buttons name the
+// environment.
+func TestRemindersInEnvironments(t *testing.T) {
+	h := newHarness(t)
+	clk := clocktest.New(h.now)
+	h.rebuild(func(c *commands.Config) {
+		p := c.Policy
+		c.Policy.Envs = []commands.EnvPolicy{
+			{Name: "qa", Approvers: []string{admin}, Admins: p.Admins, Components: p.Components,
+				Hooks: c.Hooks, Approval: true, Approvals: 1},
+			{Name: "production", Approvers: p.Approvers, Admins: p.Admins, Components: p.Components,
+				Hooks: c.Hooks, Approval: true, Approvals: 2, NeedsAdmin: true},
+		}
+		c.Clock, c.Reminders = clk, commands.Reminders{Approval: time.Hour, Repeat: time.Hour}
+	})
+	s := &schedHarness{harness: h, clk: clk}
+	s.startSchedule()
+	defer s.stop()
+	s.sayWaking(ann, "dobro PAY-1 to production")
+	s.sayWaking(bob, "dobro PAY-2 to qa")
+	if r := reply(s.say(approver, "accept PAY-1")); !strings.Contains(r, "1 of 2") {
+		t.Fatalf("the first approval of PAY-1: %q", r)
+	}
+	type got struct{ User, Approve string }
+	var dms []got
+	for _, e := range s.step(time.Hour) {
+		if e.Kind == commands.EffectDM && strings.Contains(render(e.Text), "Reminder:") {
+			dms = append(dms, got{e.User, e.Buttons[0].Command})
+		}
+	}
+	slices.SortFunc(dms, func(a, b got) int { return strings.Compare(a.User, b.User) })
+	want := []got{{admin, "accept PAY-2 in qa"}, {qa, "accept PAY-1 in production"}}
+	if diff := cmp.Diff(want, dms); diff != "" {
+		t.Errorf("reminders (-want +got):\n%s", diff)
+	}
+}

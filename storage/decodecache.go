@@ -48,8 +48,13 @@ func (c *decodeCache[T]) get(id uint64, raw []byte) (T, bool) {
 }
 
 // put caches v as decoded from raw, which it copies.
-func (c *decodeCache[T]) put(id uint64, raw []byte, v T) {
-	e := cached[T]{raw: bytes.Clone(raw), val: c.clone(v)}
+func (c *decodeCache[T]) put(id uint64, raw []byte, v T) { c.keep(id, bytes.Clone(raw), v) }
+
+// keep caches v as decoded from raw, which it keeps: the caller never
+// changes raw again (the outbox's encoded value, which bbolt too keeps
+// until the commit).
+func (c *decodeCache[T]) keep(id uint64, raw []byte, v T) {
+	e := cached[T]{raw: raw, val: c.clone(v)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= decodeCacheMax {
@@ -86,6 +91,7 @@ func cloneRelease(r commands.Release) commands.Release {
 	r.Components = slices.Clone(r.Components)
 	r.Locks = slices.Clone(r.Locks)
 	r.TicketComponents = slices.Clone(r.TicketComponents)
+	r.Approvals = slices.Clone(r.Approvals)
 	if r.Running != nil {
 		run := *r.Running
 		r.Running = &run

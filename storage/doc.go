@@ -8,12 +8,16 @@
 //	releases        be(ID) → Release
 //	open            be(ID) → "" for each open release: the queue, O(open) to read
 //	tickets         ticket "\x00" be(ID) → "" for every release: lookups by ticket
-//	locks           component "\x00" be(release) → Lock
+//	locks           component "\x00" be(release) → Lock; a freeze (release 0)
+//	                adds its environment after be(0), nothing for a freeze
+//	                of every environment (schema 3)
 //	audit           be(seq) → AuditEntry, the hash chain
 //	inbox           event ID → InboxEvent
 //	inbox_pending   time(received) event ID → "" for events not yet processed
-//	inbox_processed time(received) event ID → "" for processed events, oldest first
+//	inbox_processed time(received) event ID → "" for processed events, oldest
+//	                first (schema 1 only: schema 2 deleted it)
 //	outbox          be(ID) → Effect
+//	deployed        env "\x00" component → Deployed: what is where (schema 3)
 //
 // The rules it follows: Open waits at most Options.Timeout for the file lock
 // and says another dobrobot may hold it; fsync stays on for every commit and

@@ -15,13 +15,14 @@ import (
 	"github.com/dobrobot/dobrobot/storage"
 )
 
-// TestMigrateToDue opens files written before the scheduler, a schema 2 file
-// as main's binary writes it (made here by taking the due buckets out of a
-// new file) and the schema 1 fixture: each is upgraded to the current schema
-// with the due buckets, empty, takes a due time, and still verifies.
+// TestMigrateToDue opens files written before the scheduler: a schema 3
+// file as the environments' binary writes it (made here by taking the due
+// buckets out of a new file), and the schema 2 and schema 1 fixtures. Each
+// is upgraded to the current schema with the due buckets, empty, takes a
+// due time, and still verifies.
 func TestMigrateToDue(t *testing.T) {
-	schema2 := func(t *testing.T) string {
-		path := filepath.Join(t.TempDir(), "v2.db")
+	schema3 := func(t *testing.T) string {
+		path := filepath.Join(t.TempDir(), "v3.db")
 		db, err := storage.Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -32,7 +33,7 @@ func TestMigrateToDue(t *testing.T) {
 					return err
 				}
 			}
-			return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("2"))
+			return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("3"))
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -42,21 +43,27 @@ func TestMigrateToDue(t *testing.T) {
 		}
 		return path
 	}
-	schema1Fixture := func(t *testing.T) string {
-		raw, err := os.ReadFile(filepath.Join("testdata", "schema1-demo.db"))
-		if err != nil {
-			t.Fatal(err)
+	fixture := func(name string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			raw, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "old.db")
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
 		}
-		path := filepath.Join(t.TempDir(), "v1.db")
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
 	}
 	for _, tt := range []struct {
 		name string
 		file func(t *testing.T) string
-	}{{"schema 2", schema2}, {"schema 1 fixture", schema1Fixture}} {
+	}{
+		{"schema 3", schema3},
+		{"schema 2 fixture", fixture("schema2-demo.db")},
+		{"schema 1 fixture", fixture("schema1-demo.db")},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db, err := storage.Open(tt.file(t))
 			if err != nil {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,8 +82,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if schema != fmt.Sprint(storage.SchemaVersion) || processed {
-		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want %q, false", schema, processed, fmt.Sprint(storage.SchemaVersion))
+	if want := strconv.Itoa(storage.SchemaVersion); schema != want || processed {
+		t.Errorf("after Open: schema %q, inbox_processed bucket there = %t; want %q, false", schema, processed, want)
 	}
 
 	ctx := context.Background()

@@ -40,10 +40,18 @@ var migrations = []func(*bolt.Tx) error{
 		}
 		return tx.DeleteBucket(bucketProcessedV1)
 	},
-	// 2 → 3: environments (issue 14, the envstore branch). In the
-	// scheduler's branch alone this step changes nothing: the merge puts
-	// envstore's migration here, before the scheduler's.
-	func(*bolt.Tx) error { return nil },
+	// 2 → 3: environments (issue 14). The deployed bucket, what is where,
+	// is new and starts empty: it is written when a release is marked done
+	// from now on. A freeze's key gains its environment after the release
+	// ID 0, which is nothing for every freeze written before (they hold
+	// every environment, Env ""), so their keys stay as they are; a
+	// release's lock and the tickets index keep their keys (see
+	// docs/architecture.md, "Storage"). Releases and locks without an env
+	// read as DefaultEnv: nothing is rewritten.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketDeployed)
+		return err
+	},
 	// 3 → 4: the scheduler's due times (issue 16): two new, empty buckets.
 	migrateDue,
 }
@@ -75,6 +83,7 @@ var (
 	bucketInbox      = []byte("inbox")
 	bucketPending    = []byte("inbox_pending")
 	bucketOutbox     = []byte("outbox")
+	bucketDeployed   = []byte("deployed")
 	keySchemaVersion = []byte("schema")
 
 	// bucketProcessedV1 is schema 1's index of processed inbox events,
@@ -84,7 +93,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
-	bucketAudit, bucketInbox, bucketPending, bucketOutbox,
+	bucketAudit, bucketInbox, bucketPending, bucketOutbox, bucketDeployed,
 	bucketDue, bucketDueIndex,
 }
 

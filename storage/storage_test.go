@@ -140,7 +140,7 @@ func TestNewFile(t *testing.T) {
 	if got, want := schema, fmt.Sprint(storage.SchemaVersion); got != want {
 		t.Errorf("meta/schema = %q, want %q", got, want)
 	}
-	want := []string{"audit", "due", "due_index", "inbox", "inbox_pending", "locks", "meta", "open", "outbox", "releases", "tickets"}
+	want := []string{"audit", "deployed", "due", "due_index", "inbox", "inbox_pending", "locks", "meta", "open", "outbox", "releases", "tickets"}
 	if diff := cmp.Diff(want, buckets); diff != "" {
 		t.Errorf("buckets (-want +got):\n%s", diff)
 	}
@@ -550,6 +550,18 @@ func TestBadNames(t *testing.T) {
 		"lock without component": func(tx commands.Tx) error { return tx.PutLock(commands.Lock{}) },
 		"component with NUL":     func(tx commands.Tx) error { return tx.PutLock(commands.Lock{Component: "a\x00b"}) },
 		"event without ID":       func(tx commands.Tx) error { return tx.PutEvent(commands.InboxEvent{}) },
+		"freeze env with NUL": func(tx commands.Tx) error {
+			return tx.PutLock(commands.Lock{Component: "a", Env: "qa\x00"})
+		},
+		"deployed without env": func(tx commands.Tx) error {
+			return tx.PutDeployed(commands.Deployed{Component: "a", Release: 1})
+		},
+		"deployed without component": func(tx commands.Tx) error {
+			return tx.PutDeployed(commands.Deployed{Env: "qa", Release: 1})
+		},
+		"deployed env with NUL": func(tx commands.Tx) error {
+			return tx.PutDeployed(commands.Deployed{Env: "qa\x00a", Component: "b", Release: 1})
+		},
 	} {
 		err := db.Update(context.Background(), fn)
 		if got := commands.ErrorCode(err); got != commands.EINVALID {

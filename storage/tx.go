@@ -33,7 +33,18 @@ func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
 	if b == nil {
 		return nil, fmt.Errorf("storage: bucket %q is missing", name)
 	}
+	if appendOnly(name) {
+		b.FillPercent = 1.0
+	}
 	return b, nil
+}
+
+func appendOnly(name []byte) bool {
+	switch string(name) {
+	case "audit", "outbox":
+		return true
+	}
+	return false
 }
 
 // encodeID is the 8-byte big-endian key of an ID or seq: byte order is
@@ -58,8 +69,19 @@ func ticketKey(ticket string, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// lockKey orders locks by component, then release (0, a freeze, first).
-func lockKey(component string, release uint64) []byte { return ticketKey(component, release) }
+// lockKey orders locks by component, then release (0, a freeze, first). A
+// release's lock is keyed by component and release, unique already; a
+// freeze (release 0) adds its environment after the ID, "" (every
+// environment) first, so that two environments may freeze one component.
+// Component names hold no zero byte, so one component's keys never mix with
+// another's.
+func lockKey(component string, release uint64, env string) []byte {
+	k := ticketKey(component, release)
+	if release == 0 {
+		k = append(k, env...)
+	}
+	return k
+}
 
 // timeKey is a 12-byte key ordered like the times: seconds since the epoch
 // with the sign bit flipped, then nanoseconds.
@@ -73,6 +95,15 @@ func inboxIndexKey(e commands.InboxEvent) []byte { return append(timeKey(e.Recei
 func checkName(what, s string) error {
 	if s == "" || strings.IndexByte(s, 0) >= 0 {
 		return commands.Errorf(commands.EINVALID, "%q is not a valid %s name.", s, what)
+	}
+	return nil
+}
+
+// checkEnv refuses an environment name that would corrupt a key; "" (none,
+// or every environment for a freeze) is fine.
+func checkEnv(env string) error {
+	if strings.IndexByte(env, 0) >= 0 {
+		return commands.Errorf(commands.EINVALID, "%q is not a valid environment name.", env)
 	}
 	return nil
 }
@@ -135,27 +166,33 @@ func (t *tx) ticketIDs(ticket string, fn func(id uint64) (more bool, err error))
 	return nil
 }
 
-// OpenRelease returns the newest open release of ticket, or ENOTFOUND.
-func (t *tx) OpenRelease(ticket string) (commands.Release, error) {
+// OpenReleases returns ticket's open releases, ascending ID. It walks the
+// ticket's index entries (the ticket's history, a few keys) and reads only
+// the releases the open index holds.
+func (t *tx) OpenReleases(ticket string) ([]commands.Release, error) {
 	open, err := t.bucket(bucketOpen)
 	if err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	var found uint64
+	var ids []uint64
 	err = t.ticketIDs(ticket, func(id uint64) (bool, error) {
 		if open.Get(encodeID(id)) != nil {
-			found = id
-			return false, nil
+			ids = append(ids, id)
 		}
 		return true, nil
 	})
 	if err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	if found == 0 {
-		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
+	out := make([]commands.Release, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		r, err := t.Release(ids[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
-	return t.Release(found)
+	return out, nil
 }
 
 // LastRelease returns the newest release of ticket, or ENOTFOUND.
@@ -335,9 +372,13 @@ func (t *tx) Locks() ([]commands.Lock, error) {
 	return out, nil
 }
 
-// PutLock adds or replaces the lock keyed by (Component, Release).
+// PutLock adds or replaces the lock keyed by (Component, Release), or the
+// freeze keyed by (Component, Env).
 func (t *tx) PutLock(l commands.Lock) error {
 	if err := checkName("component", l.Component); err != nil {
+		return err
+	}
+	if err := checkEnv(l.Env); err != nil {
 		return err
 	}
 	b, err := t.bucket(bucketLocks)
@@ -348,19 +389,20 @@ func (t *tx) PutLock(l commands.Lock) error {
 	if err != nil {
 		return fmt.Errorf("storage: encode lock of %s: %w", l.Component, err)
 	}
-	if err := b.Put(lockKey(l.Component, l.Release), v); err != nil {
+	if err := b.Put(lockKey(l.Component, l.Release, l.Env), v); err != nil {
 		return fmt.Errorf("storage: put lock of %s: %w", l.Component, err)
 	}
 	return nil
 }
 
-// DeleteLock removes the lock keyed by (component, release), if any.
-func (t *tx) DeleteLock(component string, release uint64) error {
+// DeleteLock removes the lock keyed by (component, release), or the freeze
+// keyed by (component, env) when release is 0, if any.
+func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	b, err := t.bucket(bucketLocks)
 	if err != nil {
 		return err
 	}
-	if err := b.Delete(lockKey(component, release)); err != nil {
+	if err := b.Delete(lockKey(component, release, env)); err != nil {
 		return fmt.Errorf("storage: delete lock of %s: %w", component, err)
 	}
 	return nil
@@ -542,7 +584,7 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 		return commands.Effect{}, fmt.Errorf("storage: next outbox ID: %w", err)
 	}
 	e.ID = id
-	v, err := json.Marshal(e)
+	v, err := encodeEffect(e)
 	if err != nil {
 		return commands.Effect{}, fmt.Errorf("storage: encode effect %d: %w", id, err)
 	}
@@ -551,6 +593,6 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 	}
 	// The sender reads it next, at once: it need not decode what was just
 	// encoded.
-	t.ec.put(id, v, e)
+	t.ec.keep(id, v, e)
 	return e, nil
 }

@@ -338,7 +338,7 @@ func TestInvariantChecker(t *testing.T) {
 			if err := put([]commands.Release{rel("PAY-1", commands.StateRequested)}, nil)(tx); err != nil {
 				return err
 			}
-			r, err := tx.OpenRelease("PAY-1")
+			r, err := onlyOpen(tx, "PAY-1")
 			if err != nil {
 				return err
 			}

@@ -65,19 +65,19 @@ func TestStateEditsAreDetected(t *testing.T) {
 		want string
 	}{
 		{"a lock deleted", func(tx commands.Tx) error {
-			rel, err := tx.OpenRelease("PAY-1")
+			rel, err := onlyOpen(tx, "PAY-1")
 			if err != nil {
 				return err
 			}
-			return tx.DeleteLock("backend", rel.ID)
+			return tx.DeleteLock("backend", rel.ID, "")
 		}, "backend: the audit log says PAY-1 holds it, the store has no lock"},
 		{"a release moved to done, its locks freed", func(tx commands.Tx) error {
-			rel, err := tx.OpenRelease("PAY-1")
+			rel, err := onlyOpen(tx, "PAY-1")
 			if err != nil {
 				return err
 			}
 			for _, c := range rel.Locks {
-				if err := tx.DeleteLock(c, rel.ID); err != nil {
+				if err := tx.DeleteLock(c, rel.ID, ""); err != nil {
 					return err
 				}
 			}
@@ -86,7 +86,7 @@ func TestStateEditsAreDetected(t *testing.T) {
 			return err
 		}, "PAY-1: the audit log says it is deploying, the store has no open release of it"},
 		{"a requested release moved to deploying", func(tx commands.Tx) error {
-			rel, err := tx.OpenRelease("PAY-2")
+			rel, err := onlyOpen(tx, "PAY-2")
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func TestStateEditsAreDetected(t *testing.T) {
 			return err
 		}, "PAY-2: the audit log says it is requested, the store has it deploying"},
 		{"a freeze deleted", func(tx commands.Tx) error {
-			return tx.DeleteLock("ios", 0)
+			return tx.DeleteLock("ios", 0, "")
 		}, "ios: the audit log says it is frozen, the store has no freeze"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,4 +242,17 @@ func TestCheckpoints(t *testing.T) {
 	if out, code := cli("audit", "verify", "--db", w.db, "--checkpoint", cp.String()); code != 1 || !strings.Contains(out, "does not match checkpoint") {
 		t.Errorf("audit verify --checkpoint of the rewritten chain: %d %q, want 1 and a mismatch", code, out)
 	}
+}
+
+// onlyOpen returns ticket's one open release, or an error when it has none or
+// several.
+func onlyOpen(tx commands.Tx, ticket string) (commands.Release, error) {
+	open, err := tx.OpenReleases(ticket)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	if len(open) != 1 {
+		return commands.Release{}, fmt.Errorf("%s has %d open releases, want 1", ticket, len(open))
+	}
+	return open[0], nil
 }

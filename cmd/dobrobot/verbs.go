@@ -338,8 +338,8 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	} else {
 		r.info("tracker: " + c.Tracker.Kind + " ok")
 	}
-	_, hookProblems := a.buildHooks(c)
-	for _, p := range hookProblems {
+	_, _, badHooks := a.buildHooks(c)
+	for _, p := range badHooks {
 		r.problem(p)
 	}
 	if line, ok := a.checkStorage(ctx, c); line != "" {

@@ -14,7 +14,10 @@
 //	leader    the one row (id 1): epoch, holder, since — the current term
 //	terms     epoch → holder, started: every leadership term ever begun
 //	releases  id → ticket, open, version, data (the Release as JSON)
-//	locks     (component, release) → data
+//	locks     (component, release, env) → data; env is a freeze's
+//	          environment, '' for a freeze of every environment and for a
+//	          release's lock (whose environment is in its data)
+//	deployed  (env, component) → data (what is where, a commands.Deployed)
 //	audit     seq → the entry's fields as columns, its exact time as text
 //	          (hashed as written), and the epoch that appended it
 //	inbox     event id → received (seconds, nanoseconds), processed, data

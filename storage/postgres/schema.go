@@ -106,10 +106,26 @@ ALTER TABLE {s}.audit ADD COLUMN via text NOT NULL DEFAULT '';
 ALTER TABLE {s}.audit ADD COLUMN env text NOT NULL DEFAULT '';
 ALTER TABLE {s}.audit ADD COLUMN version text NOT NULL DEFAULT '';
 `,
-	// 4: environments (issue 14, the envstore branch). In the scheduler's
-	// branch alone this step changes nothing: the merge puts envstore's
-	// migration here, before the scheduler's.
-	`SELECT 1;`,
+	// 4: environments (issue 14). A freeze is keyed by (component, env):
+	// env is the freeze's environment, '' for one that holds every
+	// environment and for a release's lock, whose key (component, release)
+	// is unique already and whose environment is in its data. Every row
+	// written before is a freeze of every environment or a release's lock,
+	// so '' is right for all of them and nothing is backfilled. deployed is
+	// what is where, one row per (env, component), written when a release
+	// is marked done; it starts empty.
+	`
+ALTER TABLE {s}.locks ADD COLUMN env text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE {s}.locks DROP CONSTRAINT locks_pkey;
+ALTER TABLE {s}.locks ADD PRIMARY KEY (component, release, env);
+
+CREATE TABLE {s}.deployed (
+	env       text COLLATE "C" NOT NULL,
+	component text COLLATE "C" NOT NULL,
+	data      json NOT NULL,
+	PRIMARY KEY (env, component)
+);
+`,
 	// 5: the scheduler's due times (issue 16), see due.go.
 	migrateDue,
 }
@@ -127,11 +143,12 @@ type queries struct {
 	bumpEpoch, recordTerm     string
 	term                      string
 
-	release, releaseForUpdate, openRelease, lastRelease string
-	open, releases, recent                              string
-	nextRelease, insertRelease, updateRelease           string
+	release, releaseForUpdate, openReleases, lastRelease string
+	open, releases, recent                               string
+	nextRelease, insertRelease, updateRelease            string
 
 	locks, putLock, deleteLock string
+	deployed, putDeployed      string
 
 	auditHead, appendAudit, audit string
 
@@ -156,7 +173,7 @@ func newQueries(schema string) queries {
 
 	q.release = x(`SELECT data FROM {s}.releases WHERE id = $1`)
 	q.releaseForUpdate = x(`SELECT ticket, version FROM {s}.releases WHERE id = $1 FOR UPDATE`)
-	q.openRelease = x(`SELECT data FROM {s}.releases WHERE ticket = $1 AND open ORDER BY id DESC LIMIT 1`)
+	q.openReleases = x(`SELECT data FROM {s}.releases WHERE ticket = $1 AND open ORDER BY id`)
 	q.lastRelease = x(`SELECT data FROM {s}.releases WHERE ticket = $1 ORDER BY id DESC LIMIT 1`)
 	q.open = x(`SELECT data FROM {s}.releases WHERE open ORDER BY id`)
 	q.releases = x(`SELECT data FROM {s}.releases WHERE ticket = $1 ORDER BY id DESC LIMIT $2`)
@@ -165,10 +182,13 @@ func newQueries(schema string) queries {
 	q.insertRelease = x(`INSERT INTO {s}.releases (id, ticket, open, version, data) VALUES ($1, $2, $3, $4, $5)`)
 	q.updateRelease = x(`UPDATE {s}.releases SET ticket = $2, open = $3, version = $4, data = $5 WHERE id = $1`)
 
-	q.locks = x(`SELECT data FROM {s}.locks ORDER BY component, release`)
-	q.putLock = x(`INSERT INTO {s}.locks (component, release, data) VALUES ($1, $2, $3)
-		ON CONFLICT (component, release) DO UPDATE SET data = excluded.data`)
-	q.deleteLock = x(`DELETE FROM {s}.locks WHERE component = $1 AND release = $2`)
+	q.locks = x(`SELECT data FROM {s}.locks ORDER BY component, release, env`)
+	q.putLock = x(`INSERT INTO {s}.locks (component, release, env, data) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (component, release, env) DO UPDATE SET data = excluded.data`)
+	q.deleteLock = x(`DELETE FROM {s}.locks WHERE component = $1 AND release = $2 AND env = $3`)
+	q.deployed = x(`SELECT data FROM {s}.deployed ORDER BY env, component`)
+	q.putDeployed = x(`INSERT INTO {s}.deployed (env, component, data) VALUES ($1, $2, $3)
+		ON CONFLICT (env, component) DO UPDATE SET data = excluded.data`)
 
 	q.auditHead = x(`SELECT seq, hash FROM {s}.audit ORDER BY seq DESC LIMIT 1`)
 	q.appendAudit = x(`INSERT INTO {s}.audit (seq, time, at, actor, action, ticket, from_state, to_state, detail, prev_hash, hash, epoch, via, env, version)

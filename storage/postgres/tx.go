@@ -134,20 +134,15 @@ func (t *tx) Release(id uint64) (commands.Release, error) {
 	return r, nil
 }
 
-// OpenRelease returns the newest open release of ticket, or ENOTFOUND.
-func (t *tx) OpenRelease(ticket string) (commands.Release, error) {
+// OpenReleases returns ticket's open releases, ascending ID.
+func (t *tx) OpenReleases(ticket string) ([]commands.Release, error) {
 	if err := t.check(false); err != nil {
-		return commands.Release{}, err
+		return nil, err
 	}
-	var r commands.Release
-	ok, err := t.lookup(t.q.openRelease, &r, ticket)
-	if err != nil {
-		return commands.Release{}, err
+	if checkText("ticket", ticket) != nil {
+		return nil, nil // no row can hold it
 	}
-	if !ok {
-		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
-	}
-	return r, nil
+	return all[commands.Release](t, t.q.openReleases, "open releases of "+ticket, ticket)
 }
 
 // LastRelease returns the newest release of ticket, or ENOTFOUND.
@@ -258,12 +253,25 @@ func (t *tx) Locks() ([]commands.Lock, error) {
 	return all[commands.Lock](t, t.q.locks, "locks")
 }
 
-// PutLock adds or replaces the lock keyed by (Component, Release).
+// lockEnv is the env column of a lock's key: the freeze's environment, ""
+// for a release's lock, whose (component, release) is unique already.
+func lockEnv(release uint64, env string) string {
+	if release != 0 {
+		return ""
+	}
+	return env
+}
+
+// PutLock adds or replaces the lock keyed by (Component, Release), or the
+// freeze keyed by (Component, Env).
 func (t *tx) PutLock(l commands.Lock) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
 	if err := checkName("component", l.Component); err != nil {
+		return err
+	}
+	if err := checkText("environment", l.Env); err != nil {
 		return err
 	}
 	if err := checkID("release", l.Release); err != nil {
@@ -273,21 +281,22 @@ func (t *tx) PutLock(l commands.Lock) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode lock of %s: %w", l.Component, err)
 	}
-	if _, err := t.pg.Exec(t.ctx, t.q.putLock, l.Component, int64(l.Release), data); err != nil {
+	if _, err := t.pg.Exec(t.ctx, t.q.putLock, l.Component, int64(l.Release), lockEnv(l.Release, l.Env), data); err != nil {
 		return t.wrap(err, "put lock of %s", l.Component)
 	}
 	return nil
 }
 
-// DeleteLock removes the lock keyed by (component, release), if any.
-func (t *tx) DeleteLock(component string, release uint64) error {
+// DeleteLock removes the lock keyed by (component, release), or the freeze
+// keyed by (component, env) when release is 0, if any.
+func (t *tx) DeleteLock(component string, release uint64, env string) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	if checkText("component", component) != nil || release > maxID {
+	if checkText("component", component) != nil || checkText("environment", env) != nil || release > maxID {
 		return nil // no such lock can exist
 	}
-	if _, err := t.pg.Exec(t.ctx, t.q.deleteLock, component, int64(release)); err != nil {
+	if _, err := t.pg.Exec(t.ctx, t.q.deleteLock, component, int64(release), lockEnv(release, env)); err != nil {
 		return t.wrap(err, "delete lock of %s", component)
 	}
 	return nil

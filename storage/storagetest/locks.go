@@ -46,7 +46,7 @@ func testLocks(t *testing.T, s commands.Store, _ func() commands.Store) {
 			c string
 			r uint64
 		}{{"a", 1}, {"b", 10}, {"nothing", 9}, {"a", 99}} {
-			if err := tx.DeleteLock(k.c, k.r); err != nil {
+			if err := tx.DeleteLock(k.c, k.r, ""); err != nil {
 				return fmt.Errorf("DeleteLock(%s, %d): %w", k.c, k.r, err)
 			}
 		}

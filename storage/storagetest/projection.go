@@ -53,9 +53,9 @@ func testProjection(t *testing.T, s commands.Store, _ func() commands.Store) {
 		edit func(tx commands.Tx) error
 		want string
 	}{
-		{"a lock deleted", func(tx commands.Tx) error { return tx.DeleteLock("backend", rel.ID) },
+		{"a lock deleted", func(tx commands.Tx) error { return tx.DeleteLock("backend", rel.ID, "") },
 			"backend: the audit log says PAY-1 holds it, the store has no lock"},
-		{"a freeze deleted", func(tx commands.Tx) error { return tx.DeleteLock("ios", 0) },
+		{"a freeze deleted", func(tx commands.Tx) error { return tx.DeleteLock("ios", 0, "") },
 			"ios: the audit log says it is frozen, the store has no freeze"},
 	} {
 		update(t, s, tc.edit)

@@ -13,8 +13,9 @@ func testEmptyStore(t *testing.T, s commands.Store, _ func() commands.Store) {
 	err := s.View(context.Background(), func(tx commands.Tx) error {
 		_, err := tx.Release(1)
 		wantCode(t, "Release(1)", err, commands.ENOTFOUND)
-		_, err = tx.OpenRelease("PAY-1")
-		wantCode(t, "OpenRelease(PAY-1)", err, commands.ENOTFOUND)
+		if open, err := tx.OpenReleases("PAY-1"); err != nil || len(open) != 0 {
+			t.Errorf("OpenReleases(PAY-1) = %v, %v; want nothing, no error", ids(open), err)
+		}
 		_, err = tx.LastRelease("PAY-1")
 		wantCode(t, "LastRelease(PAY-1)", err, commands.ENOTFOUND)
 		for name, f := range map[string]func() ([]commands.Release, error){
@@ -224,16 +225,16 @@ func testLookups(t *testing.T, s commands.Store, _ func() commands.Store) {
 		}
 	}
 	openOf := func(k string) func(commands.Tx) (commands.Release, error) {
-		return func(tx commands.Tx) (commands.Release, error) { return tx.OpenRelease(k) }
+		return func(tx commands.Tx) (commands.Release, error) { return newestOpen(tx, k) }
 	}
 	lastOf := func(k string) func(commands.Tx) (commands.Release, error) {
 		return func(tx commands.Tx) (commands.Release, error) { return tx.LastRelease(k) }
 	}
 	check([]lookup{
-		{"OpenRelease(PAY-1)", openOf("PAY-1"), new1},
-		{"OpenRelease(PAY-10)", openOf("PAY-10"), pay10},
-		{"OpenRelease(WEB-1), done", openOf("WEB-1"), commands.Release{}},
-		{"OpenRelease(PAY-2), unknown", openOf("PAY-2"), commands.Release{}},
+		{"newest of OpenReleases(PAY-1)", openOf("PAY-1"), new1},
+		{"newest of OpenReleases(PAY-10)", openOf("PAY-10"), pay10},
+		{"newest of OpenReleases(WEB-1), done", openOf("WEB-1"), commands.Release{}},
+		{"newest of OpenReleases(PAY-2), unknown", openOf("PAY-2"), commands.Release{}},
 		{"LastRelease(PAY-1)", lastOf("PAY-1"), new1},
 		{"LastRelease(PAY-10)", lastOf("PAY-10"), pay10},
 		{"LastRelease(WEB-1)", lastOf("WEB-1"), web1},
@@ -279,7 +280,20 @@ func testLookups(t *testing.T, s commands.Store, _ func() commands.Store) {
 	done.State = commands.StateDone
 	done = write(t, s, func(tx commands.Tx) (commands.Release, error) { return tx.PutRelease(done) })
 	check([]lookup{
-		{"OpenRelease(PAY-1) after it is done", openOf("PAY-1"), commands.Release{}},
+		{"newest of OpenReleases(PAY-1) after it is done", openOf("PAY-1"), commands.Release{}},
 		{"LastRelease(PAY-1) after it is done", lastOf("PAY-1"), done},
 	})
+}
+
+// newestOpen returns the newest of ticket's open releases, or ENOTFOUND: what
+// OpenRelease returned before OpenReleases replaced it.
+func newestOpen(tx commands.Tx, ticket string) (commands.Release, error) {
+	open, err := tx.OpenReleases(ticket)
+	if err != nil {
+		return commands.Release{}, err
+	}
+	if len(open) == 0 {
+		return commands.Release{}, commands.Errorf(commands.ENOTFOUND, "%s has no open release.", ticket)
+	}
+	return open[len(open)-1], nil
 }

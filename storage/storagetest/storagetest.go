@@ -38,6 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentUpdates", testConcurrent},
 		{"AuditProjection", testProjection},
+		{"OpenReleasesOfEveryEnvironment", testOpenReleases},
+		{"FreezesByEnvironment", testFreezesByEnv},
+		{"Deployed", testDeployed},
 		{"Due", testDue},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,8 @@ type snapshot struct {
 	Events  map[string]commands.InboxEvent
 	Pending []commands.InboxEvent
 	Outbox  []commands.Effect
+	// Deployed is what is where (issue 14).
+	Deployed []commands.Deployed
 }
 
 func snap(t *testing.T, s commands.Store, eventIDs ...string) snapshot {
@@ -41,6 +43,9 @@ func snap(t *testing.T, s commands.Store, eventIDs ...string) snapshot {
 			return err
 		}
 		if sn.Pending, err = tx.PendingEvents(); err != nil {
+			return err
+		}
+		if sn.Deployed, err = tx.Deployed(); err != nil {
 			return err
 		}
 		sn.Events = map[string]commands.InboxEvent{}
@@ -82,6 +87,9 @@ func fill(t *testing.T, s commands.Store) []string {
 		if _, err := tx.AppendAudit(entry("U01ANN", "PAY-1", commands.ActionRequest, commands.StateNone, commands.StateRequested, 0)); err != nil {
 			return err
 		}
+		if err := tx.PutDeployed(deployed("production", "backend", 2, 1)); err != nil {
+			return err
+		}
 		for i, id := range []string{"Ev1", "Ev2"} {
 			e := commands.InboxEvent{
 				ID: id, Received: at(i), Processed: i == 1,
@@ -119,10 +127,19 @@ func testAtomicity(t *testing.T, s commands.Store, _ func() commands.Store) {
 			if _, err := tx.PutRelease(release("PAY-3", commands.StateRequested, 5)); err != nil {
 				return err
 			}
-			if err := tx.DeleteLock("backend", r.ID); err != nil {
+			if err := tx.DeleteLock("backend", r.ID, ""); err != nil {
 				return err
 			}
 			if err := tx.PutLock(commands.Lock{Component: "payments", By: "U03ADM", Since: at(5)}); err != nil {
+				return err
+			}
+			if err := tx.PutLock(commands.Lock{Component: "payments", Env: "qa", By: "U03ADM", Since: at(5)}); err != nil {
+				return err
+			}
+			if err := tx.PutDeployed(deployed("production", "backend", 3, 5)); err != nil {
+				return err
+			}
+			if err := tx.PutDeployed(deployed("qa", "backend", 3, 5)); err != nil {
 				return err
 			}
 			if _, err := tx.AppendAudit(entry("U02BOB", "PAY-1", commands.ActionAccept, commands.StateRequested, commands.StateAccepted, 5)); err != nil {
@@ -228,7 +245,8 @@ func testViewReadOnly(t *testing.T, s commands.Store, _ func() commands.Store) {
 			_, err := tx.AppendAudit(entry("U01ANN", "PAY-1", commands.ActionRequest, commands.StateNone, commands.StateRequested, 0))
 			return err
 		},
-		"PutEvent": func(tx commands.Tx) error { return tx.PutEvent(commands.InboxEvent{ID: "Ev1", Received: at(0)}) },
+		"PutEvent":    func(tx commands.Tx) error { return tx.PutEvent(commands.InboxEvent{ID: "Ev1", Received: at(0)}) },
+		"PutDeployed": func(tx commands.Tx) error { return tx.PutDeployed(deployed("qa", "backend", 1, 0)) },
 		"Emit": func(tx commands.Tx) error {
 			_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U01ANN", Text: commands.Text{commands.Plain("hi")}})
 			return err
@@ -239,7 +257,7 @@ func testViewReadOnly(t *testing.T, s commands.Store, _ func() commands.Store) {
 			t.Errorf("%s inside View succeeded; want an error", name)
 		}
 	}
-	if got := snap(t, s, "Ev1"); len(got.Recent)+len(got.Locks)+len(got.Audit)+len(got.Events)+len(got.Outbox) != 0 {
+	if got := snap(t, s, "Ev1"); len(got.Recent)+len(got.Locks)+len(got.Audit)+len(got.Events)+len(got.Outbox)+len(got.Deployed) != 0 {
 		t.Errorf("writes inside View left %+v", got)
 	}
 }
