@@ -57,7 +57,7 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 		return err
 	}
 	if cmd.AsOperator {
-		if err := recordOperator(ctx, db, consoleUser(c), cfg.Now()); err != nil {
+		if err := recordOperator(ctx, db, consoleUser(c), cfg.Clock.Now()); err != nil {
 			return err
 		}
 	}
@@ -68,7 +68,16 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	cfg.Notify = con.Notify
 	cfg.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members
 	cfg.HookContext = ctx            // an interrupt kills running hooks' process groups
-	con.Service = commands.NewService(cfg)
+	svc := commands.NewService(cfg)
+	con.Service = svc
+	// The scheduler runs while the console waits for input: a reminder
+	// that falls due is printed as it comes (reminders.approval: 2s). Not
+	// on a run configuration's database (--as-operator): its reminders
+	// are for Slack, and the bot sends the overdue ones once it is back.
+	if !(c.isRunConfig() && samePath(path, dbPath(c))) {
+		stopSchedule := runSchedule(ctx, svc)
+		defer stopSchedule()
+	}
 	return con.Run(ctx)
 }
 

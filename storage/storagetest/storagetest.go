@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"OpenReleasesOfEveryEnvironment", testOpenReleases},
 		{"FreezesByEnvironment", testFreezesByEnv},
 		{"Deployed", testDeployed},
+		{"Due", testDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
