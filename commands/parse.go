@@ -145,6 +145,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		c.Text = freeText(args[1:])
 	case argRequest:
 		return parseDobro(args, envs)
+	case argReport:
+		return parseReport(args, envs)
 	}
 	return c, nil
 }

@@ -13,6 +13,8 @@ type prepared struct {
 	ticketErr error
 	approvers []string // users to ask, groups expanded
 	admins    []string
+	report    Text  // report's answer (needReport)
+	reportErr error // why it could not be computed
 }
 
 type roles struct {
@@ -28,6 +30,9 @@ type roles struct {
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
+	if spec.Needs&needReport != 0 {
+		p.report, p.reportErr = s.prepareReport(ctx, cmd)
+	}
 	if !spec.Changes {
 		return p
 	}

@@ -59,6 +59,7 @@ const (
 	argComponent                          // one component
 	argComponentReason                    // a component, then free text
 	argRequest                            // dobro's: a ticket, a note, on a,b, no_need_admin
+	argReport                             // report's: an environment, a period (reportcmd.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -68,6 +69,7 @@ type need int
 const (
 	needTicket need = 1 << iota // the ticket from the tracker, and the approvers to ask
 	needAdmins                  // the admins, to ask one to claim the release
+	needReport                  // the report, read from the audit log (reportcmd.go)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -142,6 +144,8 @@ func init() {
 			Syntax: "history [TICKET]", Describe: "the ticket's releases, or the most recent releases"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
+		{Verb: VerbReport, Args: argReport, Who: whoAnyone, Needs: needReport, Run: (*cmdRun).report,
+			Syntax: "report [ENV] [last 30d or since DATE [until DATE]]", Describe: "the DORA figures per environment (deploys, lead time, change failure rate, time to restore) next to the period before; last 30d by default (docs/reports.md)"},
 		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
 			Syntax: "help", Describe: "this list"},
 	}
