@@ -29,7 +29,7 @@ func (p Period) Previous() Period {
 // LeadLookback is how far before the previous period a report reads the
 // audit log, to find the requests of the releases done in its periods: a
 // release requested longer ago than that has no known lead time.
-const LeadLookback = 90 * 24 * time.Hour
+const LeadLookback = 30 * 24 * time.Hour
 
 // ReadFrom returns the first moment whose entries a report of p needs.
 func (p Period) ReadFrom() time.Time { return p.Previous().Since.Add(-LeadLookback) }

@@ -219,7 +219,7 @@ func TestReportHistory(t *testing.T) {
 		want: []commands.EnvReport{{
 			Env: "production",
 			// Done: the 12 of the last two weeks, P19–P26, and P27 whose
-			// request (day -160) is before ReadFrom (-150): 21, 20 leads
+			// request (day -160) is before ReadFrom (-90): 21, 20 leads
 			// known: 1×2, 2×5, 3×4, 4×3, 5×2, 6, 8, 10, 179 → p50 rank 10 =
 			// 3h, p90 rank 18 = 8h. Weeks from day -30: P19–21 | P22–25,
 			// P27 | P13 P15 P16 P26 | P18 P1 P2 P3 P5 P6 | P7 P8 P12.

@@ -489,6 +489,7 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 		}
 		c := b.Cursor()
 		n, read := 0, 0
+		bounds := timeBounds{f.Since, f.Until}
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if n++; n%64 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -500,6 +501,9 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 			if read += len(k) + len(v); read >= dropEvery {
 				db.dropMapped(t.(*tx).btx.Size())
 				read = 0
+			}
+			if outsideTimes(bounds, v) {
+				continue
 			}
 			var e commands.AuditEntry
 			if err := decodeAudit(v, &e); err != nil {

@@ -1,0 +1,51 @@
+package storage
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// TestAuditTime reads the time of stored entries without decoding them, and
+// checks it against the whole decode: the same instant, or no answer (the
+// walk then decodes the entry). Never a different time.
+func TestAuditTime(t *testing.T) {
+	base := commands.AuditEntry{Seq: 12, Actor: "U1", Action: commands.ActionRequest, Ticket: "PAY-1"}
+	times := []time.Time{
+		time.Date(2026, 11, 22, 10, 4, 5, 123456789, time.UTC),
+		time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC),
+		time.Date(2026, 11, 22, 10, 4, 5, 120000000, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 1, time.UTC),
+		time.Date(2026, 11, 22, 10, 4, 5, 0, time.FixedZone("CET", 3600)), // not as Seal writes it: time.Parse
+	}
+	for _, tm := range times {
+		e := base
+		e.Time = tm
+		v, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := auditTime(v)
+		var want commands.AuditEntry
+		if err := decodeAudit(v, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || !got.Equal(want.Time) {
+			t.Errorf("%s: auditTime = %v, %v; the decode says %v", v, got, ok, want.Time)
+		}
+	}
+	for _, v := range []string{
+		`{"time":"2026-11-22T10:04:05Z","seq":1}`, // another order: decode it
+		`{"seq":1,"time":"2026-02-30T10:04:05Z"}`, // no such day
+		`{"seq":1,"time":"2026-11-22T10:04:05.Z"}`,
+		`{"seq":1,"time":"yesterday"}`,
+		`{"seq":1,"time":"2026-11-22T10:04:05Z`,
+		`[]`,
+	} {
+		if got, ok := auditTime([]byte(v)); ok {
+			t.Errorf("%s: auditTime = %v, want no answer", v, got)
+		}
+	}
+}
