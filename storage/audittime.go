@@ -25,7 +25,11 @@ func auditTime(v []byte) (time.Time, bool) {
 	}
 	i += len(mid)
 	j := bytes.IndexByte(v[i:], '"')
-	if j < 0 {
+	if j < 0 || bytes.Contains(v[i+j:], []byte(`"time"`)) {
+		// A second "time" key would be the one json.Unmarshal keeps
+		// (json.Marshal never writes one, but a value may hold anything):
+		// decode. So does a string value "time"; inside a longer string
+		// its quotes are escaped.
 		return time.Time{}, false
 	}
 	if t, ok := utcTime(v[i : i+j]); ok {
