@@ -199,9 +199,15 @@ func (b *ReportBuilder) env(name string) *envTrack {
 	return et
 }
 
+// ReportActions are the actions a report counts; Add ignores every other,
+// so that its figures are the same whether the store filters by action
+// (ComputeReport asks it to: the walk then skips the others undecoded) or
+// not (the admin socket's export).
+var ReportActions = []Action{ActionRequest, ActionStart, ActionFail, ActionHookFailed, ActionFinish, ActionCancel, ActionReject}
+
 // Add feeds the next audit entry.
 func (b *ReportBuilder) Add(e AuditEntry) {
-	if e.Ticket == "" || e.Action == ActionRefused || e.Action == ActionOperator {
+	if e.Ticket == "" || !slices.Contains(ReportActions, e.Action) {
 		return
 	}
 	env := e.Env

@@ -157,7 +157,7 @@ type AuditReader interface {
 // only reads.
 func ComputeReport(ctx context.Context, src AuditReader, p Period, env string) (Report, error) {
 	b := NewReportBuilder(p, env)
-	err := src.Audit(ctx, AuditFilter{Since: p.ReadFrom(), Until: p.Until}, func(e AuditEntry) error {
+	err := src.Audit(ctx, AuditFilter{Since: p.ReadFrom(), Until: p.Until, Actions: ReportActions}, func(e AuditEntry) error {
 		b.Add(e)
 		return nil
 	})

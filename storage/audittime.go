@@ -2,41 +2,63 @@ package storage
 
 import (
 	"bytes"
+	"slices"
 	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
 )
 
-// auditTime reads the time of a stored audit entry without decoding the
-// rest, and reports whether it could. The values json.Marshal wrote start
-// {"seq":N,"time":"…": a walk of the log filtered by time (a report's
-// period, audit export --since) skips the entries outside it for the cost
-// of a time parse rather than a whole decode. Any other shape reports
-// false, and the caller decodes the entry as before.
-func auditTime(v []byte) (time.Time, bool) {
-	const head, mid = `{"seq":`, `,"time":"`
+// peekAudit reads the time and the action of a stored audit entry without
+// decoding the rest, and reports whether it could. The values json.Marshal
+// wrote start {"seq":N,"time":"…","actor":"…","action":"…": a walk of the
+// log filtered by time or action (a report's period, audit export --since)
+// skips the entries outside the filter for the cost of this peek rather
+// than a whole decode. Any other shape reports false, and the caller
+// decodes the entry as before.
+func peekAudit(v []byte) (time.Time, []byte, bool) {
+	const head, mid, act = `{"seq":`, `,"time":"`, `,"action":"`
 	if !bytes.HasPrefix(v, []byte(head)) {
-		return time.Time{}, false
+		return time.Time{}, nil, false
 	}
 	i := len(head)
 	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
 		i++
 	}
 	if !bytes.HasPrefix(v[i:], []byte(mid)) {
-		return time.Time{}, false
+		return time.Time{}, nil, false
 	}
 	i += len(mid)
 	j := bytes.IndexByte(v[i:], '"')
-	if j < 0 || bytes.Contains(v[i+j:], []byte(`"time"`)) {
-		// A second "time" key would be the one json.Unmarshal keeps
-		// (json.Marshal never writes one, but a value may hold anything):
-		// decode. So does a string value "time"; inside a longer string
-		// its quotes are escaped.
-		return time.Time{}, false
+	if j < 0 {
+		return time.Time{}, nil, false
 	}
-	if t, ok := utcTime(v[i : i+j]); ok {
-		return t, true
+	t, ok := utcTime(v[i : i+j])
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, string(v[i:i+j])); err != nil {
+			return time.Time{}, nil, false
+		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(v[i:i+j]))
-	return t, err == nil
+	// The actor's string cannot hold ,"action":" unescaped: its first
+	// occurrence is the key.
+	rest := v[i+j:]
+	k := bytes.Index(rest, []byte(act))
+	if k < 0 {
+		return time.Time{}, nil, false
+	}
+	a := rest[k+len(act):]
+	end := bytes.IndexByte(a, '"')
+	if end < 0 || !plainName(a[:end]) {
+		return time.Time{}, nil, false
+	}
+	// A second "time" or "action" key would be the one json.Unmarshal
+	// keeps (json.Marshal never writes one, but a value may hold anything,
+	// and such an entry verifies): decode. Inside a string value their
+	// quotes would be escaped, so this never misses a key.
+	if bytes.Contains(rest, []byte(`"time":`)) || bytes.Contains(a[end:], []byte(`"action":`)) {
+		return time.Time{}, nil, false
+	}
+	return t, a[:end], true
 }
 
 // utcTime parses the form Seal writes, 2006-01-02T15:04:05[.fraction]Z,
@@ -85,15 +107,26 @@ func utcTime(b []byte) (time.Time, bool) {
 	return t, true
 }
 
-// outsideTimes reports whether the stored entry v is certainly outside f's
-// time bounds, read from its time alone.
-func outsideTimes(f timeBounds, v []byte) bool {
-	if f.since.IsZero() && f.until.IsZero() {
+// outsideFilter reports whether the stored entry v is certainly outside
+// f's times or actions, read from its peek alone. An entry it cannot peek
+// at is never outside: the caller decodes it and applies f.Match.
+func outsideFilter(f commands.AuditFilter, v []byte) bool {
+	if f.Since.IsZero() && f.Until.IsZero() && len(f.Actions) == 0 {
 		return false
 	}
-	t, ok := auditTime(v)
-	return ok && ((!f.since.IsZero() && t.Before(f.since)) || (!f.until.IsZero() && !t.Before(f.until)))
+	t, a, ok := peekAudit(v)
+	return ok && ((!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && !t.Before(f.Until)) ||
+		(len(f.Actions) > 0 && !slices.ContainsFunc(f.Actions, func(x commands.Action) bool { return string(x) == string(a) })))
 }
 
-// timeBounds are an AuditFilter's times.
-type timeBounds struct{ since, until time.Time }
+// plainName reports whether b is an action's name as the core writes them
+// (lower-case letters and _): one the decoder reads as it is, with no
+// escape or byte it would replace.
+func plainName(b []byte) bool {
+	for _, c := range b {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}

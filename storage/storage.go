@@ -489,7 +489,6 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 		}
 		c := b.Cursor()
 		n, read := 0, 0
-		bounds := timeBounds{f.Since, f.Until}
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if n++; n%64 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -502,7 +501,7 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 				db.dropMapped(t.(*tx).btx.Size())
 				read = 0
 			}
-			if outsideTimes(bounds, v) {
+			if outsideFilter(f, v) {
 				continue
 			}
 			var e commands.AuditEntry
