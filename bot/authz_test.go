@@ -56,6 +56,7 @@ var authzAllowed = map[string][4]bool{
 	"history":    {true, true, true, true},
 	"log":        {true, true, true, true},
 	"help":       {true, true, true, true},
+	"report":     {true, true, true, true},
 }
 
 // authzDenials are how the one authorisation check words a refusal; a
@@ -142,7 +143,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		for _, c := range cells {
 			rel := commands.Release{Ticket: c.ticket, Requester: ann, NeedAdmin: true, Components: []string{"web"}, Created: t0, Updated: t0}
 			switch c.verb {
-			case "dobro", "queue", "history", "help", "lock":
+			case "dobro", "queue", "history", "help", "lock", "report":
 				continue
 			case "unlock":
 				if err := tx.PutLock(commands.Lock{Component: c.comp, By: adm, Since: t0}); err != nil {
@@ -194,7 +195,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		switch {
 		case c.comp != "":
 			text += " " + c.comp
-		case c.verb != "queue" && c.verb != "history" && c.verb != "help":
+		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "report":
 			text += " " + c.ticket
 		}
 		before, seq0 := replies(c.actor.user), head()
