@@ -138,18 +138,18 @@ func TestReportCommand(t *testing.T) {
 	tests := []struct{ text, want string }{{
 		text: "report last 7d",
 		want: "DORA report, 2026-11-02 00:00 to 2026-11-09 00:00 UTC (7 days), each figure with the number of releases it rests on, next to the 7 days before.\n```\n" +
-			"production               this period           the one before\n" +
-			"deploys                  8 (8.0/week)          4 (4.0/week)\n" +
-			"lead time p50/p90        4h / 7d 11h (8)       3h / 8h (4)\n" +
-			"change failure rate      33% (3 of 9)          33% (2 of 6)\n" +
-			"time to restore p50/p90  3h / 29h (3; 1 open)  24h / 24h (1; 1 open)\n" +
+			"production               this period            the one before\n" +
+			"deploys                  8 (1.1/day, 8.0/week)  4 (0.6/day, 4.0/week)\n" +
+			"lead time p50/p90        4h / 7d 11h (8)        3h / 8h (4)\n" +
+			"change failure rate      33% (3 of 9)           33% (2 of 6)\n" +
+			"time to restore p50/p90  3h / 29h (3; 1 open)   24h / 24h (1; 1 open)\n" +
 			"failures                 1 start hook, 1 finish hook, 1 cancelled (1 rolled back)\n" +
 			"deploys per day          ▁█▅▅▅█▅ (max 2 a day)\n```\n```\n" +
-			"qa                       this period    the one before\n" +
-			"deploys                  8 (8.0/week)   2 (2.0/week)\n" +
-			"lead time p50/p90        1h / 4h (8)    2h / 5h (2)\n" +
-			"change failure rate      11% (1 of 9)   0% (0 of 2)\n" +
-			"time to restore p50/p90  23h / 23h (1)  – (0)\n" +
+			"qa                       this period            the one before\n" +
+			"deploys                  8 (1.1/day, 8.0/week)  2 (0.3/day, 2.0/week)\n" +
+			"lead time p50/p90        1h / 4h (8)            2h / 5h (2)\n" +
+			"change failure rate      11% (1 of 9)           0% (0 of 2)\n" +
+			"time to restore p50/p90  23h / 23h (1)          – (0)\n" +
 			"failures                 1 start hook, 0 finish hook, 1 cancelled (0 rolled back)\n" +
 			"deploys per day          █▅▅▁▅▅█ (max 2 a day)\n```",
 	}, {

@@ -80,7 +80,7 @@ func pad(s string, w int) string {
 }
 
 func deploysCell(f Figures) string {
-	return fmt.Sprintf("%d (%.1f/week)", f.Deploys, f.PerWeek())
+	return fmt.Sprintf("%d (%.1f/day, %.1f/week)", f.Deploys, f.PerWeek()/7, f.PerWeek())
 }
 
 // durCell shows p50/p90 and how many durations they rest on, and how many

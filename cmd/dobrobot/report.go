@@ -92,6 +92,7 @@ type reportRow struct {
 	Since               time.Time `json:"since"`
 	Until               time.Time `json:"until"`
 	Deploys             int       `json:"deploys"`
+	DeploysPerDay       float64   `json:"deploys_per_day"`
 	DeploysPerWeek      float64   `json:"deploys_per_week"`
 	BucketDays          int       `json:"bucket_days"`
 	PerBucket           []int     `json:"deploys_per_bucket"`
@@ -112,7 +113,7 @@ type reportRow struct {
 	Unrestored          int       `json:"unrestored"`
 }
 
-var reportColumns = []string{"env", "period", "since", "until", "deploys", "deploys_per_week", "bucket_days", "deploys_per_bucket",
+var reportColumns = []string{"env", "period", "since", "until", "deploys", "deploys_per_day", "deploys_per_week", "bucket_days", "deploys_per_bucket",
 	"lead_time_n", "lead_time_p50_s", "lead_time_p90_s", "lead_time_unknown", "ended", "failed", "change_failure_rate",
 	"start_failed", "hook_failed", "cancelled_after_start", "rolled_back", "time_to_restore_n", "time_to_restore_p50_s",
 	"time_to_restore_p90_s", "unrestored"}
@@ -120,7 +121,7 @@ var reportColumns = []string{"env", "period", "since", "until", "deploys", "depl
 func rowOf(env, period string, f commands.Figures) reportRow {
 	r := reportRow{
 		Env: env, Period: period, Since: f.Period.Since, Until: f.Period.Until, Deploys: f.Deploys,
-		DeploysPerWeek: f.PerWeek(), BucketDays: int(f.Bucket / (24 * time.Hour)), PerBucket: f.PerBucket,
+		DeploysPerDay: f.PerWeek() / 7, DeploysPerWeek: f.PerWeek(), BucketDays: int(f.Bucket / (24 * time.Hour)), PerBucket: f.PerBucket,
 		LeadN: f.Lead.N, LeadP50: f.Lead.P50.Seconds(), LeadP90: f.Lead.P90.Seconds(), LeadUnknown: f.LeadUnknown,
 		Ended: f.Ended, Failed: f.Failed, StartFailed: f.StartFailed, HookFailed: f.HookFailed,
 		CancelledAfterStart: f.Cancelled, RolledBack: f.RolledBack,
@@ -143,7 +144,7 @@ func (r reportRow) record() []string {
 		buckets[i] = strconv.Itoa(n)
 	}
 	return []string{r.Env, r.Period, r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), strconv.Itoa(r.Deploys),
-		num(r.DeploysPerWeek), strconv.Itoa(r.BucketDays), strings.Join(buckets, " "), strconv.Itoa(r.LeadN),
+		num(r.DeploysPerDay), num(r.DeploysPerWeek), strconv.Itoa(r.BucketDays), strings.Join(buckets, " "), strconv.Itoa(r.LeadN),
 		num(r.LeadP50), num(r.LeadP90), strconv.Itoa(r.LeadUnknown), strconv.Itoa(r.Ended), strconv.Itoa(r.Failed), rate,
 		strconv.Itoa(r.StartFailed), strconv.Itoa(r.HookFailed), strconv.Itoa(r.CancelledAfterStart), strconv.Itoa(r.RolledBack),
 		strconv.Itoa(r.RestoreN), num(r.RestoreP50), num(r.RestoreP90), strconv.Itoa(r.Unrestored)}
