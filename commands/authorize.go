@@ -6,9 +6,19 @@ import (
 
 // authorize is the one authorisation check for every command and path: it
 // applies the rule of the command's verb (verbs' Who) to the actor's roles
-// and, for the rules that depend on it, to rel.
+// in the environment of rel (without rel: the command's) and, for the rules
+// that depend on it, to rel.
 func (r *cmdRun) authorize(rel *Release) error {
-	ro := r.pre.roles
+	env := r.cmdEnv()
+	if rel != nil {
+		env = r.s.envOf(*rel)
+	}
+	ro := r.rolesIn(env.Name)
+	if rel == nil && r.cmd.Env == "" && r.cmd.Verb != VerbDobro {
+		// lock and unlock without "in" act in every environment: the
+		// actor must hold the role in every one.
+		ro = r.rolesEverywhere()
+	}
 	if ro.err != nil {
 		return Errorf(EUNAVAILABLE, "Could not check your roles right now (%s): nothing was changed, try again in a minute.", ErrorMessage(ro.err))
 	}
@@ -38,8 +48,47 @@ func (r *cmdRun) authorize(rel *Release) error {
 			return nil
 		}
 		return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", Person(rel.Requester), r.cmd.Verb, rel.Ticket)
+	case whoDeployer:
+		if len(env.Deployers) == 0 {
+			if rel != nil && (rel.Requester == user || rel.Admin == user || ro.admin) {
+				return nil
+			}
+			return Errorf(EFORBIDDEN, "Only the requester (%s) or an admin can %s %s.", Person(rel.Requester), r.cmd.Verb, rel.Ticket)
+		}
+		if ro.deployer || ro.admin {
+			return nil
+		}
+		return Errorf(EFORBIDDEN, "Only the deployers of %s (or an admin) can %s %s: ask one of them.", env.Name, r.cmd.Verb, rel.Ticket)
 	}
 	return nil
+}
+
+// cmdEnv is the policy of the environment the command names (in ENV, to
+// ENV), else the default environment's.
+func (r *cmdRun) cmdEnv() EnvPolicy { return r.s.env(r.cmd.Env) }
+
+// rolesIn returns the actor's roles in environment env, as prepared.
+func (r *cmdRun) rolesIn(env string) roles { return r.pre.roles[env] }
+
+// rolesEverywhere returns the roles the actor holds in every environment.
+func (r *cmdRun) rolesEverywhere() roles {
+	var all roles
+	for i, e := range r.s.cfg.Policy.Envs {
+		ro := r.pre.roles[e.Name]
+		if i == 0 {
+			all = ro
+			continue
+		}
+		all.requester = all.requester && ro.requester
+		all.approver = all.approver && ro.approver
+		all.admin = all.admin && ro.admin
+		all.deployer = all.deployer && ro.deployer
+		all.notInChannel = all.notInChannel || ro.notInChannel
+		if ro.err != nil {
+			all.err = ro.err
+		}
+	}
+	return all
 }
 
 // authorizedRelease returns the open release of the command's ticket, once
@@ -58,8 +107,8 @@ func (r *cmdRun) authorizedRelease() (Release, error) {
 // openRelease returns the ticket's open release, or a refusal saying how to
 // request it.
 func (r *cmdRun) openRelease() (Release, error) {
-	rel, err := openRelease(r.tx, r.cmd.Ticket, r.cmd.Env)
-	if ErrorCode(err) == ENOTFOUND {
+	rel, err := r.findOpen(r.cmd.Ticket, r.cmd.Env)
+	if ErrorCode(err) == ENOTFOUND && r.cmd.Env == "" {
 		if last, lerr := r.tx.LastRelease(r.cmd.Ticket); lerr == nil {
 			return Release{}, Errorf(ECONFLICT, "%s is already %s (%s): request it again with dobro %s.", r.cmd.Ticket, last.State, Ago(r.now.Sub(last.Updated))+" ago", r.cmd.Ticket)
 		}
@@ -73,7 +122,7 @@ func (r *cmdRun) openRelease() (Release, error) {
 		switch {
 		case !held:
 			return Release{}, Errorf(ECONFLICT, "The %s hook of %s is running (since %s): wait for its result.", rel.Running.Phase, rel.Ticket, since(r.now, rel.Running.Since))
-		case !r.pre.roles.admin:
+		case !r.rolesIn(r.s.envOf(rel).Name).admin:
 			return Release{}, Errorf(ECONFLICT, "%s Wait, or ask an admin: an admin's command on %s records it first.", p.text(rel.Ticket, r.now), rel.Ticket)
 		}
 		if rel, err = r.settle(rel, p); err != nil {

@@ -22,7 +22,7 @@ func (r *cmdRun) start() error {
 		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)
 	case StateAccepted:
 		if rel.NeedAdmin {
-			return Errorf(ECONFLICT, "%s needs an admin: wait until one claims it (here %s), or request it with no_need_admin.", rel.Ticket, rel.Ticket)
+			return Errorf(ECONFLICT, "%s needs an admin: wait until one claims it (here %s), or request it with no_need_admin.", rel.Ticket, r.s.ref(rel))
 		}
 	case StateDeploying:
 		if rel.LastHook == nil || rel.LastHook.Phase != PhaseStart || rel.LastHook.OK || rel.LastHook.Error != outcomeUnknown {
@@ -30,13 +30,18 @@ func (r *cmdRun) start() error {
 			return nil
 		}
 	}
+	if rel.State == StateAccepted || rel.State == StateClaimed {
+		if err := r.checkPromotion(rel); err != nil {
+			return err
+		}
+	}
 	if err := r.checkLocks(rel); err != nil {
 		return err
 	}
-	hook := r.s.cfg.Hooks.Start
+	hook := r.s.envOf(rel).Hooks.Start
 	detail := "locks: " + strings.Join(rel.Locks, ",")
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
-		detail += "; admin override"
+		detail += "; " + r.overrideWord(rel)
 	}
 	var hookRun *HookRun
 	if hook != nil {
@@ -47,7 +52,7 @@ func (r *cmdRun) start() error {
 		return err
 	}
 	for _, comp := range rel.Locks {
-		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, By: r.m.User, Since: r.now}); err != nil {
+		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, Env: r.s.envName(rel), By: r.m.User, Since: r.now}); err != nil {
 			return err
 		}
 	}
@@ -60,7 +65,7 @@ func (r *cmdRun) start() error {
 		msg = msg.plain(". Start hook running…")
 		r.after = append(r.after, r.s.spawn(rel, *hookRun, hook))
 	} else {
-		msg = msg.say(". When it is done: dep finish %s.", rel.Ticket)
+		msg = msg.say(". When it is done: dep finish %s.", r.s.ref(rel))
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseStart, r.m.User, r.now))
 	}
 	r.thread(rel, msg)
@@ -69,16 +74,22 @@ func (r *cmdRun) start() error {
 }
 
 // checkLocks refuses when a component of rel is locked by another release,
-// frozen, or wanted by an earlier ready release (no jumping the queue). A
-// freeze of all stops every start, also of a release that locks nothing.
+// frozen, or wanted by an earlier ready release (no jumping the queue), all
+// in rel's environment: deploying backend to qa never blocks backend in
+// production. A freeze of all stops every start there, also of a release
+// that locks nothing; a freeze without an environment holds in every one.
 func (r *cmdRun) checkLocks(rel Release) error {
 	locks, err := r.tx.Locks()
 	if err != nil {
 		return err
 	}
+	env := r.s.envName(rel)
 	for _, l := range locks {
+		if !r.s.lockIn(l, env) {
+			continue
+		}
 		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {
-			return Errorf(ECONFLICT, "%s: %s.", lockText(l, r.now).capitalize(), "wait until an admin unlocks it")
+			return Errorf(ECONFLICT, "%s: %s.", lockText(l, r.now, r.s.envConfigured()).capitalize(), "wait until an admin unlocks it")
 		}
 		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
 			return r.lockedBy(l)
@@ -92,7 +103,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 		if o.ID >= rel.ID {
 			break
 		}
-		if !ready(o) {
+		if !ready(o) || r.s.envName(o) != env {
 			continue
 		}
 		for _, c := range o.Locks {
@@ -109,7 +120,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 // cancel hook runs, or after a restart found it running: say so, and what
 // to do.
 func (r *cmdRun) lockedBy(l Lock) error {
-	text := lockText(l, r.now).capitalize()
+	text := lockText(l, r.now, r.s.envConfigured()).capitalize()
 	holder, err := r.tx.Release(l.Release)
 	if err != nil || holder.State.Open() {
 		return Errorf(ECONFLICT, "%s.", text)
@@ -139,9 +150,9 @@ func (r *cmdRun) finish() error {
 		return err
 	}
 	if rel.State != StateDeploying && rel.State != StateFailed {
-		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, rel.Ticket, rel.Ticket)
+		return Errorf(ECONFLICT, "%s has not started (%s): dep start %s first, or cancel %s.", rel.Ticket, rel.State, r.s.ref(rel), r.s.ref(rel))
 	}
-	if hook := r.s.cfg.Hooks.Finish; hook != nil {
+	if hook := r.s.envOf(rel).Hooks.Finish; hook != nil {
 		hookRun := HookRun{Phase: PhaseFinish, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		rel.Running = &hookRun
 		if rel, err = r.tx.PutRelease(rel); err != nil {
@@ -168,7 +179,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		detail = strings.TrimPrefix(detail+"; cancel hook attempt "+hook.Attempt, "; ")
 	}
 	if rel.Requester != r.m.User && rel.Admin != r.m.User {
-		detail = strings.TrimPrefix(detail+"; admin override", "; ")
+		detail = strings.TrimPrefix(detail+"; "+r.overrideWord(rel), "; ")
 	}
 	rel, err := r.move(rel, action, detail, func(x *Release) {
 		if reason != "" {
@@ -194,6 +205,9 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		r.after = append(r.after, r.s.comment(rel.Ticket, PhaseFinish, r.m.User, r.now), r.s.forgetDeploys)
 		r.thread(rel, say("Done: %s finished the deploy.", Person(r.m.User)))
 		r.reply(say("%s is done. Thank you!", rel.Ticket))
+		if err := r.done(rel); err != nil {
+			return err
+		}
 	default:
 		why := ""
 		if reason != "" {
@@ -214,7 +228,7 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		r.reply(msg)
 	}
 	if free {
-		return r.tellNext(rel.Locks)
+		return r.tellNext(r.s.envName(rel), rel.Locks)
 	}
 	return nil
 }
@@ -229,9 +243,18 @@ func keptText(rel Release) string {
 }
 
 // tellNext DMs the requester of each first ready release waiting for one of
-// the freed components that can now start.
-func (r *cmdRun) tellNext(freed []string) error {
+// the freed components of environment env ("": of every environment) that
+// can now start.
+func (r *cmdRun) tellNext(env string, freed []string) error {
 	if len(freed) == 0 {
+		return nil
+	}
+	if env == "" {
+		for _, e := range r.s.cfg.Policy.Envs {
+			if err := r.tellNext(e.Name, freed); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	open, locks, err := r.openAndLocks()
@@ -240,14 +263,16 @@ func (r *cmdRun) tellNext(freed []string) error {
 	}
 	busy := map[string]bool{}
 	for _, l := range locks {
-		busy[l.Component] = true
+		if r.s.lockIn(l, env) {
+			busy[l.Component] = true
+		}
 	}
 	if busy[AllComponents] {
 		return nil
 	}
 	claimed := map[string]bool{} // components an earlier ready release will take first
 	for _, o := range open {
-		if !ready(o) || o.State.HoldsLocks() {
+		if !ready(o) || o.State.HoldsLocks() || r.s.envName(o) != env {
 			continue
 		}
 		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false
@@ -260,7 +285,7 @@ func (r *cmdRun) tellNext(freed []string) error {
 		}
 		if wants && !blocked {
 			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
-				Button{Label: "Start", Command: "dep start " + o.Ticket, Style: "primary"})
+				Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"})
 		}
 	}
 	return nil

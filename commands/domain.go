@@ -44,6 +44,7 @@ type Action string
 const (
 	ActionRequest Action = "request"
 	ActionAccept  Action = "accept"
+	ActionApprove Action = "approve" // one approval short of the environment's approvals: still requested
 	ActionReject  Action = "reject"
 	ActionClaim   Action = "claim"
 	ActionStart   Action = "start"   // dep start: locks taken, start hook about to run
@@ -221,6 +222,14 @@ type Policy struct {
 	Rules      Rules
 	// Channel is the release channel's ID, for links in replies.
 	Channel string
+	// Envs are the environments in promotion order, each's policy
+	// complete. Never empty once NewService has returned: without
+	// configured environments it holds one, DefaultEnv, built from the
+	// fields above and Config.Hooks.
+	Envs []EnvPolicy
+	// DefaultEnv is where dobro goes without "to": the configured
+	// default_environment, else the last environment.
+	DefaultEnv string
 }
 
 // Rules are the checks a ticket must pass before its release is queued.

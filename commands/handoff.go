@@ -3,7 +3,6 @@ package commands
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -113,28 +112,36 @@ func handoffs(open []Release, locks []Lock, closing map[uint64]Release, now time
 	if frozen[AllComponents] {
 		return nil
 	}
-	byID := make(map[uint64]Release, len(open)+len(closing))
-	for _, r := range closing {
-		byID[r.ID] = r
+	// Releases by ID, as pointers: a Release is a few hundred bytes, and a
+	// copy of each in a map was most of this function's time in a burst.
+	byID := make(map[uint64]*Release, len(open)+len(closing))
+	for id := range closing {
+		r := closing[id]
+		byID[r.ID] = &r
 	}
-	holding := map[uint64]bool{}
-	for _, r := range open {
+	holding := make([]bool, len(open))
+	for i := range open {
+		r := &open[i]
 		byID[r.ID] = r
-		holding[r.ID] = slices.ContainsFunc(r.Locks, func(c string) bool { return holder[c] == r.ID })
+		holding[i] = slices.ContainsFunc(r.Locks, func(c string) bool { return holder[c] == r.ID })
 	}
 	// Each component's line: its holder, then the releases that will take
 	// it, in queue order (by ID, as open is).
+	type inLine struct {
+		component string
+		release   uint64
+	}
 	line := map[string][]uint64{}
-	at := map[string]int{} // component + "\x00" + ID → place in line, from 0
+	at := map[inLine]int{} // place in the component's line, from 0
 	for c, id := range holder {
 		line[c] = []uint64{id}
 	}
-	for _, r := range open {
-		if holding[r.ID] {
+	for i, r := range open {
+		if holding[i] {
 			continue
 		}
 		for _, c := range r.Locks {
-			at[c+"\x00"+strconv.FormatUint(r.ID, 10)] = len(line[c])
+			at[inLine{c, r.ID}] = len(line[c])
 			line[c] = append(line[c], r.ID)
 		}
 	}
@@ -146,14 +153,14 @@ func handoffs(open []Release, locks []Lock, closing map[uint64]Release, now time
 		return max(0, typical-now.Sub(r.Started))
 	}
 	out := map[uint64]handoff{}
-	for _, r := range open {
-		if holding[r.ID] {
+	for i, r := range open {
+		if holding[i] {
 			continue
 		}
 		var h handoff
 		for _, c := range r.Locks {
 			ids := line[c]
-			n := at[c+"\x00"+strconv.FormatUint(r.ID, 10)] // releases ahead
+			n := at[inLine{c, r.ID}] // releases ahead
 			if frozen[c] || n == 0 {
 				continue
 			}
@@ -182,7 +189,7 @@ const shownAhead = 2
 
 // ticketOf names release id, which holds a lock: an open release, or a
 // cancelled one that keeps its locks until its cancel hook ends.
-func ticketOf(byID map[uint64]Release, id uint64) string {
+func ticketOf(byID map[uint64]*Release, id uint64) string {
 	if r, ok := byID[id]; ok {
 		return r.Ticket
 	}

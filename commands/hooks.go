@@ -25,7 +25,7 @@ func (s *Service) spawn(rel Release, hr HookRun, hook Executor) func() {
 		s.hooks.Add(1)
 		go func() {
 			defer s.hooks.Done()
-			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Env: rel.EnvName(), Build: rel.Build,
+			job := Job{Phase: hr.Phase, Attempt: hr.Attempt, Ticket: rel.Ticket, Env: s.envName(rel), Build: rel.Build,
 				Requester: rel.Requester, Admin: rel.Admin, Components: rel.Components}
 			log := s.cfg.Log.With().Str("ticket", rel.Ticket).Str("phase", string(hr.Phase)).Str("attempt", hr.Attempt).Logger()
 			log.Info().Msg("hook started")
@@ -147,14 +147,14 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult, leads 
 		}
 		r.after = append(r.after, s.comment(rel.Ticket, PhaseStart, hr.Actor, r.now))
 		r.card(rel)
-		r.thread(rel, hookText(res).say(". When the deploy is done: dep finish %s.", rel.Ticket))
+		r.thread(rel, hookText(res).say(". When the deploy is done: dep finish %s.", r.s.ref(rel)))
 	case hr.Phase == PhaseStart:
 		if rel, err = r.move(rel, ActionFail, detail, nil); err != nil {
 			return nil, err
 		}
 		r.card(rel)
 		r.thread(rel, hookText(res))
-		text := say("The start hook of %v failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket, rel.Ticket)
+		text := say("The start hook of %v failed; its locks stay held. Fix it and dep start %s again, or dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), r.s.ref(rel), r.s.ref(rel), r.s.ref(rel), r.s.ref(rel))
 		for _, u := range uniq(hr.Actor, rel.Requester) {
 			r.dm(u, text)
 		}
@@ -168,7 +168,7 @@ func (s *Service) applyHook(tx Tx, id uint64, hr HookRun, res HookResult, leads 
 		}
 		r.card(rel)
 		r.thread(rel, hookText(res))
-		r.dm(hr.Actor, say("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, rel.Ticket, rel.Ticket, rel.Ticket))
+		r.dm(hr.Actor, say("The finish hook of %s failed; the release stays %s and keeps its locks. Retry dep finish %s, or cancel %s. Output: log %s.", TicketRef(rel), rel.State, r.s.ref(rel), r.s.ref(rel), r.s.ref(rel)))
 	}
 	if !leads {
 		r.handedIn(rel, hr, res, late)
@@ -228,9 +228,9 @@ func (r *cmdRun) cancelHookEnded(rel Release, res HookResult, detail string, hel
 	r.card(rel)
 	r.thread(rel, text)
 	if !res.OK {
-		r.dm(r.m.User, say("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), rel.Ticket))
+		r.dm(r.m.User, say("The cancel hook of %s failed: check the rollback. Its locks are freed. Output: log %s.", TicketRef(rel), r.s.ref(rel)))
 	}
-	return r.tellNext(held)
+	return r.tellNext(r.s.envName(rel), held)
 }
 
 // handedInDetail is hookDetail for a result handed in by instance after its

@@ -145,6 +145,34 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		c.Text = freeText(args[1:])
 	case argRequest:
 		return parseDobro(args, envs)
+	case argAudit:
+		return parseAudit(args)
+	case argPromote:
+		t, err := ticketArg(v, args)
+		if err != nil {
+			return Command{}, err
+		}
+		c.Ticket = t
+		if len(args) >= 2 && len(envs) > 0 && (strings.EqualFold(args[1], "to") || strings.EqualFold(args[1], "in")) {
+			if c.Env, err = envArg(v, args[1], args[2:], envs); err != nil {
+				return Command{}, err
+			}
+			args = args[2:]
+		}
+		if len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "%s takes a ticket and, with environments, to ENV: %s %s to production.", v, v, t)
+		}
+	case argOptionalComponent:
+		if len(args) > 1 {
+			return Command{}, Errorf(EINVALID, "%s takes at most one component: %s or %s backend.", v, v, v)
+		}
+		if len(args) == 1 {
+			comp := strings.ToLower(args[0])
+			if !ValidComponent(comp) {
+				return Command{}, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -).", quoteArg(args[0]))
+			}
+			c.Component = comp
+		}
 	case argReport:
 		return parseReport(args, envs)
 	}

@@ -306,6 +306,7 @@ func FuzzParseIn(f *testing.F) {
 		"dobro PAY-1 to qa version 2.4.0 on backend fix it no_need_admin", "dobro PAY-1 version v1 in production to x",
 		"accept PAY-1 in qa", "reject PAY-1 in qa in a rush", "lock all in qa freeze", "unlock backend in production",
 		"status PAY-1 in", "dobro PAY-1 to qa to qa version 1 version 2", "dobro PAY-1 version 1+2 on a,b in qa",
+		"promote PAY-1", "promote PAY-1 to production", "promote PAY-1 in qa extra", "where", "where backend", "where a b",
 	} {
 		f.Add(s)
 	}

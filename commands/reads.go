@@ -23,7 +23,7 @@ func (r *cmdRun) queue() error {
 	if err != nil {
 		return err
 	}
-	text := queueText(open, locks, closing, handoffs(open, locks, closing, r.now, typical, known), r.now)
+	text := queueText(open, locks, closing, r.handoffsByEnv(open, locks, closing, typical, known), r.now, r.s.envConfigured())
 	if r.s.cfg.Instance != "" {
 		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)
 	}
@@ -33,9 +33,9 @@ func (r *cmdRun) queue() error {
 
 // anyRelease returns the ticket's open release, else its most recent one.
 func (r *cmdRun) anyRelease() (Release, error) {
-	rel, err := openRelease(r.tx, r.cmd.Ticket, r.cmd.Env)
+	rel, err := r.findOpen(r.cmd.Ticket, r.cmd.Env)
 	if ErrorCode(err) == ENOTFOUND {
-		rel, err = r.tx.LastRelease(r.cmd.Ticket)
+		rel, err = r.lastRelease(r.cmd.Ticket, r.cmd.Env)
 	}
 	if ErrorCode(err) == ENOTFOUND {
 		return rel, Errorf(ENOTFOUND, "%s has never been requested: dobro %s to request it.", r.cmd.Ticket, r.cmd.Ticket)
@@ -125,7 +125,7 @@ func (r *cmdRun) history() error {
 		b = say("Recent releases, newest first:")
 	}
 	for _, rel := range rels {
-		b = b.say("\n• %v — %s — requested %s by %v", TicketRef(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
+		b = b.say("\n• %v%s — %s — requested %s by %v", TicketRef(rel), envVersion(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
 		if rel.Approver != "" {
 			b = b.say(", approver %v", Person(rel.Approver))
 		}

@@ -97,10 +97,10 @@ func (s *Service) reportInterrupted(ctx context.Context, id uint64) error {
 			return err
 		}
 		text := say("%v dobrobot restarted while the %s hook of %v was running: its outcome is unknown and it was not re-run. The locks stay held. Check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
-			Icon("warning"), hr.Phase, TicketRef(rel), rel.Ticket, rel.Ticket, rel.Ticket)
+			Icon("warning"), hr.Phase, TicketRef(rel), r.s.ref(rel), r.s.ref(rel), r.s.ref(rel))
 		if shared {
 			text = say("%v dobrobot restarted, or another instance took over, while the %s hook of %v (attempt %s) was running: its outcome is unknown and it was not re-run. The locks stay held. If the instance that ran it was only frozen, it may still hand in its result when it wakes, and the release moves on by itself. Otherwise check the deploy, then resolve it: dep finish %s, dep start %s (runs the start hook again), or cancel %s.",
-				Icon("warning"), hr.Phase, TicketRef(rel), hr.Attempt, rel.Ticket, rel.Ticket, rel.Ticket)
+				Icon("warning"), hr.Phase, TicketRef(rel), hr.Attempt, r.s.ref(rel), r.s.ref(rel), r.s.ref(rel))
 		}
 		r.card(rel)
 		r.thread(rel, text)

@@ -11,12 +11,13 @@ func (r *cmdRun) dobro() error {
 	if err := r.authorize(nil); err != nil {
 		return err
 	}
+	env := r.cmdEnv()
 	for _, comp := range c.Components {
-		if !containsFold(r.s.cfg.Policy.Components, comp) {
-			return Errorf(EINVALID, "%s is not a lockable component (known: %s): not queued.", comp, strings.Join(r.s.cfg.Policy.Components, ", "))
+		if !containsFold(env.Components, comp) {
+			return Errorf(EINVALID, "%s is not a lockable component%s (known: %s): not queued.", comp, r.s.inEnvText(env.Name), strings.Join(env.Components, ", "))
 		}
 	}
-	if rel, err := openRelease(r.tx, c.Ticket, c.Env); err == nil {
+	if rel, err := r.findOpen(c.Ticket, env.Name); err == nil {
 		r.reply(say("%s is already in the queue: %s, requested by %s %s.", TicketRef(rel), rel.State, Person(rel.Requester), since(r.now, rel.Created)))
 		return nil
 	} else if ErrorCode(err) != ENOTFOUND {
@@ -47,7 +48,7 @@ func (r *cmdRun) dobro() error {
 	}
 	var locks []string
 	for _, comp := range comps {
-		for _, known := range r.s.cfg.Policy.Components {
+		for _, known := range env.Components {
 			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
 				locks = append(locks, known)
 			}
@@ -55,16 +56,19 @@ func (r *cmdRun) dobro() error {
 	}
 	rel := Release{
 		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
-		NeedAdmin: !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
+		NeedAdmin: env.NeedsAdmin && !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
 		ComponentsChosen: chosen, TicketComponents: ticketComps,
-		Created: r.now, Updated: r.now,
+		Created: r.now, Updated: r.now, Build: c.Build,
+	}
+	if r.s.envConfigured() {
+		rel.Env = env.Name // without environments a release names none, as before
 	}
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {
 		return err
 	}
 	detail := "components: " + strings.Join(comps, ",")
-	if c.NoNeedAdmin {
+	if c.NoNeedAdmin && env.NeedsAdmin {
 		detail += "; no admin needed"
 	}
 	if ComponentsDiffer(rel) {
@@ -77,6 +81,9 @@ func (r *cmdRun) dobro() error {
 	if err != nil {
 		return err
 	}
+	if !env.Approval {
+		return r.acceptedByPolicy(rel, pos)
+	}
 	r.card(rel)
 	asked := 0
 	for _, a := range r.pre.approvers {
@@ -84,11 +91,11 @@ func (r *cmdRun) dobro() error {
 			continue
 		}
 		asked++
-		r.dm(a, say("%s asks for dobro: %s — %s.\n%s", Person(rel.Requester), TicketRef(rel), orNone(rel.Summary), approvalFacts(rel)),
-			Button{Label: "Approve", Command: "accept " + rel.Ticket, Style: "primary"},
-			Button{Label: "Reject", Command: "reject " + rel.Ticket, Style: "danger"})
+		r.dm(a, say("%s asks for dobro: %v%s — %s.\n%v", Person(rel.Requester), TicketRef(rel), envVersion(rel), orNone(rel.Summary), r.approvalFacts(rel)),
+			Button{Label: "Approve", Command: "accept " + r.s.ref(rel), Style: "primary"},
+			Button{Label: "Reject", Command: "reject " + r.s.ref(rel), Style: "danger"})
 	}
-	msg := say("%v is in the queue (#%d). ", TicketRef(rel), pos)
+	msg := say("%v%s is in the queue (#%d). ", TicketRef(rel), envVersion(rel), pos)
 	if asked == 0 {
 		msg = msg.plain("No approver is configured to ask: tell an admin.")
 	} else {
@@ -149,41 +156,13 @@ func orEmpty(s string) string {
 	return s
 }
 
-func (r *cmdRun) accept() error {
-	rel, err := r.authorizedRelease()
-	if err != nil {
-		return err
-	}
-	if rel.Approver != "" && rel.State != StateRequested {
-		r.reply(say("%s is already accepted by %s (%s).", TicketRef(rel), Person(rel.Approver), rel.State))
-		return nil
-	}
-	if rel, err = r.move(rel, ActionAccept, "", func(x *Release) { x.Approver = r.m.User }); err != nil {
-		return err
-	}
-	r.card(rel)
-	r.thread(rel, say("Accepted by %s.", Person(rel.Approver)))
-	if rel.NeedAdmin {
-		for _, a := range r.pre.admins {
-			r.dm(a, say("%s was accepted and needs an admin: %s — requested by %s.", TicketRef(rel), orNone(rel.Summary), Person(rel.Requester)),
-				Button{Label: "Claim", Command: "here " + rel.Ticket, Style: "primary"})
-		}
-		r.dm(rel.Requester, say("%s was accepted by %s. Waiting for an admin to claim it.", TicketRef(rel), Person(rel.Approver)))
-	} else {
-		r.dm(rel.Requester, say("%s was accepted by %s: you may start.", TicketRef(rel), Person(rel.Approver)),
-			Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
-	}
-	r.reply(say("You accepted %s.", rel.Ticket))
-	return nil
-}
-
 func (r *cmdRun) reject() error {
 	rel, err := r.authorizedRelease()
 	if err != nil {
 		return err
 	}
 	if rel.State != StateRequested {
-		return Errorf(ECONFLICT, "%s is already %s: only a requested release can be rejected; use cancel %s instead.", rel.Ticket, rel.State, rel.Ticket)
+		return Errorf(ECONFLICT, "%s is already %s: only a requested release can be rejected; use cancel %s instead.", rel.Ticket, rel.State, r.s.ref(rel))
 	}
 	if rel, err = r.move(rel, ActionReject, r.cmd.Text, func(x *Release) { x.Approver, x.Reason = r.m.User, r.cmd.Text }); err != nil {
 		return err
@@ -221,7 +200,7 @@ func (r *cmdRun) here() error {
 	r.card(rel)
 	r.thread(rel, say("Claimed by %s.", Person(rel.Admin)))
 	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)),
-		Button{Label: "Start", Command: "dep start " + rel.Ticket, Style: "primary"})
+		Button{Label: "Start", Command: "dep start " + r.s.ref(rel), Style: "primary"})
 	r.reply(say("You claimed %s.", rel.Ticket))
 	return nil
 }
@@ -231,7 +210,7 @@ func (r *cmdRun) cancel() error {
 	if err != nil {
 		return err
 	}
-	hook := r.s.cfg.Hooks.Cancel
+	hook := r.s.envOf(rel).Hooks.Cancel
 	if hook == nil || !rel.State.HoldsLocks() {
 		return r.close(rel, ActionCancel, r.cmd.Text, r.cmd.Text, nil)
 	}

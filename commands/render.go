@@ -78,7 +78,7 @@ func since(now, t time.Time) string {
 // CardText renders a release's card as text: what the console shows and what
 // a chat adapter may use as its notification fallback.
 func CardText(r Release, now time.Time) Text {
-	b := say("%v — %s", TicketRef(r), strings.ToUpper(string(r.State)))
+	b := say("%v%s — %s", TicketRef(r), envVersion(r), strings.ToUpper(string(r.State)))
 	if r.Summary != "" {
 		b = b.say(" — %s", r.Summary)
 	}
@@ -89,6 +89,10 @@ func CardText(r Release, now time.Time) Text {
 			verb = "rejected"
 		}
 		b = b.say(" · %s by %v", verb, Person(r.Approver))
+	}
+	if len(r.Approvals) > 0 && (r.State == StateRequested || len(r.Approvals) > 1) {
+		// Several approvals: who approved so far.
+		b = b.say(" · approved by %v", peopleText(r.Approvals))
 	}
 	if r.Admin != "" {
 		b = b.say(" · admin %v", Person(r.Admin))
@@ -183,7 +187,7 @@ func approvalFacts(r Release) Text {
 // queueText renders the queue reply: open releases in order, then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time) Text {
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
 	b := make(Text, 0, 2+8*len(open)+4*len(locks))
@@ -192,7 +196,7 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	} else {
 		b = b.say("Queue (%d open):", len(open))
 		for i, r := range open {
-			b = b.say("\n%d. %v — %s — requester %v", i+1, TicketRef(r), r.State, Person(r.Requester))
+			b = b.say("\n%d. %v%s — %s — requester %v", i+1, TicketRef(r), envVersion(r), r.State, Person(r.Requester))
 			if r.Approver != "" {
 				b = b.say(", approver %v", Person(r.Approver))
 			}
@@ -215,7 +219,7 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	}
 	b = b.plain("\nLocks:")
 	for _, l := range locks {
-		b = b.say("\n• %v", lockText(l, now))
+		b = b.say("\n• %v", lockText(l, now, envs))
 		if rel, ok := closing[l.Release]; ok && !l.Frozen() {
 			b = b.say(", %v", closingText(rel, l.Component, now))
 		}
@@ -223,19 +227,27 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 	return b
 }
 
-// lockText says who holds a lock, since when, and why.
-func lockText(l Lock, now time.Time) Text {
+// lockText says who holds a lock, since when, and why; with envs (the
+// configuration has environments), in which environment.
+func lockText(l Lock, now time.Time, envs bool) Text {
+	where := ""
+	switch {
+	case envs && l.Env != "":
+		where = " in " + l.Env
+	case envs && l.Frozen():
+		where = " in every environment"
+	}
 	if l.Frozen() {
-		t := say("%v is frozen by %v %s", Component(l.Component), Person(l.By), since(now, l.Since))
+		t := say("%v is frozen%s by %v %s", Component(l.Component), where, Person(l.By), since(now, l.Since))
 		if l.Component == AllComponents {
-			t = say("all components are frozen by %v %s", Person(l.By), since(now, l.Since))
+			t = say("all components are frozen%s by %v %s", where, Person(l.By), since(now, l.Since))
 		}
 		if l.Reason != "" {
 			t = t.say(": %s", l.Reason)
 		}
 		return t
 	}
-	return say("%v is locked by %s (dep start %s by %v)", Component(l.Component), l.Ticket, since(now, l.Since), Person(l.By))
+	return say("%v is locked%s by %s (dep start %s by %v)", Component(l.Component), where, l.Ticket, since(now, l.Since), Person(l.By))
 }
 
 func helpText() Text {

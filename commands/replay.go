@@ -76,7 +76,8 @@ func (p *Projection) Add(e AuditEntry) error {
 	bad := func(format string, args ...any) error {
 		return &ProjectionError{Seq: e.Seq, Differences: []string{fmt.Sprintf(format, args...)}}
 	}
-	cur := p.open[e.Ticket]
+	key := releaseKey(e.Ticket, e.Env)
+	cur := p.open[key]
 	state := StateNone
 	if cur != nil {
 		state = cur.state
@@ -91,25 +92,25 @@ func (p *Projection) Add(e AuditEntry) error {
 			return bad("%s: a lock entry names a ticket; only an admin's freeze (no ticket) is a lock entry", e.Ticket)
 		}
 		c, _, _ := strings.Cut(e.Detail, ": ")
-		if p.frozen[c] {
-			return bad("%s: frozen again, but it is frozen already", c)
+		if p.frozen[freezeKey(c, e.Env)] {
+			return bad("%s: frozen again, but it is frozen already", freezeName(c, e.Env))
 		}
-		p.frozen[c] = true
+		p.frozen[freezeKey(c, e.Env)] = true
 	case ActionUnlock:
 		if e.Ticket == "" {
-			if !p.frozen[e.Detail] {
-				return bad("%s: unfrozen, but it is not frozen", e.Detail)
+			if !p.frozen[freezeKey(e.Detail, e.Env)] {
+				return bad("%s: unfrozen, but it is not frozen", freezeName(e.Detail, e.Env))
 			}
-			delete(p.frozen, e.Detail)
+			delete(p.frozen, freezeKey(e.Detail, e.Env))
 			break
 		}
 		// An admin frees one lock of a release that is no longer open.
 		c, _, _ := strings.Cut(e.Detail, ": ")
-		for i, l := range p.lingering[e.Ticket] {
+		for i, l := range p.lingering[key] {
 			if j := slices.Index(l.locks, c); j >= 0 {
 				l.locks = slices.Delete(slices.Clone(l.locks), j, j+1)
 				if len(l.locks) == 0 && !l.unsure {
-					p.dropLingering(e.Ticket, i)
+					p.dropLingering(key, i)
 				}
 				return nil
 			}
@@ -125,7 +126,7 @@ func (p *Projection) Add(e AuditEntry) error {
 		if e.From != StateNone || e.To != StateRequested {
 			return bad("%s: a request %s>%s", e.Ticket, e.From, e.To)
 		}
-		p.open[e.Ticket] = &replayed{state: StateRequested}
+		p.open[key] = &replayed{state: StateRequested}
 	case ActionHook, ActionHookFailed, ActionInterrupt:
 		if e.From != e.To {
 			if e.Action == ActionInterrupt {
@@ -136,7 +137,7 @@ func (p *Projection) Add(e AuditEntry) error {
 		if e.From == StateCancelled {
 			// A cancel hook's result (or its interruption) is recorded on
 			// the cancelled release, which may be followed by a new one.
-			ls := p.lingering[e.Ticket]
+			ls := p.lingering[key]
 			if e.Action != ActionInterrupt && len(ls) > 0 {
 				i := 0
 				for k, l := range ls {
@@ -144,7 +145,7 @@ func (p *Projection) Add(e AuditEntry) error {
 						i = k
 					}
 				}
-				p.dropLingering(e.Ticket, i)
+				p.dropLingering(key, i)
 			}
 			return nil
 		}
@@ -180,12 +181,12 @@ func (p *Projection) Add(e AuditEntry) error {
 		_, attempt, _ := strings.Cut(e.Detail, cancelHookWords)
 		attempt, _, _ = strings.Cut(attempt, ";")
 		next.attempt = strings.TrimSpace(attempt)
-		p.lingering[e.Ticket] = append(p.lingering[e.Ticket], &next)
+		p.lingering[key] = append(p.lingering[key], &next)
 	}
 	if e.To.Open() {
-		p.open[e.Ticket] = &next
+		p.open[key] = &next
 	} else {
-		delete(p.open, e.Ticket)
+		delete(p.open, key)
 	}
 	return nil
 }
@@ -197,6 +198,39 @@ func (p *Projection) dropLingering(ticket string, i int) {
 		return
 	}
 	p.lingering[ticket] = ls
+}
+
+// releaseKey identifies a release being replayed: its ticket and its
+// environment as its entries name it (a release's entries all carry its
+// Env, "" for one without), since a ticket may be open in several.
+func releaseKey(ticket, env string) string {
+	if env == "" {
+		return ticket
+	}
+	return ticket + "\x00" + env
+}
+
+// freezeKey identifies a freeze: its component, and its environment ("":
+// every environment).
+func freezeKey(comp, env string) string { return releaseKey(comp, env) }
+
+// keyName renders a releaseKey or freezeKey for people: "PAY-1", "PAY-1 in
+// qa".
+func keyName(k string) string {
+	name, env, ok := strings.Cut(k, "\x00")
+	if !ok {
+		return name
+	}
+	return name + " in " + env
+}
+
+// freezeName is keyName of freezeKey(comp, env).
+func freezeName(comp, env string) string { return keyName(freezeKey(comp, env)) }
+
+// ticketOfKey is the ticket of a releaseKey.
+func ticketOfKey(k string) string {
+	t, _, _ := strings.Cut(k, "\x00")
+	return t
 }
 
 func stateName(s State) string {
@@ -238,14 +272,15 @@ func (p *Projection) Compare(open []Release, locks []Lock) error {
 
 	stored := map[string][]Release{}
 	for _, r := range open {
-		stored[r.Ticket] = append(stored[r.Ticket], r)
+		k := releaseKey(r.Ticket, r.Env)
+		stored[k] = append(stored[k], r)
 	}
-	for t, rs := range stored {
-		r := rs[0]
+	for k, rs := range stored {
+		r, t := rs[0], keyName(k)
 		if len(rs) > 1 {
 			bad("%s: the store has %d open releases, the audit log one at most", t, len(rs))
 		}
-		want := p.open[t]
+		want := p.open[k]
 		switch {
 		case want == nil:
 			bad("%s: the store has it %s (release %d), the audit log says it is not open", t, r.State, r.ID)
@@ -253,17 +288,19 @@ func (p *Projection) Compare(open []Release, locks []Lock) error {
 			bad("%s: the audit log says it is %s, the store has it %s (release %d)", t, want.state, r.State, r.ID)
 		}
 	}
-	for t, want := range p.open {
-		if _, ok := stored[t]; !ok {
-			bad("%s: the audit log says it is %s, the store has no open release of it", t, want.state)
+	for k, want := range p.open {
+		if _, ok := stored[k]; !ok {
+			bad("%s: the audit log says it is %s, the store has no open release of it", keyName(k), want.state)
 		}
 	}
 
-	// Locks, as component → tickets, both ways.
+	// Locks, as component → tickets, both ways. (A ticket deploying one
+	// component in two environments at once counts once on both sides.)
 	type hold struct{ comp, ticket string }
 	held := map[hold]bool{}
 	unsure := map[string]bool{} // tickets whose locks cannot be known
-	add := func(t string, r *replayed) {
+	add := func(k string, r *replayed) {
+		t := ticketOfKey(k)
 		if r.unsure {
 			unsure[t] = true
 		}
@@ -285,7 +322,7 @@ func (p *Projection) Compare(open []Release, locks []Lock) error {
 	frozen := map[string]bool{}
 	for _, l := range locks {
 		if l.Frozen() {
-			frozen[l.Component] = true
+			frozen[freezeKey(l.Component, l.Env)] = true
 			continue
 		}
 		have[hold{l.Component, l.Ticket}] = true
@@ -300,14 +337,14 @@ func (p *Projection) Compare(open []Release, locks []Lock) error {
 			bad("%s: the store has a lock of %s, the audit log says %s does not hold it", h.comp, h.ticket, h.ticket)
 		}
 	}
-	for c := range p.frozen {
-		if !frozen[c] {
-			bad("%s: the audit log says it is frozen, the store has no freeze", c)
+	for k := range p.frozen {
+		if !frozen[k] {
+			bad("%s: the audit log says it is frozen, the store has no freeze", keyName(k))
 		}
 	}
-	for c := range frozen {
-		if !p.frozen[c] {
-			bad("%s: the store has a freeze, the audit log has none", c)
+	for k := range frozen {
+		if !p.frozen[k] {
+			bad("%s: the store has a freeze, the audit log has none", keyName(k))
 		}
 	}
 	if len(diffs) == 0 {

@@ -3,22 +3,33 @@ package commands
 import (
 	"context"
 	"slices"
+	"strings"
 )
 
 // prepared holds what a command needs from the network, fetched before its
 // transaction: the actor's roles and, for dobro, the ticket.
 type prepared struct {
-	roles     roles
+	// roles are the actor's roles in each environment, by name: which
+	// environment a command acts in is known for sure only inside its
+	// transaction (the ticket's open release), so every one is prepared.
+	roles     map[string]roles
 	ticket    Ticket
 	ticketErr error
-	approvers []string // users to ask, groups expanded
-	admins    []string
-	report    Text  // report's answer (needReport)
-	reportErr error // why it could not be computed
+	approvers []string            // dobro: its environment's approvers to ask, groups expanded
+	admins    map[string][]string // each environment's admins to ask, groups expanded
+	// envApprovers are each environment's approvers to ask, groups
+	// expanded, for a verb that learns its environment in its transaction
+	// (promote).
+	envApprovers map[string][]string
+	report       Text  // report's answer (needReport)
+	reportErr    error // why it could not be computed
 }
 
 type roles struct {
 	requester, approver, admin bool
+	// deployer: a member of the environment's deployers (none configured:
+	// false; the requester or an admin deploys then).
+	deployer bool
 	// notInChannel: not a requester because not a member of the release
 	// channel, when that is what makes a requester.
 	notInChannel bool
@@ -26,29 +37,55 @@ type roles struct {
 }
 
 // prepare fetches what cmd needs before its transaction: the actor's roles
-// for a command that changes state, and what its verb's Needs name.
+// in every environment for a command that changes state or that not
+// anyone may use (audit), and what its verb's Needs name.
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
 	if spec.Needs&needReport != 0 {
 		p.report, p.reportErr = s.prepareReport(ctx, cmd)
 	}
-	if !spec.Changes {
+	if !spec.Changes && spec.Who == whoAnyone {
 		return p
 	}
-	p.roles = s.rolesOf(ctx, m, spec.Who)
-	if spec.Needs&needTicket != 0 && p.roles.err == nil && p.roles.requester {
-		p.ticket, p.ticketErr = s.cfg.Tracker.Ticket(ctx, cmd.Ticket)
-		p.approvers = s.expand(ctx, s.cfg.Policy.Approvers)
+	// Environments share the top level's lists unless they override them:
+	// each list is looked up once.
+	memo := map[string]memberOf{}
+	p.roles = make(map[string]roles, len(s.cfg.Policy.Envs))
+	for _, e := range s.cfg.Policy.Envs {
+		p.roles[e.Name] = s.rolesOf(ctx, m, spec.Who, e, memo)
 	}
-	if spec.Needs&needAdmins != 0 {
-		p.admins = s.expand(ctx, s.cfg.Policy.Admins)
+	env := s.env(cmd.Env)
+	if spec.Needs&needTicket != 0 {
+		if ro := p.roles[env.Name]; ro.err == nil && ro.requester {
+			p.ticket, p.ticketErr = s.cfg.Tracker.Ticket(ctx, cmd.Ticket)
+			p.approvers = s.expand(ctx, env.Approvers)
+		}
+	}
+	if spec.Needs&needApprovers != 0 {
+		p.envApprovers = map[string][]string{}
+		for _, e := range s.cfg.Policy.Envs {
+			p.envApprovers[e.Name] = s.expand(ctx, e.Approvers)
+		}
+	}
+	if spec.Needs&(needAdmins|needApprovers) != 0 || (spec.Needs&needTicket != 0 && !env.Approval && env.NeedsAdmin) {
+		p.admins = map[string][]string{}
+		for _, e := range s.cfg.Policy.Envs {
+			p.admins[e.Name] = s.expand(ctx, e.Admins)
+		}
 	}
 	return p
 }
 
-// rolesOf is the one place that decides a user's roles, for every path
-// (mention, DM, button, console). Missing role configuration denies.
+// memberOf is a remembered answer of member.
+type memberOf struct {
+	ok  bool
+	err error
+}
+
+// rolesOf is the one place that decides a user's roles in environment env,
+// for every path (mention, DM, button, console). Missing role configuration
+// denies. memo remembers the answers for lists already looked up.
 //
 // With no requesters configured, the requesters are the people in the
 // release channel: a mention there (Slack delivered it from the channel)
@@ -57,29 +94,43 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 // they cannot be known (issue 12, item 10). Only a verb for requesters
 // (dobro) asks, so that an approver's click never waits on, or fails with,
 // that list.
-func (s *Service) rolesOf(ctx context.Context, m Message, rule who) roles {
+func (s *Service) rolesOf(ctx context.Context, m Message, rule who, env EnvPolicy, memo map[string]memberOf) roles {
 	user := m.User
 	var r roles
 	var err error
-	switch {
-	case len(s.cfg.Policy.Requesters) > 0:
-		if r.requester, err = s.member(ctx, user, s.cfg.Policy.Requesters); err != nil {
-			r.err = err
+	member := func(list []string) bool {
+		key := strings.Join(list, ",")
+		a, ok := memo[key]
+		if !ok {
+			a.ok, a.err = s.member(ctx, user, list)
+			memo[key] = a
 		}
+		if a.err != nil {
+			r.err = a.err
+		}
+		return a.ok
+	}
+	switch {
+	case len(env.Requesters) > 0:
+		r.requester = member(env.Requesters)
 	case m.Via == ViaMention || m.Via == ViaConsole:
 		r.requester = user != ""
 	case rule == whoRequester:
-		r.requester, err = s.inChannel(ctx, user)
+		a, ok := memo["#channel"]
+		if !ok {
+			a.ok, a.err = s.inChannel(ctx, user)
+			memo["#channel"] = a
+		}
+		r.requester, err = a.ok, a.err
 		if err != nil {
 			r.err = err
 		}
 		r.notInChannel = err == nil && !r.requester
 	}
-	if r.approver, err = s.member(ctx, user, s.cfg.Policy.Approvers); err != nil {
-		r.err = err
-	}
-	if r.admin, err = s.member(ctx, user, s.cfg.Policy.Admins); err != nil {
-		r.err = err
+	r.approver = member(env.Approvers)
+	r.admin = member(env.Admins)
+	if len(env.Deployers) > 0 {
+		r.deployer = member(env.Deployers)
 	}
 	return r
 }

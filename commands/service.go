@@ -46,6 +46,10 @@ type Service struct {
 	// (handoff.go), kept for a while rather than read at every queue.
 	deploys deployEstimate
 
+	// envNames are the configured environments' names, nil when the
+	// configuration names none (ParseIn).
+	envNames []string
+
 	// inbox commits the messages of concurrent Receive calls together.
 	inbox GroupCommit[Message, received]
 }
@@ -108,7 +112,7 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	s := &Service{cfg: c}
+	s := &Service{cfg: withEnvs(c), envNames: configuredEnvs(c.Policy)}
 	s.inbox.Commit = s.receive
 	return s
 }
@@ -164,7 +168,7 @@ func (s *Service) now() time.Time {
 func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 	log := s.cfg.Log.With().Str("event", m.EventID).Str("user", m.User).Logger()
 	began := time.Now()
-	cmd, perr := Parse(m.Text)
+	cmd, perr := ParseIn(m.Text, s.envNames)
 	outcome := OutcomeOK
 	if s.cfg.Observer != nil {
 		defer func() {
@@ -269,7 +273,7 @@ func (s *Service) alertTracker(ctx context.Context, cause error) {
 	s.lastAlert = now
 	s.alertMu.Unlock()
 	s.cfg.Log.Error().Err(cause).Msg("the tracker rejects the bot's credentials: every dobro is refused until this is fixed")
-	admins := s.expand(ctx, s.cfg.Policy.Admins)
+	admins := s.allAdmins(ctx)
 	text := say("%v The tracker rejects dobrobot's credentials (%s). Every dobro is refused until the token or its permissions are fixed; dobrobot config check tells when it works again.", Icon("rotating_light"), ErrorMessage(cause))
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		for _, a := range admins {

@@ -92,18 +92,26 @@ func say(format string, args ...any) Text { return Text(nil).say(format, args...
 // a queue reply of 20 releases calls it about a hundred times, and the
 // intermediate Text and fmt's strings were most of its cost.
 func (t Text) say(format string, args ...any) Text {
+	// lit is the plain run being written: it goes on from the plain span t
+	// ends with, so that a run is one string built once rather than joined
+	// (copied again) at every call. Everything written into it is neutral
+	// already: the format is the core's own words, and each argument is
+	// neutralised as it is written.
 	var lit strings.Builder
-	// formatted: lit holds an argument, which must be neutralised; the
-	// format's own text (the core's words) holds no control character.
-	formatted := false
-	flush := func() {
-		if formatted {
-			t = t.plain(lit.String())
-		} else if lit.Len() > 0 {
-			t = t.add(Span{Text: lit.String()})
+	t = t.continuePlain(&lit)
+	// grow sizes an empty run for the rest of the format and an argument or
+	// two: one allocation for most runs instead of one per doubling.
+	grow := func(rest int) {
+		if lit.Len() == 0 && rest > 0 {
+			lit.Grow(rest + 32)
 		}
-		lit.Reset()
-		formatted = false
+	}
+	grow(len(format))
+	flush := func() {
+		if lit.Len() > 0 {
+			t = append(t, Span{Text: lit.String()})
+			lit = strings.Builder{}
+		}
 	}
 	next := 0
 	for i := 0; i < len(format); i++ {
@@ -136,38 +144,48 @@ func (t Text) say(format string, args ...any) Text {
 		switch a := arg.(type) {
 		case Span:
 			flush()
-			t = t.add(a)
+			t = t.add(a).continuePlain(&lit)
+			grow(len(format) - i - 1)
 		case Text:
 			flush()
-			t = t.add(a...)
+			t = t.add(a...).continuePlain(&lit)
+			grow(len(format) - i - 1)
 		case string:
-			formatted = true
 			if verb == "%s" || verb == "%v" {
-				lit.WriteString(a)
+				lit.WriteString(Neutralise(a))
 			} else {
-				fmt.Fprintf(&lit, verb, a)
+				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
 			}
 		case State:
-			formatted = true
 			if verb == "%s" || verb == "%v" {
-				lit.WriteString(string(a))
+				lit.WriteString(Neutralise(string(a)))
 			} else {
-				fmt.Fprintf(&lit, verb, a)
+				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
 			}
 		case int:
-			formatted = true
 			if verb == "%d" || verb == "%v" {
 				var buf [20]byte
 				lit.Write(strconv.AppendInt(buf[:0], int64(a), 10))
 			} else {
-				fmt.Fprintf(&lit, verb, a)
+				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
 			}
 		default:
-			formatted = true
-			fmt.Fprintf(&lit, verb, a)
+			lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
 		}
 	}
 	flush()
+	return t
+}
+
+// continuePlain moves the plain span t ends with, if any, into lit (empty),
+// so that the text say writes next joins it; a plain argument of say ends
+// that way.
+func (t Text) continuePlain(lit *strings.Builder) Text {
+	if n := len(t); n > 0 && t[n-1].Kind == SpanPlain {
+		lit.Grow(len(t[n-1].Text) + 48)
+		lit.WriteString(t[n-1].Text)
+		return t[:n-1]
+	}
 	return t
 }
 

@@ -38,7 +38,7 @@ func BenchmarkQueueText(b *testing.B) {
 	open, locks, now := benchQueue(20)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = queueText(open, locks, nil, nil, now)
+		_ = queueText(open, locks, nil, nil, now, false)
 	}
 }
 
@@ -46,7 +46,7 @@ func BenchmarkQueueText(b *testing.B) {
 // once, decoded by each read of the outbox.
 func BenchmarkEffectJSON(b *testing.B) {
 	open, locks, now := benchQueue(20)
-	e := Effect{ID: 7, Kind: EffectReply, Channel: "C1", User: "U1", Thread: "1.2", Text: queueText(open, locks, nil, nil, now)}
+	e := Effect{ID: 7, Kind: EffectReply, Channel: "C1", User: "U1", Thread: "1.2", Text: queueText(open, locks, nil, nil, now, false)}
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -68,4 +68,20 @@ func BenchmarkEffectJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHandoffs is queue's hand-off lines for 100 releases waiting for
+// one component, as a busy queue in make bench's burst is.
+func BenchmarkHandoffs(b *testing.B) {
+	open, _, now := benchQueue(100)
+	for i := range open {
+		open[i].Locks = []string{"backend"}
+	}
+	locks := []Lock{{Component: "backend", Release: 1, Ticket: "PAY-1", By: "U0REQ", Since: now.Add(-time.Minute)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(handoffs(open, locks, nil, now, 10*time.Minute, true)) != 99 {
+			b.Fatal("not every waiting release has its place")
+		}
+	}
 }

@@ -8,9 +8,10 @@ var transitions = map[State]map[Action]State{
 		ActionRequest: StateRequested,
 	},
 	StateRequested: {
-		ActionAccept: StateAccepted,
-		ActionReject: StateRejected,
-		ActionCancel: StateCancelled,
+		ActionApprove: StateRequested, // one of several approvals, not the last
+		ActionAccept:  StateAccepted,
+		ActionReject:  StateRejected,
+		ActionCancel:  StateCancelled,
 	},
 	StateAccepted: {
 		ActionClaim:  StateClaimed,
@@ -50,4 +51,4 @@ func Next(from State, action Action) (State, bool) {
 var States = []State{StateNone, StateRequested, StateAccepted, StateClaimed, StateDeploying, StateDone, StateRejected, StateCancelled, StateFailed}
 
 // Actions lists every action that can change a release, for tests and docs.
-var Actions = []Action{ActionRequest, ActionAccept, ActionReject, ActionClaim, ActionStart, ActionStarted, ActionFail, ActionFinish, ActionCancel, ActionInterrupt, ActionHookFailed}
+var Actions = []Action{ActionRequest, ActionApprove, ActionAccept, ActionReject, ActionClaim, ActionStart, ActionStarted, ActionFail, ActionFinish, ActionCancel, ActionInterrupt, ActionHookFailed}

@@ -22,7 +22,7 @@ func TestTransitions(t *testing.T) {
 	)
 	want := map[commands.State]map[commands.Action]commands.State{
 		none: {commands.ActionRequest: req},
-		req:  {commands.ActionAccept: acc, commands.ActionReject: rej, commands.ActionCancel: cnl},
+		req:  {commands.ActionApprove: req, commands.ActionAccept: acc, commands.ActionReject: rej, commands.ActionCancel: cnl},
 		acc:  {commands.ActionClaim: clm, commands.ActionStart: dep, commands.ActionCancel: cnl},
 		clm:  {commands.ActionStart: dep, commands.ActionCancel: cnl},
 		dep: {commands.ActionStart: dep, commands.ActionStarted: dep, commands.ActionFail: fail, commands.ActionInterrupt: dep,

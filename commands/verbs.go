@@ -28,7 +28,10 @@ const (
 	VerbStatus  Verb = "status"
 	VerbHistory Verb = "history"
 	VerbLog     Verb = "log"
+	VerbAudit   Verb = "audit"
 	VerbHelp    Verb = "help"
+	VerbPromote Verb = "promote"
+	VerbWhere   Verb = "where"
 )
 
 // VerbUnknown is the verb reported to an Observer for a message that names
@@ -52,14 +55,17 @@ type verbSpec struct {
 type argKind int
 
 const (
-	argNone            argKind = iota + 1 // nothing (0 is no verb's)
-	argTicket                             // one ticket
-	argTicketReason                       // a ticket, then free text
-	argOptionalTicket                     // at most one ticket
-	argComponent                          // one component
-	argComponentReason                    // a component, then free text
-	argRequest                            // dobro's: a ticket, a note, on a,b, no_need_admin
-	argReport                             // report's: an environment, a period (reportcmd.go)
+	argNone              argKind = iota + 1 // nothing (0 is no verb's)
+	argTicket                               // one ticket
+	argTicketReason                         // a ticket, then free text
+	argOptionalTicket                       // at most one ticket
+	argComponent                            // one component
+	argComponentReason                      // a component, then free text
+	argRequest                              // dobro's: a ticket, a note, on a,b, no_need_admin
+	argPromote                              // a ticket, then to ENV (or in ENV) with environments
+	argOptionalComponent                    // at most one component
+	argAudit                                // audit's: format, since, until, ticket (parseAudit)
+	argReport                               // report's: an environment, a period (reportcmd.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -67,9 +73,10 @@ const (
 type need int
 
 const (
-	needTicket need = 1 << iota // the ticket from the tracker, and the approvers to ask
-	needAdmins                  // the admins, to ask one to claim the release
-	needReport                  // the report, read from the audit log (reportcmd.go)
+	needTicket    need = 1 << iota // the ticket from the tracker, and the approvers to ask
+	needAdmins                     // the admins, to ask one to claim the release
+	needApprovers                  // every environment's approvers and admins (promote)
+	needReport                     // the report, read from the audit log (reportcmd.go)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -82,6 +89,9 @@ const (
 	whoOtherApprover        // an approver other than the release's requester
 	whoAdmin                // an admin
 	whoRequesterOrAdmin     // the release's requester or admin, or any admin
+	// whoDeployer is whoRequesterOrAdmin where the release's environment
+	// names no deployers; where it does, a deployer or an admin.
+	whoDeployer
 )
 
 // String is the rule as help says it.
@@ -95,6 +105,8 @@ func (w who) String() string {
 		return "admin"
 	case whoRequesterOrAdmin:
 		return "requester or admin"
+	case whoDeployer:
+		return "requester or admin (deployer where configured)"
 	}
 	return "anyone"
 }
@@ -119,7 +131,7 @@ type Usage struct {
 func init() {
 	verbs = []verbSpec{
 		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
-			Syntax: "dobro TICKET [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
+			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
 		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
 			Syntax: "queue", Describe: "the open releases in order, each waiting one with its place for the components it waits for and about when its turn comes, then the component locks (and, on PostgreSQL, which instance leads)"},
 		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
@@ -128,22 +140,28 @@ func init() {
 			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
 		{Verb: VerbHere, Args: argTicket, Who: whoAdmin, Does: "claim releases", Changes: true, Run: (*cmdRun).here,
 			Syntax: "here TICKET", Describe: "claim an accepted release as its admin"},
-		{Verb: VerbStart, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).start,
+		{Verb: VerbStart, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).start,
 			Syntax: "dep start TICKET", Describe: "take the components' locks and run the start hook"},
-		{Verb: VerbFinish, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).finish,
+		{Verb: VerbFinish, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).finish,
 			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},
 		{Verb: VerbCancel, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).cancel,
 			Syntax: "cancel TICKET [reason]", Describe: "withdraw a release that has not finished; frees its locks"},
 		{Verb: VerbLock, Args: argComponentReason, Who: whoAdmin, Does: "freeze components", Changes: true, Run: (*cmdRun).lock,
-			Syntax: "lock COMPONENT [reason]", Describe: "freeze a component (all freezes every component)"},
+			Syntax: "lock COMPONENT [in ENV] [reason]", Describe: "freeze a component (all freezes every component) in one environment, or without in in every one"},
 		{Verb: VerbUnlock, Args: argComponent, Who: whoAdmin, Does: "unfreeze components", Changes: true, Run: (*cmdRun).unlock,
-			Syntax: "unlock COMPONENT", Describe: "unfreeze a component"},
+			Syntax: "unlock COMPONENT [in ENV]", Describe: "unfreeze a component (the freeze of that environment, or without in the one of every environment)"},
+		{Verb: VerbPromote, Args: argPromote, Who: whoRequester, Changes: true, Needs: needApprovers, Run: (*cmdRun).promote,
+			Syntax: "promote TICKET [to ENV]", Describe: "open the ticket's release in the next environment (or the one named) for the version and components done in the last one; needs environments"},
+		{Verb: VerbWhere, Args: argOptionalComponent, Who: whoAnyone, Run: (*cmdRun).where,
+			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
 			Syntax: "history [TICKET]", Describe: "the ticket's releases, or the most recent releases"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
+		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
+			Syntax: auditSyntax, Describe: "the audit log as a file, FORMAT csv (the default) or jsonl, TIME RFC 3339 or a date: sent in your DM with the bot, written to a file in the console"},
 		{Verb: VerbReport, Args: argReport, Who: whoAnyone, Needs: needReport, Run: (*cmdRun).report,
 			Syntax: "report [ENV] [last 30d or since DATE [until DATE]]", Describe: "the DORA figures per environment (deploys, lead time, change failure rate, time to restore) next to the period before; last 30d by default (docs/reports.md)"},
 		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
@@ -227,6 +245,8 @@ type Command struct {
 	// configured (ParseIn), empty when not named.
 	Env   string
 	Build string
+	// Export is what audit asks for (parseAudit); nil for other verbs.
+	Export *AuditExport
 }
 
 // Changes reports whether the command may change state (and so is audited
@@ -239,8 +259,14 @@ func (c Command) String() string {
 	parts := []string{string(c.Verb)}
 	spec, _ := lookup(c.Verb)
 	switch spec.Args {
+	case argAudit:
+		return auditString(c.Export)
 	case argComponent, argComponentReason:
 		parts = append(parts, c.Component)
+	case argOptionalComponent:
+		if c.Component != "" {
+			parts = append(parts, c.Component)
+		}
 	case argNone:
 	default:
 		if c.Ticket != "" {

@@ -48,8 +48,13 @@ func (c *decodeCache[T]) get(id uint64, raw []byte) (T, bool) {
 }
 
 // put caches v as decoded from raw, which it copies.
-func (c *decodeCache[T]) put(id uint64, raw []byte, v T) {
-	e := cached[T]{raw: bytes.Clone(raw), val: c.clone(v)}
+func (c *decodeCache[T]) put(id uint64, raw []byte, v T) { c.keep(id, bytes.Clone(raw), v) }
+
+// keep caches v as decoded from raw, which it keeps: the caller never
+// changes raw again (the outbox's encoded value, which bbolt too keeps
+// until the commit).
+func (c *decodeCache[T]) keep(id uint64, raw []byte, v T) {
+	e := cached[T]{raw: raw, val: c.clone(v)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= decodeCacheMax {
@@ -75,6 +80,10 @@ func cloneEffect(e commands.Effect) commands.Effect {
 	if e.Release != nil {
 		r := cloneRelease(*e.Release)
 		e.Release = &r
+	}
+	if e.Export != nil {
+		x := *e.Export // no field of it refers to memory
+		e.Export = &x
 	}
 	return e
 }

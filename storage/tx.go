@@ -33,7 +33,18 @@ func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
 	if b == nil {
 		return nil, fmt.Errorf("storage: bucket %q is missing", name)
 	}
+	if appendOnly(name) {
+		b.FillPercent = 1.0
+	}
 	return b, nil
+}
+
+func appendOnly(name []byte) bool {
+	switch string(name) {
+	case "audit", "outbox":
+		return true
+	}
+	return false
 }
 
 // encodeID is the 8-byte big-endian key of an ID or seq: byte order is
@@ -573,7 +584,7 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 		return commands.Effect{}, fmt.Errorf("storage: next outbox ID: %w", err)
 	}
 	e.ID = id
-	v, err := json.Marshal(e)
+	v, err := encodeEffect(e)
 	if err != nil {
 		return commands.Effect{}, fmt.Errorf("storage: encode effect %d: %w", id, err)
 	}
@@ -582,6 +593,6 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 	}
 	// The sender reads it next, at once: it need not decode what was just
 	// encoded.
-	t.ec.put(id, v, e)
+	t.ec.keep(id, v, e)
 	return e, nil
 }

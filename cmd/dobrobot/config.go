@@ -28,8 +28,13 @@ type Config struct {
 	Hooks      HooksConfig       `yaml:"hooks"`
 	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
 	HTTP       HTTPConfig        `yaml:"http"`
+	// Environments lists the environments in promotion order; none: one,
+	// production, from the top level (docs/configuration.md).
+	Environments       []EnvironmentConfig `yaml:"environments"`
+	DefaultEnvironment string              `yaml:"default_environment"`
 
 	path string
+	envs []resolvedEnv // Environments with the top level merged in, at load
 }
 
 // SlackConfig is the slack section.
@@ -195,7 +200,11 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, e
 		return nil, err
 	}
 	c.normalise()
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	c.envs = c.resolveEnvs()
+	return c, nil
 }
 
 // expand replaces ${VAR} and ${VAR:-default} in scalar values (never in keys,
@@ -261,6 +270,7 @@ func (c *Config) normalise() {
 	if c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
 		c.Slack.APIURL += "/" // slack-go joins method names to it
 	}
+	c.normaliseEnvs()
 }
 
 // validate checks what every verb needs; verb-specific checks are in need*.
@@ -301,19 +311,8 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("tracker.comment_on: %q is not a phase (start, finish)", p))
 		}
 	}
-	for name, h := range map[string]*HookConfig{"start": c.Hooks.Start, "finish": c.Hooks.Finish, "cancel": c.Hooks.Cancel} {
-		if h == nil {
-			continue
-		}
-		switch {
-		case len(h.Exec) > 0 && h.Webhook != nil:
-			problems = append(problems, fmt.Sprintf("hooks.%s: set exec or webhook, not both", name))
-		case len(h.Exec) == 0 && h.Webhook == nil:
-			problems = append(problems, fmt.Sprintf("hooks.%s: set exec (an argv list) or webhook", name))
-		case len(h.Exec) > 0 && h.Exec[0] == "":
-			problems = append(problems, fmt.Sprintf("hooks.%s.exec: the program is empty", name))
-		}
-	}
+	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
+	problems = append(problems, c.validateEnvs()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())
@@ -323,6 +322,28 @@ func (c *Config) validate() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// hookProblems checks the hooks of one hooks section (key: its dotted path),
+// in phase order.
+func hookProblems(key string, start, finish, cancel *HookConfig) []string {
+	var problems []string
+	for _, p := range []struct {
+		name string
+		h    *HookConfig
+	}{{"start", start}, {"finish", finish}, {"cancel", cancel}} {
+		h, name := p.h, key+"."+p.name
+		switch {
+		case h == nil:
+		case len(h.Exec) > 0 && h.Webhook != nil:
+			problems = append(problems, fmt.Sprintf("%s: set exec or webhook, not both", name))
+		case len(h.Exec) == 0 && h.Webhook == nil:
+			problems = append(problems, fmt.Sprintf("%s: set exec (an argv list) or webhook", name))
+		case len(h.Exec) > 0 && h.Exec[0] == "":
+			problems = append(problems, fmt.Sprintf("%s.exec: the program is empty", name))
+		}
+	}
+	return problems
 }
 
 var (
@@ -369,5 +390,20 @@ func (c *Config) Policy() commands.Policy {
 			RequireFixVersion: c.Tracker.RequireFixVersion,
 			RequiredFields:    c.Tracker.RequiredFields,
 		},
+		Envs:       envPolicies(c.envs),
+		DefaultEnv: c.defaultEnv(),
 	}
+}
+
+// envPolicies returns the resolved environments' policies, without their
+// hooks' executors (wiring builds those), or nil without environments.
+func envPolicies(envs []resolvedEnv) []commands.EnvPolicy {
+	if len(envs) == 0 {
+		return nil
+	}
+	out := make([]commands.EnvPolicy, len(envs))
+	for i, e := range envs {
+		out[i] = e.EnvPolicy
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func TestCookbookBlocksAreConfiguration(t *testing.T) {
 			t.Errorf("block %d does not load: %v\n%s", n, err, b[1])
 			continue
 		}
-		hooks, problems := (&app{}).buildHooks(c)
+		hooks, _, problems := (&app{}).buildHooks(c)
 		if len(problems) > 0 {
 			t.Errorf("block %d: %s\n%s", n, strings.Join(problems, "; "), b[1])
 			continue

@@ -121,6 +121,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	b := &bot.Slack{
 		AppToken: s.c.Slack.AppToken, BotToken: s.c.Slack.BotToken, APIURL: s.c.Slack.APIURL, Connections: s.c.Slack.Connections,
 		Channel: s.c.Slack.Channel, Store: s.store, Log: log,
+		Export: exporter(s.store), // an admin's audit command: what dobrobot audit export writes
 	}
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {

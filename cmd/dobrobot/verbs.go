@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	}
 	con := &bot.Console{
 		Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
-		Prompt: isTerminal(a.stdin), Log: a.log,
+		Prompt: isTerminal(a.stdin), Log: a.log, Export: exporter(db),
 	}
 	cfg.Notify = con.Notify
 	cfg.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members
@@ -96,6 +97,14 @@ func isTerminal(r any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exporter is what the bot and the console write an admin's audit command
+// with: the bytes dobrobot audit export writes.
+func exporter(s commands.Store) bot.Exporter {
+	return func(ctx context.Context, f commands.AuditFilter, format string, w io.Writer) error {
+		return audit.Export(ctx, s, f, format, w)
+	}
 }
 
 // AuditExportCmd streams the audit log.
@@ -329,8 +338,8 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	} else {
 		r.info("tracker: " + c.Tracker.Kind + " ok")
 	}
-	_, hookProblems := a.buildHooks(c)
-	for _, p := range hookProblems {
+	_, _, badHooks := a.buildHooks(c)
+	for _, p := range badHooks {
 		r.problem(p)
 	}
 	if line, ok := a.checkStorage(ctx, c); line != "" {

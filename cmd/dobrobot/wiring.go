@@ -21,9 +21,13 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 	if err != nil {
 		return commands.Config{}, err
 	}
-	hooks, err := a.hooks(c)
+	hooks, envHooks, err := a.hooks(c)
 	if err != nil {
 		return commands.Config{}, err
+	}
+	policy := c.Policy()
+	for i := range policy.Envs {
+		policy.Envs[i].Hooks = envHooks[i]
 	}
 	var commentOn []commands.Phase
 	for _, p := range c.Tracker.CommentOn {
@@ -34,7 +38,7 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Tracker:   tr.Tracker,
 		Commenter: tr.comments,
 		Hooks:     hooks,
-		Policy:    c.Policy(),
+		Policy:    policy,
 		Now:       time.Now,
 		Log:       a.log,
 		CommentOn: commentOn,
@@ -90,20 +94,35 @@ func (a *app) tracker(c *Config) (trackerPorts, error) {
 	}
 }
 
-// hooks builds the executors of the configured hooks; an error names every
-// bad one.
-func (a *app) hooks(c *Config) (commands.Hooks, error) {
-	h, problems := a.buildHooks(c)
+// hooks builds the executors of the configured hooks, the top level's and
+// each environment's (in c.envs' order); an error names every bad one.
+func (a *app) hooks(c *Config) (commands.Hooks, []commands.Hooks, error) {
+	h, envs, problems := a.buildHooks(c)
 	if len(problems) > 0 {
-		return h, usageError{errors.New(strings.Join(problems, "; "))}
+		return h, envs, usageError{errors.New(strings.Join(problems, "; "))}
 	}
-	return h, nil
+	return h, envs, nil
 }
 
-// buildHooks builds the executors of the configured hooks and returns a
-// problem ("hooks.PHASE…: why") for each one that is wrong, all of them, so
-// that config check shows every bad hook and not only the first.
-func (a *app) buildHooks(c *Config) (commands.Hooks, []string) {
+// buildHooks builds the executors of the configured hooks, the top level's
+// and each environment's, and returns a problem ("hooks.PHASE…: why") for
+// each one that is wrong, all of them, so that config check shows every bad
+// hook and not only the first. A top-level hook an environment inherits is
+// checked once, at the top level.
+func (a *app) buildHooks(c *Config) (commands.Hooks, []commands.Hooks, []string) {
+	top, problems := a.buildHookSet("hooks", c.Hooks, HooksConfig{})
+	envs := make([]commands.Hooks, len(c.envs))
+	for i, e := range c.envs {
+		h, p := a.buildHookSet("environments."+e.Name+".hooks", e.hooks, c.Hooks)
+		envs[i], problems = h, append(problems, p...)
+	}
+	return top, envs, problems
+}
+
+// buildHookSet builds the executors of one hooks section, hc, whose dotted
+// path is key. Problems of a phase hc shares with inherited (the top level)
+// are not reported again.
+func (a *app) buildHookSet(key string, hc, inherited HooksConfig) (commands.Hooks, []string) {
 	var (
 		h        commands.Hooks
 		problems []string
@@ -111,15 +130,19 @@ func (a *app) buildHooks(c *Config) (commands.Hooks, []string) {
 	for _, p := range []struct {
 		name string
 		cfg  *HookConfig
+		top  *HookConfig
 		dst  *commands.Executor
-	}{{"start", c.Hooks.Start, &h.Start}, {"finish", c.Hooks.Finish, &h.Finish}, {"cancel", c.Hooks.Cancel, &h.Cancel}} {
+	}{{"start", hc.Start, inherited.Start, &h.Start}, {"finish", hc.Finish, inherited.Finish, &h.Finish}, {"cancel", hc.Cancel, inherited.Cancel, &h.Cancel}} {
 		if p.cfg == nil {
 			continue
 		}
+		report := p.cfg != p.top
 		if p.cfg.Webhook != nil {
 			w, err := hook.NewWebhook(p.cfg.Webhook.URL, p.cfg.Webhook.Secret)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("hooks.%s.webhook: %v", p.name, err))
+				if report {
+					problems = append(problems, fmt.Sprintf("%s.%s.webhook: %v", key, p.name, err))
+				}
 				continue
 			}
 			w.Timeout, w.Log = p.cfg.Timeout.Std(30*time.Second), a.log
@@ -127,11 +150,13 @@ func (a *app) buildHooks(c *Config) (commands.Hooks, []string) {
 			continue
 		}
 		e := &hook.Exec{
-			Argv: p.cfg.Exec, Env: c.Hooks.Env, Timeout: p.cfg.Timeout.Std(30 * time.Minute),
+			Argv: p.cfg.Exec, Env: hc.Env, Timeout: p.cfg.Timeout.Std(30 * time.Minute),
 			MaxOutput: p.cfg.MaxOutput, Log: a.log,
 		}
 		if err := e.Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("hooks.%s: %v", p.name, err))
+			if report {
+				problems = append(problems, fmt.Sprintf("%s.%s: %v", key, p.name, err))
+			}
 			continue
 		}
 		*p.dst = e
