@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,49 @@ func TestReportCommand(t *testing.T) {
 				t.Errorf("the audit head moved from %d %s to %d %s", seq, hash, s, hh)
 			}
 		})
+	}
+}
+
+// TestReportWithEnvironments runs releases through the core with
+// environments configured, then asks for the report: the entries the core
+// writes carry the environment the report groups by, and an environment
+// that is not configured is refused with the list.
+func TestReportWithEnvironments(t *testing.T) {
+	h, _ := envHarness(t)
+	start := h.now
+	h.script([]step{
+		{ann, "dobro PAY-1 to qa", []string{"PAY-1> in qa"}},
+	})
+	h.now = start.Add(time.Hour)
+	h.script([]step{{ann, "dep start PAY-1 in qa", []string{"Deploy of PAY-1 started."}}})
+	h.now = start.Add(3 * time.Hour)
+	h.script([]step{
+		{ann, "dep finish PAY-1 in qa", []string{"PAY-1 is done."}},
+		{ann, "dobro PAY-2 to qa", []string{"PAY-2> in qa"}},
+		{ann, "dep start PAY-2 in qa", []string{"Deploy of PAY-2 started."}},
+		{ann, "cancel PAY-2 in qa it broke the login", []string{"PAY-2 is cancelled."}},
+	})
+	seq, hash := auditHead(t, h)
+	got := reply(h.say(bob, "report qa last 7d"))
+	for _, want := range []string{
+		"qa                       this period            the one before\n",
+		"deploys                  1 (0.1/day, 1.0/week)  0 (0.0/day, 0.0/week)\n",
+		"lead time p50/p90        3h / 3h (1)            – (0)\n",
+		"change failure rate      50% (1 of 2)           – (0)\n",
+		"time to restore p50/p90  – (0; 1 open)          – (0)\n",
+		"failures                 0 start hook, 0 finish hook, 1 cancelled (0 rolled back)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report qa: the reply lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "production") {
+		t.Errorf("report qa names production:\n%s", got)
+	}
+	if got, want := reply(h.say(bob, "report staging")), `"staging" is not an environment: qa, production.`; got != want {
+		t.Errorf("report staging: %q, want %q", got, want)
+	}
+	if s, hh := auditHead(t, h); s != seq || hh != hash {
+		t.Errorf("the audit head moved from %d %s to %d %s", seq, hash, s, hh)
 	}
 }
