@@ -58,6 +58,7 @@ var authzAllowed = map[string][4]bool{
 	"log":        {true, true, true, true},
 	"help":       {true, true, true, true},
 	"audit":      {false, false, true, false}, // and only by DM (authzDMOnly)
+	"report":     {true, true, true, true},
 }
 
 // authzDMOnly are the verbs allowed only in a DM with the bot: by any other
@@ -150,7 +151,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		for _, c := range cells {
 			rel := commands.Release{Ticket: c.ticket, Requester: ann, NeedAdmin: true, Components: []string{"web"}, Created: t0, Updated: t0}
 			switch c.verb {
-			case "dobro", "queue", "history", "help", "lock", "audit":
+			case "dobro", "queue", "history", "help", "lock", "audit", "report":
 				continue
 			case "unlock":
 				if err := tx.PutLock(commands.Lock{Component: c.comp, By: adm, Since: t0}); err != nil {
@@ -202,7 +203,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		switch {
 		case c.comp != "":
 			text += " " + c.comp
-		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit":
+		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report":
 			text += " " + c.ticket
 		}
 		before, seq0 := replies(c.actor.user), head()

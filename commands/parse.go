@@ -173,6 +173,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 			}
 			c.Component = comp
 		}
+	case argReport:
+		return parseReport(args, envs)
 	}
 	return c, nil
 }

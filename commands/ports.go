@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -116,13 +117,17 @@ type AuditFilter struct {
 	Since  time.Time // entries at or after
 	Until  time.Time // entries before
 	Ticket string
+	// Actions keeps only the entries of these actions (a report reads the
+	// few it counts); none keeps every action.
+	Actions []Action
 }
 
 // Match reports whether e passes the filter.
 func (f AuditFilter) Match(e AuditEntry) bool {
 	return (f.Since.IsZero() || !e.Time.Before(f.Since)) &&
 		(f.Until.IsZero() || e.Time.Before(f.Until)) &&
-		(f.Ticket == "" || e.Ticket == f.Ticket)
+		(f.Ticket == "" || e.Ticket == f.Ticket) &&
+		(len(f.Actions) == 0 || slices.Contains(f.Actions, e.Action))
 }
 
 // InboxEvent is the persisted record of a received chat event, so that a

@@ -21,6 +21,8 @@ type prepared struct {
 	// expanded, for a verb that learns its environment in its transaction
 	// (promote).
 	envApprovers map[string][]string
+	report       Text  // report's answer (needReport)
+	reportErr    error // why it could not be computed
 }
 
 type roles struct {
@@ -40,6 +42,9 @@ type roles struct {
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
+	if spec.Needs&needReport != 0 {
+		p.report, p.reportErr = s.prepareReport(ctx, cmd)
+	}
 	if !spec.Changes && spec.Who == whoAnyone {
 		return p
 	}

@@ -504,6 +504,9 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 				db.dropMapped(t.(*tx).btx.Size())
 				read = 0
 			}
+			if outsideFilter(f, v) {
+				continue
+			}
 			var e commands.AuditEntry
 			if err := decodeAudit(v, &e); err != nil {
 				return fmt.Errorf("storage: decode audit entry %d: %w", decodeID(k), err)

@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		{"Locks", testLocks},
 		{"AuditChain", testAuditChain},
 		{"AuditFilter", testAuditFilter},
+		{"Report", testReport},
 		{"FailedUpdateLeavesNothing", testAtomicity},
 		{"Context", testContext},
 		{"ViewIsReadOnly", testViewReadOnly},
