@@ -145,6 +145,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		c.Text = freeText(args[1:])
 	case argRequest:
 		return parseDobro(args, envs)
+	case argRollback:
+		return parseRollback(args, envs)
 	case argPromote:
 		t, err := ticketArg(v, args)
 		if err != nil {

@@ -48,8 +48,9 @@ func (r *cmdRun) done(rel Release) error {
 
 // openFollowing opens src's release in environment next, for the same
 // version and components, requested by requester, and accepts it at once
-// where next needs no approval. detail is the request's audit detail.
-func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string) (Release, error) {
+// where next needs no approval. detail is the request's audit detail;
+// change, if any, sets more of the release before it is first stored.
+func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string, change ...func(*Release)) (Release, error) {
 	var locks []string
 	for _, c := range src.Components {
 		if next.Lockable(c) {
@@ -62,6 +63,9 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 		Components: slices.Clone(src.Components), Locks: locks,
 		ComponentsChosen: src.ComponentsChosen, TicketComponents: slices.Clone(src.TicketComponents),
 		Created: r.now, Updated: r.now,
+	}
+	for _, f := range change {
+		f(&rel)
 	}
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {

@@ -119,6 +119,12 @@ func (p *Projection) Add(e AuditEntry) error {
 			}
 		}
 		return bad("%s: unlocked for %s, but no closed release of %s holds it", c, e.Ticket, e.Ticket)
+	case ActionRolledBack:
+		// A done release that a rollback replaces: closed, and it stays so.
+		if e.From != StateDone || e.To != StateDone {
+			return bad("%s: a rolled_back entry %s>%s; only a done release is rolled back", e.Ticket, e.From, e.To)
+		}
+		return nil
 	case ActionRequest:
 		if cur != nil {
 			return bad("%s: requested while its release is %s", e.Ticket, state)

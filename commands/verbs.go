@@ -33,6 +33,9 @@ const (
 	VerbWhere   Verb = "where"
 )
 
+// VerbRollback is the pipeline's rollback (rollback.go).
+const VerbRollback Verb = "rollback"
+
 // VerbUnknown is the verb reported to an Observer for a message that names
 // no command.
 const VerbUnknown Verb = "unknown"
@@ -63,6 +66,7 @@ const (
 	argRequest                              // dobro's: a ticket, a note, on a,b, no_need_admin
 	argPromote                              // a ticket, then to ENV (or in ENV) with environments
 	argOptionalComponent                    // at most one component
+	argRollback                             // a component, then in ENV and to VERSION (parseRollback)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -88,6 +92,9 @@ const (
 	// whoDeployer is whoRequesterOrAdmin where the release's environment
 	// names no deployers; where it does, a deployer or an admin.
 	whoDeployer
+	// whoRequesterOrEnvAdmin is anyone who may request releases in the
+	// command's environment, or an admin of it (rollback: no release yet).
+	whoRequesterOrEnvAdmin
 )
 
 // String is the rule as help says it.
@@ -99,7 +106,7 @@ func (w who) String() string {
 		return "approver"
 	case whoAdmin:
 		return "admin"
-	case whoRequesterOrAdmin:
+	case whoRequesterOrAdmin, whoRequesterOrEnvAdmin:
 		return "requester or admin"
 	case whoDeployer:
 		return "requester or admin (deployer where configured)"
@@ -150,6 +157,8 @@ func init() {
 			Syntax: "promote TICKET [to ENV]", Describe: "open the ticket's release in the next environment (or the one named) for the version and components done in the last one; needs environments"},
 		{Verb: VerbWhere, Args: argOptionalComponent, Who: whoAnyone, Run: (*cmdRun).where,
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
+		{Verb: VerbRollback, Args: argRollback, Who: whoRequesterOrEnvAdmin, Changes: true, Needs: needApprovers, Run: (*cmdRun).rollback,
+			Syntax: "rollback COMPONENT [in ENV] [to VERSION]", Describe: "deploy again the version of a component done in the environment before the current one (or the one named), as a release of the ticket that deployed it, with the usual approvals, locks and hooks; the release it replaces is recorded as rolled back; needs environments"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
@@ -249,7 +258,7 @@ func (c Command) String() string {
 	parts := []string{string(c.Verb)}
 	spec, _ := lookup(c.Verb)
 	switch spec.Args {
-	case argComponent, argComponentReason:
+	case argComponent, argComponentReason, argRollback:
 		parts = append(parts, c.Component)
 	case argOptionalComponent:
 		if c.Component != "" {
@@ -267,7 +276,9 @@ func (c Command) String() string {
 	case c.Env != "":
 		parts = append(parts, "in", c.Env)
 	}
-	if c.Build != "" {
+	if c.Build != "" && c.Verb == VerbRollback {
+		parts = append(parts, "to", c.Build)
+	} else if c.Build != "" {
 		parts = append(parts, "version", c.Build)
 	}
 	if len(c.Components) > 0 {
