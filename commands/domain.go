@@ -110,6 +110,11 @@ type Release struct {
 	Running *HookRun `json:"running,omitempty"`
 	// LastHook is the result of the release's most recent hook.
 	LastHook *HookResult `json:"last_hook,omitempty"`
+	// Hotfix is set on a release requested with dobro … hotfix; FirstBy is
+	// the admin who let it go first, at FirstSince (hotfix.go).
+	Hotfix     bool      `json:"hotfix,omitempty"`
+	FirstBy    string    `json:"first_by,omitempty"`
+	FirstSince time.Time `json:"first_since,omitzero"`
 	// RollbackOf is the release that this one rolls back (rollback), and
 	// RolledBack, on a done release, the rollback release that replaced
 	// it: a change failure for reports. Zero when none.

@@ -275,6 +275,9 @@ words:
 		c.Components = comps
 		note = slices.Delete(slices.Clone(note), onAt, onAt+2)
 	}
+	if len(envs) > 0 { // without environments "hotfix" stays in the note, as before
+		note, c.Hotfix = cutHotfix(note)
+	}
 	c.Text = freeText(note)
 	return c, nil
 }

@@ -119,6 +119,12 @@ func (p *Projection) Add(e AuditEntry) error {
 			}
 		}
 		return bad("%s: unlocked for %s, but no closed release of %s holds it", c, e.Ticket, e.Ticket)
+	case ActionHotfix:
+		// An admin let a hotfix go first: its state does not change.
+		if cur == nil || e.From != state || e.To != state {
+			return bad("%s: a hotfix entry %s>%s, but the release is %s", e.Ticket, e.From, e.To, stateName(state))
+		}
+		return nil
 	case ActionRolledBack:
 		// A done release that a rollback replaces: closed, and it stays so.
 		if e.From != StateDone || e.To != StateDone {

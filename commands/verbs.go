@@ -134,7 +134,7 @@ type Usage struct {
 func init() {
 	verbs = []verbSpec{
 		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
-			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
+			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [hotfix] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
 		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
 			Syntax: "queue", Describe: "the open releases in order, each waiting one with its place for the components it waits for and about when its turn comes, then the component locks (and, on PostgreSQL, which instance leads)"},
 		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
@@ -240,6 +240,7 @@ type Command struct {
 	Component   string   // lock, unlock
 	Components  []string // dobro … on a,b
 	NoNeedAdmin bool     // dobro … no_need_admin
+	Hotfix      bool     // dobro … hotfix (its last word)
 	Text        string   // dobro's note; reject's, cancel's and lock's reason
 	// Env is the environment named by in ENV (dobro: to ENV), Build the
 	// version named by dobro … version V; both only with environments
@@ -286,6 +287,9 @@ func (c Command) String() string {
 	}
 	if c.Text != "" {
 		parts = append(parts, c.Text)
+	}
+	if c.Hotfix {
+		parts = append(parts, HotfixWord)
 	}
 	if c.NoNeedAdmin {
 		parts = append(parts, NoNeedAdmin)
