@@ -188,7 +188,18 @@ type Deployed struct {
 	Build     string    `json:"build,omitempty"`
 	By        string    `json:"by"`   // who finished it
 	Done      time.Time `json:"done"` // when it was marked done
+	// Earlier are the releases done there before this one, newest first,
+	// at most KeptEarlier (Env, Component and Earlier of each left empty):
+	// rollback finds the version before the current one here, not in the
+	// history. Empty in an entry written before it existed.
+	Earlier []Deployed `json:"earlier,omitempty"`
 }
+
+// KeptEarlier is how many earlier releases a "what is where" entry keeps
+// (Deployed.Earlier): enough for a rollback a few versions back, few
+// enough that where stays cheap. A rollback further back reads the
+// history.
+const KeptEarlier = 10
 
 // AllComponents is the component name that freezes every component.
 const AllComponents = "all"

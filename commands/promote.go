@@ -17,8 +17,16 @@ import (
 // follows it with request: auto.
 func (r *cmdRun) done(rel Release) error {
 	env := r.s.envName(rel)
+	var was []Deployed
+	if len(rel.Components) > 0 {
+		var err error
+		if was, err = r.tx.Deployed(); err != nil {
+			return err
+		}
+	}
 	for _, c := range rel.Components {
 		d := Deployed{Env: env, Component: c, Release: rel.ID, Ticket: rel.Ticket, Build: rel.Build, By: r.m.User, Done: r.now}
+		d.Earlier = earlier(was, env, c)
 		if err := r.tx.PutDeployed(d); err != nil {
 			return err
 		}

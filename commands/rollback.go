@@ -140,6 +140,22 @@ func (r *cmdRun) rollback() error {
 	return nil
 }
 
+// earlier returns the Earlier list of a new entry for (env, comp): the
+// entry it replaces in was, then that entry's own Earlier, at most
+// KeptEarlier.
+func earlier(was []Deployed, env, comp string) []Deployed {
+	for _, d := range was {
+		if d.Env != env || d.Component != comp {
+			continue
+		}
+		prev := d
+		prev.Env, prev.Component, prev.Earlier = "", "", nil
+		out := append([]Deployed{prev}, d.Earlier...)
+		return out[:min(len(out), KeptEarlier)]
+	}
+	return nil
+}
+
 // deployedNow returns what the "what is where" index holds for comp in env.
 func (r *cmdRun) deployedNow(env, comp string) (Deployed, bool, error) {
 	all, err := r.tx.Deployed()
@@ -188,6 +204,24 @@ func (r *cmdRun) rollbackTarget(env, comp string, cur Deployed) (Release, error)
 	if r.cmd.Build != "" && versionText(r.cmd.Build) == versionText(cur.Build) {
 		return Release{}, Errorf(ECONFLICT, "%s in %s is at %s already (%s): nothing to roll back.", comp, env, versionText(cur.Build), cur.Ticket)
 	}
+	// First the entry's own list, in the order releases were done.
+	for _, e := range cur.Earlier {
+		x, err := r.tx.Release(e.Release)
+		if ErrorCode(err) == ENOTFOUND {
+			continue
+		} else if err != nil {
+			return Release{}, err
+		}
+		if r.cmd.Build != "" {
+			if x.Build != "" && versionText(x.Build) == versionText(r.cmd.Build) {
+				return x, nil
+			}
+		} else if x.Build != "" && x.Build != cur.Build && x.RolledBack == 0 {
+			return x, nil
+		}
+	}
+	// Then, further back than the list or for an entry written before
+	// it, the history.
 	all, err := r.tx.Recent(0)
 	if err != nil {
 		return Release{}, err

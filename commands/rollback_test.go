@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,6 +126,38 @@ func TestRollback(t *testing.T) {
 	h.audit()
 	if err := replayMatches(h); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRollbackOldIndexEntry: a "what is where" entry written before it
+// kept the earlier releases still rolls back, from the history.
+func TestRollbackOldIndexEntry(t *testing.T) {
+	h, lines := rollbackHarness(t)
+	h.deploy("PAY-1", "1.0.0")
+	h.deploy("PAY-2", "2.0.0")
+	err := h.db.Update(context.Background(), func(tx commands.Tx) error {
+		all, err := tx.Deployed()
+		for _, d := range all {
+			if len(d.Earlier) == 0 && d.Component == "backend" {
+				return fmt.Errorf("backend's entry kept nothing earlier: %+v", d)
+			}
+			d.Earlier = nil
+			if err := tx.PutDeployed(d); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.script([]step{
+		{bob, "rollback backend", []string{"from v2.0.0 to v1.0.0: <https://jira.example.com/browse/PAY-1|PAY-1>"}},
+		{approver, "accept PAY-1", nil},
+		{bob, "dep start PAY-1", []string{"started"}},
+	})
+	if got := lines(); got[len(got)-1] != "production 1.0.0 PAY-1 backend start" {
+		t.Errorf("last hook run %q", got[len(got)-1])
 	}
 }
 
