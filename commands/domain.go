@@ -120,6 +120,12 @@ type Release struct {
 	// it: a change failure for reports. Zero when none.
 	RollbackOf uint64 `json:"rollback_of,omitempty"`
 	RolledBack uint64 `json:"rolled_back,omitempty"`
+	// Replaced holds, for each component of a done release, the release
+	// that was done there before it in its environment (the "what is
+	// where" entry it replaced; 0: none), so that rollback walks back
+	// from release to release, not through the history. A component
+	// missing from it: the release was done before it was kept.
+	Replaced map[string]uint64 `json:"replaced,omitempty"`
 	// Card is the chat adapter's reference to the release's card (for Slack,
 	// the message's ts). The core never reads it.
 	Card string `json:"card,omitempty"`
@@ -188,18 +194,7 @@ type Deployed struct {
 	Build     string    `json:"build,omitempty"`
 	By        string    `json:"by"`   // who finished it
 	Done      time.Time `json:"done"` // when it was marked done
-	// Earlier are the releases done there before this one, newest first,
-	// at most KeptEarlier (Env, Component and Earlier of each left empty):
-	// rollback finds the version before the current one here, not in the
-	// history. Empty in an entry written before it existed.
-	Earlier []Deployed `json:"earlier,omitempty"`
 }
-
-// KeptEarlier is how many earlier releases a "what is where" entry keeps
-// (Deployed.Earlier): enough for a rollback a few versions back, few
-// enough that where stays cheap. A rollback further back reads the
-// history.
-const KeptEarlier = 10
 
 // AllComponents is the component name that freezes every component.
 const AllComponents = "all"

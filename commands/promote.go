@@ -24,10 +24,22 @@ func (r *cmdRun) done(rel Release) error {
 			return err
 		}
 	}
+	replaced := make(map[string]uint64, len(rel.Components))
 	for _, c := range rel.Components {
+		replaced[c] = 0
+		for _, d := range was {
+			if d.Env == env && d.Component == c {
+				replaced[c] = d.Release
+			}
+		}
 		d := Deployed{Env: env, Component: c, Release: rel.ID, Ticket: rel.Ticket, Build: rel.Build, By: r.m.User, Done: r.now}
-		d.Earlier = earlier(was, env, c)
 		if err := r.tx.PutDeployed(d); err != nil {
+			return err
+		}
+	}
+	if len(replaced) > 0 {
+		rel.Replaced = replaced
+		if _, err := r.tx.PutRelease(rel); err != nil {
 			return err
 		}
 	}

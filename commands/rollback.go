@@ -140,22 +140,6 @@ func (r *cmdRun) rollback() error {
 	return nil
 }
 
-// earlier returns the Earlier list of a new entry for (env, comp): the
-// entry it replaces in was, then that entry's own Earlier, at most
-// KeptEarlier.
-func earlier(was []Deployed, env, comp string) []Deployed {
-	for _, d := range was {
-		if d.Env != env || d.Component != comp {
-			continue
-		}
-		prev := d
-		prev.Env, prev.Component, prev.Earlier = "", "", nil
-		out := append([]Deployed{prev}, d.Earlier...)
-		return out[:min(len(out), KeptEarlier)]
-	}
-	return nil
-}
-
 // deployedNow returns what the "what is where" index holds for comp in env.
 func (r *cmdRun) deployedNow(env, comp string) (Deployed, bool, error) {
 	all, err := r.tx.Deployed()
@@ -185,6 +169,45 @@ func (r *cmdRun) noOpenRollback(env, comp string) error {
 	return nil
 }
 
+// walkBackMax bounds how many releases walkBack reads one by one (a
+// round trip each on PostgreSQL) before the history, read at once, is
+// cheaper.
+const walkBackMax = 200
+
+// walkBack follows Release.Replaced for comp from release id and returns
+// the first release before it that want accepts. complete is true when
+// the chain was followed to its start (a release done first there): then
+// none found means none exists. It is false when the chain ends at a
+// release done before Replaced was kept, or is longer than walkBackMax.
+func (r *cmdRun) walkBack(id uint64, comp string, want func(Release) bool) (Release, bool, error) {
+	for range walkBackMax {
+		rel, err := r.tx.Release(id)
+		if ErrorCode(err) == ENOTFOUND {
+			return Release{}, false, nil
+		} else if err != nil {
+			return Release{}, false, err
+		}
+		prev, kept := rel.Replaced[comp]
+		switch {
+		case !kept:
+			return Release{}, false, nil
+		case prev == 0:
+			return Release{}, true, nil
+		}
+		x, err := r.tx.Release(prev)
+		if ErrorCode(err) == ENOTFOUND {
+			return Release{}, false, nil
+		} else if err != nil {
+			return Release{}, false, err
+		}
+		if want(x) {
+			return x, true, nil
+		}
+		id = prev
+	}
+	return Release{}, false, nil
+}
+
 // knownComponent reports whether comp is lockable in some environment.
 func (r *cmdRun) knownComponent(comp string) bool {
 	for _, c := range r.lockable() {
@@ -198,30 +221,37 @@ func (r *cmdRun) knownComponent(comp string) bool {
 // rollbackTarget returns the done release of comp in env to go back to:
 // with a version named, the last one done there with it; else the last
 // one done before cur with another version, passing over releases rolled
-// back already. It reads the release history (rollback is rare; where,
-// queue and dep start never do): a release's done time is its Updated.
+// back already. It walks back from cur along Release.Replaced; only where
+// that chain does not reach (releases done before it was kept, or more
+// than walkBackMax back) does it read the release history, where a
+// release's done time is its Updated.
 func (r *cmdRun) rollbackTarget(env, comp string, cur Deployed) (Release, error) {
 	if r.cmd.Build != "" && versionText(r.cmd.Build) == versionText(cur.Build) {
 		return Release{}, Errorf(ECONFLICT, "%s in %s is at %s already (%s): nothing to roll back.", comp, env, versionText(cur.Build), cur.Ticket)
 	}
-	// First the entry's own list, in the order releases were done.
-	for _, e := range cur.Earlier {
-		x, err := r.tx.Release(e.Release)
-		if ErrorCode(err) == ENOTFOUND {
-			continue
-		} else if err != nil {
-			return Release{}, err
-		}
+	none := func() error {
 		if r.cmd.Build != "" {
-			if x.Build != "" && versionText(x.Build) == versionText(r.cmd.Build) {
-				return x, nil
-			}
-		} else if x.Build != "" && x.Build != cur.Build && x.RolledBack == 0 {
-			return x, nil
+			return Errorf(ENOTFOUND, "%s was never done for %s in %s: roll back to a version done there (where %s shows the current one).", versionText(r.cmd.Build), comp, env, comp)
 		}
+		return Errorf(ENOTFOUND, "Nothing to roll back to: %s in %s is at %s (%s), and no earlier version of it is done there.", comp, env, orNoVersion(cur.Build), cur.Ticket)
 	}
-	// Then, further back than the list or for an entry written before
-	// it, the history.
+	// First back along the releases each done one replaced there.
+	x, complete, err := r.walkBack(cur.Release, comp, func(x Release) bool {
+		if r.cmd.Build != "" {
+			return x.Build != "" && versionText(x.Build) == versionText(r.cmd.Build)
+		}
+		return x.Build != "" && x.Build != cur.Build && x.RolledBack == 0
+	})
+	switch {
+	case err != nil:
+		return Release{}, err
+	case x.ID != 0:
+		return x, nil
+	case complete:
+		return Release{}, none()
+	}
+	// The chain ends at a release done before it was kept, or is longer
+	// than walkBackMax: the history tells.
 	all, err := r.tx.Recent(0)
 	if err != nil {
 		return Release{}, err
@@ -243,13 +273,10 @@ func (r *cmdRun) rollbackTarget(env, comp string, cur Deployed) (Release, error)
 			best, found = x, true
 		}
 	}
-	switch {
-	case found:
-		return best, nil
-	case r.cmd.Build != "":
-		return Release{}, Errorf(ENOTFOUND, "%s was never done for %s in %s: roll back to a version done there (where %s shows the current one).", versionText(r.cmd.Build), comp, env, comp)
+	if !found {
+		return Release{}, none()
 	}
-	return Release{}, Errorf(ENOTFOUND, "Nothing to roll back to: %s in %s is at %s (%s), and no earlier version of it is done there.", comp, env, orNoVersion(cur.Build), cur.Ticket)
+	return best, nil
 }
 
 func contains(list []string, s string) bool {

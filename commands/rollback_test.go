@@ -129,20 +129,20 @@ func TestRollback(t *testing.T) {
 	}
 }
 
-// TestRollbackOldIndexEntry: a "what is where" entry written before it
-// kept the earlier releases still rolls back, from the history.
+// TestRollbackOldIndexEntry: releases done before they kept the release
+// they replaced (Release.Replaced) still roll back, from the history.
 func TestRollbackOldIndexEntry(t *testing.T) {
 	h, lines := rollbackHarness(t)
 	h.deploy("PAY-1", "1.0.0")
 	h.deploy("PAY-2", "2.0.0")
 	err := h.db.Update(context.Background(), func(tx commands.Tx) error {
-		all, err := tx.Deployed()
-		for _, d := range all {
-			if len(d.Earlier) == 0 && d.Component == "backend" {
-				return fmt.Errorf("backend's entry kept nothing earlier: %+v", d)
+		all, err := tx.Recent(0)
+		for _, rel := range all {
+			if rel.Ticket == "PAY-2" && rel.Replaced["backend"] != 1 {
+				return fmt.Errorf("PAY-2 does not say it replaced release 1 on backend: %v", rel.Replaced)
 			}
-			d.Earlier = nil
-			if err := tx.PutDeployed(d); err != nil {
+			rel.Replaced = nil
+			if _, err := tx.PutRelease(rel); err != nil {
 				return err
 			}
 		}
