@@ -185,6 +185,7 @@ func TestRollbackTo(t *testing.T) {
 		{ann, "rollback payments", []string{"Nothing to roll back to: payments in production is at v1.0.0 (PAY-1), and no earlier version of it is done there."}},
 		{ann, "rollback ios", []string{"Nothing to roll back: no release of ios is done in production yet."}},
 		{guest, "rollback backend", []string{"Only those who may request releases in production, or its admins, can rollback."}},
+		{approver, "rollback backend", []string{"Only those who may request releases in production, or its admins, can rollback."}},
 		{ann, "rollback backend in staging", []string{`"staging" is not an environment: qa, production.`}},
 		{ann, "rollback backend to", []string{"to needs a version like 2.4.0"}},
 		{ann, "rollback backend in qa", []string{"Nothing to roll back: no release of backend is done in qa yet."}},
