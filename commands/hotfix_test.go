@@ -90,6 +90,28 @@ func TestHotfixOvertakes(t *testing.T) {
 	}
 }
 
+// TestHotfixPromoted: a hotfix done in qa is promoted still asking to go
+// first, and production's admin, not qa's claim, lets it.
+func TestHotfixPromoted(t *testing.T) {
+	h, _ := envHarness(t)
+	h.script([]step{
+		{ann, "dobro PAY-1 to qa version 2.4.1 hotfix", []string{"accepted"}},
+		{ann, "dep start PAY-1", []string{"started"}},
+		{ann, "dep finish PAY-1", []string{"done"}},
+		{bob, "promote PAY-1", []string{"Promoted"}},
+	})
+	if rel := h.release("PAY-1"); rel.Env != "production" || !rel.Hotfix || rel.FirstBy != "" {
+		t.Errorf("promoted release: env %q hotfix %v first by %q", rel.Env, rel.Hotfix, rel.FirstBy)
+	}
+	h.script([]step{
+		{approver, "accept PAY-1", []string{"(1 of 2)"}},
+		{qa, "accept PAY-1", []string{"You accepted PAY-1."}},
+		{guest, "status PAY-1", []string{"hotfix: asks to go first"}},
+		{admin, "here PAY-1", []string{"You claimed PAY-1."}},
+		{guest, "status PAY-1", []string{"hotfix: goes first (let by <@U0ADMIN>)"}},
+	})
+}
+
 // TestHotfixNeedsAnAdmin: approvals by non-admins, however many, never make
 // a hotfix jump; an admin's approval among several does, once the last
 // approval accepts it.

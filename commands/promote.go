@@ -83,6 +83,8 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 		Components: slices.Clone(src.Components), Locks: locks,
 		ComponentsChosen: src.ComponentsChosen, TicketComponents: slices.Clone(src.TicketComponents),
 		Created: r.now, Updated: r.now,
+		Hotfix: src.Hotfix, // still asks to go first; an admin of next lets it
+
 	}
 	for _, f := range change {
 		f(&rel)

@@ -93,6 +93,7 @@ func (r *cmdRun) rollback() error {
 	}
 	src := target
 	src.Components, src.ComponentsChosen, src.TicketComponents = []string{comp}, false, nil
+	src.Hotfix = false // the version's old release may have been one; the rollback asks nothing
 	src.Note = fmt.Sprintf("rollback of %s from %s", comp, versionText(cur.Build))
 	rel, err := r.openFollowing(src, env, r.m.User, fmt.Sprintf("rollback of %s from %s (%s) to %s (%s)", comp, orNoVersion(cur.Build), cur.Ticket, target.Build, target.Ticket), func(x *Release) { x.RollbackOf = replaced.ID })
 	if err != nil {
