@@ -282,26 +282,6 @@ words:
 	return c, nil
 }
 
-func componentList(s string) ([]string, error) {
-	var out []string
-	for part := range strings.SplitSeq(s, ",") {
-		p := strings.ToLower(strings.TrimSpace(part))
-		if p == "" {
-			continue
-		}
-		if !ValidComponent(p) {
-			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
-		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		return nil, Errorf(EINVALID, "on needs components: dobro PAY-123 on backend,payments.")
-	}
-	return out, nil
-}
-
 func ticketArg(v Verb, args []string) (string, error) {
 	if len(args) == 0 {
 		return "", Errorf(EINVALID, "%s needs a ticket: %s PAY-123.", v, v)
