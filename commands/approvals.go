@@ -43,6 +43,9 @@ func (r *cmdRun) accept() error {
 	}); err != nil {
 		return err
 	}
+	if rel, err = r.letFirst(rel); err != nil {
+		return err
+	}
 	r.card(rel)
 	by := Text{Person(rel.Approver)}
 	if len(rel.Approvals) > 1 {
@@ -61,6 +64,9 @@ func (r *cmdRun) approve(rel Release, need int) error {
 		x.Approvals = append(slices.Clone(x.Approvals), r.m.User)
 	})
 	if err != nil {
+		return err
+	}
+	if rel, err = r.letFirst(rel); err != nil {
 		return err
 	}
 	r.card(rel)

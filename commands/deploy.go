@@ -95,12 +95,12 @@ func (r *cmdRun) checkLocks(rel Release) error {
 			return r.lockedBy(l)
 		}
 	}
-	open, err := r.tx.Open()
+	open, err := r.queued()
 	if err != nil {
 		return err
 	}
-	for _, o := range open {
-		if o.ID >= rel.ID {
+	for _, o := range open { // in the queue's order: hotfixes let go first lead
+		if o.ID == rel.ID {
 			break
 		}
 		if !ready(o) || r.s.envName(o) != env {

@@ -268,6 +268,19 @@ func TestParseIn(t *testing.T) {
 		{in: "lock backend in qa maintenance window", envs: envs, want: commands.Command{Verb: commands.VerbLock, Component: "backend", Env: "qa", Text: "maintenance window"}},
 		{in: "unlock backend in qa", envs: envs, want: commands.Command{Verb: commands.VerbUnlock, Component: "backend", Env: "qa"}},
 		{in: "unlock backend in qa now", envs: envs, wantErr: "unlock takes one component: unlock backend."},
+		{in: "rollback Backend to v1.2.0 IN production", envs: envs, want: commands.Command{Verb: commands.VerbRollback, Component: "backend", Env: "production", Build: "v1.2.0"}},
+		{in: "rollback backend", envs: envs, want: commands.Command{Verb: commands.VerbRollback, Component: "backend"}},
+		{in: "rollback", envs: envs, wantErr: "rollback needs a component: rollback backend [in production] [to 2.4.0]."},
+		{in: "rollback all", envs: envs, wantErr: `"all" is not a component name (letters, digits, . _ -): rollback backend.`},
+		{in: "rollback backend to 1;rm", envs: envs, wantErr: `to needs a version like 2.4.0 (letters, digits, . _ + -, at most 128), not "1;rm": rollback backend to 2.4.0.`},
+		{in: "rollback backend in prod", envs: envs, wantErr: `"prod" is not an environment: qa, production.`},
+		{in: "rollback backend please", envs: envs, wantErr: `rollback takes a component, then in ENV and to VERSION: rollback backend in production to 2.4.0, not "please".`},
+		{in: "rollback backend to 1 to 2", envs: envs, wantErr: `rollback takes a component, then in ENV and to VERSION: rollback backend in production to 2.4.0, not "to".`},
+		{in: "rollback backend to 2.0", want: commands.Command{Verb: commands.VerbRollback, Component: "backend", Build: "2.0"}},
+		{in: "dobro PAY-1 to qa login down HOTFIX no_need_admin", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Env: "qa", Text: "login down", Hotfix: true, NoNeedAdmin: true}},
+		{in: "dobro PAY-1 hotfix on backend", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Components: []string{"backend"}, Hotfix: true}},
+		{in: "dobro PAY-1 hotfix on backend", want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Components: []string{"backend"}, Text: "hotfix"}},
+		{in: "dobro PAY-1 hotfix the login page", envs: envs, want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "hotfix the login page"}},
 		// Without environments, exactly as before.
 		{in: "dobro PAY-1 to fix checkout", want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "to fix checkout"}},
 		{in: "dobro PAY-1 version 2 of the fix", want: commands.Command{Verb: commands.VerbDobro, Ticket: "PAY-1", Text: "version 2 of the fix"}},
@@ -307,6 +320,9 @@ func FuzzParseIn(f *testing.F) {
 		"accept PAY-1 in qa", "reject PAY-1 in qa in a rush", "lock all in qa freeze", "unlock backend in production",
 		"status PAY-1 in", "dobro PAY-1 to qa to qa version 1 version 2", "dobro PAY-1 version 1+2 on a,b in qa",
 		"promote PAY-1", "promote PAY-1 to production", "promote PAY-1 in qa extra", "where", "where backend", "where a b",
+		"dobro PAY-1 hotfix", "dobro PAY-1 x hotfix hotfix", "dobro PAY-1 hotfix on a,b", "dobro PAY-1 on a hotfix no_need_admin",
+		"rollback backend", "rollback backend in production to v2.4.0", "rollback backend to 1.0 in qa", "rollback all",
+		"rollback backend to", "rollback backend in qa in qa", "rollback backend to 1 to 2", "rollback backend note",
 	} {
 		f.Add(s)
 	}

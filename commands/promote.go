@@ -17,9 +17,29 @@ import (
 // follows it with request: auto.
 func (r *cmdRun) done(rel Release) error {
 	env := r.s.envName(rel)
+	var was []Deployed
+	if len(rel.Components) > 0 {
+		var err error
+		if was, err = r.tx.Deployed(); err != nil {
+			return err
+		}
+	}
+	replaced := make(map[string]uint64, len(rel.Components))
 	for _, c := range rel.Components {
+		replaced[c] = 0
+		for _, d := range was {
+			if d.Env == env && d.Component == c {
+				replaced[c] = d.Release
+			}
+		}
 		d := Deployed{Env: env, Component: c, Release: rel.ID, Ticket: rel.Ticket, Build: rel.Build, By: r.m.User, Done: r.now}
 		if err := r.tx.PutDeployed(d); err != nil {
+			return err
+		}
+	}
+	if len(replaced) > 0 {
+		rel.Replaced = replaced
+		if _, err := r.tx.PutRelease(rel); err != nil {
 			return err
 		}
 	}
@@ -48,8 +68,9 @@ func (r *cmdRun) done(rel Release) error {
 
 // openFollowing opens src's release in environment next, for the same
 // version and components, requested by requester, and accepts it at once
-// where next needs no approval. detail is the request's audit detail.
-func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string) (Release, error) {
+// where next needs no approval. detail is the request's audit detail;
+// change, if any, sets more of the release before it is first stored.
+func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string, change ...func(*Release)) (Release, error) {
 	var locks []string
 	for _, c := range src.Components {
 		if next.Lockable(c) {
@@ -62,6 +83,11 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 		Components: slices.Clone(src.Components), Locks: locks,
 		ComponentsChosen: src.ComponentsChosen, TicketComponents: slices.Clone(src.TicketComponents),
 		Created: r.now, Updated: r.now,
+		Hotfix: src.Hotfix, // still asks to go first; an admin of next lets it
+
+	}
+	for _, f := range change {
+		f(&rel)
 	}
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {

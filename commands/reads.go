@@ -102,16 +102,28 @@ func (r *cmdRun) history() error {
 	const max = 10
 	var rels []Release
 	var err error
-	if r.cmd.Ticket != "" {
+	switch {
+	case r.cmd.Ticket != "" && r.cmd.Env != "":
+		// A ticket has few releases: read them all, keep those of ENV.
+		all, rerr := r.tx.Releases(r.cmd.Ticket, 0)
+		for _, rel := range all {
+			if r.s.envName(rel) == r.cmd.Env && len(rels) < max {
+				rels = append(rels, rel)
+			}
+		}
+		err = rerr
+	case r.cmd.Ticket != "":
 		rels, err = r.tx.Releases(r.cmd.Ticket, max)
-	} else {
+	default:
 		rels, err = r.tx.Recent(max)
 	}
 	if err != nil {
 		return err
 	}
 	if len(rels) == 0 {
-		if r.cmd.Ticket != "" {
+		if r.cmd.Env != "" {
+			r.reply(say("%s has never been requested in %s.", r.cmd.Ticket, r.cmd.Env))
+		} else if r.cmd.Ticket != "" {
 			r.reply(say("%s has never been requested.", r.cmd.Ticket))
 		} else {
 			r.reply(say("No releases yet."))
@@ -119,7 +131,9 @@ func (r *cmdRun) history() error {
 		return nil
 	}
 	var b Text
-	if r.cmd.Ticket != "" {
+	if r.cmd.Env != "" {
+		b = say("Releases of %s in %s, newest first:", r.cmd.Ticket, r.cmd.Env)
+	} else if r.cmd.Ticket != "" {
 		b = say("Releases of %s, newest first:", r.cmd.Ticket)
 	} else {
 		b = say("Recent releases, newest first:")

@@ -58,7 +58,7 @@ func (r *cmdRun) dobro() error {
 		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
 		NeedAdmin: env.NeedsAdmin && !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
 		ComponentsChosen: chosen, TicketComponents: ticketComps,
-		Created: r.now, Updated: r.now, Build: c.Build,
+		Created: r.now, Updated: r.now, Build: c.Build, Hotfix: c.Hotfix,
 	}
 	if r.s.envConfigured() {
 		rel.Env = env.Name // without environments a release names none, as before
@@ -70,6 +70,9 @@ func (r *cmdRun) dobro() error {
 	detail := "components: " + strings.Join(comps, ",")
 	if c.NoNeedAdmin && env.NeedsAdmin {
 		detail += "; no admin needed"
+	}
+	if rel.Hotfix {
+		detail += "; hotfix"
 	}
 	if ComponentsDiffer(rel) {
 		detail += "; the ticket's components: " + strings.Join(rel.TicketComponents, ",")
@@ -118,7 +121,7 @@ func orNone(s string) string {
 // position is the 1-based place of a release in the queue, 0 when it is
 // not in it.
 func (r *cmdRun) position(id uint64) (int, error) {
-	open, err := r.tx.Open()
+	open, err := r.queued()
 	if err != nil {
 		return 0, err
 	}
@@ -198,6 +201,9 @@ func (r *cmdRun) here() error {
 		return Errorf(ECONFLICT, "%s is %s: only an accepted release can be claimed.", rel.Ticket, rel.State)
 	}
 	if rel, err = r.move(rel, ActionClaim, "", func(x *Release) { x.Admin = r.m.User }); err != nil {
+		return err
+	}
+	if rel, err = r.letFirst(rel); err != nil {
 		return err
 	}
 	r.card(rel)

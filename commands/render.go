@@ -107,6 +107,9 @@ func CardText(r Release, now time.Time) Text {
 	if f := ComponentsFlag(r); f != nil {
 		b = b.say("\n%v", f)
 	}
+	if h := hotfixText(r); h != nil {
+		b = b.say("\n%v", h)
+	}
 	if r.Note != "" {
 		b = b.say("\nnote: %s", r.Note)
 	}
@@ -180,6 +183,9 @@ func approvalFacts(r Release) Text {
 	t := say("Components: %v · %s", comps, admin)
 	if f := ComponentsFlag(r); f != nil {
 		t = t.say("\n%v %v.", Icon("warning"), f)
+	}
+	if h := hotfixText(r); h != nil {
+		t = t.say("\n%v", h)
 	}
 	return t
 }

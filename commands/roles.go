@@ -115,7 +115,7 @@ func (s *Service) rolesOf(ctx context.Context, m Message, rule who, env EnvPolic
 		r.requester = member(env.Requesters)
 	case m.Via == ViaMention || m.Via == ViaConsole:
 		r.requester = user != ""
-	case rule == whoRequester:
+	case rule == whoRequester || rule == whoRequesterOrEnvAdmin:
 		a, ok := memo["#channel"]
 		if !ok {
 			a.ok, a.err = s.inChannel(ctx, user)
