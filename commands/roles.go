@@ -40,7 +40,7 @@ type roles struct {
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
-	if !spec.Changes && spec.Who == whoAnyone {
+	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p
 	}
 	// Environments share the top level's lists unless they override them:

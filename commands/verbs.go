@@ -32,6 +32,7 @@ const (
 	VerbHelp    Verb = "help"
 	VerbPromote Verb = "promote"
 	VerbWhere   Verb = "where"
+	VerbHome    Verb = "home"
 )
 
 // VerbUnknown is the verb reported to an Observer for a message that names
@@ -75,6 +76,7 @@ const (
 	needTicket    need = 1 << iota // the ticket from the tracker, and the approvers to ask
 	needAdmins                     // the admins, to ask one to claim the release
 	needApprovers                  // every environment's approvers and admins (promote)
+	needRoles                      // the actor's roles, for a verb anyone may use (home)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -152,6 +154,8 @@ func init() {
 			Syntax: "promote TICKET [to ENV]", Describe: "open the ticket's release in the next environment (or the one named) for the version and components done in the last one; needs environments"},
 		{Verb: VerbWhere, Args: argOptionalComponent, Who: whoAnyone, Run: (*cmdRun).where,
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
+		{Verb: VerbHome, Args: argNone, Who: whoAnyone, Needs: needRoles, Run: (*cmdRun).home,
+			Syntax: "home", Describe: "your App Home: the releases waiting for you (with the command each button types), the queue, locks, freezes and where"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
