@@ -93,12 +93,11 @@ func (s *Service) homeView(tx Tx, now time.Time, user string, ro map[string]role
 	envs := s.envConfigured()
 	if len(open) == 0 {
 		v.Queue = say("The queue is empty.")
+	} else {
+		v.Queue = say("%d open, in order:", len(open))
 	}
 	for i, rel := range open {
-		if i > 0 {
-			v.Queue = v.Queue.plain("\n")
-		}
-		v.Queue = v.Queue.say("%d. %v%s — %s — requester %v — waiting %s", i+1, TicketRef(rel), envVersion(rel), rel.State, Person(rel.Requester), Ago(now.Sub(rel.Created)))
+		v.Queue = v.Queue.say("\n%d. %v%s — %s — requester %v — waiting %s", i+1, TicketRef(rel), envVersion(rel), rel.State, Person(rel.Requester), Ago(now.Sub(rel.Created)))
 	}
 	for _, l := range locks {
 		t := &v.Locks

@@ -104,7 +104,7 @@ func TestHomeCommand(t *testing.T) {
 	for _, want := range []string{
 		"Home of <@" + approver + ">.\nWaiting for you:\n• <https://jira.example.com/browse/PAY-1|PAY-1> — Summary of PAY-1",
 		"[Accept: `accept PAY-1`] [Reject: `reject PAY-1`]",
-		"\nQueue:\n1. <https://jira.example.com/browse/PAY-1|PAY-1> — requested",
+		"\nQueue:\n1 open, in order:\n1. <https://jira.example.com/browse/PAY-1|PAY-1> — requested",
 		"\nLocks:\nNo component is locked.",
 		"\nFreezes:\nNothing is frozen.",
 		"\nWhere:\nNothing is recorded as done yet.",

@@ -40,13 +40,25 @@ func (s *Server) AppHomeOpenedEnvelope(user, tab string) Envelope {
 // Buttons returns the buttons in the view's actions blocks; their Channel
 // and MessageTS are empty (a view is not a message).
 func (v View) Buttons() []Button {
+	// Each block is read on its own: a home has context blocks, whose
+	// elements are text objects, not buttons.
 	var obj struct {
-		Blocks json.RawMessage `json:"blocks"`
+		Blocks []json.RawMessage `json:"blocks"`
 	}
 	if json.Unmarshal(v.JSON, &obj) != nil {
 		return nil
 	}
-	return Message{Blocks: obj.Blocks}.Buttons()
+	var actions []json.RawMessage
+	for _, b := range obj.Blocks {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(b, &head) == nil && head.Type == "actions" {
+			actions = append(actions, b)
+		}
+	}
+	blocks, _ := json.Marshal(actions)
+	return Message{Blocks: blocks}.Buttons()
 }
 
 // HomeClickEnvelope returns the block_actions envelope Slack sends when
