@@ -310,3 +310,28 @@ func TestAppHomeSlowPublishDoesNotBlock(t *testing.T) {
 		return cmp.Equal(buttonValues(h.buttons), []string{"Finish=dep finish PAY-1"})
 	})
 }
+
+// TestConsoleHome: home in the console prints the console user's home,
+// the buttons written as the commands they type, people by their console
+// names.
+func TestConsoleHome(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "console.db"))
+	var out syncBuffer
+	c := &Console{Store: db, In: strings.NewReader("dobro PAY-1\n/as approver\nhome\n/as me\nhome\n"),
+		Out: &out, Names: map[string]string{"approver": bob}}
+	c.Service = commands.NewService(commands.Config{Store: db, Tracker: &testTracker{}, Log: c.Log, Notify: c.Notify, Groups: ConsoleGroups{},
+		Policy: commands.Policy{Approvers: []string{bob}, Admins: []string{adm}, Components: []string{"backend"}}})
+	if err := c.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"→ to approver only: Home of @approver.\n      Waiting for you:\n      • PAY-1 — Release of PAY-1\n      requested by @me just now; waits for your approval.",
+		"[Accept: `accept PAY-1`] [Reject: `reject PAY-1`]",
+		"Queue:\n      1 open, in order:\n      1. PAY-1 — requested — requester @me",
+		"→ to me only: Home of @me.\n      Waiting for you: nothing.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the console did not print %q:\n%s", want, out.String())
+		}
+	}
+}
