@@ -624,14 +624,16 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
 	case inboundHomeOpened:
-		if ses.homes == nil {
-			// A standby leaves it to the leader: unacknowledged, Slack
-			// gives it again, maybe to the leader.
-			log.Debug().Msg("app_home_opened: no App Home here, not acked")
+		if ses.Standby != nil {
+			// Left to the leader: unacknowledged, Slack gives it again,
+			// maybe to the leader.
+			log.Debug().Msg("app_home_opened: left to the leader, not acked")
 			return
 		}
 		ses.ack(sock, req, log, read)
-		ses.homes.open(in.user)
+		if ses.homes != nil {
+			ses.homes.open(in.user)
+		}
 	case inboundElsewhere:
 		if ses.Standby != nil {
 			log.Debug().Msg("a mention outside the release channel: left to the leader, not acked, so Slack gives it again")

@@ -59,7 +59,11 @@ type homes struct {
 	mu     sync.Mutex
 	users  map[string]*homeState
 	opened map[string]bool // who opened the home since the start
-	wg     sync.WaitGroup
+	// showing is, by user, the tickets their last published home shows
+	// waiting for them: a change of one of those releases concerns them
+	// even when the card names someone else (another approver accepted).
+	showing map[string]map[string]bool
+	wg      sync.WaitGroup
 }
 
 // homeState is one person's publishing state.
@@ -75,7 +79,7 @@ func newHomes(ctx context.Context, svc HomeService, clock Clock, log zerolog.Log
 		clock = realClock{}
 	}
 	return &homes{svc: svc, publish: publish, clock: clock, log: log, ctx: ctx,
-		users: map[string]*homeState{}, opened: map[string]bool{}}
+		users: map[string]*homeState{}, opened: map[string]bool{}, showing: map[string]map[string]bool{}}
 }
 
 // open notes that user opened the home tab and publishes it.
@@ -164,7 +168,28 @@ func (h *homes) publishNow(user string) {
 	}
 	if err := h.publish(ctx, user, homeTab(v)); err != nil {
 		h.log.Warn().Err(err).Str("user", user).Msg("could not publish the App Home")
+		return
 	}
+	shown := make(map[string]bool, len(v.Waiting))
+	for _, w := range v.Waiting {
+		shown[w.Ticket] = true
+	}
+	h.mu.Lock()
+	h.showing[user] = shown
+	h.mu.Unlock()
+}
+
+// showingTicket returns the users whose home shows ticket waiting for them.
+func (h *homes) showingTicket(ticket string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for u, tickets := range h.showing {
+		if tickets[ticket] {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // stop ends publishing and waits for the publishes in flight.
@@ -176,9 +201,10 @@ func (h *homes) stop() {
 }
 
 // observe reads an effect taken from the outbox for whom it concerns: a
-// card's release's requester, approvers and admin, and the recipient of a
-// DM (an approver asked, an admin asked to claim, a requester told to
-// start). A release that takes or frees locks changes everyone's home.
+// card's release's requester, approvers and admin, and whoever's home
+// shows it waiting for them; the recipient of a DM (an approver asked, an
+// admin asked to claim, a requester told to start). A release that takes
+// or frees locks changes everyone's home.
 func (h *homes) observe(e commands.Effect) {
 	switch e.Kind {
 	case commands.EffectCard:
@@ -187,6 +213,7 @@ func (h *homes) observe(e commands.Effect) {
 		}
 		r := e.Release
 		h.touch(append([]string{r.Requester, r.Approver, r.Admin}, r.Approvals...)...)
+		h.touch(h.showingTicket(r.Ticket)...)
 		if r.State.HoldsLocks() || !r.State.Open() && len(r.Locks) > 0 {
 			h.touchOpened()
 		}

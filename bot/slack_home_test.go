@@ -150,9 +150,11 @@ func buttonValues(bs []fakeslack.Button) []string {
 // Accept and Reject, and clicking Accept from the home accepts it as the
 // clicker (answered by DM, there being no channel); the home is then
 // republished without it. Opening the Messages tab publishes nothing.
+// Another approver, whose home showed the release waiting, sees it go.
 func TestAppHomeOpened(t *testing.T) {
+	const carol = "U04CAROL" // another approver
 	clock := newHomeClock()
-	fs, h := homeBot(t, clock)
+	fs, h := homeBot(t, clock, func(_ *Slack, c *commands.Config) { c.Policy.Approvers = []string{bob, carol} })
 
 	do(t, fs, fs.AppHomeOpenedEnvelope(bob, "messages"))
 	do(t, fs, fs.AppHomeOpenedEnvelope(bob, "home"))
@@ -177,6 +179,7 @@ func TestAppHomeOpened(t *testing.T) {
 			t.Errorf("bob's home %q lacks %q", home.sections, want)
 		}
 	}
+	waitHome(t, fs, clock, carol, "with PAY-1 waiting", func(h homeOf) bool { return len(h.buttons) == 2 })
 	if pubs := fs.Publishes(ann); len(pubs) == 0 {
 		t.Errorf("the requester's home was not published after her dobro")
 	}
@@ -192,6 +195,7 @@ func TestAppHomeOpened(t *testing.T) {
 	waitHome(t, fs, clock, bob, "without PAY-1 waiting", func(h homeOf) bool {
 		return len(h.buttons) == 0 && strings.Contains(h.sections, "— accepted —")
 	})
+	waitHome(t, fs, clock, carol, "without PAY-1 waiting once bob accepted", func(h homeOf) bool { return len(h.buttons) == 0 })
 	waitHome(t, fs, clock, adm, "with PAY-1 to claim", func(h homeOf) bool {
 		return cmp.Equal(buttonValues(h.buttons), []string{"Claim=here PAY-1"})
 	})
