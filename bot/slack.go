@@ -226,7 +226,7 @@ type session struct {
 	work    context.Context // ends when commands in flight are abandoned
 	tracked sync.WaitGroup  // envelopes and commands in flight
 	recover sync.Once       // Service.Recover, after the first hello
-	homes   *homes          // nil without an App Home (a standby, a Service without Home)
+	homes   *homes          // the App Home's publisher; nil on a standby
 }
 
 // socket is one Socket Mode connection of a session, kept open (and
@@ -329,13 +329,11 @@ func (s *Slack) Run(ctx context.Context) error {
 		snd.retryMax = positiveOr(s.RetryMax, time.Minute)
 		snd.export = s.Export
 		snd.files = s.uploadAPI()
-		if hs, ok := s.Service.(HomeService); ok {
-			ses.homes = newHomes(sendCtx, hs, s.Clock, log, func(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
-				_, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
-				return err
-			})
-			snd.observe = ses.homes.observe
-		}
+		ses.homes = newHomes(sendCtx, s.Service, s.Clock, log, func(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
+			_, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
+			return err
+		})
+		snd.observe = ses.homes.observe
 		s.mu.Lock()
 		s.sender = snd
 		s.mu.Unlock()
@@ -631,9 +629,7 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 			return
 		}
 		ses.ack(sock, req, log, read)
-		if ses.homes != nil {
-			ses.homes.open(in.user)
-		}
+		ses.homes.open(in.user)
 	case inboundElsewhere:
 		if ses.Standby != nil {
 			log.Debug().Msg("a mention outside the release channel: left to the leader, not acked, so Slack gives it again")

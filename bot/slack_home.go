@@ -28,10 +28,8 @@ const homeEvery = 2 * time.Second
 // homePublishTimeout bounds one publish: reading the view and views.publish.
 const homePublishTimeout = 10 * time.Second
 
-// HomeService is what the App Home asks of the core (a *commands.Service):
-// one person's home, read in one transaction. A Service without it gets no
-// App Home.
-type HomeService interface {
+// homeReader is what the App Home asks of the Service: one person's home.
+type homeReader interface {
 	Home(ctx context.Context, user string) (commands.HomeView, error)
 }
 
@@ -49,7 +47,7 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 
 // homes publishes the App Home of each person, rate-limited per person.
 type homes struct {
-	svc     HomeService
+	svc     homeReader
 	publish func(ctx context.Context, user string, view slack.HomeTabViewRequest) error
 	clock   Clock
 	log     zerolog.Logger
@@ -73,7 +71,7 @@ type homeState struct {
 	running bool      // a goroutine publishes for them
 }
 
-func newHomes(ctx context.Context, svc HomeService, clock Clock, log zerolog.Logger,
+func newHomes(ctx context.Context, svc homeReader, clock Clock, log zerolog.Logger,
 	publish func(ctx context.Context, user string, view slack.HomeTabViewRequest) error) *homes {
 	if clock == nil {
 		clock = realClock{}
