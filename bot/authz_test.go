@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,7 @@ var authzAllowed = map[string][4]bool{
 	"history":    {true, true, true, true},
 	"log":        {true, true, true, true},
 	"help":       {true, true, true, true},
+	"home":       {true, true, true, true},
 	"audit":      {false, false, true, false}, // and only by DM (authzDMOnly)
 	"report":     {true, true, true, true},
 }
@@ -80,10 +82,13 @@ var authzOpenDobro = map[string][4]bool{
 	"DM":      {true, true, true, false},
 	"button":  {true, true, true, false},
 	"slash":   {true, true, true, false}, // typed anywhere: no proof of membership
+	// A button of the App Home: no channel, no message, the clicker's
+	// command as any button's.
+	"home button": {true, true, true, false},
 }
 
 // authzPaths are the ways into the bot.
-var authzPaths = []string{"mention", "DM", "button", "slash"}
+var authzPaths = []string{"mention", "DM", "button", "slash", "home button"}
 
 func TestAuthorisationMatrix(t *testing.T) {
 	verbs := make([]string, 0, len(authzAllowed))
@@ -151,7 +156,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		for _, c := range cells {
 			rel := commands.Release{Ticket: c.ticket, Requester: ann, NeedAdmin: true, Components: []string{"web"}, Created: t0, Updated: t0}
 			switch c.verb {
-			case "dobro", "queue", "history", "help", "lock", "audit", "report":
+			case "dobro", "queue", "history", "help", "lock", "audit", "report", "home":
 				continue
 			case "unlock":
 				if err := tx.PutLock(commands.Lock{Component: c.comp, By: adm, Since: t0}); err != nil {
@@ -203,7 +208,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		switch {
 		case c.comp != "":
 			text += " " + c.comp
-		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report":
+		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report" && c.verb != "home":
 			text += " " + c.ticket
 		}
 		before, seq0 := replies(c.actor.user), head()
@@ -238,6 +243,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 				sl.Team = "T0OTHER"
 			}
 			env, eventID = fs.SlashEnvelope(sl), "slash:"+sl.TriggerID
+		case "home button":
+			env = fs.HomeClickEnvelope(c.actor.user, fakeslack.Button{BlockID: "dobrobot.home.0", ActionID: buttonPrefix + "home.0", Label: "Do", Value: text})
+			env, eventID = homeClickOf(t, env, c.actor.name == "unknown")
 		}
 		do(t, fs, env)
 
@@ -306,4 +314,24 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 			t.Errorf("%s: no answer to the actor", name)
 		}
 	}
+}
+
+// homeClickOf returns a click from the App Home as a user of another
+// workspace would send it when other is set, and its inbox event ID.
+func homeClickOf(t *testing.T, env fakeslack.Envelope, other bool) (fakeslack.Envelope, string) {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(env.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if other {
+		p["team"].(map[string]any)["id"] = "T0OTHER"
+		p["user"].(map[string]any)["team_id"] = "T0OTHER"
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Payload = b
+	}
+	return env, "button:" + p["trigger_id"].(string)
 }

@@ -104,6 +104,10 @@ type Slack struct {
 	// command, which the bot uploads into their DM. Without it, the bot
 	// answers that it cannot.
 	Export Exporter
+	// Clock, if set, is the clock of the App Home's publishing window (at
+	// most one views.publish per person every 2 s); time.Now otherwise.
+	// Tests move it.
+	Clock Clock
 
 	mu        sync.Mutex
 	sender    *sender
@@ -222,6 +226,7 @@ type session struct {
 	work    context.Context // ends when commands in flight are abandoned
 	tracked sync.WaitGroup  // envelopes and commands in flight
 	recover sync.Once       // Service.Recover, after the first hello
+	homes   *homes          // the App Home's publisher; nil on a standby
 }
 
 // socket is one Socket Mode connection of a session, kept open (and
@@ -324,6 +329,11 @@ func (s *Slack) Run(ctx context.Context) error {
 		snd.retryMax = positiveOr(s.RetryMax, time.Minute)
 		snd.export = s.Export
 		snd.files = s.uploadAPI()
+		ses.homes = newHomes(sendCtx, s.Service, s.Clock, log, func(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
+			_, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
+			return err
+		})
+		snd.observe = ses.homes.observe
 		s.mu.Lock()
 		s.sender = snd
 		s.mu.Unlock()
@@ -432,6 +442,9 @@ wait:
 	}
 	stopSending()
 	<-sendDone
+	if ses.homes != nil {
+		ses.homes.stop()
+	}
 	log.Info().Msg("disconnected from Slack")
 	return runErr
 }
@@ -608,6 +621,15 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		}
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
+	case inboundHomeOpened:
+		if ses.Standby != nil {
+			// Left to the leader: unacknowledged, Slack gives it again,
+			// maybe to the leader.
+			log.Debug().Msg("app_home_opened: left to the leader, not acked")
+			return
+		}
+		ses.ack(sock, req, log, read)
+		ses.homes.open(in.user)
 	case inboundElsewhere:
 		if ses.Standby != nil {
 			log.Debug().Msg("a mention outside the release channel: left to the leader, not acked, so Slack gives it again")
@@ -645,6 +667,11 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		defer cancel()
 		if err := ses.Service.Handle(ctx, in.msg); err != nil {
 			log.Error().Err(err).Msg("command failed")
+		}
+		if v := commands.VerbOf(in.msg.Text); ses.homes != nil && (v == commands.VerbLock || v == commands.VerbUnlock) {
+			// A freeze is shown on everyone's home, and its command
+			// tells no one but its sender (no effect to observe).
+			ses.homes.touchOpened()
 		}
 	}
 }

@@ -39,6 +39,7 @@ func TestSlackAppManifest(t *testing.T) {
 				URL     string `yaml:"url"`
 			} `yaml:"slash_commands"`
 			AppHome struct {
+				Home     bool `yaml:"home_tab_enabled"`
 				Messages bool `yaml:"messages_tab_enabled"`
 				ReadOnly bool `yaml:"messages_tab_read_only_enabled"`
 			} `yaml:"app_home"`
@@ -52,7 +53,7 @@ func TestSlackAppManifest(t *testing.T) {
 			t.Errorf("bot scope %s missing", scope)
 		}
 	}
-	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed", "member_joined_channel", "member_left_channel"} {
+	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed", "member_joined_channel", "member_left_channel", "app_home_opened"} {
 		if !slices.Contains(m.Settings.Events.Bot, event) {
 			t.Errorf("bot event %s missing", event)
 		}
@@ -62,6 +63,9 @@ func TestSlackAppManifest(t *testing.T) {
 	}
 	if !m.Features.AppHome.Messages || m.Features.AppHome.ReadOnly {
 		t.Error("people must be able to write to the bot in its Messages tab")
+	}
+	if !m.Features.AppHome.Home {
+		t.Error("the Home tab must be enabled: the bot publishes each person's App Home")
 	}
 	// The slash command comes over the socket: a request URL would make
 	// Slack post it there instead.

@@ -45,7 +45,7 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	if spec.Needs&needReport != 0 {
 		p.report, p.reportErr = s.prepareReport(ctx, cmd)
 	}
-	if !spec.Changes && spec.Who == whoAnyone {
+	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p
 	}
 	// Environments share the top level's lists unless they override them:

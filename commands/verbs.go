@@ -32,6 +32,7 @@ const (
 	VerbHelp    Verb = "help"
 	VerbPromote Verb = "promote"
 	VerbWhere   Verb = "where"
+	VerbHome    Verb = "home"
 )
 
 // VerbRollback is the pipeline's rollback (rollback.go).
@@ -81,6 +82,7 @@ const (
 	needAdmins                     // the admins, to ask one to claim the release
 	needApprovers                  // every environment's approvers and admins (promote)
 	needReport                     // the report, read from the audit log (reportcmd.go)
+	needRoles                      // the actor's roles, for a verb anyone may use (home)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -163,6 +165,8 @@ func init() {
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
 		{Verb: VerbRollback, Args: argRollback, Who: whoRequesterOrEnvAdmin, Changes: true, Needs: needApprovers, Run: (*cmdRun).rollback,
 			Syntax: "rollback COMPONENT [in ENV] [to VERSION]", Describe: "deploy again the version of a component done in the environment before the current one (or the one named), as a release of the ticket that deployed it, with the usual approvals, locks and hooks; the release it replaces is recorded as rolled back; needs environments"},
+		{Verb: VerbHome, Args: argNone, Who: whoAnyone, Needs: needRoles, Run: (*cmdRun).home,
+			Syntax: "home", Describe: "your App Home: the releases waiting for you (with the command each button types), the queue, locks, freezes and where"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
