@@ -223,6 +223,18 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		}
 		t.load(load)
 	}
+	if want("7") {
+		step("figure 7: /dobro opens the form while the tracker answers in %s: %d commands at 20/s", slowTracker, o.rounds)
+		dir := filepath.Join(o.dir, "modal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		m, err := runModal(o.bin, dir, slack, o.rounds, 20)
+		if err != nil {
+			return err
+		}
+		t.modal(m)
+	}
 	if want("6") {
 		step("figure 6: dobrobot run's memory, idle and after %d commands", o.extra)
 		dir := filepath.Join(o.dir, "memory")
