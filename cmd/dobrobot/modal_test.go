@@ -11,7 +11,9 @@ import (
 // noSearch is a tracker that cannot search.
 type noSearch struct{}
 
-func (noSearch) Ticket(context.Context, string) (commands.Ticket, error) { return commands.Ticket{}, nil }
+func (noSearch) Ticket(context.Context, string) (commands.Ticket, error) {
+	return commands.Ticket{}, nil
+}
 
 // The form's ticket select searches the configured tracker within the
 // rules: the file tracker of the demo finds its ready tickets; a tracker
