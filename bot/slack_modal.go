@@ -349,8 +349,11 @@ func (ses *session) formCommand(p interaction, read time.Time) (commands.Message
 	if err != nil {
 		return commands.Message{}, blockNote, commands.ErrorMessage(err)
 	}
-	if cmd.Ticket != key || cmd.Env != env || cmd.Build != "" || cmd.NoNeedAdmin != noAdmin || !slices.Equal(cmd.Components, comps) {
-		return commands.Message{}, blockNote, "Part of the note reads as part of the command (to, version, on, no_need_admin): reword it."
+	// The note must come back whole: a word the parser takes out of it
+	// (no_need_admin, on x, and on main hotfix) would change the request.
+	if cmd.Ticket != key || cmd.Env != env || cmd.Build != "" || cmd.NoNeedAdmin != noAdmin || !slices.Equal(cmd.Components, comps) ||
+		cmd.Text != strings.Join(strings.Fields(commands.Clean(note)), " ") {
+		return commands.Message{}, blockNote, "Part of the note reads as part of the command (to, version, on, no_need_admin, hotfix): reword it."
 	}
 	via := commands.ViaSlash
 	if strings.HasPrefix(meta.Channel, "D") {

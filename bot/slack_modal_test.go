@@ -202,6 +202,12 @@ func TestModalEndToEnd(t *testing.T) {
 	if got.ResponseAction != "errors" || !strings.Contains(got.Errors[blockNote], "reword") {
 		t.Errorf("a note ending in 'on backend' without components chosen: %+v, want it refused on the note", got)
 	}
+	for _, note := range []string{"please no_need_admin", "no_need_admin"} {
+		got = submit(t, fs, v, ann, form{ticket: "PAY-1", components: []string{"backend"}, note: note})
+		if got.ResponseAction != "errors" || !strings.Contains(got.Errors[blockNote], "reword") {
+			t.Errorf("the note %q: %+v, want it refused on the note", note, got)
+		}
+	}
 	h.settle(t)
 	if rel := h.release(t, "PAY-2"); rel.ID != 0 {
 		t.Errorf("PAY-2 was stored: %+v", rel)
