@@ -17,7 +17,8 @@ import (
 
 // The authorisation matrix (docs/reliability.md, T44, T45, T48): every command,
 // by every kind of actor, through each path into the bot (a mention in the
-// release channel, a DM, a click on a button, a slash command), against the real Slack
+// release channel, a DM, a click on a button, a slash command, and for dobro
+// the /dobro form's submission), against the real Slack
 // adapter, Service and bbolt. One table says what is allowed; the bot must
 // agree on every cell.
 
@@ -85,10 +86,12 @@ var authzOpenDobro = map[string][4]bool{
 	// A button of the App Home: no channel, no message, the clicker's
 	// command as any button's.
 	"home button": {true, true, true, false},
+	"modal":       {true, true, true, false}, // the form of a slash command: the same
 }
 
-// authzPaths are the ways into the bot.
-var authzPaths = []string{"mention", "DM", "button", "slash", "home button"}
+// authzPaths are the ways into the bot. The form (modal) submits only
+// dobro: its other cells are skipped.
+var authzPaths = []string{"mention", "DM", "button", "slash", "home button", "modal"}
 
 func TestAuthorisationMatrix(t *testing.T) {
 	verbs := make([]string, 0, len(authzAllowed))
@@ -111,8 +114,8 @@ func TestAuthorisationMatrix(t *testing.T) {
 	// Parallel subtests end before the cleanups of their parent run.
 	t.Cleanup(func() {
 		if !t.Failed() {
-			t.Logf("FIGURE authorisation matrix: 2 role set-ups × %d paths × %d commands × %d actors = %d cells, all as expected",
-				len(authzPaths), len(verbs), len(authzActors), 2*len(authzPaths)*len(verbs)*len(authzActors))
+			t.Logf("FIGURE authorisation matrix: 2 role set-ups × (%d paths × %d commands + the form's dobro) × %d actors = %d cells, all as expected",
+				len(authzPaths)-1, len(verbs), len(authzActors), 2*((len(authzPaths)-1)*len(verbs)+1)*len(authzActors))
 		}
 	})
 }
@@ -148,6 +151,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 			Components: comps, Channel: releaseChannel}
 		if open {
 			c.Policy.Requesters = nil
+		}
+		if path == "modal" {
+			b.Modal = &Modal{Policy: c.Policy}
 		}
 	})
 	ctx := context.Background()
@@ -204,6 +210,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 	}
 
 	for i, c := range cells {
+		if path == "modal" && c.verb != "dobro" {
+			continue
+		}
 		text := c.verb
 		switch {
 		case c.comp != "":
@@ -246,6 +255,20 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		case "home button":
 			env = fs.HomeClickEnvelope(c.actor.user, fakeslack.Button{BlockID: "dobrobot.home.0", ActionID: buttonPrefix + "home.0", Label: "Do", Value: text})
 			env, eventID = homeClickOf(t, env, c.actor.name == "unknown")
+		case "modal":
+			// The form, opened by /dobro in the release channel (for the
+			// ignored actors, by the requester: Slack would not open one
+			// for them) and submitted by the actor.
+			opener := c.actor.user
+			if c.actor.ignored {
+				opener = ann
+			}
+			v := openForm(t, fs, opener, releaseChannel)
+			sub := fakeslack.Submission{User: c.actor.user, ViewID: v.ID, Values: form{ticket: c.ticket}.values()}
+			if c.actor.name == "unknown" {
+				sub.Team = "T0OTHER"
+			}
+			env, eventID = fs.ViewSubmissionEnvelope(sub), "modal:"+v.ID
 		}
 		do(t, fs, env)
 

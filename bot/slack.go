@@ -100,6 +100,9 @@ type Slack struct {
 	// one other bot can hold, at error level, as another process using the
 	// app token.
 	OtherConnections func(extra int) string
+	// Modal, if set, is the form /dobro alone opens (slack_modal.go);
+	// without it /dobro alone answers with help.
+	Modal *Modal
 	// Export writes the audit exports admins ask for with the audit
 	// command, which the bot uploads into their DM. Without it, the bot
 	// answers that it cannot.
@@ -595,9 +598,14 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 	case socketmode.RequestTypeEventsAPI:
 		in = parseEvent(req.Payload, ses.me, ses.Channel)
 	case socketmode.RequestTypeInteractive:
-		in = parseAction(req.Payload, ses.me)
+		var answered bool
+		if in, answered = ses.formInteraction(sock, req, log, read); answered {
+			return
+		} else if in.kind == inboundIgnore && in.reason == "" {
+			in = parseAction(req.Payload, ses.me)
+		}
 	case socketmode.RequestTypeSlashCommands:
-		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read)
+		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read, ses.Modal != nil)
 	default:
 		in = skip("envelope type " + req.Type)
 	}
@@ -612,6 +620,8 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 	case inboundIgnore:
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
 		ses.ack(sock, req, log, read)
+	case inboundModal:
+		ses.openModal(sock, req, in, log, read)
 	case inboundGroupChanged:
 		ses.mu.Lock()
 		g := ses.groups
@@ -680,12 +690,19 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 // its connection is sent again when the connection goes (ackAgain); an
 // event whose ack never arrives is redelivered, and the inbox knows it.
 func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time) {
+	ses.ackWith(sock, req, log, read, nil)
+}
+
+// ackWith is ack with a payload: a slash command's response, a form's
+// response_action or options. An ack sent again after a reconnect
+// (ackAgain) goes without it.
+func (ses *session) ackWith(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time, payload any) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
 	// Remembered before it is queued, so that a reconnect that may have
 	// lost it finds it.
 	sock.remember(req.EnvelopeID, time.Now())
-	err := sock.sm.AckCtx(ctx, req.EnvelopeID, nil)
+	err := sock.sm.AckCtx(ctx, req.EnvelopeID, payload)
 	if err != nil {
 		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
 	}

@@ -29,7 +29,9 @@ func TestSlackAppManifest(t *testing.T) {
 				Bot []string `yaml:"bot_events"`
 			} `yaml:"event_subscriptions"`
 			Interactivity struct {
-				Enabled bool `yaml:"is_enabled"`
+				Enabled    bool   `yaml:"is_enabled"`
+				RequestURL string `yaml:"request_url"`
+				OptionsURL string `yaml:"message_menu_options_url"`
 			} `yaml:"interactivity"`
 			SocketMode bool `yaml:"socket_mode_enabled"`
 		} `yaml:"settings"`
@@ -60,6 +62,11 @@ func TestSlackAppManifest(t *testing.T) {
 	}
 	if !m.Settings.SocketMode || !m.Settings.Interactivity.Enabled {
 		t.Errorf("socket mode %v, interactivity %v; want both on", m.Settings.SocketMode, m.Settings.Interactivity.Enabled)
+	}
+	// The form's submissions and its ticket select's searches come over
+	// the socket too: either URL would make Slack post them there.
+	if m.Settings.Interactivity.RequestURL != "" || m.Settings.Interactivity.OptionsURL != "" {
+		t.Errorf("interactivity URLs %+v; want none (Socket Mode)", m.Settings.Interactivity)
 	}
 	if !m.Features.AppHome.Messages || m.Features.AppHome.ReadOnly {
 		t.Error("people must be able to write to the bot in its Messages tab")

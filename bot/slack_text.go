@@ -29,6 +29,7 @@ type inboundKind int
 const (
 	inboundIgnore       inboundKind = iota // ack and drop
 	inboundCommand                         // record, ack, handle
+	inboundModal                           // open the dobro form, then ack (/dobro alone)
 	inboundElsewhere                       // a mention outside the release channel: point there
 	inboundGroupChanged                    // a user group's or the release channel's members changed: forget its cache
 	inboundHomeOpened                      // a user opened the App Home tab: publish it (slack_home.go)
@@ -41,6 +42,8 @@ type inbound struct {
 	reason string // why it is ignored, for the debug log
 	group  string // inboundGroupChanged: the user group's or channel's ID
 	user   string // inboundHomeOpened: who opened it
+	// trigger is inboundModal's trigger_id, for views.open.
+	trigger string
 }
 
 func skip(reason string) inbound { return inbound{kind: inboundIgnore, reason: reason} }

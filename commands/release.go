@@ -23,19 +23,13 @@ func (r *cmdRun) dobro() error {
 	} else if ErrorCode(err) != ENOTFOUND {
 		return err
 	}
-	if err := r.pre.ticketErr; err != nil {
-		switch ErrorCode(err) {
-		case ENOTFOUND, EFORBIDDEN, EINVALID:
-			return Errorf(ErrorCode(err), "%s. Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
-		default:
-			r.s.cfg.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
-			return Errorf(EUNAVAILABLE, "Could not reach the tracker: %s not queued, try again.", c.Ticket)
+	if err := r.s.ticketRefusal(c.Ticket, r.pre); err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			r.s.cfg.Log.Error().Err(r.pre.ticketErr).Str("ticket", c.Ticket).Msg("tracker lookup failed")
 		}
+		return err
 	}
 	t := r.pre.ticket
-	if problems := r.s.cfg.Policy.Rules.Check(t); len(problems) > 0 {
-		return Errorf(EINVALID, "%s cannot be released: %s. Not queued.", c.Ticket, strings.Join(problems, "; "))
-	}
 	var ticketComps []string
 	for _, tc := range t.Components {
 		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {

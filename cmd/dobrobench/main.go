@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 200, "mentions per second of the steady load")
 	flag.IntVar(&o.extra, "commands", 10_000, "commands sent after the latency load, for the memory figure")
 	flag.IntVar(&o.rounds, "rounds", 200, "queue and dep start samples on each database")
+	flag.IntVar(&o.forms, "forms", 200, "/dobro slash commands of figure 7, at 20/s")
 	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated (default: all)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout, os.Stderr); err != nil {
@@ -58,6 +59,7 @@ type options struct {
 	dir, cache, bin, only         string
 	releases, entries             int
 	mentions, rate, extra, rounds int
+	forms                         int
 }
 
 func run(ctx context.Context, o options, out, progress io.Writer) error {
@@ -222,6 +224,18 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			return err
 		}
 		t.load(load)
+	}
+	if want("7") {
+		step("figure 7: /dobro opens the form while the tracker answers in %s: %d commands at 20/s", slowTracker, o.forms)
+		dir := filepath.Join(o.dir, "modal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		m, err := runModal(o.bin, dir, slack, o.forms, 20)
+		if err != nil {
+			return err
+		}
+		t.modal(m)
 	}
 	if want("6") {
 		step("figure 6: dobrobot run's memory, idle and after %d commands", o.extra)
