@@ -35,26 +35,39 @@ func readmeWalkthrough(t *testing.T) (walkthrough, string) {
 	if !ok || !ok2 {
 		t.Fatal("the README's console section has no text block")
 	}
+	return parseTalk(t, block, DemoConfig().Users), after
+}
+
+// parseTalk reads a conversation as the docs write it: "NAME: command"
+// typed by the user called NAME in users, "/as NAME", "# …" where time
+// passes, and indented output lines (a trailing "…" cuts one short).
+func parseTalk(t *testing.T, block string, users map[string]string) walkthrough {
+	t.Helper()
 	w := walkthrough{sessions: [][]string{nil}}
-	users := DemoConfig().Users
+	as := ""
 	for _, line := range strings.Split(strings.TrimRight(block, "\n"), "\n") {
 		switch {
 		case strings.HasPrefix(line, "  "):
 			w.shown = append(w.shown, strings.TrimSuffix(strings.TrimSpace(line), "…"))
 		case strings.HasPrefix(line, "# "):
+			// A new session starts as users.me: go on as the last /as said.
 			w.sessions = append(w.sessions, nil)
+			if as != "" {
+				w.sessions[len(w.sessions)-1] = append(w.sessions[len(w.sessions)-1], as)
+			}
 		case strings.HasPrefix(line, "/as "):
+			as = line
 			w.sessions[len(w.sessions)-1] = append(w.sessions[len(w.sessions)-1], line)
 		default:
 			name, cmd, ok := strings.Cut(line, ": ")
 			if _, known := users[name]; !ok || !known {
-				t.Fatalf("README walkthrough line %q is neither NAME: command, /as NAME, # comment nor indented output", line)
+				t.Fatalf("conversation line %q is neither NAME: command, /as NAME, # comment nor indented output", line)
 			}
 			w.sessions[len(w.sessions)-1] = append(w.sessions[len(w.sessions)-1], cmd)
 			w.shown = append(w.shown, line) // the console echoes it so
 		}
 	}
-	return w, after
+	return w
 }
 
 // TestReadmeWalkthrough types the README's console walkthrough into the
