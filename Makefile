@@ -30,6 +30,12 @@ bench: ## one table of figures against the machine's limits, then the PostgreSQL
 	$(GO) run ./cmd/dobrobench $(BENCHFLAGS)
 	@echo "The audit codec against encoding/json and go-json-experiment/json (docs/performance.md):"
 	$(GO) test -run '^$$' -bench '^BenchmarkAuditCodec$$' -benchtime 5x ./storage
+	@echo "The scheduler's due times: one change, and NextDue, with 100 to 100,000 pending (issue 16, docs/reminders.md):"
+	$(GO) test -run '^$$' -bench '^BenchmarkDue$$' ./storage
+	@echo "The idle scheduler's CPU with 0 and 10,000 pending due times (issue 16):"
+	$(GO) test -run '^$$' -bench '^BenchmarkScheduleIdle$$' -benchtime 1x ./commands
+	@echo "report last 90d over the 1M-entry history (docs/reports.md; DOBROBENCH_CACHE=DIR reuses dobrobench -cache DIR's database):"
+	$(GO) test -run '^$$' -bench '^BenchmarkReport$$' -benchtime 5x ./cmd/dobrobench
 	@$(MAKE) --no-print-directory bench-postgres
 
 # The PostgreSQL figures: a command's transaction (p50/p99) on PostgreSQL next

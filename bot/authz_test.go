@@ -11,11 +11,12 @@ import (
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/storage"
 )
 
 // The authorisation matrix (docs/reliability.md, T44, T45, T48): every command,
 // by every kind of actor, through each path into the bot (a mention in the
-// release channel, a DM, a click on a button), against the real Slack
+// release channel, a DM, a click on a button, a slash command), against the real Slack
 // adapter, Service and bbolt. One table says what is allowed; the bot must
 // agree on every cell.
 
@@ -56,7 +57,13 @@ var authzAllowed = map[string][4]bool{
 	"history":    {true, true, true, true},
 	"log":        {true, true, true, true},
 	"help":       {true, true, true, true},
+	"audit":      {false, false, true, false}, // and only by DM (authzDMOnly)
+	"report":     {true, true, true, true},
 }
+
+// authzDMOnly are the verbs allowed only in a DM with the bot: by any other
+// path nobody may use them.
+var authzDMOnly = map[string]bool{"audit": true}
 
 // authzDenials are how the one authorisation check words a refusal; a
 // refusal for any other reason would make an allowed cell look denied.
@@ -72,10 +79,11 @@ var authzOpenDobro = map[string][4]bool{
 	"mention": {true, true, true, true},
 	"DM":      {true, true, true, false},
 	"button":  {true, true, true, false},
+	"slash":   {true, true, true, false}, // typed anywhere: no proof of membership
 }
 
 // authzPaths are the ways into the bot.
-var authzPaths = []string{"mention", "DM", "button"}
+var authzPaths = []string{"mention", "DM", "button", "slash"}
 
 func TestAuthorisationMatrix(t *testing.T) {
 	verbs := make([]string, 0, len(authzAllowed))
@@ -129,7 +137,8 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 			cells = append(cells, c)
 		}
 	}
-	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(_ *Slack, c *commands.Config) {
+	h := startBot(t, fs, filepath.Join(t.TempDir(), "bot.db"), &testTracker{}, func(b *Slack, c *commands.Config) {
+		b.Export = lineExporter(c.Store.(*storage.DB))
 		c.Policy = commands.Policy{Requesters: []string{ann}, Approvers: []string{bob}, Admins: []string{adm},
 			Components: comps, Channel: releaseChannel}
 		if open {
@@ -142,7 +151,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		for _, c := range cells {
 			rel := commands.Release{Ticket: c.ticket, Requester: ann, NeedAdmin: true, Components: []string{"web"}, Created: t0, Updated: t0}
 			switch c.verb {
-			case "dobro", "queue", "history", "help", "lock":
+			case "dobro", "queue", "history", "help", "lock", "audit", "report":
 				continue
 			case "unlock":
 				if err := tx.PutLock(commands.Lock{Component: c.comp, By: adm, Since: t0}); err != nil {
@@ -169,7 +178,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 	}
 
 	replies := func(user string) int {
-		return len(fs.Ephemerals(user)) + len(fs.Messages(fakeslack.DMChannel(user)))
+		return len(fs.Ephemerals(user)) + len(fs.Messages(fakeslack.DMChannel(user))) + len(fs.Uploads(fakeslack.DMChannel(user)))
 	}
 	head := func() uint64 {
 		var seq uint64
@@ -194,10 +203,11 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		switch {
 		case c.comp != "":
 			text += " " + c.comp
-		case c.verb != "queue" && c.verb != "history" && c.verb != "help":
+		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report":
 			text += " " + c.ticket
 		}
 		before, seq0 := replies(c.actor.user), head()
+		uploads := len(fs.Uploads(""))
 		var env fakeslack.Envelope
 		var eventID string
 		switch path {
@@ -221,6 +231,13 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 				click.Team = "T0OTHER"
 			}
 			env, eventID = fs.ClickEnvelope(click), "button:"+click.TriggerID
+		case "slash":
+			// /dobro TEXT typed in the release channel.
+			sl := fakeslack.Slash{User: c.actor.user, Channel: releaseChannel, Text: text, TriggerID: fmt.Sprintf("%d.1.slash", 1000+i)}
+			if c.actor.name == "unknown" {
+				sl.Team = "T0OTHER"
+			}
+			env, eventID = fs.SlashEnvelope(sl), "slash:"+sl.TriggerID
 		}
 		do(t, fs, env)
 
@@ -253,10 +270,18 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		if open && c.verb == "dobro" {
 			want = authzOpenDobro[path][col]
 		}
+		if authzDMOnly[c.verb] && path != "DM" {
+			want = false
+		}
 		changes := commands.Command{Verb: commands.Verb(c.verb)}.Changes()
 		var got bool
 		var why string
 		switch {
+		case authzDMOnly[c.verb]:
+			// Refused or not, it is answered: what it was allowed to do is
+			// the file.
+			got = len(fs.Uploads("")) > uploads
+			why = fmt.Sprintf("%d uploads", len(fs.Uploads(""))-uploads)
 		case !changes:
 			got = replies(c.actor.user) > before
 			why = fmt.Sprintf("%d replies", replies(c.actor.user)-before)

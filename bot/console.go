@@ -2,9 +2,14 @@ package bot
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,6 +40,11 @@ type Console struct {
 	Prompt bool
 	Log    zerolog.Logger
 	Now    func() time.Time
+	// Export writes the audit exports an admin asks for with the audit
+	// command; the console writes each to a new file in Dir (the working
+	// directory if ""), named as in Slack, and prints its path.
+	Export Exporter
+	Dir    string
 
 	mu   sync.Mutex // serialises output and outbox draining
 	user string
@@ -235,6 +245,10 @@ func (c *Console) drain(ctx context.Context) error {
 		}
 		ids := make([]uint64, 0, len(effects))
 		for _, e := range effects {
+			if e.Kind == commands.EffectFile {
+				// Written here, where the command's context is.
+				e.Text = append(e.Text[:len(e.Text):len(e.Text)], commands.Plain(" "+c.writeExport(ctx, e)))
+			}
 			c.print(e)
 			ids = append(ids, e.ID)
 		}
@@ -259,6 +273,8 @@ func (c *Console) print(e commands.Effect) {
 		head = "  ✉ DM to " + c.name(e.User)
 	case commands.EffectPost:
 		head = "  ▤ channel"
+	case commands.EffectFile:
+		head = "  ⇩ file for " + c.name(e.User)
 	default:
 		head = "  ? " + string(e.Kind)
 	}
@@ -308,3 +324,44 @@ func (c *Console) printf(format string, args ...any) {
 
 // printRaw writes with c.mu already held.
 func (c *Console) printRaw(s string) { io.WriteString(c.Out, s) }
+
+// writeExport writes the audit export e asks for to a new file and says
+// where, or why it could not. A file of that name is never overwritten:
+// the name gets -2, -3, … instead.
+func (c *Console) writeExport(ctx context.Context, e commands.Effect) string {
+	if e.Export == nil || c.Export == nil {
+		return "This console cannot export the audit log: use dobrobot audit export."
+	}
+	dir := c.Dir
+	if dir == "" {
+		dir = "."
+	}
+	name := e.Export.FileName(c.Now())
+	base, ext := strings.TrimSuffix(name, "."+e.Export.Format), "."+e.Export.Format
+	var f *os.File
+	var err error
+	for n := 1; n <= 100; n++ {
+		try := name
+		if n > 1 {
+			try = fmt.Sprintf("%s-%d%s", base, n, ext)
+		}
+		f, err = os.OpenFile(filepath.Join(dir, try), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Sprintf("Could not write the audit log: %v.", err)
+	}
+	path := f.Name()
+	err = c.Export(ctx, e.Export.Filter(), e.Export.Format, f)
+	size, serr := f.Seek(0, io.SeekCurrent)
+	if cerr := f.Close(); err == nil {
+		err = cmp.Or(serr, cerr)
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Sprintf("Could not write the audit log: %v.", err)
+	}
+	return fmt.Sprintf("Written to %s (%d bytes).", path, size)
+}

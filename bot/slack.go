@@ -100,6 +100,10 @@ type Slack struct {
 	// one other bot can hold, at error level, as another process using the
 	// app token.
 	OtherConnections func(extra int) string
+	// Export writes the audit exports admins ask for with the audit
+	// command, which the bot uploads into their DM. Without it, the bot
+	// answers that it cannot.
+	Export Exporter
 
 	mu        sync.Mutex
 	sender    *sender
@@ -129,6 +133,26 @@ func (s *Slack) Groups() *UserGroups {
 
 // api returns a Web API client with the bot's settings, and its base URL.
 func (s *Slack) api() (*slack.Client, string) {
+	apiURL := s.apiURL()
+	hc := s.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return slack.New(s.BotToken, slack.OptionAPIURL(apiURL), slack.OptionAppLevelToken(s.AppToken), slack.OptionHTTPClient(hc)), apiURL
+}
+
+// uploadAPI returns a Web API client for uploads: the bot's, without the
+// overall timeout of its default HTTP client (a large file outlasts it).
+func (s *Slack) uploadAPI() *slack.Client {
+	hc := s.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return slack.New(s.BotToken, slack.OptionAPIURL(s.apiURL()), slack.OptionHTTPClient(uploadClient(hc)))
+}
+
+// apiURL returns the Web API's base URL, ending in the slash slack-go needs.
+func (s *Slack) apiURL() string {
 	apiURL := s.APIURL
 	if apiURL == "" {
 		apiURL = DefaultAPIURL
@@ -136,11 +160,7 @@ func (s *Slack) api() (*slack.Client, string) {
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/" // slack-go appends method names to it
 	}
-	hc := s.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	return slack.New(s.BotToken, slack.OptionAPIURL(apiURL), slack.OptionAppLevelToken(s.AppToken), slack.OptionHTTPClient(hc)), apiURL
+	return apiURL
 }
 
 // Notify wakes the outbox sender: the Service's hook (commands.Config.Notify)
@@ -302,6 +322,8 @@ func (s *Slack) Run(ctx context.Context) error {
 		snd.pace = positiveOr(s.Pace, time.Second)
 		snd.retryBase = positiveOr(s.RetryBase, time.Second)
 		snd.retryMax = positiveOr(s.RetryMax, time.Minute)
+		snd.export = s.Export
+		snd.files = s.uploadAPI()
 		s.mu.Lock()
 		s.sender = snd
 		s.mu.Unlock()
@@ -561,6 +583,8 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		in = parseEvent(req.Payload, ses.me, ses.Channel)
 	case socketmode.RequestTypeInteractive:
 		in = parseAction(req.Payload, ses.me)
+	case socketmode.RequestTypeSlashCommands:
+		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read)
 	default:
 		in = skip("envelope type " + req.Type)
 	}

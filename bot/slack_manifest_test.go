@@ -34,6 +34,10 @@ func TestSlackAppManifest(t *testing.T) {
 			SocketMode bool `yaml:"socket_mode_enabled"`
 		} `yaml:"settings"`
 		Features struct {
+			Slash []struct {
+				Command string `yaml:"command"`
+				URL     string `yaml:"url"`
+			} `yaml:"slash_commands"`
 			AppHome struct {
 				Messages bool `yaml:"messages_tab_enabled"`
 				ReadOnly bool `yaml:"messages_tab_read_only_enabled"`
@@ -43,7 +47,7 @@ func TestSlackAppManifest(t *testing.T) {
 	if err := yaml.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, scope := range []string{"app_mentions:read", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "usergroups:read", "users:read"} {
+	for _, scope := range []string{"app_mentions:read", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "usergroups:read", "users:read", "commands", "files:write"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, scope) {
 			t.Errorf("bot scope %s missing", scope)
 		}
@@ -58,6 +62,11 @@ func TestSlackAppManifest(t *testing.T) {
 	}
 	if !m.Features.AppHome.Messages || m.Features.AppHome.ReadOnly {
 		t.Error("people must be able to write to the bot in its Messages tab")
+	}
+	// The slash command comes over the socket: a request URL would make
+	// Slack post it there instead.
+	if len(m.Features.Slash) != 1 || m.Features.Slash[0].Command != "/dobro" || m.Features.Slash[0].URL != "" {
+		t.Errorf("slash commands %+v; want /dobro alone, without a request URL", m.Features.Slash)
 	}
 }
 

@@ -59,6 +59,11 @@ type sender struct {
 	ephemeralTurn chan struct{}
 	wg            sync.WaitGroup
 
+	// export writes audit exports, files uploads them (see file); a
+	// sender without files uploads with api.
+	export Exporter
+	files  *slack.Client
+
 	// done removes delivered effects from the outbox, several per
 	// transaction.
 	done commands.GroupCommit[uint64, struct{}]
@@ -73,6 +78,7 @@ func newSender(api *slack.Client, store Outbox, cards Service, channel string, l
 		wake: make(chan struct{}, 1), ephemeralTurn: make(chan struct{}, 1),
 		inflight: map[uint64]uint64{}, lanes: map[string]*lane{}, blocked: map[string]time.Time{},
 		last: map[string]time.Time{}, dms: map[string]string{}, unsure: map[uint64]bool{},
+		files: api,
 	}
 	s.done.Commit = s.commitDelivered
 	return s
@@ -455,10 +461,15 @@ func briefly(ctx context.Context, fn func() error) error {
 // last message is at least pace ago. A 429 blocks the method for its
 // Retry-After, in every lane.
 func (s *sender) call(ctx context.Context, key, method string, paced bool, fn func(context.Context) error) error {
+	return s.callWithin(ctx, key, method, paced, 30*time.Second, fn)
+}
+
+// callWithin is call with the time the call may take.
+func (s *sender) callWithin(ctx context.Context, key, method string, paced bool, timeout time.Duration, fn func(context.Context) error) error {
 	if !s.waitCall(ctx, key, method, paced) {
 		return ctx.Err()
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	err := fn(cctx)
 	cancel()
 	s.mu.Lock()
@@ -519,6 +530,8 @@ func (s *sender) attempt(ctx context.Context, key string, e commands.Effect) err
 	case commands.EffectPost:
 		_, err := s.post(ctx, key, e, s.channel, "", effectText(e), nil)
 		return err
+	case commands.EffectFile:
+		return s.file(ctx, key, e)
 	}
 	return permanentError{fmt.Errorf("unknown effect kind %q", e.Kind)}
 }
@@ -531,6 +544,17 @@ func (s *sender) reply(ctx context.Context, key string, e commands.Effect) error
 		return s.directMessage(ctx, key, e, e.User, effectText(e), e.Buttons)
 	case e.Via == commands.ViaDM:
 		_, err := s.post(ctx, key, e, e.Channel, "", effectText(e), e.Buttons)
+		switch slackCode(err) {
+		case "channel_not_found", "not_in_channel", "is_archived":
+			// A slash command typed in a DM between people: the bot is not
+			// in that DM, so it answers in its own. A failure in its own DM
+			// stays a failure.
+			if own, oerr := s.dmChannel(ctx, key, e.User); oerr == nil && own != e.Channel {
+				s.log.Info().Err(err).Str("user", e.User).Str("channel", e.Channel).
+					Msg("could not answer in the DM the command came from; sending it in the bot's DM")
+				_, err = s.post(ctx, key, e, own, "", effectText(e), e.Buttons)
+			}
+		}
 		return err
 	}
 	err := s.call(ctx, key, "chat.postEphemeral", true, func(ctx context.Context) error {

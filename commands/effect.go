@@ -11,6 +11,10 @@ const (
 	ViaDM      Via = "dm"      // a direct message to the bot
 	ViaButton  Via = "button"  // a click on one of the bot's buttons
 	ViaConsole Via = "console" // the terminal console
+	// ViaSlash is a slash command (/dobro TEXT) typed outside a DM: the
+	// channel it was typed in says nothing of who may request releases,
+	// and the answer is shown only to its sender.
+	ViaSlash Via = "slash"
 )
 
 // Message is a command as a chat adapter received it, with the bot's mention
@@ -66,6 +70,8 @@ type Effect struct {
 	// time, which delivers it as it is. The core never writes it.
 	Legacy  string   `json:"text,omitempty"`
 	Buttons []Button `json:"buttons,omitempty"`
+	// Export is the audit export an EffectFile sends.
+	Export *AuditExport `json:"export,omitempty"`
 }
 
 // Button is an action offered with a message. A click is handled exactly like

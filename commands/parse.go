@@ -145,6 +145,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		c.Text = freeText(args[1:])
 	case argRequest:
 		return parseDobro(args, envs)
+	case argAudit:
+		return parseAudit(args)
 	case argPromote:
 		t, err := ticketArg(v, args)
 		if err != nil {
@@ -171,6 +173,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 			}
 			c.Component = comp
 		}
+	case argReport:
+		return parseReport(args, envs)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -106,6 +107,9 @@ type Tx interface {
 	// are names (EINVALID when empty): the core writes the release's
 	// EnvName(), so that a release without Env is found in DefaultEnv.
 	PutDeployed(d Deployed) error
+
+	// DueTx keeps the scheduler's due times (issue 16).
+	DueTx
 }
 
 // AuditFilter selects audit entries; zero fields match everything.
@@ -113,13 +117,17 @@ type AuditFilter struct {
 	Since  time.Time // entries at or after
 	Until  time.Time // entries before
 	Ticket string
+	// Actions keeps only the entries of these actions (a report reads the
+	// few it counts); none keeps every action.
+	Actions []Action
 }
 
 // Match reports whether e passes the filter.
 func (f AuditFilter) Match(e AuditEntry) bool {
 	return (f.Since.IsZero() || !e.Time.Before(f.Since)) &&
 		(f.Until.IsZero() || e.Time.Before(f.Until)) &&
-		(f.Ticket == "" || e.Ticket == f.Ticket)
+		(f.Ticket == "" || e.Ticket == f.Ticket) &&
+		(len(f.Actions) == 0 || slices.Contains(f.Actions, e.Action))
 }
 
 // InboxEvent is the persisted record of a received chat event, so that a
@@ -193,3 +201,53 @@ type Groups interface {
 // leads tells fn which. fn must change nothing unless the state it reads
 // still waits for what it brings.
 type HandIn func(ctx context.Context, fn func(tx Tx, leads bool) error) error
+
+// Scheduler ports (issue 16): the Service's clock, and the due times the
+// Store keeps with the releases they belong to (schedule.go fires them).
+
+// Clock is the Service's time: production uses the time package
+// (RealClock), tests a fake that they move forward themselves
+// (commands/clocktest), so that days pass in milliseconds.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Timer returns a channel that receives once d has passed, and a stop
+	// func that reports whether it stopped the timer before it fired.
+	Timer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// DueKind names what the Service does when a Due falls due.
+type DueKind string
+
+// Due is a time at which the Service acts on a release. It is written in
+// the transaction of the change that makes it due and deleted by the one
+// that makes it moot, so it never outlives its cause.
+type Due struct {
+	At      time.Time `json:"at"`
+	Kind    DueKind   `json:"kind"`
+	Release uint64    `json:"release"`
+	Guard   Guard     `json:"guard"`            // the release's State and Version when written
+	Repeat  int       `json:"repeat,omitempty"` // how many times it fired already
+}
+
+// Guard is what a release was when a Due was written about it: firing
+// checks it, so that a release moved on (also by a binary that knew nothing
+// of due times) is not acted on.
+type Guard struct {
+	State   State  `json:"state"`
+	Version uint64 `json:"version"`
+}
+
+// DueTx is the part of Tx that keeps due times. Implementations keep them
+// ordered by time so that each change costs O(log n).
+type DueTx interface {
+	// PutDue adds or replaces the record of (d.Release, d.Kind).
+	PutDue(d Due) error
+	// DeleteDue removes the record of (release, kind); missing is fine.
+	DeleteDue(release uint64, kind DueKind) error
+	// DueBefore returns up to max records (max <= 0: all) with At <= t,
+	// oldest first (ties: by kind, then release).
+	DueBefore(t time.Time, max int) ([]Due, error)
+	// NextDue returns the earliest record, if any.
+	NextDue() (Due, bool, error)
+}

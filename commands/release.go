@@ -95,6 +95,9 @@ func (r *cmdRun) dobro() error {
 			Button{Label: "Approve", Command: "accept " + r.s.ref(rel), Style: "primary"},
 			Button{Label: "Reject", Command: "reject " + r.s.ref(rel), Style: "danger"})
 	}
+	if err := r.remindApproval(rel, asked); err != nil {
+		return err
+	}
 	msg := say("%v%s is in the queue (#%d). ", TicketRef(rel), envVersion(rel), pos)
 	if asked == 0 {
 		msg = msg.plain("No approver is configured to ask: tell an admin.")

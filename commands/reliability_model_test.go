@@ -890,7 +890,8 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 }
 
 // checkReplies checks the effects of the whole sequence, in outbox order:
-// every command got exactly one answer, to the asker where they asked (a
+// every command got exactly one answer (a reply, or the audit file an
+// admin asked for), to the asker where they asked (a
 // hook's result may follow by DM to whoever ran it), and every effect comes
 // from a command or from a hook it ran.
 func (mr *modelRun) checkReplies(ctx context.Context) []string {
@@ -915,6 +916,8 @@ func (mr *modelRun) checkReplies(ctx context.Context) []string {
 		}
 		m := mr.asked[step]
 		switch {
+		case e.Kind == commands.EffectFile && e.Event == m.EventID:
+			replies[step]++ // audit by DM: the file is the answer
 		case e.Kind != commands.EffectReply:
 		case e.Event == m.EventID:
 			replies[step]++

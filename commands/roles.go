@@ -21,6 +21,8 @@ type prepared struct {
 	// expanded, for a verb that learns its environment in its transaction
 	// (promote).
 	envApprovers map[string][]string
+	report       Text  // report's answer (needReport)
+	reportErr    error // why it could not be computed
 }
 
 type roles struct {
@@ -35,12 +37,15 @@ type roles struct {
 }
 
 // prepare fetches what cmd needs before its transaction: the actor's roles
-// in every environment for a command that changes state, and what its
-// verb's Needs name.
+// in every environment for a command that changes state or that not
+// anyone may use (audit), and what its verb's Needs name.
 func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared {
 	var p prepared
 	spec, _ := lookup(cmd.Verb)
-	if !spec.Changes {
+	if spec.Needs&needReport != 0 {
+		p.report, p.reportErr = s.prepareReport(ctx, cmd)
+	}
+	if !spec.Changes && spec.Who == whoAnyone {
 		return p
 	}
 	// Environments share the top level's lists unless they override them:

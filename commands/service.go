@@ -52,6 +52,11 @@ type Service struct {
 
 	// inbox commits the messages of concurrent Receive calls together.
 	inbox GroupCommit[Message, received]
+
+	// clock is the Service's time (Config.Clock, or its fallback).
+	clock Clock
+	// sched is the scheduler's state (schedule.go).
+	sched scheduler
 }
 
 // Config is what a Service is built from: its ports (the Store, the
@@ -66,8 +71,16 @@ type Config struct {
 	Hooks     Hooks
 	Groups    Groups // nil: user-group IDs in the policy match nobody
 	Policy    Policy
-	Now       func() time.Time
+	Now       func() time.Time // Clock's fallback for now (see Clock)
 	Log       zerolog.Logger
+	// Clock is the Service's time and timers. Nil: Now wrapped, with the
+	// time package's timers; both nil: the real clock. Now stays this round
+	// so that the tests written before Clock need not change; new code
+	// sets Clock.
+	Clock Clock
+	// Reminders says when the Service follows up by itself (Schedule
+	// sends them); zero: no reminders.
+	Reminders Reminders
 	// Notify, if set, is called after a commit put effects in the outbox:
 	// the chat adapter's hook that wakes its sender.
 	Notify func()
@@ -112,8 +125,9 @@ type Config struct {
 // adapters it serves give what they contribute in c (Groups, Notify), so
 // nothing changes the Service once it is built.
 func NewService(c Config) *Service {
-	s := &Service{cfg: withEnvs(c), envNames: configuredEnvs(c.Policy)}
+	s := &Service{cfg: withEnvs(c), envNames: configuredEnvs(c.Policy), clock: clockOf(c)}
 	s.inbox.Commit = s.receive
+	s.sched.init()
 	return s
 }
 
@@ -155,12 +169,7 @@ const alertEvery = 10 * time.Minute
 // errDone stops an Update whose event was already processed.
 var errDone = errors.New("event already processed")
 
-func (s *Service) now() time.Time {
-	if s.cfg.Now != nil {
-		return s.cfg.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return s.clock.Now().UTC() }
 
 // Handle runs the command in m once: a message already processed is skipped.
 // What to tell whom is committed to the outbox; the returned error is only for

@@ -28,6 +28,7 @@ const (
 	VerbStatus  Verb = "status"
 	VerbHistory Verb = "history"
 	VerbLog     Verb = "log"
+	VerbAudit   Verb = "audit"
 	VerbHelp    Verb = "help"
 	VerbPromote Verb = "promote"
 	VerbWhere   Verb = "where"
@@ -63,6 +64,8 @@ const (
 	argRequest                              // dobro's: a ticket, a note, on a,b, no_need_admin
 	argPromote                              // a ticket, then to ENV (or in ENV) with environments
 	argOptionalComponent                    // at most one component
+	argAudit                                // audit's: format, since, until, ticket (parseAudit)
+	argReport                               // report's: an environment, a period (reportcmd.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -73,6 +76,7 @@ const (
 	needTicket    need = 1 << iota // the ticket from the tracker, and the approvers to ask
 	needAdmins                     // the admins, to ask one to claim the release
 	needApprovers                  // every environment's approvers and admins (promote)
+	needReport                     // the report, read from the audit log (reportcmd.go)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -156,6 +160,10 @@ func init() {
 			Syntax: "history [TICKET]", Describe: "the ticket's releases, or the most recent releases"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
+		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
+			Syntax: auditSyntax, Describe: "the audit log as a file, FORMAT csv (the default) or jsonl, TIME RFC 3339 or a date: sent in your DM with the bot, written to a file in the console"},
+		{Verb: VerbReport, Args: argReport, Who: whoAnyone, Needs: needReport, Run: (*cmdRun).report,
+			Syntax: "report [ENV] [last 30d or since DATE [until DATE]]", Describe: "the DORA figures per environment (deploys, lead time, change failure rate, time to restore) next to the period before; last 30d by default (docs/reports.md)"},
 		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
 			Syntax: "help", Describe: "this list"},
 	}
@@ -237,6 +245,8 @@ type Command struct {
 	// configured (ParseIn), empty when not named.
 	Env   string
 	Build string
+	// Export is what audit asks for (parseAudit); nil for other verbs.
+	Export *AuditExport
 }
 
 // Changes reports whether the command may change state (and so is audited
@@ -249,6 +259,8 @@ func (c Command) String() string {
 	parts := []string{string(c.Verb)}
 	spec, _ := lookup(c.Verb)
 	switch spec.Args {
+	case argAudit:
+		return auditString(c.Export)
 	case argComponent, argComponentReason:
 		parts = append(parts, c.Component)
 	case argOptionalComponent:

@@ -2,7 +2,7 @@ package commands
 
 // The sources an audit entry's Via names: where the action came from.
 const (
-	SourceSlack     = "slack"     // a mention, a DM or a button in Slack
+	SourceSlack     = "slack"     // a mention, a DM, a button or a slash command in Slack
 	SourceConsole   = "console"   // dobrobot console
 	SourceCI        = "ci"        // a CI pipeline
 	SourceScheduler = "scheduler" // a scheduled job
@@ -16,11 +16,11 @@ const (
 const ActionOperator Action = "operator"
 
 // AuditSourceOf returns the audit source of a message that came via v: slack
-// for a mention, a DM or a button, console for the console, and "" for a
+// for a mention, a DM, a button or a slash command, console for the console, and "" for a
 // way it does not know. It is the one place that maps one to the other.
 func AuditSourceOf(v Via) string {
 	switch v {
-	case ViaMention, ViaDM, ViaButton:
+	case ViaMention, ViaDM, ViaButton, ViaSlash:
 		return SourceSlack
 	case ViaConsole:
 		return SourceConsole

@@ -139,7 +139,7 @@ func TestAuditEntriesRecordVia(t *testing.T) {
 // TestAuditSourceOf maps each way a message arrives to its audit source.
 func TestAuditSourceOf(t *testing.T) {
 	for via, want := range map[commands.Via]string{
-		commands.ViaMention: "slack", commands.ViaDM: "slack", commands.ViaButton: "slack",
+		commands.ViaMention: "slack", commands.ViaDM: "slack", commands.ViaButton: "slack", commands.ViaSlash: "slack",
 		commands.ViaConsole: "console", "": "",
 	} {
 		if got := commands.AuditSourceOf(via); got != want {

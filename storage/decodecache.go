@@ -81,6 +81,10 @@ func cloneEffect(e commands.Effect) commands.Effect {
 		r := cloneRelease(*e.Release)
 		e.Release = &r
 	}
+	if e.Export != nil {
+		x := *e.Export // no field of it refers to memory
+		e.Export = &x
+	}
 	return e
 }
 

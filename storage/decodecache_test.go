@@ -65,7 +65,7 @@ func TestReleaseCache(t *testing.T) {
 // TestCloneEffectFields fails when Effect, Span or Button gain a field that
 // refers to shared memory that cloneEffect does not copy.
 func TestCloneEffectFields(t *testing.T) {
-	copied := map[string]bool{"Release": true, "Text": true, "Buttons": true}
+	copied := map[string]bool{"Release": true, "Text": true, "Buttons": true, "Export": true}
 	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Effect](), reflect.TypeFor[commands.Span](), reflect.TypeFor[commands.Button]()} {
 		for f := range typ.Fields() {
 			switch f.Type.Kind() {

@@ -13,7 +13,8 @@ import (
 // without reflection. A queue reply is a few hundred spans, and
 // encoding/json walking each Span's fields by reflection was the largest
 // part of writing a reply to the outbox in a burst. The release of a card
-// is left to encoding/json: it is one struct, not hundreds.
+// and an audit command's export are left to encoding/json: each is one
+// struct, not hundreds.
 func encodeEffect(e commands.Effect) ([]byte, error) {
 	b := make([]byte, 0, 128+48*len(e.Text))
 	b = append(b, `{"id":`...)
@@ -66,6 +67,15 @@ func encodeEffect(e commands.Effect) ([]byte, error) {
 			b = append(b, '}')
 		}
 		b = append(b, ']')
+	}
+	if e.Export != nil {
+		// An audit command's file: rare, and one small struct.
+		x, err := json.Marshal(e.Export)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"export":`...)
+		b = append(b, x...)
 	}
 	return append(b, '}'), nil
 }

@@ -81,6 +81,7 @@ func everyField() commands.Effect {
 	fill(reflect.ValueOf(&e.Buttons[0]).Elem())
 	e.ID = 42
 	e.Release = &commands.Release{ID: 1}
+	e.Export = &commands.AuditExport{Format: "jsonl", Since: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Ticket: "PAY-1"}
 	for i := range reflect.TypeFor[commands.Effect]().NumField() {
 		switch f := reflect.TypeFor[commands.Effect]().Field(i); f.Type.Kind() {
 		case reflect.String, reflect.Uint64, reflect.Slice, reflect.Pointer:
@@ -112,6 +113,9 @@ func randomEffect(rng *rand.Rand) commands.Effect {
 	}
 	if rng.IntN(4) == 0 {
 		e.Release = &commands.Release{ID: rng.Uint64(), Ticket: str(), Note: str()}
+	}
+	if rng.IntN(8) == 0 {
+		e.Export = &commands.AuditExport{Format: str(), Ticket: str()}
 	}
 	return e
 }

@@ -26,7 +26,7 @@ var _ commands.Store = (*DB)(nil)
 // SchemaVersion is the version of the bucket layout this package writes. A
 // file with a lower version is migrated when opened read-write; a file with a
 // higher one is refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] upgrades a file from schema version i+1 to i+2, inside the
 // transaction that then records the new version. Append, never edit.
@@ -52,6 +52,8 @@ var migrations = []func(*bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketDeployed)
 		return err
 	},
+	// 3 → 4: the scheduler's due times (issue 16): two new, empty buckets.
+	migrateDue,
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -92,6 +94,7 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketReleases, bucketOpen, bucketTickets, bucketLocks,
 	bucketAudit, bucketInbox, bucketPending, bucketOutbox, bucketDeployed,
+	bucketDue, bucketDueIndex,
 }
 
 // Options tunes Open. The zero value is what dobrobot run uses.
@@ -500,6 +503,9 @@ func (db *DB) Audit(ctx context.Context, f commands.AuditFilter, fn func(command
 			if read += len(k) + len(v); read >= dropEvery {
 				db.dropMapped(t.(*tx).btx.Size())
 				read = 0
+			}
+			if outsideFilter(f, v) {
+				continue
 			}
 			var e commands.AuditEntry
 			if err := decodeAudit(v, &e); err != nil {

@@ -140,7 +140,7 @@ func TestNewFile(t *testing.T) {
 	if got, want := schema, fmt.Sprint(storage.SchemaVersion); got != want {
 		t.Errorf("meta/schema = %q, want %q", got, want)
 	}
-	want := []string{"audit", "deployed", "inbox", "inbox_pending", "locks", "meta", "open", "outbox", "releases", "tickets"}
+	want := []string{"audit", "deployed", "due", "due_index", "inbox", "inbox_pending", "locks", "meta", "open", "outbox", "releases", "tickets"}
 	if diff := cmp.Diff(want, buckets); diff != "" {
 		t.Errorf("buckets (-want +got):\n%s", diff)
 	}

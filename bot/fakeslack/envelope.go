@@ -201,9 +201,8 @@ func ClickOn(user string, b Button) Click {
 // for c.
 func (s *Server) ClickEnvelope(c Click) Envelope {
 	s.mu.Lock()
-	s.nextTrig++
 	if c.TriggerID == "" {
-		c.TriggerID = fmt.Sprintf("%d.%d.fake%08x", 1000+s.nextTrig, s.tsSec, s.nextTrig)
+		c.TriggerID = s.newTriggerLocked(c.User) // good for views.open for 3 s
 	}
 	if c.ActionTS == "" {
 		c.ActionTS = s.nextTSLocked()

@@ -129,6 +129,25 @@ type Server struct {
 	retry     *retryPolicy
 	closed    bool
 	bg        sync.WaitGroup
+
+	// The clock the fake judges Slack's 3 s windows by (SetClock, Advance):
+	// trigger expiry and late acks.
+	clock  func() time.Time
+	offset time.Duration
+
+	// Interactivity state (views.go).
+	triggers map[string]*trigger // trigger_id → who it was issued to, and when
+	sentAt   map[string]sentEnv  // envelope ID → its type and when it was sent, by the clock
+	views    []*View
+	homes    map[string]*View // user → published App Home
+	publish  []Publish
+	nextView int
+
+	// Files upload v2 state (files.go).
+	uploads     map[string]*Upload // file ID → upload
+	uploadOrder []string
+	keepBytes   bool
+	nextFile    int
 }
 
 // New starts a fake Slack on 127.0.0.1 and closes it when t ends. Errors the
@@ -156,10 +175,17 @@ func start(t testing.TB) *Server {
 		tickets:   map[string]bool{},
 		conns:     map[int]*conn{},
 		pingEvery: 2 * time.Second,
+		clock:     time.Now,
+		triggers:  map[string]*trigger{},
+		sentAt:    map[string]sentEnv{},
+		homes:     map[string]*View{},
+		uploads:   map[string]*Upload{},
+		keepBytes: true,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("/link/", s.serveSocket)
+	mux.HandleFunc("/upload/{file}", s.serveUpload)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL + "/api/"
 	return s
@@ -550,6 +576,14 @@ func (s *Server) methodLocked(method string, args url.Values) apiResult {
 		return ok(map[string]any{"users": slices.Clone(members)})
 	case "conversations.members":
 		return s.membersLocked(args)
+	case "views.open":
+		return s.viewsOpenLocked(args)
+	case "views.publish":
+		return s.viewsPublishLocked(args)
+	case "files.getUploadURLExternal":
+		return s.uploadURLLocked(args)
+	case "files.completeUploadExternal":
+		return s.completeUploadLocked(args)
 	case "users.info":
 		id := args.Get("user")
 		name, found := s.users[id]

@@ -53,6 +53,11 @@ type Ack struct {
 	Payload    json.RawMessage
 	Time       time.Time
 	Conn       int
+	// Late is set on the ack of a slash command or an interaction that
+	// came more than 3 s after its envelope was sent, by the fake's clock
+	// (SetClock, Advance): Slack has then told the user that the app did
+	// not respond, and ignores the ack's payload.
+	Late bool
 }
 
 type conn struct {
@@ -175,7 +180,8 @@ func (s *Server) readLoop(c *conn) {
 			s.mu.Unlock()
 			return // the deferred close drops the socket
 		}
-		s.acks = append(s.acks, Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Time: now, Conn: c.id})
+		late := s.checkAckLocked(a.EnvelopeID, a.Payload)
+		s.acks = append(s.acks, Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Time: now, Conn: c.id, Late: late})
 		s.changedLocked()
 		s.mu.Unlock()
 	}
@@ -287,6 +293,8 @@ func (s *Server) send(env Envelope, retry bool) (Envelope, error) {
 	if env.EnvelopeID == "" {
 		env.EnvelopeID = s.newEnvelopeIDLocked()
 	}
+	// Noted before it is written: the app may ack before the write returns.
+	s.sentAt[env.EnvelopeID] = sentEnv{typ: env.Type, kind: interactionType(env), at: s.nowLocked()}
 	var live []*conn
 	for _, c := range s.conns {
 		if c.helloed && (!c.draining || s.toDraining) {

@@ -25,6 +25,7 @@ type CLI struct {
 	Run     RunCmd     `cmd:"" help:"Run the Slack bot (Socket Mode)."`
 	Console ConsoleCmd `cmd:"" help:"Run the bot in this terminal: type what you would write after @dobrobot. With no config, a demo."`
 	Audit   AuditCmd   `cmd:"" help:"Export or verify the audit log."`
+	Report  ReportCmd  `cmd:"" help:"Print the DORA report (deploys, lead time, change failure rate, time to restore) from the audit log."`
 	Backup  BackupCmd  `cmd:"" help:"Write a consistent copy of the database."`
 	Conf    ConfCmd    `cmd:"" name:"config" help:"Check the configuration."`
 	Version VersionCmd `cmd:"" help:"Print the version."`

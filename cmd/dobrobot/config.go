@@ -32,6 +32,7 @@ type Config struct {
 	// production, from the top level (docs/configuration.md).
 	Environments       []EnvironmentConfig `yaml:"environments"`
 	DefaultEnvironment string              `yaml:"default_environment"`
+	Reminders          RemindersConfig     `yaml:"reminders"`
 
 	path string
 	envs []resolvedEnv // Environments with the top level merged in, at load
@@ -313,6 +314,7 @@ func (c *Config) validate() error {
 	}
 	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
 	problems = append(problems, c.validateEnvs()...)
+	problems = append(problems, c.Reminders.problems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())

@@ -159,8 +159,8 @@ func replayDoc(t *testing.T, a *app, c *Config, w walkthrough) {
 		for i := range cfg.Policy.Envs {
 			cfg.Policy.Envs[i].Hooks = harmless
 		}
-		cfg.Now = func() time.Time { return time.Now().Add(offset) }
-		con := &bot.Console{Store: db, In: strings.NewReader(strings.Join(lines, "\n") + "\n"), Out: &out, Names: c.Users, Log: a.log, Now: cfg.Now}
+		cfg.Clock = shiftedClock(offset)
+		con := &bot.Console{Store: db, In: strings.NewReader(strings.Join(lines, "\n") + "\n"), Out: &out, Names: c.Users, Log: a.log, Now: cfg.Clock.Now}
 		cfg.Notify = con.Notify
 		cfg.Groups = bot.ConsoleGroups{}
 		con.Service = commands.NewService(cfg)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dobrobot/dobrobot/commands"
 )
 
 // walkthrough is the README's console walkthrough, read back: the lines a
@@ -70,6 +72,16 @@ func parseTalk(t *testing.T, block string, users map[string]string) walkthrough 
 	return w
 }
 
+// shiftedClock is the real clock, d ahead: hooks and timers run in real
+// time, and the Service sees a later now.
+type shiftedClock time.Duration
+
+func (d shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(d)) }
+
+func (d shiftedClock) Timer(t time.Duration) (<-chan time.Time, func() bool) {
+	return commands.RealClock().Timer(t)
+}
+
 // TestReadmeWalkthrough types the README's console walkthrough into the
 // demo console, with its real hooks, and checks that every output line the
 // README shows is printed, in that order. A comment line in the walkthrough
@@ -96,7 +108,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	for i, lines := range w.sessions {
 		ctx := context.Background()
 		if i > 0 {
-			ctx = context.WithValue(ctx, clockKey{}, func() time.Time { return time.Now().Add(bake) })
+			ctx = context.WithValue(ctx, clockKey{}, commands.Clock(shiftedClock(bake)))
 		}
 		var stdout, stderr bytes.Buffer
 		code := Main(ctx, []string{"--log-level", "warn", "console", "--db", db}, strings.NewReader(strings.Join(lines, "\n")+"\n"), &stdout, &stderr, lookupIn(nil))

@@ -121,6 +121,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	b := &bot.Slack{
 		AppToken: s.c.Slack.AppToken, BotToken: s.c.Slack.BotToken, APIURL: s.c.Slack.APIURL, Connections: s.c.Slack.Connections,
 		Channel: s.c.Slack.Channel, Store: s.store, Log: log,
+		Export: exporter(s.store), // an admin's audit command: what dobrobot audit export writes
 	}
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {
@@ -153,7 +154,11 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	// Only the leader posts checkpoints: at the start of each term, then daily.
 	stopCheckpoints := postCheckpoints(ctx, svc, log, checkpointEvery)
 	stopPickup := s.pickUp(ctx, svc, log)
+	// Due times fire while this instance serves: on PostgreSQL, only
+	// inside the leader's term, which ctx is.
+	stopSchedule := runSchedule(ctx, svc)
 	runErr := b.Run(ctx)
+	stopSchedule()
 	stopPickup()
 	stopCheckpoints()
 	lost := errors.Is(context.Cause(ctx), postgres.ErrLost)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -55,20 +56,31 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	cfg.Now = consoleClock(ctx)
+	if clk := consoleClock(ctx); clk != nil {
+		cfg.Clock = clk
+	}
 	if cmd.AsOperator {
-		if err := recordOperator(ctx, db, consoleUser(c), cfg.Now()); err != nil {
+		if err := recordOperator(ctx, db, consoleUser(c), cfg.Clock.Now()); err != nil {
 			return err
 		}
 	}
 	con := &bot.Console{
 		Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
-		Prompt: isTerminal(a.stdin), Log: a.log, Now: cfg.Now,
+		Prompt: isTerminal(a.stdin), Log: a.log, Export: exporter(db), Now: cfg.Clock.Now,
 	}
 	cfg.Notify = con.Notify
 	cfg.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members
 	cfg.HookContext = ctx            // an interrupt kills running hooks' process groups
-	con.Service = commands.NewService(cfg)
+	svc := commands.NewService(cfg)
+	con.Service = svc
+	// The scheduler runs while the console waits for input: a reminder
+	// that falls due is printed as it comes (reminders.approval: 2s). Not
+	// on a run configuration's database (--as-operator): its reminders
+	// are for Slack, and the bot sends the overdue ones once it is back.
+	if !(c.isRunConfig() && samePath(path, dbPath(c))) {
+		stopSchedule := runSchedule(ctx, svc)
+		defer stopSchedule()
+	}
 	return con.Run(ctx)
 }
 
@@ -97,6 +109,14 @@ func isTerminal(r any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exporter is what the bot and the console write an admin's audit command
+// with: the bytes dobrobot audit export writes.
+func exporter(s commands.Store) bot.Exporter {
+	return func(ctx context.Context, f commands.AuditFilter, format string, w io.Writer) error {
+		return audit.Export(ctx, s, f, format, w)
+	}
 }
 
 // AuditExportCmd streams the audit log.

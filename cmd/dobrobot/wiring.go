@@ -39,9 +39,10 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Commenter: tr.comments,
 		Hooks:     hooks,
 		Policy:    policy,
-		Now:       time.Now,
+		Clock:     commands.RealClock(),
 		Log:       a.log,
 		CommentOn: commentOn,
+		Reminders: c.Reminders.core(),
 	}, nil
 }
 

@@ -56,6 +56,7 @@ type worldOptions struct {
 	hookSleep time.Duration // how long each hook runs
 	http      bool          // turn on http.listen (127.0.0.1:0)
 	cancel    bool          // configure a cancel hook too
+	extra     string        // more configuration YAML, appended
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -101,6 +102,7 @@ hooks:
 	if o.http {
 		cfg += "http: {listen: \"127.0.0.1:0\"}\n"
 	}
+	cfg += o.extra
 	for name, body := range map[string]string{"tickets.yaml": crashTickets, "dobrobot.yaml": cfg} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)

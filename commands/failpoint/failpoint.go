@@ -36,13 +36,21 @@ const (
 	// AfterHookExitBeforeResultCommit: a hook has ended and its result is
 	// not recorded yet.
 	AfterHookExitBeforeResultCommit = "after_hook_exit_before_result_commit"
+
+	// BeforeDueCommit: the scheduler's firing transaction has written its
+	// reminders and the next due times and is about to commit (nothing of
+	// it stays: the restart fires them again).
+	BeforeDueCommit = "before_due_commit"
+	// AfterDueCommitBeforeOutboxSend: a firing is committed, its reminders
+	// are in the outbox and the sender has not been woken.
+	AfterDueCommitBeforeOutboxSend = "after_due_commit_before_outbox_send"
 )
 
 // Names lists every failpoint above.
 var Names = []string{
 	AfterInboxCommitBeforeAck, BeforeTransitionCommit, AfterTransitionCommitBeforeOutboxSend,
 	AfterDeployIntentCommitBeforeSpawn, AfterFinishIntentCommitBeforeSpawn, HookRunning,
-	AfterHookExitBeforeResultCommit,
+	AfterHookExitBeforeResultCommit, BeforeDueCommit, AfterDueCommitBeforeOutboxSend,
 }
 
 // Enabled reports whether this binary was built with the failpoints tag.

@@ -22,7 +22,7 @@ var _ commands.Store = (*DB)(nil)
 
 // SchemaVersion is the version of the table layout this package writes. A
 // schema with a lower version is migrated by Open; a higher one is refused.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // DefaultSchema is the schema that holds the tables when Options.Schema is empty.
 const DefaultSchema = "dobrobot"

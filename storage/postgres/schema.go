@@ -126,6 +126,8 @@ CREATE TABLE {s}.deployed (
 	PRIMARY KEY (env, component)
 );
 `,
+	// 5: the scheduler's due times (issue 16), see due.go.
+	migrateDue,
 }
 
 // auditColumns are the audit table's columns that scanAudit reads, in its

@@ -87,6 +87,10 @@ func testAuditFilter(t *testing.T, s commands.Store, _ func() commands.Store) {
 		{"ticket and since", commands.AuditFilter{Ticket: "PAY-1", Since: at(1)}, []uint64{2, 4}},
 		{"no match", commands.AuditFilter{Ticket: "PAY-3"}, []uint64{}},
 		{"empty window", commands.AuditFilter{Since: at(300)}, []uint64{}},
+		{"actions", commands.AuditFilter{Actions: []commands.Action{commands.ActionRequest, commands.ActionLock}}, []uint64{1, 3, 5}},
+		{"actions and window", commands.AuditFilter{Since: at(60), Until: at(240), Actions: []commands.Action{commands.ActionRequest, commands.ActionStart}}, []uint64{3, 4}},
+		{"actions and ticket", commands.AuditFilter{Ticket: "PAY-1", Actions: []commands.Action{commands.ActionAccept}}, []uint64{2}},
+		{"an action never written", commands.AuditFilter{Actions: []commands.Action{commands.ActionFinish}}, []uint64{}},
 	} {
 		got := []uint64{}
 		for _, e := range audit(t, s, tc.f) {

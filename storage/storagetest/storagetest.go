@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		{"Locks", testLocks},
 		{"AuditChain", testAuditChain},
 		{"AuditFilter", testAuditFilter},
+		{"Report", testReport},
 		{"FailedUpdateLeavesNothing", testAtomicity},
 		{"Context", testContext},
 		{"ViewIsReadOnly", testViewReadOnly},
@@ -41,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"OpenReleasesOfEveryEnvironment", testOpenReleases},
 		{"FreezesByEnvironment", testFreezesByEnv},
 		{"Deployed", testDeployed},
+		{"Due", testDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// lockedBuffer is a bytes.Buffer the console's printer and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestConsoleShowsReminder: with reminders.approval: 1s, a console that
+// waits for input prints the approval reminder as it falls due, once
+// (repeat is off), and the audit log records it as dobrobot's.
+func TestConsoleShowsReminder(t *testing.T) {
+	cfg, db := consoleConfig(t, "reminders: {approval: 1s}\n")
+	in, feed := io.Pipe()
+	var out, errs lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(context.Background(), []string{"--log-level", "warn", "--config", cfg, "console"}, in, &out, &errs, lookupIn(nil))
+	}()
+	if _, err := io.WriteString(feed, "dobro PAY-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	const reminder = "✉ DM to U0APPROVER: ⏰ Reminder: @me still asks for dobro on PAY-1 — Checkout"
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), reminder) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // waiting for it to come, not proving its absence
+	}
+	feed.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("console: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	if got := strings.Count(out.String(), "Reminder:"); got != 1 {
+		t.Errorf("the console printed %d reminders, want 1:\n%s", got, out.String())
+	}
+	want := []string{"request PAY-1 U00CONSOLE", "remind PAY-1 dobrobot"}
+	if diff := cmp.Diff(want, exported(t, db)); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+}
+
+// TestRemindersConfig: durations as short as 1s are taken; shorter ones
+// are refused with the key named; absent means off.
+func TestRemindersConfig(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		wantErr string
+		want    RemindersConfig
+	}{
+		{"", "", RemindersConfig{}},
+		{"reminders: {approval: 2h, repeat: 1h}\n", "", RemindersConfig{Approval: Duration(2 * time.Hour), Repeat: Duration(time.Hour)}},
+		{"reminders: {approval: 1s}\n", "", RemindersConfig{Approval: Duration(time.Second)}},
+		{"reminders: {approval: 10ms}\n", "reminders.approval is 10ms: use at least 1s", RemindersConfig{}},
+		{"reminders: {approval: 1h, repeat: 1ns}\n", "reminders.repeat is 1ns", RemindersConfig{}},
+		{"reminders: {approval: soon}\n", `"soon" is not a duration`, RemindersConfig{}},
+		{"reminders: {claim: 15m}\n", "field claim not found", RemindersConfig{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.yaml, func(t *testing.T) {
+			c, err := parseConfig([]byte("components: [backend]\n"+tt.yaml), lookupIn(nil))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.Reminders); diff != "" {
+				t.Errorf("reminders (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,390 @@
+package commands
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The DORA figures (issue 18), computed from the audit log alone by a
+// ReportBuilder fed entries in seq order: the same code serves the report
+// verb, dobrobot report and, later, /metrics. docs/reports.md defines each
+// figure exactly as computed here.
+
+// Period is a span of time [Since, Until).
+type Period struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+}
+
+// Contains reports whether t is in p.
+func (p Period) Contains(t time.Time) bool { return !t.Before(p.Since) && t.Before(p.Until) }
+
+// Previous returns the period of the same length that ends where p starts.
+func (p Period) Previous() Period {
+	return Period{Since: p.Since.Add(-p.Until.Sub(p.Since)), Until: p.Since}
+}
+
+// LeadLookback is how far before the previous period a report reads the
+// audit log, to find the requests of the releases done in its periods: a
+// release requested longer ago than that has no known lead time.
+const LeadLookback = 30 * 24 * time.Hour
+
+// ReadFrom returns the first moment whose entries a report of p needs.
+func (p Period) ReadFrom() time.Time { return p.Previous().Since.Add(-LeadLookback) }
+
+// Figures are the four keys of one environment over one period.
+type Figures struct {
+	Period Period `json:"period"`
+	// Deploys is the number of releases done in the period; PerBucket
+	// splits them by Bucket from Period.Since (the last bucket may be
+	// shorter).
+	Deploys   int           `json:"deploys"`
+	Bucket    time.Duration `json:"bucket"`
+	PerBucket []int         `json:"per_bucket"`
+	Lead      Durations     `json:"lead_time"`
+	// LeadUnknown counts releases done in the period whose request is
+	// older than what was read: they are not in Lead.
+	LeadUnknown int `json:"lead_time_unknown"`
+	// Ended counts the releases whose deployment ended in the period: done,
+	// or cancelled after dep start. Failed counts those of them that
+	// failed (StartFailed, HookFailed, Cancelled: one release may count in
+	// several; RolledBack is among Cancelled).
+	Ended       int `json:"ended"`
+	Failed      int `json:"failed"`
+	StartFailed int `json:"start_failed"`
+	HookFailed  int `json:"hook_failed"`
+	Cancelled   int `json:"cancelled_after_start"`
+	RolledBack  int `json:"rolled_back"`
+	// Restore holds the time to restore of each failure of the period
+	// restored before the period ends; Unrestored counts the others.
+	Restore    Durations `json:"time_to_restore"`
+	Unrestored int       `json:"unrestored"`
+}
+
+// FailureRate returns Failed / Ended, and false when nothing ended.
+func (f Figures) FailureRate() (float64, bool) {
+	if f.Ended == 0 {
+		return 0, false
+	}
+	return float64(f.Failed) / float64(f.Ended), true
+}
+
+// PerWeek returns the deploys per 7 days of the period.
+func (f Figures) PerWeek() float64 {
+	d := f.Period.Until.Sub(f.Period.Since)
+	if d <= 0 {
+		return 0
+	}
+	return float64(f.Deploys) * float64(7*24*time.Hour) / float64(d)
+}
+
+// Durations summarises a set of durations: how many, the median and the
+// 90th percentile by nearest rank (an observed value each; zero when N is 0).
+type Durations struct {
+	N   int           `json:"n"`
+	P50 time.Duration `json:"p50"`
+	P90 time.Duration `json:"p90"`
+}
+
+// summarise returns the Durations of ds, which it sorts.
+func summarise(ds []time.Duration) Durations {
+	if len(ds) == 0 {
+		return Durations{}
+	}
+	slices.Sort(ds)
+	return Durations{N: len(ds), P50: nearestRank(ds, 50), P90: nearestRank(ds, 90)}
+}
+
+// nearestRank is the p-th percentile of sorted ds: the value at rank
+// ceil(p/100 × n), counted from 1.
+func nearestRank(ds []time.Duration, p int) time.Duration {
+	rank := (p*len(ds) + 99) / 100
+	return ds[max(rank, 1)-1]
+}
+
+// EnvReport is one environment's figures for a period and the one before it.
+type EnvReport struct {
+	Env      string  `json:"env"`
+	Current  Figures `json:"current"`
+	Previous Figures `json:"previous"`
+}
+
+// Report is the DORA report of every environment seen, by name.
+type Report struct {
+	Period Period      `json:"period"`
+	Envs   []EnvReport `json:"envs"`
+}
+
+// ReportBuilder computes a Report from audit entries given in seq order
+// (Add), as read from Period.ReadFrom() to the period's end; entries outside
+// that span are harmless. Its memory holds the releases still open, the
+// failures not yet restored and the durations of the two periods: not the
+// log.
+type ReportBuilder struct {
+	period, prev Period
+	only         string // the one environment to report, "" for all
+	rels         map[relKey]*relTrack
+	envs         map[string]*envTrack
+}
+
+type relKey struct{ ticket, env string }
+
+// relTrack is what the builder knows of one release so far.
+type relTrack struct {
+	requested  time.Time // zero: its request was not read
+	comps      []string
+	failedAt   time.Time // its first failure, zero while none
+	startFail  bool
+	hookFail   bool
+	cancelled  bool
+	rolledBack bool
+}
+
+// envTrack accumulates one environment's figures.
+type envTrack struct {
+	figs    [2]Figures // current, previous
+	lead    [2][]time.Duration
+	restore [2][]time.Duration
+	pending []*failure // failures not yet restored, oldest first
+}
+
+// failure is a failed release waiting for every one of its components to be
+// deployed again in its environment.
+type failure struct {
+	at    time.Time
+	left  []string // components not yet deployed since
+	which int      // the period it counts in: 0 current, 1 previous
+}
+
+// NewReportBuilder returns a builder of the report of period p (and of the
+// period before it), for environment env or, with env "", every
+// environment the entries name. bucket is the sparkline's step.
+func NewReportBuilder(p Period, env string) *ReportBuilder {
+	return &ReportBuilder{period: p, prev: p.Previous(), only: env, rels: map[relKey]*relTrack{}, envs: map[string]*envTrack{}}
+}
+
+// Bucket returns the sparkline step of a period: a day for one shorter than
+// 28 days, else a week.
+func Bucket(p Period) time.Duration {
+	if p.Until.Sub(p.Since) < 28*24*time.Hour {
+		return 24 * time.Hour
+	}
+	return 7 * 24 * time.Hour
+}
+
+// which returns the period t is in: 0 current, 1 previous, -1 neither.
+func (b *ReportBuilder) which(t time.Time) int {
+	switch {
+	case b.period.Contains(t):
+		return 0
+	case b.prev.Contains(t):
+		return 1
+	}
+	return -1
+}
+
+func (b *ReportBuilder) env(name string) *envTrack {
+	et := b.envs[name]
+	if et == nil {
+		et = &envTrack{}
+		for i, p := range []Period{b.period, b.prev} {
+			step := Bucket(p)
+			n := int((p.Until.Sub(p.Since) + step - 1) / step)
+			et.figs[i] = Figures{Period: p, Bucket: step, PerBucket: make([]int, n)}
+		}
+		b.envs[name] = et
+	}
+	return et
+}
+
+// ReportActions are the actions a report counts; Add ignores every other,
+// so that its figures are the same whether the store filters by action
+// (ComputeReport asks it to: the walk then skips the others undecoded) or
+// not (the admin socket's export).
+var ReportActions = []Action{ActionRequest, ActionStart, ActionFail, ActionHookFailed, ActionFinish, ActionCancel, ActionReject}
+
+// Add feeds the next audit entry.
+func (b *ReportBuilder) Add(e AuditEntry) {
+	if e.Ticket == "" || !slices.Contains(ReportActions, e.Action) {
+		return
+	}
+	env := e.Env
+	if env == "" {
+		env = DefaultEnv
+	}
+	if b.only != "" && env != b.only {
+		return
+	}
+	if b.which(e.Time) >= 0 {
+		b.env(env) // an environment active in either period is reported, even with nothing done
+	}
+	k := relKey{e.Ticket, env}
+	rel := b.rels[k]
+	switch {
+	case e.Action == ActionRequest:
+		rel = &relTrack{requested: e.Time, comps: listAfter(e.Detail, "components: ")}
+		b.rels[k] = rel
+		return
+	case rel == nil && !e.From.Open():
+		return // after its end (a cancel hook's result, an unlock), or before the read
+	case rel == nil:
+		rel = &relTrack{}
+		b.rels[k] = rel
+	}
+	switch e.Action {
+	case ActionStart:
+		if len(rel.comps) == 0 {
+			rel.comps = listAfter(e.Detail, "locks: ")
+		}
+	case ActionFail:
+		rel.startFail = true
+		b.failed(env, rel, e.Time)
+	case ActionHookFailed:
+		rel.hookFail = true
+		b.failed(env, rel, e.Time)
+	case ActionFinish:
+		b.done(env, rel, e.Time)
+		delete(b.rels, k)
+	case ActionCancel:
+		if e.From.HoldsLocks() {
+			rel.cancelled = true
+			rel.rolledBack = strings.Contains(e.Detail, cancelHookWords)
+			b.failed(env, rel, e.Time)
+			b.ended(env, rel, e.Time)
+		}
+		delete(b.rels, k)
+	case ActionReject:
+		delete(b.rels, k)
+	}
+}
+
+// listAfter reads the comma-separated list that follows prefix at the start
+// of an audit detail, up to its first "; ".
+func listAfter(detail, prefix string) []string {
+	rest, ok := strings.CutPrefix(detail, prefix)
+	if !ok {
+		return nil
+	}
+	rest, _, _ = strings.Cut(rest, "; ")
+	var out []string
+	for _, c := range strings.Split(rest, ",") {
+		if c = strings.TrimSpace(c); c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// failed records rel's first failure, at t: from then on its environment
+// waits for each of its components to be deployed again.
+func (b *ReportBuilder) failed(env string, rel *relTrack, t time.Time) {
+	if !rel.failedAt.IsZero() {
+		return
+	}
+	rel.failedAt = t
+	w := b.which(t)
+	if w < 0 {
+		return
+	}
+	et := b.env(env)
+	et.pending = append(et.pending, &failure{at: t, left: slices.Clone(rel.comps), which: w})
+}
+
+// ended counts rel's deployment as ended at t, failed or not.
+func (b *ReportBuilder) ended(env string, rel *relTrack, t time.Time) {
+	w := b.which(t)
+	if w < 0 {
+		return
+	}
+	f := &b.env(env).figs[w]
+	f.Ended++
+	if rel.failedAt.IsZero() {
+		return
+	}
+	f.Failed++
+	if rel.startFail {
+		f.StartFailed++
+	}
+	if rel.hookFail {
+		f.HookFailed++
+	}
+	if rel.cancelled {
+		f.Cancelled++
+	}
+	if rel.rolledBack {
+		f.RolledBack++
+	}
+}
+
+// done records rel as done at t: a deploy, its lead time, the end of its
+// deployment, and the restore of the failures its components wait for.
+func (b *ReportBuilder) done(env string, rel *relTrack, t time.Time) {
+	b.ended(env, rel, t)
+	et := b.envs[env]
+	if w := b.which(t); w >= 0 {
+		et = b.env(env)
+		f := &et.figs[w]
+		f.Deploys++
+		if i := int(t.Sub(f.Period.Since) / f.Bucket); i < len(f.PerBucket) {
+			f.PerBucket[i]++
+		}
+		if rel.requested.IsZero() {
+			f.LeadUnknown++
+		} else {
+			et.lead[w] = append(et.lead[w], t.Sub(rel.requested))
+		}
+	}
+	if et == nil {
+		return
+	}
+	kept := et.pending[:0]
+	for _, fl := range et.pending {
+		if t.Before(fl.at) {
+			kept = append(kept, fl)
+			continue
+		}
+		// A failure of a release without components waits for any
+		// release done in the environment; one with components for each
+		// of them to be done again.
+		fl.left = slices.DeleteFunc(fl.left, func(c string) bool { return slices.Contains(rel.comps, c) })
+		if len(fl.left) > 0 {
+			kept = append(kept, fl)
+			continue
+		}
+		if w := []Period{b.period, b.prev}[fl.which]; t.Before(w.Until) {
+			et.restore[fl.which] = append(et.restore[fl.which], t.Sub(fl.at))
+		} else {
+			et.figs[fl.which].Unrestored++
+		}
+	}
+	clear(et.pending[len(kept):])
+	et.pending = kept
+}
+
+// Report returns the figures of every environment seen, by name. The
+// builder may be fed more entries after.
+func (b *ReportBuilder) Report() Report {
+	names := make([]string, 0, len(b.envs))
+	for n := range b.envs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := Report{Period: b.period}
+	for _, n := range names {
+		et := b.envs[n]
+		var figs [2]Figures
+		for i := range figs {
+			figs[i] = et.figs[i]
+			figs[i].PerBucket = slices.Clone(et.figs[i].PerBucket)
+			figs[i].Lead = summarise(slices.Clone(et.lead[i]))
+			figs[i].Restore = summarise(slices.Clone(et.restore[i]))
+		}
+		for _, fl := range et.pending {
+			figs[fl.which].Unrestored++
+		}
+		out.Envs = append(out.Envs, EnvReport{Env: n, Current: figs[0], Previous: figs[1]})
+	}
+	return out
+}
