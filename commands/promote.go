@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The pipeline's moves between environments: what a release done in one
@@ -161,7 +162,13 @@ func (r *cmdRun) checkPromotion(rel Release) error {
 		}
 		until := d.Updated.Add(env.Bake)
 		if r.now.Before(until) {
-			return Errorf(ECONFLICT, "%s was done in %s %s ago: bake until %s.", what, env.After, Ago(r.now.Sub(d.Updated)), until.Format("15:04"))
+			// The second too, unless the bake ends on a whole minute: "until
+			// 15:30" would name a moment already past while it still holds.
+			layout := "15:04"
+			if !until.Truncate(time.Minute).Equal(until) {
+				layout = "15:04:05"
+			}
+			return Errorf(ECONFLICT, "%s was done in %s %s: bake until %s.", what, env.After, since(r.now, d.Updated), until.Format(layout))
 		}
 		return nil
 	}
