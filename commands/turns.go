@@ -179,8 +179,9 @@ func (r *cmdRun) turnIfNext(rel Release) (Release, Text, error) {
 // the one whose turn it is, the turn passes to the releases that become
 // next once rel (and those that already stand behind it) steps aside; rel,
 // with those behind it, moves right behind the last of them, and its
-// people are told. When nobody else is ready for its components the window
-// starts again: a turn passes only to someone.
+// people are told. When only releases whose turn passed before wait, the
+// turn goes round to them in their order. When nobody else is ready for its
+// components the window starts again: a turn passes only to someone.
 func (f *firing) passTurn(rel Release, d Due) (*Due, error) {
 	w := f.s.cfg.ClaimWindow
 	if rel.Turn.IsZero() || w <= 0 || !ready(rel) {
@@ -197,17 +198,25 @@ func (f *firing) passTurn(rel Release, d Due) (*Due, error) {
 	if !slices.ContainsFunc(before, isID(rel.ID)) {
 		return nil, f.clearTurn(rel) // a lock or a freeze came first
 	}
-	var rest []Release
-	for _, o := range order {
-		if o.ID != rel.ID && o.Behind != rel.ID {
-			rest = append(rest, o)
+	// The turn goes first to those that have not let rel ahead of them;
+	// when only those behind rel wait, to them in their order: a round.
+	takersIn := func(skip func(Release) bool) []Release {
+		var rest, takers []Release
+		for _, o := range order {
+			if o.ID != rel.ID && !skip(o) {
+				rest = append(rest, o)
+			}
 		}
+		for _, o := range f.s.nextUp(rest, locks, env) {
+			if !slices.ContainsFunc(before, isID(o.ID)) && slices.ContainsFunc(o.Locks, func(c string) bool { return slices.Contains(rel.Locks, c) }) {
+				takers = append(takers, o)
+			}
+		}
+		return takers
 	}
-	var takers []Release
-	for _, o := range f.s.nextUp(rest, locks, env) {
-		if !slices.ContainsFunc(before, isID(o.ID)) && slices.ContainsFunc(o.Locks, func(c string) bool { return slices.Contains(rel.Locks, c) }) {
-			takers = append(takers, o)
-		}
+	takers := takersIn(func(o Release) bool { return o.Behind == rel.ID })
+	if len(takers) == 0 {
+		takers = takersIn(func(Release) bool { return false })
 	}
 	if len(takers) == 0 {
 		rel.Turn = f.now.Add(w)
@@ -220,6 +229,9 @@ func (f *firing) passTurn(rel Release, d Due) (*Due, error) {
 	for _, o := range open {
 		if o.Behind == rel.ID {
 			o.Behind = last.ID
+			if slices.ContainsFunc(takers, isID(o.ID)) {
+				o.Behind = 0 // its turn came round: its own place
+			}
 			if _, err := f.tx.PutRelease(o); err != nil {
 				return nil, err
 			}
@@ -242,6 +254,10 @@ func (f *firing) passTurn(rel Release, d Due) (*Due, error) {
 		f.dm(rel.Admin, text)
 	}
 	for _, t := range takers {
+		t, err := f.tx.Release(t.ID) // as just stored: Behind may have changed
+		if err != nil {
+			return nil, err
+		}
 		if err := f.tellYoureNext(t); err != nil {
 			return nil, err
 		}
