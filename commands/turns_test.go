@@ -269,3 +269,42 @@ func TestOverdueTurnAfterRestartFiresOnce(t *testing.T) {
 		t.Errorf("pass_turn audit (-want +got):\n%s", diff)
 	}
 }
+
+// TestClaimWindowClaimAndCancel: without environments, a release becomes
+// next when an admin claims it, and its requester's DM names the window;
+// cancelled within its turn, the next in line is told at once (requester
+// and claiming admin), with its own window.
+func TestClaimWindowClaimAndCancel(t *testing.T) {
+	h := newHarness(t)
+	clk := clocktest.New(h.now)
+	h.rebuild(func(c *commands.Config) { c.Clock, c.ClaimWindow = clk, turnWindow })
+	s := &schedHarness{harness: h, clk: clk}
+	s.startSchedule()
+	defer s.stop()
+	for _, who := range []string{ann, bob} {
+		tk := map[string]string{ann: "PAY-1", bob: "PAY-2"}[who]
+		s.say(who, "dobro "+tk)
+		s.say(approver, "accept "+tk)
+		claim := s.say
+		if who == ann {
+			claim = s.sayWaking // only PAY-1's claim writes a due time
+		}
+		effects := claim(admin, "here "+tk)
+		dms := dmsTo(effects, who)
+		window := len(dms) == 1 && strings.Contains(render(dms[0].Text), "It is your turn until 10:15 UTC")
+		if want := who == ann; window != want {
+			t.Errorf("%s claimed: a window in the requester's DM %v, want %v (%v)", tk, window, want, dms)
+		}
+	}
+	if got, want := queueLines(s), []string{"1. PAY-1 — turn until 10:15 UTC", "2. PAY-2"}; !cmp.Equal(want, got) {
+		t.Errorf("queue %v, want %v", got, want)
+	}
+	s.step(5 * time.Minute)
+	effects := s.sayWaking(ann, "cancel PAY-1 not today")
+	if got, want := nexts(effects), []string{admin + ": PAY-2", bob + ": PAY-2"}; !cmp.Equal(want, got) {
+		t.Errorf("PAY-1 cancelled in its turn: %v, want %v", got, want)
+	}
+	if got, want := queueLines(s), []string{"1. PAY-2 — turn until 10:20 UTC"}; !cmp.Equal(want, got) {
+		t.Errorf("queue %v, want %v", got, want)
+	}
+}
