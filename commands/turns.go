@@ -134,7 +134,16 @@ func (r *cmdRun) giveTurn(o Release) (Release, Text, error) {
 	if err := r.putDue(Due{At: o.Turn, Kind: DueClaimTurn, Release: o.ID, Guard: Guard{State: o.State, Version: o.Version}}); err != nil {
 		return o, nil, err
 	}
-	return o, say(" It is your turn until %s: dep start by then, or the turn passes to the next in line.", clockText(o.Turn)), nil
+	return o, turnText(o), nil
+}
+
+// turnText is the sentence that tells rel's people its claim window, empty
+// when rel has none.
+func turnText(rel Release) Text {
+	if rel.Turn.IsZero() {
+		return nil
+	}
+	return say(" It is your turn until %s: dep start by then, or the turn passes to the next in line.", clockText(rel.Turn))
 }
 
 // tellYoureNext tells o's requester, and with a claim window its claiming

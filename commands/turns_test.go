@@ -308,3 +308,20 @@ func TestClaimWindowClaimAndCancel(t *testing.T) {
 		t.Errorf("queue %v, want %v", got, want)
 	}
 }
+
+// TestClaimWindowPromote: a release promoted into an environment without
+// approval or admin, with nothing ahead, starts its turn at once and the
+// reply names the window.
+func TestClaimWindowPromote(t *testing.T) {
+	h := newTurnHarness(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	defer func() { h.stop(); h.db.Close() }()
+	h.sayWaking(ann, "dobro PAY-1 to qa")
+	h.say(ann, "dep start PAY-1")
+	h.say(ann, "dep finish PAY-1")
+	if got := reply(h.sayWaking(ann, "promote PAY-1")); !strings.Contains(got, "You may start: dep start PAY-1 in production. It is your turn until 10:15 UTC") {
+		t.Errorf("promote: reply %q names no claim window", got)
+	}
+	if got, want := queueLines(h), []string{"1. PAY-1 — turn until 10:15 UTC"}; !cmp.Equal(want, got) {
+		t.Errorf("queue %v, want %v", got, want)
+	}
+}
