@@ -43,6 +43,9 @@ func init() {
 // that decides the order in which waiting releases take a component:
 // checkLocks, nextUp, queue and the hand-off estimates all read it.
 func queueOrder(open []Release) []Release {
+	if !slices.ContainsFunc(open, func(o Release) bool { return o.Behind != 0 }) {
+		return open // the usual case: no turn ever passed, no map built
+	}
 	in := make(map[uint64]bool, len(open))
 	for _, o := range open {
 		in[o.ID] = true
