@@ -48,7 +48,10 @@ func (r *cmdRun) start() error {
 		hookRun = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		detail += "; start hook attempt " + hookRun.Attempt
 	}
-	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, hookRun }); err != nil {
+	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) {
+		x.Started, x.Running = r.now, hookRun
+		x.Turn, x.Behind = time.Time{}, 0 // its turn is taken; the queue is behind it
+	}); err != nil {
 		return err
 	}
 	for _, comp := range rel.Locks {
@@ -227,7 +230,8 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		}
 		r.reply(msg)
 	}
-	if free {
+	if free || (hook == nil && !rel.Turn.IsZero()) {
+		// Locks freed, or a turn given up: the next in line may go.
 		return r.tellNext(r.s.envName(rel), rel.Locks)
 	}
 	return nil
@@ -242,9 +246,9 @@ func keptText(rel Release) string {
 	return fmt.Sprintf("; %s stay locked until it ends.", strings.Join(rel.Locks, ", "))
 }
 
-// tellNext DMs the requester of each first ready release waiting for one of
-// the freed components of environment env ("": of every environment) that
-// can now start.
+// tellNext tells "you're next" to each release of environment env ("": of
+// every environment) that can start now and waits for one of the freed
+// components; with a claim window its turn begins (turns.go).
 func (r *cmdRun) tellNext(env string, freed []string) error {
 	if len(freed) == 0 {
 		return nil
@@ -261,31 +265,15 @@ func (r *cmdRun) tellNext(env string, freed []string) error {
 	if err != nil {
 		return err
 	}
-	busy := map[string]bool{}
-	for _, l := range locks {
-		if r.s.lockIn(l, env) {
-			busy[l.Component] = true
-		}
-	}
-	if busy[AllComponents] {
-		return nil
-	}
-	claimed := map[string]bool{} // components an earlier ready release will take first
-	for _, o := range open {
-		if !ready(o) || o.State.HoldsLocks() || r.s.envName(o) != env {
-			continue
-		}
-		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false
+	for _, o := range r.s.nextUp(queueOrder(open), locks, env) {
+		wants := len(o.Locks) == 0 && slices.Contains(freed, AllComponents)
 		for _, c := range o.Locks {
 			wants = wants || slices.Contains(freed, c)
-			blocked = blocked || busy[c] || claimed[c]
 		}
-		for _, c := range o.Locks {
-			claimed[c] = true
-		}
-		if wants && !blocked {
-			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
-				Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"})
+		if wants {
+			if err := r.tellYoureNext(o); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -126,6 +126,14 @@ type Release struct {
 	// from release to release, not through the history. A component
 	// missing from it: the release was done before it was kept.
 	Replaced map[string]uint64 `json:"replaced,omitempty"`
+	// Turn is when the release's claim window ends: set while it is its
+	// turn to dep start (it was told "you're next"), zero otherwise. See
+	// turns.go.
+	Turn time.Time `json:"turn,omitzero"`
+	// Behind is the release that took this one's turn when its claim
+	// window passed: queueOrder keeps it right behind that one while both
+	// wait. Zero: its place is its ID's.
+	Behind uint64 `json:"behind,omitempty"`
 	// Card is the chat adapter's reference to the release's card (for Slack,
 	// the message's ts). The core never reads it.
 	Card string `json:"card,omitempty"`

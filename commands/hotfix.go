@@ -30,10 +30,12 @@ func first(rel Release) bool {
 
 // queueOrder returns open (in ID order) in the queue's order: the waiting
 // releases with the hotfixes that go first ahead, in the order they were
-// let go, then the others by ID. A release that holds its locks (deploying,
+// let go, then the others in the order turns give them (turnOrder: by ID,
+// a release whose claim window passed behind the one that took its turn). A release that holds its locks (deploying,
 // failed) keeps its place: a hotfix overtakes the waiting, it does not
 // stop a deploy.
 func queueOrder(open []Release) []Release {
+	open = turnOrder(open)
 	if !slices.ContainsFunc(open, first) {
 		return open // nothing jumps: no copy, as before hotfixes
 	}

@@ -102,6 +102,9 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 		if rel, err = r.move(rel, ActionAccept, "approval: none in "+next.Name, nil); err != nil {
 			return rel, err
 		}
+		if rel, _, err = r.turnIfNext(rel); err != nil {
+			return rel, err
+		}
 	}
 	r.card(rel)
 	return rel, nil
@@ -117,7 +120,7 @@ func (r *cmdRun) followingText(rel Release, env string) Text {
 	case rel.NeedAdmin:
 		return t.plain(" Waiting for an admin to claim it.")
 	}
-	return t.say(" You may start: dep start %s.", r.s.ref(rel))
+	return t.say(" You may start: dep start %s.", r.s.ref(rel)).add(turnText(rel)...)
 }
 
 // askAdmins DMs the admins of rel's environment to claim it.
@@ -254,7 +257,7 @@ func (r *cmdRun) promote() error {
 		r.reply(msg.say("Accepted: %s needs no approval. Waiting for an admin to claim it.", target))
 		return nil
 	case !next.Approval:
-		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)))
+		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)).add(turnText(rel)...))
 		return nil
 	}
 	asked := 0

@@ -10,6 +10,7 @@ func (r *cmdRun) queue() error {
 	if err != nil {
 		return err
 	}
+	open = queueOrder(open)
 	closing := map[uint64]Release{}
 	for _, l := range locks {
 		if l.Frozen() || slices.ContainsFunc(open, func(o Release) bool { return o.ID == l.Release }) {

@@ -200,9 +200,13 @@ func (r *cmdRun) here() error {
 	if rel, err = r.letFirst(rel); err != nil {
 		return err
 	}
+	rel, window, err := r.turnIfNext(rel)
+	if err != nil {
+		return err
+	}
 	r.card(rel)
 	r.thread(rel, say("Claimed by %s.", Person(rel.Admin)))
-	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)),
+	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)).add(window...),
 		Button{Label: "Start", Command: "dep start " + r.s.ref(rel), Style: "primary"})
 	r.reply(say("You claimed %s.", rel.Ticket))
 	return nil

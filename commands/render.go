@@ -190,7 +190,8 @@ func approvalFacts(r Release) Text {
 	return t
 }
 
-// queueText renders the queue reply: open releases in order, then the locks.
+// queueText renders the queue reply: open releases in queue order
+// (queueOrder), then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
 func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool) Text {
@@ -215,6 +216,9 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 				b = b.say(", components %v", componentsText(r))
 			}
 			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
+			if hasTurn(r, now) && ready(r) {
+				b = b.say(" — %s's turn until %s", r.Ticket, clockText(r.Turn))
+			}
 			if h, ok := turns[r.ID]; ok {
 				b = b.plain(" — ").add(h.text()...)
 			}

@@ -142,7 +142,7 @@ func init() {
 		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
 			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [hotfix] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
 		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
-			Syntax: "queue", Describe: "the open releases in order, each waiting one with its place for the components it waits for and about when its turn comes, then the component locks (and, on PostgreSQL, which instance leads)"},
+			Syntax: "queue", Describe: "the open releases in queue order, each waiting one with its place for the components it waits for and about when its turn comes, whose turn it is and until when, then the component locks (and, on PostgreSQL, which instance leads)"},
 		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
 			Syntax: "accept TICKET", Describe: "grant the release (never your own)"},
 		{Verb: VerbReject, Args: argTicketReason, Who: whoApprover, Changes: true, Run: (*cmdRun).reject,

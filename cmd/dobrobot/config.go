@@ -33,6 +33,7 @@ type Config struct {
 	Environments       []EnvironmentConfig `yaml:"environments"`
 	DefaultEnvironment string              `yaml:"default_environment"`
 	Reminders          RemindersConfig     `yaml:"reminders"`
+	Queue              QueueConfig         `yaml:"queue"`
 
 	path string
 	envs []resolvedEnv // Environments with the top level merged in, at load
@@ -315,6 +316,7 @@ func (c *Config) validate() error {
 	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
 	problems = append(problems, c.validateEnvs()...)
 	problems = append(problems, c.Reminders.problems()...)
+	problems = append(problems, c.Queue.problems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())
