@@ -323,7 +323,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		t.audit(audit)
 	}
 	step("done")
-	t.header(o, audit, genTime, time.Since(began))
+	t.header(o, history, audit, genTime, time.Since(began))
 	return t.print(out)
 }
 
@@ -365,7 +365,15 @@ func (t *table) row(id, figure, measured, reference, target string, ok bool) {
 	t.rows = append(t.rows, [6]string{id, figure, measured, reference, target, verdict})
 }
 
-func (t *table) header(o options, a auditResult, gen, total time.Duration) {
+func (t *table) header(o options, history string, a auditResult, gen, total time.Duration) {
+	// Without figures 4 and 5 nothing counted the entries or measured the
+	// file: the entries are then those asked for, the size the file's.
+	if a.entries == 0 {
+		a.entries = o.entries
+		if fi, err := os.Stat(history); err == nil {
+			a.dbBytes = fi.Size()
+		}
+	}
 	t.head = append(t.head,
 		fmt.Sprintf("dobrobot bench, %s", time.Now().UTC().Format("2006-01-02 15:04 MST")),
 		fmt.Sprintf("machine: %s, %d cores, %s RAM, %s, %s/%s; database on %s", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), runtime.GOOS, runtime.GOARCH, fsOf(o.dir)),
