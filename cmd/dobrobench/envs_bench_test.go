@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dobrobot/dobrobot/storage"
+)
+
+// The three-environment files of figure 3, generated once per test binary
+// run for BenchmarkEnvCommands: a file without history and one with
+// DOBROBENCH_RELEASES finished releases (default 100,000), each with the
+// open queue of ten releases per environment.
+var envFiles struct {
+	once        sync.Once
+	dir         string
+	empty, full string
+	err         error
+}
+
+func benchEnvFiles(b *testing.B) (empty, full string) {
+	envFiles.once.Do(func() {
+		releases := 100_000
+		if s := os.Getenv("DOBROBENCH_RELEASES"); s != "" {
+			if releases, envFiles.err = strconv.Atoi(s); envFiles.err != nil {
+				return
+			}
+		}
+		ctx := context.Background()
+		if envFiles.dir, envFiles.err = os.MkdirTemp("", "dobrobench-envs-"); envFiles.err != nil {
+			return
+		}
+		tpl, err := recordTemplate(ctx, envFiles.dir)
+		if err != nil {
+			envFiles.err = err
+			return
+		}
+		envFiles.empty, envFiles.full = filepath.Join(envFiles.dir, "empty.db"), filepath.Join(envFiles.dir, "full.db")
+		for _, p := range []string{envFiles.empty, envFiles.full} {
+			db, err := storage.Open(p)
+			if err != nil {
+				envFiles.err = err
+				return
+			}
+			if p == envFiles.full {
+				_, err = generateEnvHistory(ctx, db, tpl, releases)
+			}
+			if err == nil {
+				err = seedOpenEnvs(ctx, db)
+			}
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				envFiles.err = err
+				return
+			}
+		}
+	})
+	if envFiles.err != nil {
+		b.Fatal(envFiles.err)
+	}
+	return envFiles.empty, envFiles.full
+}
+
+// benchSeq is the last event number BenchmarkEnvCommands used.
+var benchSeq = 1 << 30
+
+// TestMain removes the files BenchmarkEnvCommands generated.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if envFiles.dir != "" {
+		os.RemoveAll(envFiles.dir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkEnvCommands runs queue and where through a Service with the
+// three environments on a file without history and on one with 100k
+// finished releases over them (figure 3's pipeline rows, in one process,
+// for profiling: go test -run '^$' -bench EnvCommands -cpuprofile cpu.out
+// ./cmd/dobrobench). Neither command changes a release, so the files stay
+// as generated.
+func BenchmarkEnvCommands(b *testing.B) {
+	empty, full := benchEnvFiles(b)
+	for _, side := range []struct{ name, path string }{{"empty", empty}, {"history", full}} {
+		for _, text := range []string{"queue", "where"} {
+			b.Run(fmt.Sprintf("%s/%s", text, side.name), func(b *testing.B) {
+				db, err := storage.Open(side.path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				// Event IDs must be new to the file at every run of b.N,
+				// or the inbox would take them for redeliveries.
+				d := &driver{svc: newEnvService(db, time.Now), seq: benchSeq}
+				defer func() { benchSeq = d.seq }()
+				ctx := context.Background()
+				b.ResetTimer()
+				for i := range b.N {
+					if err := d.do(ctx, fmt.Sprintf("U0BENCH%04d", i%100), text); err != nil {
+						b.Fatal(err)
+					}
+					if i%100 == 99 {
+						b.StopTimer()
+						if err := emptyOutbox(ctx, db); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+				}
+			})
+		}
+	}
+}
