@@ -278,7 +278,7 @@ type envHistoryResult struct {
 // benchEnvHistory runs a ticket's pipeline through a Service with the three
 // environments on each of two files with the same open queues, one without
 // history and one with fullPath's, alternating between them command by
-// command, and times queue, where and production's dep start (where the
+// command (which goes first alternates by round), and times queue, where and production's dep start (where the
 // promotion rule is checked) in each round.
 func benchEnvHistory(ctx context.Context, emptyPath, fullPath string, rounds int) (envHistoryResult, error) {
 	var res envHistoryResult
@@ -308,8 +308,15 @@ func benchEnvHistory(ctx context.Context, emptyPath, fullPath string, rounds int
 		ticket := fmt.Sprintf("HIST-%d", round+1)
 		user := fmt.Sprintf("U0HIST%04d", round%100)
 		steps := pipeline(ticket, user, fmt.Sprintf("3.0.%d", round+1))
+		// Each side goes first every other round: the timed commands of
+		// the side that goes second follow the other's dep start (a commit
+		// and its garbage), those of the first follow a claim.
+		order := []*side{sides[0], sides[1]}
+		if round%2 == 1 {
+			order[0], order[1] = sides[1], sides[0]
+		}
 		for i, c := range steps {
-			for _, s := range sides {
+			for _, s := range order {
 				if i == pipelineStart {
 					if err := timed(s, &s.queue, user, "queue"); err != nil {
 						return res, err
