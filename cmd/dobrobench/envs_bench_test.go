@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 )
 
@@ -18,13 +19,13 @@ import (
 // releases) and one with DOBROBENCH_RELEASES finished releases (default
 // 100,000), each with the open queue of ten releases per environment.
 var envFiles struct {
-	once        sync.Once
-	dir         string
-	empty, full string
-	err         error
+	once             sync.Once
+	dir              string
+	empty, full, one string
+	err              error
 }
 
-func benchEnvFiles(b *testing.B) (empty, full string) {
+func benchEnvFiles(b *testing.B) (empty, full, one string) {
 	envFiles.once.Do(func() {
 		releases := 100_000
 		if s := os.Getenv("DOBROBENCH_RELEASES"); s != "" {
@@ -66,11 +67,34 @@ func benchEnvFiles(b *testing.B) (empty, full string) {
 				return
 			}
 		}
+		// The same 30 open releases in the one implicit environment, and
+		// one release done there: what queue costs for as many releases
+		// without environments.
+		envFiles.one = filepath.Join(envFiles.dir, "one.db")
+		db, err := storage.Open(envFiles.one)
+		if err != nil {
+			envFiles.err = err
+			return
+		}
+		_, err = seedOpen(ctx, db, 30, "QUEUED")
+		d := &driver{svc: newService(db), seq: benchSeq}
+		for _, c := range lifecycle("DONE-1", "U0DONE") {
+			if err == nil {
+				err = d.do(ctx, c[0], c[1])
+			}
+		}
+		if err == nil {
+			err = emptyOutbox(ctx, db)
+		}
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		envFiles.err = err
 	})
 	if envFiles.err != nil {
 		b.Fatal(envFiles.err)
 	}
-	return envFiles.empty, envFiles.full
+	return envFiles.empty, envFiles.full, envFiles.one
 }
 
 // benchSeq is the last event number BenchmarkEnvCommands used.
@@ -87,14 +111,24 @@ func TestMain(m *testing.M) {
 
 // BenchmarkEnvCommands runs queue and where through a Service with the
 // three environments on a file without history and on one with 100k
-// finished releases over them (figure 3's pipeline rows, in one process,
+// finished releases over them, and queue on a file with as many open
+// releases in the one implicit environment (one-env) (figure 3's pipeline rows, in one process,
 // for profiling: go test -run '^$' -bench EnvCommands -cpuprofile cpu.out
 // ./cmd/dobrobench). Neither command changes a release, so the files stay
 // as generated.
 func BenchmarkEnvCommands(b *testing.B) {
-	empty, full := benchEnvFiles(b)
-	for _, side := range []struct{ name, path string }{{"empty", empty}, {"history", full}} {
-		for _, text := range []string{"queue", "where"} {
+	empty, full, one := benchEnvFiles(b)
+	sides := []struct {
+		name, path string
+		texts      []string
+		service    func(*storage.DB) *commands.Service
+	}{
+		{"empty", empty, []string{"queue", "where"}, func(db *storage.DB) *commands.Service { return newEnvService(db, time.Now) }},
+		{"history", full, []string{"queue", "where"}, func(db *storage.DB) *commands.Service { return newEnvService(db, time.Now) }},
+		{"one-env", one, []string{"queue"}, func(db *storage.DB) *commands.Service { return newService(db) }},
+	}
+	for _, side := range sides {
+		for _, text := range side.texts {
 			b.Run(fmt.Sprintf("%s/%s", text, side.name), func(b *testing.B) {
 				db, err := storage.Open(side.path)
 				if err != nil {
@@ -103,7 +137,7 @@ func BenchmarkEnvCommands(b *testing.B) {
 				defer db.Close()
 				// Event IDs must be new to the file at every run of b.N,
 				// or the inbox would take them for redeliveries.
-				d := &driver{svc: newEnvService(db, time.Now), seq: benchSeq}
+				d := &driver{svc: side.service(db), seq: benchSeq}
 				defer func() { benchSeq = d.seq }()
 				ctx := context.Background()
 				b.ResetTimer()
