@@ -18,38 +18,48 @@ import (
 // finished releases spread over three environments, next to the same
 // commands on a three-environment file without history.
 
+// envHistoryShape numbers the shape of the three-environment history (the
+// pipeline and the policy): a cached file of another shape is not reused.
+const envHistoryShape = 2
+
 // benchEnvs are the environments of the pipeline rows, in promotion order.
 var benchEnvs = []string{"dev", "qa", "production"}
+
+// approver2 is production's second approver: it needs two.
+const approver2 = "U0APPROVER2"
 
 // envPolicy is the policy dobrobot's configuration resolves for
 //
 //	environments:
 //	  - name: dev
-//	    approval: none
 //	    needs_admin: false
 //	  - name: qa
 //	    after: dev
 //	    request: auto
-//	    approval: none
 //	    needs_admin: false
 //	  - name: production
 //	    after: qa
 //	    request: auto
+//	    approvals: 2
+//	    roles: {approvers: [U0APPROVER, U0APPROVER2]}
 //
-// with the top-level roles and components of newService. It is built here
-// because the resolution lives in cmd/dobrobot's package main, which
-// dobrobench cannot import; cmd/dobrobot's resolveEnvs is what it mirrors
-// (each environment a complete policy, approvals at least 1, the last
-// environment the default).
+// with the top-level roles and components of newService: the seed flow
+// (docs/pipeline.md), approvers in every environment so that figure 3's
+// open queue (requested releases, as in the single-environment rows) is
+// the same in each. It is built here because the resolution lives in
+// cmd/dobrobot's package main, which dobrobench cannot import;
+// cmd/dobrobot's resolveEnvs is what it mirrors (each environment a
+// complete policy, approvals at least 1, the last environment the
+// default).
 func envPolicy() commands.Policy {
 	env := func(name string) commands.EnvPolicy {
 		return commands.EnvPolicy{Name: name, Approvers: []string{approver}, Admins: []string{admin},
 			Components: []string{component, "payments"}, Approval: true, Approvals: 1, NeedsAdmin: true}
 	}
 	dev, qa, prod := env("dev"), env("qa"), env("production")
-	dev.Approval, dev.NeedsAdmin = false, false
-	qa.Approval, qa.NeedsAdmin, qa.After, qa.RequestAuto = false, false, "dev", true
-	prod.After, prod.RequestAuto = "qa", true
+	dev.NeedsAdmin = false
+	qa.NeedsAdmin, qa.After, qa.RequestAuto = false, "dev", true
+	prod.After, prod.RequestAuto, prod.Approvals, prod.Approvers = "qa", true, 2, []string{approver, approver2}
 	return commands.Policy{Approvers: []string{approver}, Admins: []string{admin},
 		Components: []string{component, "payments"}, Channel: channel,
 		Envs: []commands.EnvPolicy{dev, qa, prod}, DefaultEnv: "production"}
@@ -63,22 +73,26 @@ func newEnvService(store commands.Store, now func() time.Time) *commands.Service
 }
 
 // pipeline is one ticket's way through the three environments, as the seed
-// flow goes (docs/pipeline.md): requested in dev, deployed there, requested
-// in qa by itself and deployed, requested in production by itself,
-// approved, claimed by an owner and deployed. Two refusals are on the way,
-// as in the single-environment history: the requester approving their own
-// production release, and a dep start before an owner claimed it. The
-// command at index pipelineStart is production's dep start, the one figure
-// 3 times; queue and where are timed just before it.
+// flow goes (docs/pipeline.md): requested in dev, approved and deployed
+// there, requested in qa by itself, approved and deployed, requested in
+// production by itself, approved by two, claimed by an owner and deployed.
+// Two refusals are on the way, as in the single-environment history: the
+// requester approving their own production release, and a dep start before
+// an owner claimed it. The command at index pipelineStart is production's
+// dep start, the one figure 3 times; queue and where are timed just before
+// it.
 func pipeline(ticket, requester, build string) [][2]string {
 	return [][2]string{
 		{requester, "dobro " + ticket + " to dev version " + build},
+		{approver, "accept " + ticket + " in dev"},
 		{requester, "dep start " + ticket + " in dev"},
 		{requester, "dep finish " + ticket + " in dev"},
+		{approver, "accept " + ticket + " in qa"},
 		{requester, "dep start " + ticket + " in qa"},
 		{requester, "dep finish " + ticket + " in qa"},
 		{requester, "accept " + ticket + " in production"},
 		{approver, "accept " + ticket + " in production"},
+		{approver2, "accept " + ticket + " in production"},
 		{requester, "dep start " + ticket + " in production"},
 		{admin, "here " + ticket + " in production"},
 		{requester, "dep start " + ticket + " in production"},
@@ -88,7 +102,7 @@ func pipeline(ticket, requester, build string) [][2]string {
 
 // pipelineStart is the index of production's (successful) dep start in
 // pipeline's commands.
-const pipelineStart = 9
+const pipelineStart = 12
 
 // Template names: the generated history copies one ticket's pipeline as the
 // core wrote it, with these replaced.
@@ -241,8 +255,8 @@ func generateEnvHistory(ctx context.Context, db *storage.DB, tpl envTemplate, re
 }
 
 // seedOpenEnvs adds figure 3's open queue to each environment through the
-// Service: ten releases of a version each, requested in production and, in
-// dev and qa (approval: none), accepted on request.
+// Service: ten requested releases of a version each, as the
+// single-environment rows have ten.
 func seedOpenEnvs(ctx context.Context, db *storage.DB) error {
 	d := &driver{svc: newEnvService(db, time.Now), seq: 1 << 20}
 	for _, env := range benchEnvs {
@@ -338,9 +352,36 @@ func benchEnvHistory(ctx context.Context, emptyPath, fullPath string, rounds int
 			if err := emptyOutbox(ctx, s.db); err != nil {
 				return res, err
 			}
+			if err := wentThrough(ctx, s.db, ticket); err != nil {
+				return res, fmt.Errorf("round %d on %s: %w", round+1, s.db.Path(), err)
+			}
 		}
 	}
 	res.queueEmpty, res.whereEmpty, res.startEmpty = summarize(sides[0].queue), summarize(sides[0].where), summarize(sides[0].start)
 	res.queueFull, res.whereFull, res.startFull = summarize(sides[1].queue), summarize(sides[1].where), summarize(sides[1].start)
 	return res, nil
+}
+
+// wentThrough checks that ticket is done in every environment: a refused
+// step of the pipeline (say, a rule of the queue that changed) would
+// otherwise be timed as if it were the command.
+func wentThrough(ctx context.Context, db *storage.DB, ticket string) error {
+	return db.View(ctx, func(tx commands.Tx) error {
+		rels, err := tx.Releases(ticket, 0)
+		if err != nil {
+			return err
+		}
+		done := map[string]bool{}
+		for _, r := range rels {
+			if r.State == commands.StateDone {
+				done[r.Env] = true
+			}
+		}
+		for _, env := range benchEnvs {
+			if !done[env] {
+				return fmt.Errorf("%s is not done in %s: a step of the pipeline was refused", ticket, env)
+			}
+		}
+		return nil
+	})
 }

@@ -130,7 +130,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 
 	// Figure 3's three-environment history (issue 14), generated once per
 	// cache directory too.
-	history3 := filepath.Join(o.cache, fmt.Sprintf("history-3env-%d.db", o.releases))
+	history3 := filepath.Join(o.cache, fmt.Sprintf("history-3env-v%d-%d.db", envHistoryShape, o.releases))
 	if want("3") {
 		if _, err := os.Stat(history3); err != nil {
 			step("generating %d finished releases over %s", o.releases, strings.Join(benchEnvs, ", "))
