@@ -157,3 +157,50 @@ func BenchmarkEnvCommands(b *testing.B) {
 		}
 	}
 }
+
+// benchTicket numbers BenchmarkEnvDepStart's tickets across its runs.
+var benchTicket int
+
+// BenchmarkEnvDepStart times production's dep start (the promotion rule
+// checked) on the same two files as BenchmarkEnvCommands: each operation
+// takes a new ticket through the pipeline, the clock running for that one
+// command only, so that -benchmem counts its allocations alone. The files
+// gain the finished tickets.
+func BenchmarkEnvDepStart(b *testing.B) {
+	empty, full, _ := benchEnvFiles(b)
+	for _, side := range []struct{ name, path string }{{"empty", empty}, {"history", full}} {
+		b.Run(side.name, func(b *testing.B) {
+			db, err := storage.Open(side.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			d := &driver{svc: newEnvService(db, time.Now), seq: benchSeq}
+			defer func() { benchSeq = d.seq }()
+			ctx := context.Background()
+			b.StopTimer()
+			for range b.N {
+				benchTicket++
+				ticket := fmt.Sprintf("BENCH-%d", benchTicket)
+				for i, c := range pipeline(ticket, "U0BENCHREQ", fmt.Sprintf("4.0.%d", benchTicket)) {
+					if i == pipelineStart {
+						b.StartTimer()
+					}
+					err := d.do(ctx, c[0], c[1])
+					if i == pipelineStart {
+						b.StopTimer()
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := emptyOutbox(ctx, db); err != nil {
+					b.Fatal(err)
+				}
+				if err := wentThrough(ctx, db, ticket); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
