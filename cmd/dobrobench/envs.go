@@ -77,8 +77,8 @@ func newEnvService(store commands.Store, now func() time.Time) *commands.Service
 // there, requested in qa by itself, approved and deployed, requested in
 // production by itself, approved by two, claimed by an owner and deployed.
 // Two refusals are on the way, as in the single-environment history: the
-// requester approving their own production release, and a dep start before
-// an owner claimed it. The command at index pipelineStart is production's
+// requester (no approver) accepting their own production release, and a
+// dep start before an owner claimed it. The command at index pipelineStart is production's
 // dep start, the one figure 3 times; queue and where are timed just before
 // it.
 func pipeline(ticket, requester, build string) [][2]string {
@@ -201,7 +201,6 @@ func generateEnvHistory(ctx context.Context, db *storage.DB, tpl envTemplate, re
 					}
 					return t.Add(shift)
 				}
-				ids := map[uint64]uint64{}
 				// A release's audit entries go before the next release
 				// is opened, as the core writes them: the entries of
 				// each environment end with its done transition.
@@ -221,7 +220,6 @@ func generateEnvHistory(ctx context.Context, db *storage.DB, tpl envTemplate, re
 					if err != nil {
 						return err
 					}
-					ids[src.ID] = stored.ID
 					rel++
 					for ; next < len(tpl.audit); next++ {
 						e := tpl.audit[next]
