@@ -364,6 +364,12 @@ func benchEnvHistory(ctx context.Context, emptyPath, fullPath string, rounds int
 // step of the pipeline (say, a rule of the queue that changed) would
 // otherwise be timed as if it were the command.
 func wentThrough(ctx context.Context, db *storage.DB, ticket string) error {
+	return doneIn(ctx, db, ticket, benchEnvs)
+}
+
+// doneIn checks that ticket has a release done in each of envs (a release
+// that names no environment is in commands.DefaultEnv).
+func doneIn(ctx context.Context, db *storage.DB, ticket string, envs []string) error {
 	return db.View(ctx, func(tx commands.Tx) error {
 		rels, err := tx.Releases(ticket, 0)
 		if err != nil {
@@ -372,10 +378,10 @@ func wentThrough(ctx context.Context, db *storage.DB, ticket string) error {
 		done := map[string]bool{}
 		for _, r := range rels {
 			if r.State == commands.StateDone {
-				done[r.Env] = true
+				done[r.EnvName()] = true
 			}
 		}
-		for _, env := range benchEnvs {
+		for _, env := range envs {
 			if !done[env] {
 				return fmt.Errorf("%s is not done in %s: a step of the pipeline was refused", ticket, env)
 			}

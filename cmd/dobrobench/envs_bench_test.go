@@ -19,13 +19,13 @@ import (
 // releases) and one with DOBROBENCH_RELEASES finished releases (default
 // 100,000), each with the open queue of ten releases per environment.
 var envFiles struct {
-	once             sync.Once
-	dir              string
-	empty, full, one string
-	err              error
+	once                    sync.Once
+	dir                     string
+	empty, full, one, today string
+	err                     error
 }
 
-func benchEnvFiles(b *testing.B) (empty, full, one string) {
+func benchEnvFiles(b *testing.B) (empty, full, one, today string) {
 	envFiles.once.Do(func() {
 		releases := 100_000
 		if s := os.Getenv("DOBROBENCH_RELEASES"); s != "" {
@@ -69,32 +69,43 @@ func benchEnvFiles(b *testing.B) (empty, full, one string) {
 		}
 		// The same 30 open releases in the one implicit environment, and
 		// one release done there: what queue costs for as many releases
-		// without environments.
-		envFiles.one = filepath.Join(envFiles.dir, "one.db")
-		db, err := storage.Open(envFiles.one)
-		if err != nil {
-			envFiles.err = err
-			return
-		}
-		_, err = seedOpen(ctx, db, 30, "QUEUED")
-		d := &driver{svc: newService(db), seq: benchSeq}
-		for _, c := range lifecycle("DONE-1", "U0DONE") {
-			if err == nil {
-				err = d.do(ctx, c[0], c[1])
+		// without environments; and today's figure 3 queue of ten.
+		for _, f := range []struct {
+			path *string
+			name string
+			open int
+		}{{&envFiles.one, "one.db", 30}, {&envFiles.today, "today.db", 10}} {
+			*f.path = filepath.Join(envFiles.dir, f.name)
+			db, err := storage.Open(*f.path)
+			if err != nil {
+				envFiles.err = err
+				return
 			}
-		}
-		if err == nil {
-			err = emptyOutbox(ctx, db)
-		}
-		if cerr := db.Close(); err == nil {
-			err = cerr
+			_, err = seedOpen(ctx, db, f.open, "QUEUED")
+			d := &driver{svc: newService(db), seq: benchSeq}
+			for _, c := range lifecycle("DONE-1", "U0DONE") {
+				if err == nil {
+					err = d.do(ctx, c[0], c[1])
+				}
+			}
+			benchSeq = d.seq
+			if err == nil {
+				err = emptyOutbox(ctx, db)
+			}
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				envFiles.err = err
+				return
+			}
 		}
 		envFiles.err = err
 	})
 	if envFiles.err != nil {
 		b.Fatal(envFiles.err)
 	}
-	return envFiles.empty, envFiles.full, envFiles.one
+	return envFiles.empty, envFiles.full, envFiles.one, envFiles.today
 }
 
 // benchSeq is the last event number BenchmarkEnvCommands used.
@@ -117,7 +128,7 @@ func TestMain(m *testing.M) {
 // ./cmd/dobrobench). Neither command changes a release, so the files stay
 // as generated.
 func BenchmarkEnvCommands(b *testing.B) {
-	empty, full, one := benchEnvFiles(b)
+	empty, full, one, today := benchEnvFiles(b)
 	sides := []struct {
 		name, path string
 		texts      []string
@@ -126,6 +137,7 @@ func BenchmarkEnvCommands(b *testing.B) {
 		{"empty", empty, []string{"queue", "where"}, func(db *storage.DB) *commands.Service { return newEnvService(db, time.Now) }},
 		{"history", full, []string{"queue", "where"}, func(db *storage.DB) *commands.Service { return newEnvService(db, time.Now) }},
 		{"one-env", one, []string{"queue"}, func(db *storage.DB) *commands.Service { return newService(db) }},
+		{"today", today, []string{"queue"}, func(db *storage.DB) *commands.Service { return newService(db) }},
 	}
 	for _, side := range sides {
 		for _, text := range side.texts {
@@ -162,32 +174,51 @@ func BenchmarkEnvCommands(b *testing.B) {
 var benchTicket int
 
 // BenchmarkEnvDepStart times production's dep start (the promotion rule
-// checked) on the same two files as BenchmarkEnvCommands: each operation
+// checked) on the same two files as BenchmarkEnvCommands, and the dep
+// start of the single-environment lifecycle with the same 30 open releases
+// (one-env) and with figure 3's ten (today): each operation
 // takes a new ticket through the pipeline, the clock running for that one
 // command only, so that -benchmem counts its allocations alone. The files
 // gain the finished tickets.
 func BenchmarkEnvDepStart(b *testing.B) {
-	empty, full, _ := benchEnvFiles(b)
-	for _, side := range []struct{ name, path string }{{"empty", empty}, {"history", full}} {
+	empty, full, one, today := benchEnvFiles(b)
+	envSteps := func(ticket string) [][2]string {
+		return pipeline(ticket, "U0BENCHREQ", fmt.Sprintf("4.0.%d", benchTicket))
+	}
+	oneSteps := func(ticket string) [][2]string { return lifecycle(ticket, "U0BENCHREQ") }
+	envSvc := func(db *storage.DB) *commands.Service { return newEnvService(db, time.Now) }
+	oneSvc := func(db *storage.DB) *commands.Service { return newService(db) }
+	for _, side := range []struct {
+		name, path string
+		service    func(*storage.DB) *commands.Service
+		steps      func(string) [][2]string
+		start      int      // the index of the timed dep start in steps
+		envs       []string // where the ticket must be done
+	}{
+		{"empty", empty, envSvc, envSteps, pipelineStart, benchEnvs},
+		{"history", full, envSvc, envSteps, pipelineStart, benchEnvs},
+		{"one-env", one, oneSvc, oneSteps, 2, []string{commands.DefaultEnv}},
+		{"today", today, oneSvc, oneSteps, 2, []string{commands.DefaultEnv}},
+	} {
 		b.Run(side.name, func(b *testing.B) {
 			db, err := storage.Open(side.path)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			d := &driver{svc: newEnvService(db, time.Now), seq: benchSeq}
+			d := &driver{svc: side.service(db), seq: benchSeq}
 			defer func() { benchSeq = d.seq }()
 			ctx := context.Background()
 			b.StopTimer()
 			for range b.N {
 				benchTicket++
 				ticket := fmt.Sprintf("BENCH-%d", benchTicket)
-				for i, c := range pipeline(ticket, "U0BENCHREQ", fmt.Sprintf("4.0.%d", benchTicket)) {
-					if i == pipelineStart {
+				for i, c := range side.steps(ticket) {
+					if i == side.start {
 						b.StartTimer()
 					}
 					err := d.do(ctx, c[0], c[1])
-					if i == pipelineStart {
+					if i == side.start {
 						b.StopTimer()
 					}
 					if err != nil {
@@ -197,7 +228,7 @@ func BenchmarkEnvDepStart(b *testing.B) {
 				if err := emptyOutbox(ctx, db); err != nil {
 					b.Fatal(err)
 				}
-				if err := wentThrough(ctx, db, ticket); err != nil {
+				if err := doneIn(ctx, db, ticket, side.envs); err != nil {
 					b.Fatal(err)
 				}
 			}
