@@ -307,19 +307,29 @@ type effectIndex struct {
 	where map[uint64]string // the inbox record's event ID; "" for the outbox bucket
 }
 
-// committed brings the index and the effect cache up to date with a
-// transaction that has just committed. Update calls it holding the write
-// lock, so that nothing commits between.
-func (db *DB) committed(ob *txOutbox) {
+// commit commits t and, if it emitted or delivered effects, brings the
+// index and the effect cache up to date. Update calls it holding the write
+// lock, so that nothing commits between. The index's lock is held from
+// before the commit until the index has it: a reader that sees the commit
+// in the file (a processed event) and then asks what is pending sees its
+// effects, as it would in one read snapshot.
+func (db *DB) commit(t *tx) error {
+	ob := &t.ob
+	if len(ob.emitted) == 0 && len(ob.delivered) == 0 && len(ob.moved) == 0 {
+		return t.btx.Commit()
+	}
+	ix := &db.pending
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if err := t.btx.Commit(); err != nil {
+		return err
+	}
 	for _, em := range ob.emitted {
 		db.effects.keepOwned(em.id, em.raw, em.e)
 	}
 	db.effects.forget(ob.delivered...)
-	ix := &db.pending
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	if !ix.built {
-		return // built from the file later, this commit included
+		return nil // built from the file later, this commit included
 	}
 	for _, em := range ob.emitted {
 		ix.where[em.id] = em.event
@@ -341,6 +351,7 @@ func (db *DB) committed(ob *txOutbox) {
 		}
 		ix.ids = slices.DeleteFunc(ix.ids, func(id uint64) bool { _, ok := ix.where[id]; return !ok })
 	}
+	return nil
 }
 
 // buildIndex builds the index of pending effects from the file, once. It

@@ -548,3 +548,56 @@ func TestConcurrentDelivery(t *testing.T) {
 		t.Errorf("the file at the end: %+v", s)
 	}
 }
+
+// TestPendingSeesWhatIsCommitted: a reader that sees an event processed in
+// the file and then asks what is pending sees the effects committed with
+// it, as in one read snapshot (the bot's tests wait on exactly this: a
+// processed event with nothing pending means its replies were sent).
+func TestPendingSeesWhatIsCommitted(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	defer db.Close()
+	ctx := context.Background()
+	pendingIDs(t, db) // build the index: the commits must keep it in step
+	const n = 200
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			err := db.Update(ctx, func(tx commands.Tx) error {
+				if err := tx.PutEvent(commands.InboxEvent{ID: fmt.Sprint("Ev", i), Received: t0, Processed: true}); err != nil {
+					return err
+				}
+				_, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, Event: fmt.Sprint("Ev", i), User: "U0ANN", Text: commands.Text{commands.Plain("done")}})
+				return err
+			})
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; {
+		var processed bool
+		if err := db.View(ctx, func(tx commands.Tx) error {
+			ev, ok, err := tx.Event(fmt.Sprint("Ev", i))
+			processed = ok && ev.Processed
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !processed {
+			continue
+		}
+		es, err := db.Pending(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(es, func(e commands.Effect) bool { return e.Event == fmt.Sprint("Ev", i) }) {
+			t.Fatalf("Ev%d is processed in the file, but its effect is not pending: %d pending", i, len(es))
+		}
+		i++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -375,11 +375,8 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := btx.Commit(); err != nil {
+	if err := db.commit(t); err != nil {
 		return unavailable("could not record the change", err)
-	}
-	if len(t.ob.emitted) > 0 || len(t.ob.delivered) > 0 || len(t.ob.moved) > 0 {
-		db.committed(&t.ob)
 	}
 	if db.commits.Add(1)%trimEvery == 0 {
 		go db.trim()
