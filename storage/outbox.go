@@ -464,6 +464,10 @@ func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]comman
 	if !missed {
 		return out, nil
 	}
+	// Read what the cache misses (after a restart, or once it started
+	// over) from the file, keeping it here too: the cache may start over
+	// again while this reads.
+	loaded := map[uint64]commands.Effect{}
 	err := db.View(ctx, func(t commands.Tx) error {
 		out, err := t.(*tx).bucket(bucketOutbox)
 		if err != nil {
@@ -477,9 +481,12 @@ func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]comman
 			if found[j] {
 				continue
 			}
+			if _, ok := loaded[w.id]; ok {
+				continue
+			}
 			if w.event == "" {
 				if v := out.Get(encodeID(w.id)); v != nil {
-					if err := db.loadEffect(w.id, v); err != nil {
+					if err := db.loadEffect(w.id, v, loaded); err != nil {
 						return err
 					}
 				}
@@ -496,7 +503,7 @@ func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]comman
 				if err != nil {
 					return fmt.Errorf("storage: an effect of inbox event %q: %w", w.event, err)
 				}
-				if err := db.loadEffect(id, raw); err != nil {
+				if err := db.loadEffect(id, raw, loaded); err != nil {
 					return err
 				}
 			}
@@ -509,24 +516,24 @@ func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]comman
 	// An effect delivered meanwhile is no longer in the file: leave it out.
 	kept := out[:0]
 	for j, w := range want {
-		e, ok := out[j], found[j]
-		if !ok {
-			e, ok = db.effects.lookup(w.id)
-		}
-		if ok {
+		if found[j] {
+			kept = append(kept, out[j])
+		} else if e, ok := loaded[w.id]; ok {
 			kept = append(kept, e)
 		}
 	}
 	return kept, nil
 }
 
-// loadEffect decodes a committed effect's stored JSON into the cache.
-func (db *DB) loadEffect(id uint64, raw []byte) error {
+// loadEffect decodes a committed effect's stored JSON into the cache and
+// into loaded.
+func (db *DB) loadEffect(id uint64, raw []byte, loaded map[uint64]commands.Effect) error {
 	var e commands.Effect
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return fmt.Errorf("storage: decode effect %d: %w", id, err)
 	}
 	db.effects.put(id, raw, e)
+	loaded[id] = e
 	return nil
 }
 

@@ -601,3 +601,33 @@ func TestPendingSeesWhatIsCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPendingAfterRestartReadsMoreThanTheCache: after a restart every
+// pending effect is read from the file; one record carrying more effects
+// than the effect cache holds (it starts over when full) still lists them
+// all.
+func TestPendingAfterRestartReadsMoreThanTheCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dobrobot.db")
+	db := mustOpen(t, path)
+	const n = 5000 // above decodeCacheMax
+	err := db.Update(context.Background(), func(tx commands.Tx) error {
+		if err := tx.PutEvent(commands.InboxEvent{ID: "EvBIG", Received: t0, Processed: true}); err != nil {
+			return err
+		}
+		for i := range n {
+			if _, err := tx.Emit(commands.Effect{Kind: commands.EffectDM, User: "U0ANN", Text: commands.Text{commands.Plain(fmt.Sprint(i))}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = mustOpen(t, path)
+	defer db.Close()
+	if got := len(pendingIDs(t, db)); got != n {
+		t.Errorf("after a restart, Pending lists %d effects, want %d", got, n)
+	}
+}
