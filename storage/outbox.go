@@ -36,11 +36,10 @@ var (
 	keyCarrying = []byte("events_with_effects")
 )
 
-// outboxKey is how the key of an inbox record's effects begins in its JSON.
-// Inside a JSON string a quote is always escaped, so these bytes appear in
-// a record only as that key (or as another object's key "outbox", which
-// decoding then tells apart): a cheap test before decoding a record.
-var outboxKey = []byte(`"outbox":`)
+// recordOutbox is how encodeRecord writes the start of a record's effects.
+// Inside a JSON string a quote is always escaped, and no other object in a
+// record has an "outbox" key, so these bytes appear in a record only there.
+var recordOutbox = []byte(`,"outbox":[`)
 
 // migrateEffectsWithEvents upgrades schema 3 to 4: effect IDs now come
 // from a counter in the meta bucket, which starts where the outbox bucket's
@@ -100,18 +99,122 @@ func decodeRecord(id, v []byte) (eventRecord, error) {
 }
 
 // recordEffects returns the effects a stored inbox record carries, without
-// decoding the event when it carries none.
+// decoding the record: they are read and rewritten far more often than the
+// event. What it returns may alias v.
 func recordEffects(id, v []byte) ([]json.RawMessage, error) {
-	if !bytes.Contains(v, outboxKey) {
+	if !bytes.Contains(v, recordOutbox) {
 		return nil, nil
 	}
-	var r struct {
-		Outbox []json.RawMessage `json:"outbox"`
+	if _, effects, ok := splitRecord(v); ok {
+		return effects, nil
 	}
-	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("storage: decode inbox event %q: %w", id, err)
+	r, err := decodeRecord(id, v)
+	return r.Outbox, err
+}
+
+// splitRecord splits a record as encodeRecord writes it into the event's
+// JSON without its closing brace and the effects it carries, scanning only
+// for the effects' boundaries (strings, nesting), not decoding them. It
+// reports false for anything else.
+func splitRecord(v []byte) (head []byte, effects []json.RawMessage, ok bool) {
+	i := bytes.Index(v, recordOutbox)
+	if i < 0 {
+		if len(v) < 2 || v[len(v)-1] != '}' {
+			return nil, nil, false
+		}
+		return v[:len(v)-1], nil, true
 	}
-	return r.Outbox, nil
+	if !bytes.HasSuffix(v, []byte("]}")) {
+		return nil, nil, false
+	}
+	body := v[i+len(recordOutbox) : len(v)-2]
+	depth, start := 0, 0
+	inString, escaped := false, false
+	for j, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth < 0 {
+				return nil, nil, false
+			}
+		case ',':
+			if depth == 0 {
+				effects = append(effects, body[start:j])
+				start = j + 1
+			}
+		}
+	}
+	if depth != 0 || inString || start >= len(body) {
+		return nil, nil, false
+	}
+	return v[:i], append(effects, body[start:]), true
+}
+
+// withoutEffects returns the record v without the effects whose IDs drop
+// says, and how many it keeps; nil if it carries none of them.
+func withoutEffects(key, v []byte, drop func(id uint64) bool) (nv []byte, dropped []uint64, kept int, err error) {
+	head, effects, ok := splitRecord(v)
+	if !ok {
+		r, err := decodeRecord(key, v)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		effects = r.Outbox
+	}
+	var keep []json.RawMessage
+	for _, raw := range effects {
+		id, err := effectID(raw)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("storage: an effect of inbox event %q: %w", key, err)
+		}
+		if drop(id) {
+			dropped = append(dropped, id)
+		} else {
+			keep = append(keep, raw)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil, nil, len(keep), nil
+	}
+	if !ok {
+		r, _ := decodeRecord(key, v)
+		nv, err = encodeRecord(r.InboxEvent, keep)
+		return nv, dropped, len(keep), err
+	}
+	// The event's bytes are kept as they are: no decoding, no encoding.
+	n := len(head) + 1
+	if len(keep) > 0 {
+		n += len(recordOutbox) + 1 + len(keep)
+		for _, raw := range keep {
+			n += len(raw)
+		}
+	}
+	nv = append(make([]byte, 0, n), head...)
+	if len(keep) > 0 {
+		nv = append(nv, recordOutbox...)
+		for i, raw := range keep {
+			if i > 0 {
+				nv = append(nv, ',')
+			}
+			nv = append(nv, raw...)
+		}
+		nv = append(nv, ']')
+	}
+	return append(nv, '}'), dropped, len(keep), nil
 }
 
 // effectID returns the ID of an effect's stored JSON. encodeEffect writes
@@ -596,33 +699,18 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 			if v == nil {
 				return fmt.Errorf("storage: inbox event %q, which holds pending effects, is missing", event)
 			}
-			rec, err := decodeRecord(key, v)
+			nv, dropped, kept, err := withoutEffects(key, v, func(id uint64) bool { return byEvent[event][id] })
 			if err != nil {
 				return err
 			}
-			kept := rec.Outbox[:0]
-			for _, raw := range rec.Outbox {
-				id, err := effectID(raw)
-				if err != nil {
-					return fmt.Errorf("storage: an effect of inbox event %q: %w", event, err)
-				}
-				if byEvent[event][id] {
-					t.ob.delivered = append(t.ob.delivered, id)
-				} else {
-					kept = append(kept, raw)
-				}
-			}
-			if len(kept) == len(rec.Outbox) {
+			if len(dropped) == 0 {
 				continue
 			}
-			nv, err := encodeRecord(rec.InboxEvent, kept)
-			if err != nil {
-				return fmt.Errorf("storage: encode inbox event %q: %w", event, err)
-			}
+			t.ob.delivered = append(t.ob.delivered, dropped...)
 			if err := inbox.Put(key, nv); err != nil {
 				return fmt.Errorf("storage: put inbox event %q: %w", event, err)
 			}
-			if len(kept) == 0 {
+			if kept == 0 {
 				t.ob.carrying--
 			}
 		}

@@ -583,8 +583,10 @@ func (t *tx) PruneEvents(before time.Time) (int, error) {
 		if err != nil {
 			return err
 		}
+		for _, raw := range effects {
+			moved = append(moved, bytes.Clone(raw)) // put after the delete
+		}
 		if len(effects) > 0 {
-			moved = append(moved, effects...)
 			t.ob.carrying--
 		}
 		keys = append(keys, bytes.Clone(k))
