@@ -54,14 +54,32 @@ func (c *decodeCache[T]) put(id uint64, raw []byte, v T) { c.keep(id, bytes.Clon
 // keep caches v as decoded from raw, which it keeps: the caller never
 // changes raw again (the outbox's encoded value, which bbolt too keeps
 // until the commit).
-func (c *decodeCache[T]) keep(id uint64, raw []byte, v T) {
-	e := cached[T]{raw: raw, val: c.clone(v)}
+func (c *decodeCache[T]) keep(id uint64, raw []byte, v T) { c.keepOwned(id, raw, c.clone(v)) }
+
+// keepOwned is keep for a v that the caller owns no longer: it is cached
+// as it is, not copied.
+func (c *decodeCache[T]) keepOwned(id uint64, raw []byte, v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= decodeCacheMax {
 		c.m = make(map[uint64]cached[T])
 	}
-	c.m[id] = e
+	c.m[id] = cached[T]{raw: raw, val: v}
+}
+
+// lookup returns the value cached for id without comparing its bytes with
+// the file's. Only the effect cache uses it: an effect is cached only once
+// committed (or read from the file), never changes after, and its ID is
+// never given to another effect, so the ID alone names its bytes.
+func (c *decodeCache[T]) lookup(id uint64) (T, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return c.clone(e.val), true
 }
 
 // forget drops the values of ids, deleted from the file.

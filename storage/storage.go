@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,7 @@ var _ commands.Store = (*DB)(nil)
 // SchemaVersion is the version of the bucket layout this package writes. A
 // file with a lower version is migrated when opened read-write; a file with a
 // higher one is refused.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] upgrades a file from schema version i+1 to i+2, inside the
 // transaction that then records the new version. Append, never edit.
@@ -54,6 +53,8 @@ var migrations = []func(*bolt.Tx) error{
 	},
 	// 3 → 4: the scheduler's due times (issue 16): two new, empty buckets.
 	migrateDue,
+	// 4 → 5: an event's effects are stored with it (issue 13; outbox.go).
+	migrateEffectsWithEvents,
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -119,6 +120,7 @@ type DB struct {
 	wlock     writeLock
 	releases  decodeCache[commands.Release]
 	effects   decodeCache[commands.Effect]
+	pending   effectIndex
 	commits   atomic.Uint64
 	closeOnce sync.Once
 	closeErr  error
@@ -364,8 +366,11 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 		return unavailable("could not start a database transaction", err)
 	}
 	defer func() { _ = btx.Rollback() }() // a no-op after Commit; covers panics
-	t := &tx{btx: btx, rc: &db.releases, ec: &db.effects}
+	t := &tx{btx: btx, rc: &db.releases}
 	err = fn(t)
+	if err == nil {
+		err = t.finish()
+	}
 	t.done = true
 	if err != nil {
 		return err
@@ -373,7 +378,7 @@ func (db *DB) update(ctx context.Context, fn func(commands.Tx) error, first bool
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := btx.Commit(); err != nil {
+	if err := db.commit(t); err != nil {
 		return unavailable("could not record the change", err)
 	}
 	if db.commits.Add(1)%trimEvery == 0 {
@@ -408,7 +413,7 @@ func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
 		return unavailable("could not read the database", err)
 	}
 	defer func() { _ = btx.Rollback() }()
-	t := &tx{btx: btx, rc: &db.releases, ec: &db.effects}
+	t := &tx{btx: btx, rc: &db.releases}
 	err = fn(t)
 	t.done = true
 	return err
@@ -416,65 +421,6 @@ func (db *DB) View(ctx context.Context, fn func(commands.Tx) error) error {
 
 func unavailable(what string, err error) error {
 	return commands.Errorf(commands.EUNAVAILABLE, "%s: %v", what, err)
-}
-
-// Pending returns up to max outbox effects, oldest first; max <= 0 returns
-// them all.
-func (db *DB) Pending(ctx context.Context, max int) ([]commands.Effect, error) {
-	return db.PendingAfter(ctx, 0, max) // effect IDs start at 1
-}
-
-// PendingAfter is Pending for the effects whose ID is greater than after,
-// oldest first: a sender that remembers the last effect it took reads only
-// the new ones, not the whole backlog of a paced channel at every wake-up.
-func (db *DB) PendingAfter(ctx context.Context, after uint64, max int) ([]commands.Effect, error) {
-	var out []commands.Effect
-	err := db.View(ctx, func(t commands.Tx) error {
-		b, err := t.(*tx).bucket(bucketOutbox)
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(encodeID(after + 1)); k != nil && (max <= 0 || len(out) < max); k, v = c.Next() {
-			id := decodeID(k)
-			e, ok := db.effects.get(id, v)
-			if !ok {
-				if err := json.Unmarshal(v, &e); err != nil {
-					return fmt.Errorf("storage: decode outbox effect %d: %w", id, err)
-				}
-				db.effects.put(id, v, e)
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// Delivered removes effects from the outbox; unknown IDs are ignored.
-func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
-	if len(ids) == 0 {
-		return ctx.Err()
-	}
-	err := db.Update(ctx, func(t commands.Tx) error {
-		b, err := t.(*tx).bucket(bucketOutbox)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := b.Delete(encodeID(id)); err != nil {
-				return fmt.Errorf("storage: delete outbox effect %d: %w", id, err)
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		db.effects.forget(ids...)
-	}
-	return err
 }
 
 // dropEvery is how many bytes of the audit log Audit reads between two

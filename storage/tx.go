@@ -19,8 +19,8 @@ import (
 type tx struct {
 	btx  *bolt.Tx
 	rc   *decodeCache[commands.Release]
-	ec   *decodeCache[commands.Effect]
-	done bool // set when Update/View's fn returned: the bbolt Tx is gone
+	ob   txOutbox // a read-write transaction's outbox, until it ends
+	done bool     // set when Update/View's fn returned: the bbolt Tx is gone
 }
 
 var errTxDone = errors.New("storage: transaction used after its function returned")
@@ -451,6 +451,9 @@ func (t *tx) AuditHead() (uint64, string, error) {
 
 // Event returns the inbox record of an event ID and whether there is one.
 func (t *tx) Event(id string) (commands.InboxEvent, bool, error) {
+	if err := t.flushEvent(); err != nil {
+		return commands.InboxEvent{}, false, err
+	}
 	b, err := t.bucket(bucketInbox)
 	if err != nil {
 		return commands.InboxEvent{}, false, err
@@ -472,10 +475,19 @@ func getEvent(b *bolt.Bucket, id string) (commands.InboxEvent, bool, error) {
 
 // PutEvent adds or replaces an inbox record, keeping the index of pending
 // events in step. Processed events have no index: only the prune at
-// start-up looks for them, by walking the inbox.
+// start-up looks for them, by walking the inbox. The record is written when
+// the transaction ends (or before anything reads the inbox), with the
+// effects emitted after it in the transaction and those the record carried
+// already: see outbox.go.
 func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if e.ID == "" {
 		return commands.Errorf(commands.EINVALID, "An inbox event needs an ID.")
+	}
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if err := t.flushEvent(); err != nil {
+		return err
 	}
 	b, err := t.bucket(bucketInbox)
 	if err != nil {
@@ -485,32 +497,32 @@ func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if err != nil {
 		return err
 	}
-	old, ok, err := getEvent(b, e.ID)
-	if err != nil {
-		return err
-	}
-	if ok && !old.Processed {
-		if err := pending.Delete(inboxIndexKey(old)); err != nil {
-			return fmt.Errorf("storage: unindex inbox event %q: %w", e.ID, err)
+	var old eventRecord
+	v := b.Get([]byte(e.ID))
+	if v != nil {
+		if old, err = decodeRecord([]byte(e.ID), v); err != nil {
+			return err
 		}
-	}
-	v, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("storage: encode inbox event %q: %w", e.ID, err)
-	}
-	if err := b.Put([]byte(e.ID), v); err != nil {
-		return fmt.Errorf("storage: put inbox event %q: %w", e.ID, err)
+		if !old.Processed {
+			if err := pending.Delete(inboxIndexKey(old.InboxEvent)); err != nil {
+				return fmt.Errorf("storage: unindex inbox event %q: %w", e.ID, err)
+			}
+		}
 	}
 	if !e.Processed {
 		if err := pending.Put(inboxIndexKey(e), []byte{}); err != nil {
 			return fmt.Errorf("storage: index inbox event %q: %w", e.ID, err)
 		}
 	}
+	t.ob.ev = &bufferedEvent{e: e, outbox: old.Outbox, carries: len(old.Outbox) > 0, dirty: true}
 	return nil
 }
 
 // PendingEvents returns the unprocessed inbox records, oldest first.
 func (t *tx) PendingEvents() ([]commands.InboxEvent, error) {
+	if err := t.flushEvent(); err != nil {
+		return nil, err
+	}
 	b, err := t.bucket(bucketInbox)
 	if err != nil {
 		return nil, err
@@ -541,13 +553,21 @@ func (t *tx) PendingEvents() ([]commands.InboxEvent, error) {
 // PruneEvents deletes the processed records received before before, and
 // returns how many it deleted. It walks the whole inbox: it runs once, at
 // start-up (Service.Recover), and an index kept for it would cost every
-// command's commit more than the walk costs there.
+// command's commit more than the walk costs there. The undelivered effects
+// a deleted record carries move to the outbox bucket, under the same IDs:
+// they stay pending, in their order.
 func (t *tx) PruneEvents(before time.Time) (int, error) {
+	if err := t.flushEvent(); err != nil {
+		return 0, err
+	}
 	b, err := t.bucket(bucketInbox)
 	if err != nil {
 		return 0, err
 	}
-	var keys [][]byte
+	var (
+		keys  [][]byte
+		moved []json.RawMessage
+	)
 	err = b.ForEach(func(k, v []byte) error {
 		var e struct {
 			Received  time.Time `json:"received"`
@@ -556,9 +576,20 @@ func (t *tx) PruneEvents(before time.Time) (int, error) {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("storage: decode inbox event %q: %w", k, err)
 		}
-		if e.Processed && e.Received.Before(before) {
-			keys = append(keys, bytes.Clone(k))
+		if !e.Processed || !e.Received.Before(before) {
+			return nil
 		}
+		effects, err := recordEffects(k, v)
+		if err != nil {
+			return err
+		}
+		for _, raw := range effects {
+			moved = append(moved, bytes.Clone(raw)) // put after the delete
+		}
+		if len(effects) > 0 {
+			t.ob.carrying--
+		}
+		keys = append(keys, bytes.Clone(k))
 		return nil
 	})
 	if err != nil {
@@ -569,30 +600,25 @@ func (t *tx) PruneEvents(before time.Time) (int, error) {
 		if err := b.Delete(k); err != nil {
 			return 0, fmt.Errorf("storage: delete inbox event %q: %w", k, err)
 		}
+		if ev := t.ob.ev; ev != nil && ev.e.ID == string(k) {
+			t.ob.ev = nil // an Emit after this must not write it back
+		}
+	}
+	if len(moved) > 0 {
+		out, err := t.bucket(bucketOutbox)
+		if err != nil {
+			return 0, err
+		}
+		for _, raw := range moved {
+			id, err := effectID(raw)
+			if err != nil {
+				return 0, err
+			}
+			if err := out.Put(encodeID(id), raw); err != nil {
+				return 0, fmt.Errorf("storage: move effect %d to the outbox: %w", id, err)
+			}
+			t.ob.moved = append(t.ob.moved, id)
+		}
 	}
 	return len(keys), nil
-}
-
-// Emit appends e to the outbox under the next outbox ID.
-func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
-	b, err := t.bucket(bucketOutbox)
-	if err != nil {
-		return commands.Effect{}, err
-	}
-	id, err := b.NextSequence()
-	if err != nil {
-		return commands.Effect{}, fmt.Errorf("storage: next outbox ID: %w", err)
-	}
-	e.ID = id
-	v, err := encodeEffect(e)
-	if err != nil {
-		return commands.Effect{}, fmt.Errorf("storage: encode effect %d: %w", id, err)
-	}
-	if err := b.Put(encodeID(id), v); err != nil {
-		return commands.Effect{}, fmt.Errorf("storage: put effect %d: %w", id, err)
-	}
-	// The sender reads it next, at once: it need not decode what was just
-	// encoded.
-	t.ec.keep(id, v, e)
-	return e, nil
 }
