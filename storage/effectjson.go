@@ -3,9 +3,9 @@ package storage
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/internal/jsonstr"
 )
 
 // encodeEffect returns the outbox value of e: exactly the bytes json.Marshal
@@ -20,7 +20,7 @@ func encodeEffect(e commands.Effect) ([]byte, error) {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendUint(b, e.ID, 10)
 	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, string(e.Kind))
+	b = jsonstr.Append(b, string(e.Kind), true)
 	b = appendStringField(b, `,"event":`, e.Event)
 	b = appendStringField(b, `,"user":`, e.User)
 	b = appendStringField(b, `,"channel":`, e.Channel)
@@ -60,9 +60,9 @@ func encodeEffect(e commands.Effect) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"label":`...)
-			b = appendJSONString(b, bt.Label)
+			b = jsonstr.Append(b, bt.Label, true)
 			b = append(b, `,"command":`...)
-			b = appendJSONString(b, bt.Command)
+			b = jsonstr.Append(b, bt.Command, true)
 			b = appendStringField(b, `,"style":`, bt.Style)
 			b = append(b, '}')
 		}
@@ -85,7 +85,7 @@ func appendStringField(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), s)
+	return jsonstr.Append(append(b, key...), s, true)
 }
 
 // appendSpanField appends an omitempty string field of an object begun at
@@ -97,59 +97,5 @@ func appendSpanField(b []byte, start int, key, s string) []byte {
 	if len(b) > start {
 		b = append(b, ',')
 	}
-	return appendJSONString(append(b, key...), s)
-}
-
-// appendJSONString appends s as a JSON string escaped exactly as
-// encoding/json escapes it: HTML's <, > and & as \u00XX, other control
-// bytes as \b, \f, \n, \r, \t or \u00XX, each invalid UTF-8 byte as
-// \ufffd, and U+2028 and U+2029.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return jsonstr.Append(append(b, key...), s, true)
 }
