@@ -244,18 +244,9 @@ func homeTab(v commands.HomeView) slack.HomeTabViewRequest {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipMarkup(mrkdwnText(w.Text), maxSectionText)), nil, nil))
 		var elems []slack.BlockElement
 		for j, b := range w.Buttons {
-			if len(b.Command) > maxButtonValue || b.Command == "" {
-				continue
+			if el, ok := buttonElement(buttonPrefix+"home."+strconv.Itoa(j), b); ok {
+				elems = append(elems, el)
 			}
-			el := slack.NewButtonBlockElement(buttonPrefix+"home."+strconv.Itoa(j), b.Command,
-				slack.NewTextBlockObject(slack.PlainTextType, clipText(b.Label, maxButtonText), false, false))
-			switch b.Style {
-			case "primary":
-				el = el.WithStyle(slack.StylePrimary)
-			case "danger":
-				el = el.WithStyle(slack.StyleDanger)
-			}
-			elems = append(elems, el)
 		}
 		if len(elems) > 0 {
 			// Block IDs are unique within a view.

@@ -125,18 +125,12 @@ func textBlocks(text string, buttons []commands.Button) []slack.Block {
 	}
 	var elems []slack.BlockElement
 	for i, b := range buttons {
-		if i == maxButtons || len(b.Command) > maxButtonValue || b.Command == "" {
+		if i == maxButtons {
 			continue
 		}
-		el := slack.NewButtonBlockElement(buttonPrefix+strconv.Itoa(i), b.Command,
-			slack.NewTextBlockObject(slack.PlainTextType, clipText(b.Label, maxButtonText), false, false))
-		switch b.Style {
-		case "primary":
-			el = el.WithStyle(slack.StylePrimary)
-		case "danger":
-			el = el.WithStyle(slack.StyleDanger)
+		if el, ok := buttonElement(buttonPrefix+strconv.Itoa(i), b); ok {
+			elems = append(elems, el)
 		}
-		elems = append(elems, el)
 	}
 	if len(elems) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("dobrobot.actions", elems...))
@@ -226,4 +220,22 @@ func splitText(s string, max int) []string {
 
 func hasFold(list []string, s string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
+
+// buttonElement is the Block Kit button of b, whose value is its command;
+// false for a command Slack could not carry (empty, or over
+// maxButtonValue), which is left out rather than cut.
+func buttonElement(actionID string, b commands.Button) (*slack.ButtonBlockElement, bool) {
+	if len(b.Command) > maxButtonValue || b.Command == "" {
+		return nil, false
+	}
+	el := slack.NewButtonBlockElement(actionID, b.Command,
+		slack.NewTextBlockObject(slack.PlainTextType, clipText(b.Label, maxButtonText), false, false))
+	switch b.Style {
+	case "primary":
+		el = el.WithStyle(slack.StylePrimary)
+	case "danger":
+		el = el.WithStyle(slack.StyleDanger)
+	}
+	return el, true
 }

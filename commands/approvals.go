@@ -43,10 +43,7 @@ func (r *cmdRun) accept() error {
 	}); err != nil {
 		return err
 	}
-	if rel, err = r.letFirst(rel); err != nil {
-		return err
-	}
-	rel, window, err := r.turnIfNext(rel)
+	rel, window, err := r.admitted(rel)
 	if err != nil {
 		return err
 	}

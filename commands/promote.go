@@ -269,12 +269,7 @@ func (r *cmdRun) promote() error {
 		text, buttons := r.askText(rel, say("%s asks to promote from %s: ", Person(rel.Requester), from))
 		r.dm(a, text, buttons...)
 	}
-	if asked == 0 {
-		msg = msg.plain("No approver is configured to ask: tell an admin.")
-	} else {
-		msg = msg.say("Asked %d approver(s).", asked)
-	}
-	r.reply(msg)
+	r.reply(askedText(msg, asked))
 	return nil
 }
 

@@ -95,14 +95,17 @@ func (r *cmdRun) dobro() error {
 	if err := r.remindApproval(rel, asked); err != nil {
 		return err
 	}
-	msg := say("%v%s is in the queue (#%d). ", TicketRef(rel), envVersion(rel), pos)
-	if asked == 0 {
-		msg = msg.plain("No approver is configured to ask: tell an admin.")
-	} else {
-		msg = msg.say("Asked %d approver(s).", asked)
-	}
-	r.reply(msg)
+	r.reply(askedText(say("%v%s is in the queue (#%d). ", TicketRef(rel), envVersion(rel), pos), asked))
 	return nil
+}
+
+// askedText ends msg with how many approvers were asked, or that none is
+// configured.
+func askedText(msg Text, asked int) Text {
+	if asked == 0 {
+		return msg.plain("No approver is configured to ask: tell an admin.")
+	}
+	return msg.say("Asked %d approver(s).", asked)
 }
 
 func orNone(s string) string {
@@ -197,10 +200,7 @@ func (r *cmdRun) here() error {
 	if rel, err = r.move(rel, ActionClaim, "", func(x *Release) { x.Admin = r.m.User }); err != nil {
 		return err
 	}
-	if rel, err = r.letFirst(rel); err != nil {
-		return err
-	}
-	rel, window, err := r.turnIfNext(rel)
+	rel, window, err := r.admitted(rel)
 	if err != nil {
 		return err
 	}

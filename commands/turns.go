@@ -171,6 +171,18 @@ func (r *cmdRun) tellYoureNext(o Release) error {
 	return nil
 }
 
+// admitted follows an accept or a claim by the admin running the command
+// (here): a hotfix it lets go first jumps the queue (letFirst), then rel is
+// given its turn if it is next (turnIfNext), in that order, since the jump
+// decides who is next.
+func (r *cmdRun) admitted(rel Release) (Release, Text, error) {
+	rel, err := r.letFirst(rel)
+	if err != nil {
+		return rel, nil, err
+	}
+	return r.turnIfNext(rel)
+}
+
 // turnIfNext gives rel its turn when it has just become ready (accepted
 // without an admin, or claimed) and nothing is ahead of it: it returns rel
 // as stored and the window's sentence to add to what its requester is
