@@ -135,7 +135,7 @@ func (r *cmdRun) checkPromotion(rel Release) error {
 		}
 		until := d.Updated.Add(env.Bake)
 		if r.now.Before(until) {
-			return Errorf(ECONFLICT, "%s was done in %s %s ago: bake until %s.", what, env.After, Ago(r.now.Sub(d.Updated)), until.Format("15:04"))
+			return Errorf(ECONFLICT, "%s was done in %s %s ago: bake until %s.", what, env.After, Ago(r.now.Sub(d.Updated)), r.s.whenText(until, r.now))
 		}
 		return nil
 	}

@@ -81,6 +81,9 @@ type Config struct {
 	// Reminders says when the Service follows up by itself (Schedule
 	// sends them); zero: no reminders.
 	Reminders Reminders
+	// Timezone is the zone of every time shown to people (nil: UTC);
+	// stored and audited times stay UTC.
+	Timezone *time.Location
 	// Notify, if set, is called after a commit put effects in the outbox:
 	// the chat adapter's hook that wakes its sender.
 	Notify func()
