@@ -35,6 +35,10 @@ func (r *cmdRun) start() error {
 			return err
 		}
 	}
+	past, err := r.checkFreezes(rel)
+	if err != nil {
+		return err
+	}
 	if err := r.checkLocks(rel); err != nil {
 		return err
 	}
@@ -55,6 +59,9 @@ func (r *cmdRun) start() error {
 		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, Env: r.s.envName(rel), By: r.m.User, Since: r.now}); err != nil {
 			return err
 		}
+	}
+	if err := r.forced(rel, past); err != nil {
+		return err
 	}
 	r.card(rel)
 	msg := say("%v started the deploy", Person(r.m.User))
@@ -85,7 +92,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 	}
 	env := r.s.envName(rel)
 	for _, l := range locks {
-		if !r.s.lockIn(l, env) {
+		if !r.s.lockIn(l, env) || l.Timed() { // a freeze from chat: checkFreezes
 			continue
 		}
 		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {

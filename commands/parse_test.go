@@ -307,6 +307,9 @@ func FuzzParseIn(f *testing.F) {
 		"accept PAY-1 in qa", "reject PAY-1 in qa in a rush", "lock all in qa freeze", "unlock backend in production",
 		"status PAY-1 in", "dobro PAY-1 to qa to qa version 1 version 2", "dobro PAY-1 version 1+2 on a,b in qa",
 		"promote PAY-1", "promote PAY-1 to production", "promote PAY-1 in qa extra", "where", "where backend", "where a b",
+		"dep start PAY-1 force hotfix for the outage", "dep start PAY-1 in production FORCE x", "dep start PAY-1 force", "dep start PAY-1 now",
+		"freeze until 18:00 release day", "freeze in production until 2026-12-27T09:00 xmas", "freeze in qa until 2h", "freeze until soon",
+		"unfreeze u0ann-dec05-1800", "unfreeze a b", "freezes",
 	} {
 		f.Add(s)
 	}

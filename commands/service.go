@@ -84,6 +84,8 @@ type Config struct {
 	// Timezone is the zone of every time shown to people (nil: UTC);
 	// stored and audited times stay UTC.
 	Timezone *time.Location
+	// Freezes are the configured freeze windows (freezewindows.go).
+	Freezes []FreezeWindow
 	// Notify, if set, is called after a commit put effects in the outbox:
 	// the chat adapter's hook that wakes its sender.
 	Notify func()
