@@ -33,6 +33,11 @@ type Config struct {
 	Environments       []EnvironmentConfig `yaml:"environments"`
 	DefaultEnvironment string              `yaml:"default_environment"`
 	Reminders          RemindersConfig     `yaml:"reminders"`
+	// Timezone is the zone of every time shown to people (default UTC),
+	// an IANA name such as Europe/Berlin.
+	Timezone string `yaml:"timezone"`
+	// Freezes are the freeze windows (freezes.go).
+	Freezes []FreezeConfig `yaml:"freezes"`
 
 	path string
 	envs []resolvedEnv // Environments with the top level merged in, at load
@@ -315,6 +320,7 @@ func (c *Config) validate() error {
 	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
 	problems = append(problems, c.validateEnvs()...)
 	problems = append(problems, c.Reminders.problems()...)
+	problems = append(problems, c.timeProblems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())

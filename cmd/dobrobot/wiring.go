@@ -43,6 +43,8 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Log:       a.log,
 		CommentOn: commentOn,
 		Reminders: c.Reminders.core(),
+		Timezone:  c.location(),
+		Freezes:   c.freezes(),
 	}, nil
 }
 
