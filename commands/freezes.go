@@ -104,7 +104,12 @@ func (r *cmdRun) freeze() error {
 			return Errorf(ECONFLICT, "%s is already frozen by lock all (%v): unlock all%s first.", orEvery(env), Person(l.By), strings.TrimSuffix(" in "+env, " in "))
 		}
 	}
+	// Named after its author, environment and end: unique, since there is
+	// one per environment, and readable in unfreeze NAME.
 	name := strings.ToLower(r.m.User) + "-" + strings.ToLower(until.In(r.s.zone()).Format("Jan02-1504"))
+	if env != "" {
+		name = strings.ToLower(r.m.User) + "-" + env + "-" + strings.ToLower(until.In(r.s.zone()).Format("Jan02-1504"))
+	}
 	l := Lock{Component: AllComponents, Env: env, By: r.m.User, Since: r.now, Reason: r.cmd.Text, Until: until, Name: name}
 	if err := r.tx.PutLock(l); err != nil {
 		return err
@@ -175,7 +180,9 @@ func (f *firing) fireChatEnd(_ Release, d Due) (*Due, error) {
 	}
 	for _, l := range locks {
 		if l.Timed() && windowID(l.Name) == d.Release && !l.Until.After(f.now) {
-			return nil, f.endChatFreeze(l, "ended at its time")
+			if err := f.endChatFreeze(l, "ended at its time"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return nil, nil

@@ -258,7 +258,13 @@ func (f *firing) fireAnnounce(_ Release, d Due) (*Due, error) {
 
 // auditWindow audits what the scheduler did with window w.
 func (f *firing) auditWindow(a Action, w FreezeWindow, detail string) error {
-	_, err := f.tx.AppendAudit(AuditEntry{Time: f.now, Actor: ActorDobrobot, Action: a, Env: strings.Join(w.Envs, ","),
+	env := "" // an entry names one environment: a window of several says them in its detail
+	if len(w.Envs) == 1 {
+		env = w.Envs[0]
+	} else if len(w.Envs) > 1 {
+		detail += " in " + strings.Join(w.Envs, ", ")
+	}
+	_, err := f.tx.AppendAudit(AuditEntry{Time: f.now, Actor: ActorDobrobot, Action: a, Env: env,
 		Detail: fmt.Sprintf("%s: %s", w.Name, detail), Via: f.source()})
 	return err
 }

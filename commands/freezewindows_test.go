@@ -348,5 +348,15 @@ func TestFreezeWindowEnvironments(t *testing.T) {
 		{ann, "dobro PAY-4 to production", []string{"in the queue"}},
 		{approver, "accept PAY-4 in production", []string{"You accepted PAY-4"}},
 		{ann, "dep start PAY-4 in production", []string{"production is frozen by weekend"}},
+		// Freezes from chat are per environment, named after it too.
+		{admin, "freeze in qa until 2h tests flaky", []string{"Froze qa until 21:00 CET as u0admin-qa-nov27-2100"}},
+		{admin, "freeze in production until 2h", []string{"as u0admin-production-nov27-2100"}},
+		{ann, "dobro PAY-1 to qa", []string{"in the queue"}},
+		{ann, "dep start PAY-1 in qa", []string{"qa is frozen by u0admin-qa-nov27-2100 until 21:00 CET: tests flaky."}},
+		{admin, "unfreeze u0admin-qa-nov27-2100", []string{"Ended the freeze u0admin-qa-nov27-2100."}},
+		{guest, "freezes", []string{"• u0admin-production-nov27-2100: production, until 21:00 CET"}},
 	})
+	if n := len(s.locks()); n != 2 { // PAY-2's backend in qa, production's freeze
+		t.Errorf("%d locks after unfreeze in qa: %v; want PAY-2's and production's freeze", n, s.locks())
+	}
 }
