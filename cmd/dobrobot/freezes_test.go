@@ -112,3 +112,30 @@ freezes:
 		t.Errorf("%d freeze-start entries, want 1: %v", starts, exported(t, db))
 	}
 }
+
+// TestConfigurationDocFreezes: the freezes example of docs/configuration.md
+// loads as written.
+func TestConfigurationDocFreezes(t *testing.T) {
+	page, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(page), "```yaml\ntimezone: Europe/Berlin\n")
+	if !ok {
+		t.Fatal("docs/configuration.md has no freezes example starting with timezone: Europe/Berlin")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	body := "storage: {path: " + filepath.Join(dir, "c.db") + "}\ntracker: {kind: file, tickets: [{key: PAY-1, summary: x, status: Ready}]}\nroles: {approvers: [U01], admins: [U02]}\ntimezone: Europe/Berlin\n" + block
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path, lookupIn(nil))
+	if err != nil {
+		t.Fatalf("the example does not load: %v\n%s", err, block)
+	}
+	if got := len(c.freezes()); got != 2 {
+		t.Errorf("%d windows, want 2", got)
+	}
+}
