@@ -117,7 +117,9 @@ func (r *cmdRun) freeze() error {
 	if err := r.putDue(Due{At: until, Kind: DueFreezeEnd, Release: windowID(name)}); err != nil {
 		return err
 	}
-	if err := r.auditFreeze(ActionFreezeStart, env, fmt.Sprintf("%s: until %s; %s", name, until.UTC().Format(time.RFC3339), r.cmd.Text)); err != nil {
+	// Audited as the lock of all it is (detail "all: …"), so that the audit
+	// log's replay (audit verify, the checkpoints) knows the freeze.
+	if err := r.auditFreeze(ActionLock, env, strings.TrimSuffix(fmt.Sprintf("%s: freeze %s until %s; %s", AllComponents, name, until.UTC().Format(time.RFC3339), r.cmd.Text), "; ")); err != nil {
 		return err
 	}
 	r.post(say("%v %s is frozen by %s (%v) until %s: %s.", Icon("snowflake"), orEvery(env), name, Person(r.m.User), r.s.whenText(until, r.now), orNone(r.cmd.Text)))
@@ -136,7 +138,7 @@ func (r *cmdRun) unfreeze() error {
 	}
 	for _, l := range locks {
 		if l.Timed() && strings.EqualFold(l.Name, r.cmd.Name) {
-			if err := r.endChatFreeze(l, "ended early by "+r.m.User); err != nil {
+			if err := r.endChatFreeze(l, say("been ended early by %v", Person(r.m.User))); err != nil {
 				return err
 			}
 			r.reply(say("Ended the freeze %s.", l.Name))
@@ -153,17 +155,19 @@ func (r *cmdRun) unfreeze() error {
 
 // endChatFreeze deletes the freeze l set from chat, audits and announces its
 // end and tells the releases it held that they may start.
-func (r *cmdRun) endChatFreeze(l Lock, why string) error {
+func (r *cmdRun) endChatFreeze(l Lock, how Text) error {
 	if err := r.tx.DeleteLock(l.Component, 0, l.Env); err != nil {
 		return err
 	}
 	if err := r.tx.DeleteDue(windowID(l.Name), DueFreezeEnd); err != nil {
 		return err
 	}
-	if _, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: ActionFreezeEnd, Env: l.Env, Detail: l.Name + ": " + why, Via: r.source()}); err != nil {
+	// Its end is the unlock of all (the detail is the component, as the
+	// replay reads it); the freeze's name and why are said in the channel.
+	if _, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: ActionUnlock, Env: l.Env, Detail: l.Component, Via: r.source()}); err != nil {
 		return err
 	}
-	r.post(say("%v The freeze %s has ended: %s may deploy again.", Icon("sunny"), l.Name, orEvery(l.Env)))
+	r.post(say("%v The freeze %s has %v: %s may deploy again.", Icon("sunny"), l.Name, how, orEvery(l.Env)))
 	var envs []string
 	if l.Env != "" {
 		envs = []string{l.Env}
@@ -180,7 +184,7 @@ func (f *firing) fireChatEnd(_ Release, d Due) (*Due, error) {
 	}
 	for _, l := range locks {
 		if l.Timed() && windowID(l.Name) == d.Release && !l.Until.After(f.now) {
-			if err := f.endChatFreeze(l, "ended at its time"); err != nil {
+			if err := f.endChatFreeze(l, say("ended at its time")); err != nil {
 				return nil, err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -61,10 +62,12 @@ func init() {
 
 // windowID is the key of a window's due times: a hash of its name, so that
 // it stays the same across restarts and reorderings of the configuration.
+// It keeps 63 bits: PostgreSQL keeps a release ID in a signed bigint and
+// refuses a larger one.
 func windowID(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return h.Sum64()
+	return h.Sum64() & math.MaxInt64
 }
 
 // next returns the first occurrence of w that starts after t.

@@ -93,7 +93,7 @@ func freezeAudit(t *testing.T, db commands.Store) []string {
 	var out []string
 	err := db.Audit(context.Background(), commands.AuditFilter{}, func(e commands.AuditEntry) error {
 		switch e.Action {
-		case commands.ActionFreezeStart, commands.ActionFreezeEnd, commands.ActionFreezeSoon, commands.ActionForce:
+		case commands.ActionFreezeStart, commands.ActionFreezeEnd, commands.ActionFreezeSoon, commands.ActionForce, commands.ActionLock, commands.ActionUnlock:
 			out = append(out, e.Actor+" "+string(e.Action)+" "+e.Ticket+" "+e.Via+": "+e.Detail)
 		}
 		return nil
@@ -207,13 +207,16 @@ func TestFreezeFromChat(t *testing.T) {
 	if got := reply(effects); got != "Froze every environment until 12:00 CET as u0admin-nov23-1200; it ends by itself, or earlier with unfreeze u0admin-nov23-1200." {
 		t.Errorf("freeze replied %q", got)
 	}
+	if err := replayMatches(s.harness); err != nil {
+		t.Errorf("with a freeze from chat in force, the audit log's replay differs from the store: %v", err)
+	}
 	s.script([]step{
 		{ann, "dep start PAY-2", []string{"production is frozen by u0admin-nov23-1200 until 12:00 CET: db migration."}},
 		{guest, "freezes", []string{"• u0admin-nov23-1200: every environment, until 12:00 CET, set by <@U0ADMIN> — db migration (unfreeze u0admin-nov23-1200)"}},
 		{admin, "unlock all", []string{"That is the freeze u0admin-nov23-1200"}},
 	})
 	end := s.step(2 * time.Hour)
-	if diff := cmp.Diff([]string{":sunny: The freeze u0admin-nov23-1200 has ended: every environment may deploy again."}, posts(end)); diff != "" {
+	if diff := cmp.Diff([]string{":sunny: The freeze u0admin-nov23-1200 has ended at its time: every environment may deploy again."}, posts(end)); diff != "" {
 		t.Errorf("the end at its time (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"PAY-2"}, nextTold(end)); diff != "" {
@@ -222,12 +225,15 @@ func TestFreezeFromChat(t *testing.T) {
 	if got := s.locks(); len(got) != 0 {
 		t.Errorf("locks after the end: %v", got)
 	}
+	if err := replayMatches(s.harness); err != nil {
+		t.Errorf("after the freeze from chat ended, the audit log's replay differs from the store: %v", err)
+	}
 	s.script([]step{{ann, "dep start PAY-2", []string{"Deploy of PAY-2 started."}}})
 	wantAudit := []string{
-		"U0ADMIN freeze-start  slack: u0admin-nov24-0900: until 2026-11-24T08:00:00Z; past",
-		"U0ADMIN freeze-end  slack: u0admin-nov24-0900: ended early by U0ADMIN",
-		"U0ADMIN freeze-start  slack: u0admin-nov23-1200: until 2026-11-23T11:00:00Z; db migration",
-		"dobrobot freeze-end  scheduler: u0admin-nov23-1200: ended at its time",
+		"U0ADMIN lock  slack: all: freeze u0admin-nov24-0900 until 2026-11-24T08:00:00Z; past",
+		"U0ADMIN unlock  slack: all",
+		"U0ADMIN lock  slack: all: freeze u0admin-nov23-1200 until 2026-11-23T11:00:00Z; db migration",
+		"dobrobot unlock  scheduler: all",
 	}
 	if diff := cmp.Diff(wantAudit, freezeAudit(t, s.db)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
