@@ -291,6 +291,11 @@ func (r *cmdRun) tellNext(env string, freed []string) error {
 			claimed[c] = true
 		}
 		if wants && !blocked {
+			if held, err := r.freezesOn(env, o.Components); err != nil {
+				return err
+			} else if len(held) > 0 {
+				continue // another freeze window still holds it: told when that one ends
+			}
 			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
 				Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"})
 		}

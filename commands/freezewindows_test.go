@@ -366,3 +366,27 @@ func TestFreezeWindowEnvironments(t *testing.T) {
 		t.Errorf("%d locks after unfreeze in qa: %v; want PAY-2's and production's freeze", n, s.locks())
 	}
 }
+
+// TestOverlappingFreezeWindows: when the weekend window ends inside another
+// window that holds the same release, the release is not told it may
+// start; it is when the other one ends.
+func TestOverlappingFreezeWindows(t *testing.T) {
+	fri := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
+	monday := commands.FreezeWindow{Name: "monday", From: time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Reason: "audit"}
+	s := newFreezeHarness(t, fri, nil, weekend(t), monday)
+	s.script([]step{
+		{ann, "dobro PAY-2 no_need_admin", []string{"in the queue"}},
+		{approver, "accept PAY-2", []string{"You accepted PAY-2."}},
+	})
+	toWeekendEnd := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).Sub(fri)
+	if got := nextTold(s.step(toWeekendEnd)); len(got) != 0 {
+		t.Errorf("told %v at the weekend's end, inside the monday window", got)
+	}
+	end := s.step(4 * time.Hour)
+	if diff := cmp.Diff([]string{":sunny: The monday freeze has ended: every environment may deploy again."}, posts(end)); diff != "" {
+		t.Errorf("the monday window's end (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"PAY-2"}, nextTold(end)); diff != "" {
+		t.Errorf("told at the monday window's end (-want +got):\n%s", diff)
+	}
+}
