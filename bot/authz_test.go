@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,8 @@ import (
 
 // The authorisation matrix (docs/reliability.md, T44, T45, T48): every command,
 // by every kind of actor, through each path into the bot (a mention in the
-// release channel, a DM, a click on a button, a slash command), against the real Slack
+// release channel, a DM, a click on a button, a slash command, and for dobro
+// the /dobro form's submission), against the real Slack
 // adapter, Service and bbolt. One table says what is allowed; the bot must
 // agree on every cell.
 
@@ -57,6 +59,7 @@ var authzAllowed = map[string][4]bool{
 	"history":    {true, true, true, true},
 	"log":        {true, true, true, true},
 	"help":       {true, true, true, true},
+	"home":       {true, true, true, true},
 	"audit":      {false, false, true, false}, // and only by DM (authzDMOnly)
 	"report":     {true, true, true, true},
 }
@@ -80,10 +83,15 @@ var authzOpenDobro = map[string][4]bool{
 	"DM":      {true, true, true, false},
 	"button":  {true, true, true, false},
 	"slash":   {true, true, true, false}, // typed anywhere: no proof of membership
+	// A button of the App Home: no channel, no message, the clicker's
+	// command as any button's.
+	"home button": {true, true, true, false},
+	"modal":       {true, true, true, false}, // the form of a slash command: the same
 }
 
-// authzPaths are the ways into the bot.
-var authzPaths = []string{"mention", "DM", "button", "slash"}
+// authzPaths are the ways into the bot. The form (modal) submits only
+// dobro: its other cells are skipped.
+var authzPaths = []string{"mention", "DM", "button", "slash", "home button", "modal"}
 
 func TestAuthorisationMatrix(t *testing.T) {
 	verbs := make([]string, 0, len(authzAllowed))
@@ -106,8 +114,8 @@ func TestAuthorisationMatrix(t *testing.T) {
 	// Parallel subtests end before the cleanups of their parent run.
 	t.Cleanup(func() {
 		if !t.Failed() {
-			t.Logf("FIGURE authorisation matrix: 2 role set-ups × %d paths × %d commands × %d actors = %d cells, all as expected",
-				len(authzPaths), len(verbs), len(authzActors), 2*len(authzPaths)*len(verbs)*len(authzActors))
+			t.Logf("FIGURE authorisation matrix: 2 role set-ups × (%d paths × %d commands + the form's dobro) × %d actors = %d cells, all as expected",
+				len(authzPaths)-1, len(verbs), len(authzActors), 2*((len(authzPaths)-1)*len(verbs)+1)*len(authzActors))
 		}
 	})
 }
@@ -144,6 +152,9 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		if open {
 			c.Policy.Requesters = nil
 		}
+		if path == "modal" {
+			b.Modal = &Modal{Policy: c.Policy}
+		}
 	})
 	ctx := context.Background()
 	t0 := time.Now().UTC().Add(-time.Hour)
@@ -151,7 +162,7 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 		for _, c := range cells {
 			rel := commands.Release{Ticket: c.ticket, Requester: ann, NeedAdmin: true, Components: []string{"web"}, Created: t0, Updated: t0}
 			switch c.verb {
-			case "dobro", "queue", "history", "help", "lock", "audit", "report":
+			case "dobro", "queue", "history", "help", "lock", "audit", "report", "home":
 				continue
 			case "unlock":
 				if err := tx.PutLock(commands.Lock{Component: c.comp, By: adm, Since: t0}); err != nil {
@@ -199,11 +210,14 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 	}
 
 	for i, c := range cells {
+		if path == "modal" && c.verb != "dobro" {
+			continue
+		}
 		text := c.verb
 		switch {
 		case c.comp != "":
 			text += " " + c.comp
-		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report":
+		case c.verb != "queue" && c.verb != "history" && c.verb != "help" && c.verb != "audit" && c.verb != "report" && c.verb != "home":
 			text += " " + c.ticket
 		}
 		before, seq0 := replies(c.actor.user), head()
@@ -238,6 +252,23 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 				sl.Team = "T0OTHER"
 			}
 			env, eventID = fs.SlashEnvelope(sl), "slash:"+sl.TriggerID
+		case "home button":
+			env = fs.HomeClickEnvelope(c.actor.user, fakeslack.Button{BlockID: "dobrobot.home.0", ActionID: buttonPrefix + "home.0", Label: "Do", Value: text})
+			env, eventID = homeClickOf(t, env, c.actor.name == "unknown")
+		case "modal":
+			// The form, opened by /dobro in the release channel (for the
+			// ignored actors, by the requester: Slack would not open one
+			// for them) and submitted by the actor.
+			opener := c.actor.user
+			if c.actor.ignored {
+				opener = ann
+			}
+			v := openForm(t, fs, opener, releaseChannel)
+			sub := fakeslack.Submission{User: c.actor.user, ViewID: v.ID, Values: form{ticket: c.ticket}.values()}
+			if c.actor.name == "unknown" {
+				sub.Team = "T0OTHER"
+			}
+			env, eventID = fs.ViewSubmissionEnvelope(sub), "modal:"+v.ID
 		}
 		do(t, fs, env)
 
@@ -306,4 +337,24 @@ func runAuthzPath(t *testing.T, path string, verbs []string, open bool) {
 			t.Errorf("%s: no answer to the actor", name)
 		}
 	}
+}
+
+// homeClickOf returns a click from the App Home as a user of another
+// workspace would send it when other is set, and its inbox event ID.
+func homeClickOf(t *testing.T, env fakeslack.Envelope, other bool) (fakeslack.Envelope, string) {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(env.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if other {
+		p["team"].(map[string]any)["id"] = "T0OTHER"
+		p["user"].(map[string]any)["team_id"] = "T0OTHER"
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Payload = b
+	}
+	return env, "button:" + p["trigger_id"].(string)
 }

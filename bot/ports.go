@@ -20,6 +20,8 @@ type Service interface {
 	Redirect(ctx context.Context, m commands.Message, text commands.Text) error
 	// SetCard keeps the reference of a release's card.
 	SetCard(ctx context.Context, release uint64, ref string) error
+	// Home returns a person's App Home, read in one transaction.
+	Home(ctx context.Context, user string) (commands.HomeView, error)
 	// Wait returns when the hooks and comments running have ended.
 	Wait()
 }

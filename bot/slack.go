@@ -100,10 +100,17 @@ type Slack struct {
 	// one other bot can hold, at error level, as another process using the
 	// app token.
 	OtherConnections func(extra int) string
+	// Modal, if set, is the form /dobro alone opens (slack_modal.go);
+	// without it /dobro alone answers with help.
+	Modal *Modal
 	// Export writes the audit exports admins ask for with the audit
 	// command, which the bot uploads into their DM. Without it, the bot
 	// answers that it cannot.
 	Export Exporter
+	// Clock, if set, is the clock of the App Home's publishing window (at
+	// most one views.publish per person every 2 s); time.Now otherwise.
+	// Tests move it.
+	Clock Clock
 
 	mu        sync.Mutex
 	sender    *sender
@@ -222,6 +229,7 @@ type session struct {
 	work    context.Context // ends when commands in flight are abandoned
 	tracked sync.WaitGroup  // envelopes and commands in flight
 	recover sync.Once       // Service.Recover, after the first hello
+	homes   *homes          // the App Home's publisher; nil on a standby
 }
 
 // socket is one Socket Mode connection of a session, kept open (and
@@ -324,6 +332,11 @@ func (s *Slack) Run(ctx context.Context) error {
 		snd.retryMax = positiveOr(s.RetryMax, time.Minute)
 		snd.export = s.Export
 		snd.files = s.uploadAPI()
+		ses.homes = newHomes(sendCtx, s.Service, s.Clock, log, func(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
+			_, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
+			return err
+		})
+		snd.observe = ses.homes.observe
 		s.mu.Lock()
 		s.sender = snd
 		s.mu.Unlock()
@@ -432,6 +445,9 @@ wait:
 	}
 	stopSending()
 	<-sendDone
+	if ses.homes != nil {
+		ses.homes.stop()
+	}
 	log.Info().Msg("disconnected from Slack")
 	return runErr
 }
@@ -582,9 +598,14 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 	case socketmode.RequestTypeEventsAPI:
 		in = parseEvent(req.Payload, ses.me, ses.Channel)
 	case socketmode.RequestTypeInteractive:
-		in = parseAction(req.Payload, ses.me)
+		var answered bool
+		if in, answered = ses.formInteraction(sock, req, log, read); answered {
+			return
+		} else if in.kind == inboundIgnore && in.reason == "" {
+			in = parseAction(req.Payload, ses.me)
+		}
 	case socketmode.RequestTypeSlashCommands:
-		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read)
+		in = parseSlash(req.Payload, ses.me, req.EnvelopeID, read, ses.Modal != nil)
 	default:
 		in = skip("envelope type " + req.Type)
 	}
@@ -599,6 +620,8 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 	case inboundIgnore:
 		log.Debug().Str("why", in.reason).Msg("ignored an event")
 		ses.ack(sock, req, log, read)
+	case inboundModal:
+		ses.openModal(sock, req, in, log, read)
 	case inboundGroupChanged:
 		ses.mu.Lock()
 		g := ses.groups
@@ -608,6 +631,15 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		}
 		log.Info().Str("group", in.group).Msg("the members of a user group or of the release channel changed")
 		ses.ack(sock, req, log, read)
+	case inboundHomeOpened:
+		if ses.Standby != nil {
+			// Left to the leader: unacknowledged, Slack gives it again,
+			// maybe to the leader.
+			log.Debug().Msg("app_home_opened: left to the leader, not acked")
+			return
+		}
+		ses.ack(sock, req, log, read)
+		ses.homes.open(in.user)
 	case inboundElsewhere:
 		if ses.Standby != nil {
 			log.Debug().Msg("a mention outside the release channel: left to the leader, not acked, so Slack gives it again")
@@ -646,6 +678,11 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 		if err := ses.Service.Handle(ctx, in.msg); err != nil {
 			log.Error().Err(err).Msg("command failed")
 		}
+		if v := commands.VerbOf(in.msg.Text); ses.homes != nil && (v == commands.VerbLock || v == commands.VerbUnlock) {
+			// A freeze is shown on everyone's home, and its command
+			// tells no one but its sender (no effect to observe).
+			ses.homes.touchOpened()
+		}
 	}
 }
 
@@ -653,12 +690,19 @@ func (ses *session) envelope(sock *socket, req socketmode.Request, log zerolog.L
 // its connection is sent again when the connection goes (ackAgain); an
 // event whose ack never arrives is redelivered, and the inbox knows it.
 func (ses *session) ack(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time) {
+	ses.ackWith(sock, req, log, read, nil)
+}
+
+// ackWith is ack with a payload: a slash command's response, a form's
+// response_action or options. An ack sent again after a reconnect
+// (ackAgain) goes without it.
+func (ses *session) ackWith(sock *socket, req socketmode.Request, log zerolog.Logger, read time.Time, payload any) {
 	ctx, cancel := context.WithTimeout(ses.smCtx, 5*time.Second)
 	defer cancel()
 	// Remembered before it is queued, so that a reconnect that may have
 	// lost it finds it.
 	sock.remember(req.EnvelopeID, time.Now())
-	err := sock.sm.AckCtx(ctx, req.EnvelopeID, nil)
+	err := sock.sm.AckCtx(ctx, req.EnvelopeID, payload)
 	if err != nil {
 		log.Warn().Err(err).Msg("could not ack an envelope; Slack will redeliver it")
 	}

@@ -29,7 +29,9 @@ func TestSlackAppManifest(t *testing.T) {
 				Bot []string `yaml:"bot_events"`
 			} `yaml:"event_subscriptions"`
 			Interactivity struct {
-				Enabled bool `yaml:"is_enabled"`
+				Enabled    bool   `yaml:"is_enabled"`
+				RequestURL string `yaml:"request_url"`
+				OptionsURL string `yaml:"message_menu_options_url"`
 			} `yaml:"interactivity"`
 			SocketMode bool `yaml:"socket_mode_enabled"`
 		} `yaml:"settings"`
@@ -39,6 +41,7 @@ func TestSlackAppManifest(t *testing.T) {
 				URL     string `yaml:"url"`
 			} `yaml:"slash_commands"`
 			AppHome struct {
+				Home     bool `yaml:"home_tab_enabled"`
 				Messages bool `yaml:"messages_tab_enabled"`
 				ReadOnly bool `yaml:"messages_tab_read_only_enabled"`
 			} `yaml:"app_home"`
@@ -52,7 +55,7 @@ func TestSlackAppManifest(t *testing.T) {
 			t.Errorf("bot scope %s missing", scope)
 		}
 	}
-	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed", "member_joined_channel", "member_left_channel"} {
+	for _, event := range []string{"app_mention", "message.im", "subteam_members_changed", "member_joined_channel", "member_left_channel", "app_home_opened"} {
 		if !slices.Contains(m.Settings.Events.Bot, event) {
 			t.Errorf("bot event %s missing", event)
 		}
@@ -60,8 +63,16 @@ func TestSlackAppManifest(t *testing.T) {
 	if !m.Settings.SocketMode || !m.Settings.Interactivity.Enabled {
 		t.Errorf("socket mode %v, interactivity %v; want both on", m.Settings.SocketMode, m.Settings.Interactivity.Enabled)
 	}
+	// The form's submissions and its ticket select's searches come over
+	// the socket too: either URL would make Slack post them there.
+	if m.Settings.Interactivity.RequestURL != "" || m.Settings.Interactivity.OptionsURL != "" {
+		t.Errorf("interactivity URLs %+v; want none (Socket Mode)", m.Settings.Interactivity)
+	}
 	if !m.Features.AppHome.Messages || m.Features.AppHome.ReadOnly {
 		t.Error("people must be able to write to the bot in its Messages tab")
+	}
+	if !m.Features.AppHome.Home {
+		t.Error("the Home tab must be enabled: the bot publishes each person's App Home")
 	}
 	// The slash command comes over the socket: a request URL would make
 	// Slack post it there instead.

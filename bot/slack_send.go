@@ -63,6 +63,9 @@ type sender struct {
 	// sender without files uploads with api.
 	export Exporter
 	files  *slack.Client
+	// observe, if set, is told of each effect taken from the outbox, as
+	// it is taken: the App Home learns whom a change concerns (homes).
+	observe func(commands.Effect)
 
 	// done removes delivered effects from the outbox, several per
 	// transaction.
@@ -193,6 +196,9 @@ func (s *sender) dispatch(ctx context.Context, full bool) bool {
 			continue
 		}
 		s.inflight[e.ID] = 0
+		if s.observe != nil {
+			s.observe(e)
+		}
 		key := s.laneKey(e)
 		l, running := s.lanes[key]
 		if !running {

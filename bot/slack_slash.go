@@ -22,8 +22,9 @@ type slashCommand struct {
 }
 
 // parseSlash decides what a slash command means: /dobro TEXT is its sender
-// writing TEXT to the bot, and /dobro alone asks for help (the modal comes
-// later, issue 17). Identity is the payload's user ID.
+// writing TEXT to the bot, and /dobro alone opens the dobro form when the
+// bot has one (modal), else asks for help. Identity is the payload's user
+// ID.
 //
 // A command typed in a DM is taken as a DM (it is answered there, and the
 // commands that want a DM, such as audit, accept it); anywhere else it is
@@ -32,7 +33,7 @@ type slashCommand struct {
 // releases. Slack gives a new trigger_id to every command and repeats it
 // when it delivers the same payload again, so it keys the inbox, as a
 // button's does; the envelope ID is the fallback.
-func parseSlash(payload []byte, self botIdentity, envelopeID string, now time.Time) inbound {
+func parseSlash(payload []byte, self botIdentity, envelopeID string, now time.Time, modal bool) inbound {
 	var p slashCommand
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return skip("malformed slash_commands payload")
@@ -52,14 +53,18 @@ func parseSlash(payload []byte, self botIdentity, envelopeID string, now time.Ti
 		id = "slash:" + envelopeID
 	}
 	text := self.commandText(p.Text)
-	if text == "" {
+	kind := inboundCommand
+	switch {
+	case text == "" && modal && p.TriggerID != "":
+		kind = inboundModal
+	case text == "":
 		text = string(commands.VerbHelp)
 	}
 	via := commands.ViaSlash
 	if strings.HasPrefix(p.ChannelID, "D") {
 		via = commands.ViaDM
 	}
-	return inbound{kind: inboundCommand, msg: commands.Message{
+	return inbound{kind: kind, trigger: p.TriggerID, msg: commands.Message{
 		EventID: id,
 		Team:    p.TeamID,
 		User:    p.UserID,

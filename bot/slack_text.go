@@ -29,8 +29,10 @@ type inboundKind int
 const (
 	inboundIgnore       inboundKind = iota // ack and drop
 	inboundCommand                         // record, ack, handle
+	inboundModal                           // open the dobro form, then ack (/dobro alone)
 	inboundElsewhere                       // a mention outside the release channel: point there
 	inboundGroupChanged                    // a user group's or the release channel's members changed: forget its cache
+	inboundHomeOpened                      // a user opened the App Home tab: publish it (slack_home.go)
 )
 
 // inbound is what an envelope's payload means to the bot.
@@ -39,6 +41,9 @@ type inbound struct {
 	msg    commands.Message
 	reason string // why it is ignored, for the debug log
 	group  string // inboundGroupChanged: the user group's or channel's ID
+	user   string // inboundHomeOpened: who opened it
+	// trigger is inboundModal's trigger_id, for views.open.
+	trigger string
 }
 
 func skip(reason string) inbound { return inbound{kind: inboundIgnore, reason: reason} }
@@ -64,6 +69,7 @@ type eventCallback struct {
 		ThreadTS    string          `json:"thread_ts"`
 		Edited      json.RawMessage `json:"edited"`
 		SubteamID   string          `json:"subteam_id"`
+		Tab         string          `json:"tab"` // app_home_opened: home or messages
 	} `json:"event"`
 }
 
@@ -96,6 +102,12 @@ func parseEvent(payload []byte, self botIdentity, releaseChannel string) inbound
 			return skip(ev.Type + " of another channel")
 		}
 		return inbound{kind: inboundGroupChanged, group: ev.Channel}
+	case ev.Type == "app_home_opened":
+		// Not a command: nothing is recorded, the home is published.
+		if ev.Tab != "home" || ev.User == "" || ev.User == self.User {
+			return skip("app_home_opened of the " + ev.Tab + " tab")
+		}
+		return inbound{kind: inboundHomeOpened, user: ev.User}
 	case cb.EventID == "":
 		return skip("event without an event_id")
 	case ev.Type != "app_mention" && ev.Type != "message":

@@ -43,13 +43,20 @@ func (r *cmdRun) accept() error {
 	}); err != nil {
 		return err
 	}
+	if rel, err = r.letFirst(rel); err != nil {
+		return err
+	}
+	rel, window, err := r.turnIfNext(rel)
+	if err != nil {
+		return err
+	}
 	r.card(rel)
 	by := Text{Person(rel.Approver)}
 	if len(rel.Approvals) > 1 {
 		by = peopleText(rel.Approvals)
 	}
 	r.thread(rel, say("Accepted by %v.", by))
-	r.accepted(rel, by)
+	r.accepted(rel, by, window)
 	r.reply(say("You accepted %s.", rel.Ticket))
 	return nil
 }
@@ -61,6 +68,9 @@ func (r *cmdRun) approve(rel Release, need int) error {
 		x.Approvals = append(slices.Clone(x.Approvals), r.m.User)
 	})
 	if err != nil {
+		return err
+	}
+	if rel, err = r.letFirst(rel); err != nil {
 		return err
 	}
 	r.card(rel)
@@ -79,8 +89,9 @@ func approvalDetail(n, need int) string {
 }
 
 // accepted tells the requester, and the admins when one must claim it,
-// that rel was accepted (by: who accepted it).
-func (r *cmdRun) accepted(rel Release, by Text) {
+// that rel was accepted (by: who accepted it; window: the sentence of its
+// claim window when its turn began).
+func (r *cmdRun) accepted(rel Release, by Text, window Text) {
 	if rel.NeedAdmin {
 		for _, a := range r.pre.admins[r.s.envOf(rel).Name] {
 			r.dm(a, say("%v%s was accepted and needs an admin: %s — requested by %s.", TicketRef(rel), envVersion(rel), orNone(rel.Summary), Person(rel.Requester)),
@@ -89,7 +100,7 @@ func (r *cmdRun) accepted(rel Release, by Text) {
 		r.dm(rel.Requester, say("%v%s was accepted by %v. Waiting for an admin to claim it.", TicketRef(rel), envVersion(rel), by))
 		return
 	}
-	r.dm(rel.Requester, say("%v%s was accepted by %v: you may start.", TicketRef(rel), envVersion(rel), by),
+	r.dm(rel.Requester, say("%v%s was accepted by %v: you may start.", TicketRef(rel), envVersion(rel), by).add(window...),
 		Button{Label: "Start", Command: "dep start " + r.s.ref(rel), Style: "primary"})
 }
 
@@ -101,6 +112,10 @@ func (r *cmdRun) acceptedByPolicy(rel Release, pos int) error {
 	if err != nil {
 		return err
 	}
+	rel, window, err := r.turnIfNext(rel)
+	if err != nil {
+		return err
+	}
 	r.card(rel)
 	msg := say("%v%s is in the queue (#%d), accepted: %s needs no approval. ", TicketRef(rel), envVersion(rel), pos, env.Name)
 	if rel.NeedAdmin {
@@ -108,7 +123,7 @@ func (r *cmdRun) acceptedByPolicy(rel Release, pos int) error {
 		r.reply(msg.plain("Waiting for an admin to claim it."))
 		return nil
 	}
-	r.reply(msg.say("You may start: dep start %s.", r.s.ref(rel)))
+	r.reply(msg.say("You may start: dep start %s.", r.s.ref(rel)).add(window...))
 	return nil
 }
 

@@ -43,6 +43,14 @@ func (r *cmdRun) authorize(rel *Release) error {
 		if !ro.admin {
 			return Errorf(EFORBIDDEN, "Only admins can %s: ask one of them.", spec.Does)
 		}
+	case whoRequesterOrEnvAdmin:
+		if ro.requester || ro.admin {
+			return nil
+		}
+		if ro.notInChannel {
+			return Errorf(EFORBIDDEN, "Only members of the release channel (or an admin) can %s: join %s and ask there.", r.cmd.Verb, ChannelRef(r.s.cfg.Policy.Channel))
+		}
+		return Errorf(EFORBIDDEN, "Only those who may request releases in %s, or its admins, can %s.", env.Name, r.cmd.Verb)
 	case whoRequesterOrAdmin:
 		if rel != nil && (rel.Requester == user || rel.Admin == user || ro.admin) {
 			return nil

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -64,3 +65,24 @@ var buildName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
 // image tag or a path without quoting ("v2.4.0", "1.4.2+build.7",
 // "main-4f2a9c1").
 func ValidBuild(s string) bool { return buildName.MatchString(s) }
+
+// componentList reads dobro's "on a,b": lower-cased, each once.
+func componentList(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		p := strings.ToLower(strings.TrimSpace(part))
+		if p == "" {
+			continue
+		}
+		if !ValidComponent(p) {
+			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, Errorf(EINVALID, "on needs components: dobro PAY-123 on backend,payments.")
+	}
+	return out, nil
+}

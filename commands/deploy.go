@@ -52,7 +52,10 @@ func (r *cmdRun) start() error {
 		hookRun = &HookRun{Phase: PhaseStart, Attempt: r.s.attempt(), Actor: r.m.User, Since: r.now}
 		detail += "; start hook attempt " + hookRun.Attempt
 	}
-	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) { x.Started, x.Running = r.now, hookRun }); err != nil {
+	if rel, err = r.move(rel, ActionStart, detail, func(x *Release) {
+		x.Started, x.Running = r.now, hookRun
+		x.Turn, x.Behind = time.Time{}, 0 // its turn is taken; the queue is behind it
+	}); err != nil {
 		return err
 	}
 	for _, comp := range rel.Locks {
@@ -102,12 +105,12 @@ func (r *cmdRun) checkLocks(rel Release) error {
 			return r.lockedBy(l)
 		}
 	}
-	open, err := r.tx.Open()
+	open, err := r.queued()
 	if err != nil {
 		return err
 	}
-	for _, o := range open {
-		if o.ID >= rel.ID {
+	for _, o := range open { // in the queue's order: hotfixes let go first lead
+		if o.ID == rel.ID {
 			break
 		}
 		if !ready(o) || r.s.envName(o) != env {
@@ -234,7 +237,8 @@ func (r *cmdRun) close(rel Release, action Action, reason, detail string, hook *
 		}
 		r.reply(msg)
 	}
-	if free {
+	if free || (hook == nil && !rel.Turn.IsZero()) {
+		// Locks freed, or a turn given up: the next in line may go.
 		return r.tellNext(r.s.envName(rel), rel.Locks)
 	}
 	return nil
@@ -249,9 +253,9 @@ func keptText(rel Release) string {
 	return fmt.Sprintf("; %s stay locked until it ends.", strings.Join(rel.Locks, ", "))
 }
 
-// tellNext DMs the requester of each first ready release waiting for one of
-// the freed components of environment env ("": of every environment) that
-// can now start.
+// tellNext tells "you're next" to each release of environment env ("": of
+// every environment) that can start now and waits for one of the freed
+// components; with a claim window its turn begins (turns.go).
 func (r *cmdRun) tellNext(env string, freed []string) error {
 	if len(freed) == 0 {
 		return nil
@@ -268,36 +272,20 @@ func (r *cmdRun) tellNext(env string, freed []string) error {
 	if err != nil {
 		return err
 	}
-	busy := map[string]bool{}
-	for _, l := range locks {
-		if r.s.lockIn(l, env) {
-			busy[l.Component] = true
-		}
-	}
-	if busy[AllComponents] {
-		return nil
-	}
-	claimed := map[string]bool{} // components an earlier ready release will take first
-	for _, o := range open {
-		if !ready(o) || o.State.HoldsLocks() || r.s.envName(o) != env {
-			continue
-		}
-		wants, blocked := len(o.Locks) == 0 && slices.Contains(freed, AllComponents), false
+	for _, o := range r.s.nextUp(queueOrder(open), locks, env) {
+		wants := len(o.Locks) == 0 && slices.Contains(freed, AllComponents)
 		for _, c := range o.Locks {
 			wants = wants || slices.Contains(freed, c)
-			blocked = blocked || busy[c] || claimed[c]
 		}
-		for _, c := range o.Locks {
-			claimed[c] = true
-		}
-		if wants && !blocked {
+		if wants {
 			if held, err := r.freezesOn(env, o.Components); err != nil {
 				return err
 			} else if len(held) > 0 {
-				continue // another freeze window still holds it: told when that one ends
+				continue // a freeze window still holds it: told when that one ends
 			}
-			r.dm(o.Requester, say("You're next: %s can start now.", TicketRef(o)),
-				Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"})
+			if err := r.tellYoureNext(o); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -59,6 +59,7 @@ const (
 	ActionRefused    Action = "refused"     // a refused state-changing command
 	ActionInterrupt  Action = "interrupted" // a hook found running after a restart
 	ActionHookFailed Action = "hook_failed" // a finish or cancel hook failed; state unchanged
+	ActionRolledBack Action = "rolled_back" // a done release that a rollback replaces; state unchanged (done)
 )
 
 // Phase names the hook being run, as passed in DOBROBOT_PHASE.
@@ -109,6 +110,30 @@ type Release struct {
 	Running *HookRun `json:"running,omitempty"`
 	// LastHook is the result of the release's most recent hook.
 	LastHook *HookResult `json:"last_hook,omitempty"`
+	// Hotfix is set on a release requested with dobro … hotfix; FirstBy is
+	// the admin who let it go first, at FirstSince (hotfix.go).
+	Hotfix     bool      `json:"hotfix,omitempty"`
+	FirstBy    string    `json:"first_by,omitempty"`
+	FirstSince time.Time `json:"first_since,omitzero"`
+	// RollbackOf is the release that this one rolls back (rollback), and
+	// RolledBack, on a done release, the rollback release that replaced
+	// it: a change failure for reports. Zero when none.
+	RollbackOf uint64 `json:"rollback_of,omitempty"`
+	RolledBack uint64 `json:"rolled_back,omitempty"`
+	// Replaced holds, for each component of a done release, the release
+	// that was done there before it in its environment (the "what is
+	// where" entry it replaced; 0: none), so that rollback walks back
+	// from release to release, not through the history. A component
+	// missing from it: the release was done before it was kept.
+	Replaced map[string]uint64 `json:"replaced,omitempty"`
+	// Turn is when the release's claim window ends: set while it is its
+	// turn to dep start (it was told "you're next"), zero otherwise. See
+	// turns.go.
+	Turn time.Time `json:"turn,omitzero"`
+	// Behind is the release that took this one's turn when its claim
+	// window passed: queueOrder keeps it right behind that one while both
+	// wait. Zero: its place is its ID's.
+	Behind uint64 `json:"behind,omitempty"`
 	// Card is the chat adapter's reference to the release's card (for Slack,
 	// the message's ts). The core never reads it.
 	Card string `json:"card,omitempty"`

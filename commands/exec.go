@@ -104,7 +104,7 @@ func (r *cmdRun) refuse(e *Error, changes bool) error {
 
 // openAndLocks reads the open releases, in queue order, and every lock.
 func (r *cmdRun) openAndLocks() ([]Release, []Lock, error) {
-	open, err := r.tx.Open()
+	open, err := r.queued()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -126,7 +126,7 @@ func handoffs(open []Release, locks []Lock, closing map[uint64]Release, now time
 		holding[i] = slices.ContainsFunc(r.Locks, func(c string) bool { return holder[c] == r.ID })
 	}
 	// Each component's line: its holder, then the releases that will take
-	// it, in queue order (by ID, as open is).
+	// it, in queue order (queueOrder, as the queue passes open).
 	type inLine struct {
 		component string
 		release   uint64

@@ -147,6 +147,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		return parseDobro(args, envs)
 	case argAudit:
 		return parseAudit(args)
+	case argRollback:
+		return parseRollback(args, envs)
 	case argPromote:
 		t, err := ticketArg(v, args)
 		if err != nil {
@@ -279,28 +281,11 @@ words:
 		c.Components = comps
 		note = slices.Delete(slices.Clone(note), onAt, onAt+2)
 	}
+	if len(envs) > 0 { // without environments "hotfix" stays in the note, as before
+		note, c.Hotfix = cutHotfix(note)
+	}
 	c.Text = freeText(note)
 	return c, nil
-}
-
-func componentList(s string) ([]string, error) {
-	var out []string
-	for part := range strings.SplitSeq(s, ",") {
-		p := strings.ToLower(strings.TrimSpace(part))
-		if p == "" {
-			continue
-		}
-		if !ValidComponent(p) {
-			return nil, Errorf(EINVALID, "%s is not a component name (letters, digits, . _ -): write dobro PAY-123 on backend,payments.", quoteArg(part))
-		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		return nil, Errorf(EINVALID, "on needs components: dobro PAY-123 on backend,payments.")
-	}
-	return out, nil
 }
 
 func ticketArg(v Verb, args []string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The pipeline's moves between environments: what a release done in one
@@ -17,9 +18,29 @@ import (
 // follows it with request: auto.
 func (r *cmdRun) done(rel Release) error {
 	env := r.s.envName(rel)
+	var was []Deployed
+	if len(rel.Components) > 0 {
+		var err error
+		if was, err = r.tx.Deployed(); err != nil {
+			return err
+		}
+	}
+	replaced := make(map[string]uint64, len(rel.Components))
 	for _, c := range rel.Components {
+		replaced[c] = 0
+		for _, d := range was {
+			if d.Env == env && d.Component == c {
+				replaced[c] = d.Release
+			}
+		}
 		d := Deployed{Env: env, Component: c, Release: rel.ID, Ticket: rel.Ticket, Build: rel.Build, By: r.m.User, Done: r.now}
 		if err := r.tx.PutDeployed(d); err != nil {
+			return err
+		}
+	}
+	if len(replaced) > 0 {
+		rel.Replaced = replaced
+		if _, err := r.tx.PutRelease(rel); err != nil {
 			return err
 		}
 	}
@@ -48,8 +69,9 @@ func (r *cmdRun) done(rel Release) error {
 
 // openFollowing opens src's release in environment next, for the same
 // version and components, requested by requester, and accepts it at once
-// where next needs no approval. detail is the request's audit detail.
-func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string) (Release, error) {
+// where next needs no approval. detail is the request's audit detail;
+// change, if any, sets more of the release before it is first stored.
+func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail string, change ...func(*Release)) (Release, error) {
 	var locks []string
 	for _, c := range src.Components {
 		if next.Lockable(c) {
@@ -62,6 +84,11 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 		Components: slices.Clone(src.Components), Locks: locks,
 		ComponentsChosen: src.ComponentsChosen, TicketComponents: slices.Clone(src.TicketComponents),
 		Created: r.now, Updated: r.now,
+		Hotfix: src.Hotfix, // still asks to go first; an admin of next lets it
+
+	}
+	for _, f := range change {
+		f(&rel)
 	}
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {
@@ -73,6 +100,9 @@ func (r *cmdRun) openFollowing(src Release, next EnvPolicy, requester, detail st
 	}
 	if !next.Approval {
 		if rel, err = r.move(rel, ActionAccept, "approval: none in "+next.Name, nil); err != nil {
+			return rel, err
+		}
+		if rel, _, err = r.turnIfNext(rel); err != nil {
 			return rel, err
 		}
 	}
@@ -90,7 +120,7 @@ func (r *cmdRun) followingText(rel Release, env string) Text {
 	case rel.NeedAdmin:
 		return t.plain(" Waiting for an admin to claim it.")
 	}
-	return t.say(" You may start: dep start %s.", r.s.ref(rel))
+	return t.say(" You may start: dep start %s.", r.s.ref(rel)).add(r.s.turnText(rel)...)
 }
 
 // askAdmins DMs the admins of rel's environment to claim it.
@@ -135,7 +165,13 @@ func (r *cmdRun) checkPromotion(rel Release) error {
 		}
 		until := d.Updated.Add(env.Bake)
 		if r.now.Before(until) {
-			return Errorf(ECONFLICT, "%s was done in %s %s ago: bake until %s.", what, env.After, Ago(r.now.Sub(d.Updated)), r.s.whenText(until, r.now))
+			// The second too, unless the bake ends on a whole minute: "until
+			// 15:30" would name a moment already past while it still holds.
+			layout := layoutClock
+			if !until.Truncate(time.Minute).Equal(until) {
+				layout = layoutClockSeconds
+			}
+			return Errorf(ECONFLICT, "%s was done in %s %s: bake until %s.", what, env.After, since(r.now, d.Updated), r.s.clockAt(until, layout))
 		}
 		return nil
 	}
@@ -221,7 +257,7 @@ func (r *cmdRun) promote() error {
 		r.reply(msg.say("Accepted: %s needs no approval. Waiting for an admin to claim it.", target))
 		return nil
 	case !next.Approval:
-		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)))
+		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)).add(r.s.turnText(rel)...))
 		return nil
 	}
 	asked := 0

@@ -145,3 +145,34 @@ func TestEnvNoApprovalNeedsAdmin(t *testing.T) {
 		t.Errorf("staging release: %q %s need admin %v", rel.Env, rel.State, rel.NeedAdmin)
 	}
 }
+
+// TestEnvShortBake: a bake of a minute (the console demo's) is refused in
+// words that read right — "just now", not "just now ago" — and names the
+// second it ends, since a time in whole minutes would say a moment that has
+// passed while the bake still holds; at that second the start goes through.
+func TestEnvShortBake(t *testing.T) {
+	h, _ := envHarness(t)
+	h.rebuild(func(c *commands.Config) { c.Policy.Envs[1].Bake = time.Minute })
+	h.script([]step{
+		{ann, "dobro PAY-1 to qa version 2.4.0", []string{"accepted"}},
+		{ann, "dep start PAY-1", []string{"started"}},
+	})
+	h.now = h.now.Truncate(time.Minute).Add(20 * time.Second)
+	finished := h.now
+	for _, s := range []step{
+		{ann, "dep finish PAY-1", []string{"PAY-1 is done."}},
+		{bob, "promote PAY-1", []string{"Promoted"}},
+		{approver, "accept PAY-1", []string{"(1 of 2)"}},
+		{qa, "accept PAY-1", []string{"You accepted PAY-1."}},
+		{admin, "here PAY-1", []string{"You claimed PAY-1."}},
+		{deployer, "dep start PAY-1", []string{"PAY-1 v2.4.0 was done in qa just now: bake until " + finished.Add(time.Minute).UTC().Format("15:04:05") + " UTC."}},
+	} {
+		if got := reply(h.say(s.user, s.text)); !strings.Contains(got, s.want[0]) {
+			t.Errorf("%s says %q: reply %q does not say %q", s.user, s.text, got, s.want[0])
+		}
+		h.now = h.now.Add(8 * time.Second) // people answer within the minute
+	}
+	h.now = finished.Add(time.Minute)
+	h.script([]step{{deployer, "dep start PAY-1", []string{"Deploy of PAY-1 started."}}})
+	h.audit()
+}

@@ -10,6 +10,7 @@ func (r *cmdRun) queue() error {
 	if err != nil {
 		return err
 	}
+	open = queueOrder(open)
 	closing := map[uint64]Release{}
 	for _, l := range locks {
 		if l.Frozen() || slices.ContainsFunc(open, func(o Release) bool { return o.ID == l.Release }) {
@@ -23,7 +24,7 @@ func (r *cmdRun) queue() error {
 	if err != nil {
 		return err
 	}
-	text := queueText(open, locks, closing, r.handoffsByEnv(open, locks, closing, typical, known), r.now, r.s.envConfigured())
+	text := queueText(open, locks, closing, r.handoffsByEnv(open, locks, closing, typical, known), r.now, r.s.envConfigured(), r.s.zone())
 	if r.s.cfg.Instance != "" {
 		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)
 	}
@@ -102,16 +103,28 @@ func (r *cmdRun) history() error {
 	const max = 10
 	var rels []Release
 	var err error
-	if r.cmd.Ticket != "" {
+	switch {
+	case r.cmd.Ticket != "" && r.cmd.Env != "":
+		// A ticket has few releases: read them all, keep those of ENV.
+		all, rerr := r.tx.Releases(r.cmd.Ticket, 0)
+		for _, rel := range all {
+			if r.s.envName(rel) == r.cmd.Env && len(rels) < max {
+				rels = append(rels, rel)
+			}
+		}
+		err = rerr
+	case r.cmd.Ticket != "":
 		rels, err = r.tx.Releases(r.cmd.Ticket, max)
-	} else {
+	default:
 		rels, err = r.tx.Recent(max)
 	}
 	if err != nil {
 		return err
 	}
 	if len(rels) == 0 {
-		if r.cmd.Ticket != "" {
+		if r.cmd.Env != "" {
+			r.reply(say("%s has never been requested in %s.", r.cmd.Ticket, r.cmd.Env))
+		} else if r.cmd.Ticket != "" {
 			r.reply(say("%s has never been requested.", r.cmd.Ticket))
 		} else {
 			r.reply(say("No releases yet."))
@@ -119,7 +132,9 @@ func (r *cmdRun) history() error {
 		return nil
 	}
 	var b Text
-	if r.cmd.Ticket != "" {
+	if r.cmd.Env != "" {
+		b = say("Releases of %s in %s, newest first:", r.cmd.Ticket, r.cmd.Env)
+	} else if r.cmd.Ticket != "" {
 		b = say("Releases of %s, newest first:", r.cmd.Ticket)
 	} else {
 		b = say("Recent releases, newest first:")

@@ -23,19 +23,13 @@ func (r *cmdRun) dobro() error {
 	} else if ErrorCode(err) != ENOTFOUND {
 		return err
 	}
-	if err := r.pre.ticketErr; err != nil {
-		switch ErrorCode(err) {
-		case ENOTFOUND, EFORBIDDEN, EINVALID:
-			return Errorf(ErrorCode(err), "%s. Not queued.", strings.TrimSuffix(ErrorMessage(err), "."))
-		default:
-			r.s.cfg.Log.Error().Err(err).Str("ticket", c.Ticket).Msg("tracker lookup failed")
-			return Errorf(EUNAVAILABLE, "Could not reach the tracker: %s not queued, try again.", c.Ticket)
+	if err := r.s.ticketRefusal(c.Ticket, r.pre); err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			r.s.cfg.Log.Error().Err(r.pre.ticketErr).Str("ticket", c.Ticket).Msg("tracker lookup failed")
 		}
+		return err
 	}
 	t := r.pre.ticket
-	if problems := r.s.cfg.Policy.Rules.Check(t); len(problems) > 0 {
-		return Errorf(EINVALID, "%s cannot be released: %s. Not queued.", c.Ticket, strings.Join(problems, "; "))
-	}
 	var ticketComps []string
 	for _, tc := range t.Components {
 		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
@@ -58,7 +52,7 @@ func (r *cmdRun) dobro() error {
 		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
 		NeedAdmin: env.NeedsAdmin && !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
 		ComponentsChosen: chosen, TicketComponents: ticketComps,
-		Created: r.now, Updated: r.now, Build: c.Build,
+		Created: r.now, Updated: r.now, Build: c.Build, Hotfix: c.Hotfix,
 	}
 	if r.s.envConfigured() {
 		rel.Env = env.Name // without environments a release names none, as before
@@ -70,6 +64,9 @@ func (r *cmdRun) dobro() error {
 	detail := "components: " + strings.Join(comps, ",")
 	if c.NoNeedAdmin && env.NeedsAdmin {
 		detail += "; no admin needed"
+	}
+	if rel.Hotfix {
+		detail += "; hotfix"
 	}
 	if ComponentsDiffer(rel) {
 		detail += "; the ticket's components: " + strings.Join(rel.TicketComponents, ",")
@@ -118,7 +115,7 @@ func orNone(s string) string {
 // position is the 1-based place of a release in the queue, 0 when it is
 // not in it.
 func (r *cmdRun) position(id uint64) (int, error) {
-	open, err := r.tx.Open()
+	open, err := r.queued()
 	if err != nil {
 		return 0, err
 	}
@@ -200,9 +197,16 @@ func (r *cmdRun) here() error {
 	if rel, err = r.move(rel, ActionClaim, "", func(x *Release) { x.Admin = r.m.User }); err != nil {
 		return err
 	}
+	if rel, err = r.letFirst(rel); err != nil {
+		return err
+	}
+	rel, window, err := r.turnIfNext(rel)
+	if err != nil {
+		return err
+	}
 	r.card(rel)
 	r.thread(rel, say("Claimed by %s.", Person(rel.Admin)))
-	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)),
+	r.dm(rel.Requester, say("%s claimed %s: you may start.", Person(rel.Admin), TicketRef(rel)).add(window...),
 		Button{Label: "Start", Command: "dep start " + r.s.ref(rel), Style: "primary"})
 	r.reply(say("You claimed %s.", rel.Ticket))
 	return nil

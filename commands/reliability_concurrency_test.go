@@ -223,12 +223,12 @@ func TestConcurrentRandomCommandsKeepInvariants(t *testing.T) {
 			h.tracker.tickets[k] = readyTicket(k, comps...)
 		}
 		h.start.fail = round%2 == 1
-		m := &model{frozen: map[string]bool{}}
+		m := &model{envs: modelPlain, frozen: map[mFreeze]bool{}} // the harness has no environments
 		g := &gen{rng: rand.New(rand.NewPCG(uint64(round), 7)), m: m}
 		var msgs []commands.Message
 		for i := range actors * each {
 			c := g.next()
-			m.apply(c) // keeps the generator's choices plausible; not a prediction
+			m.apply(c, time.Time{}) // keeps the generator's choices plausible; not a prediction
 			msgs = append(msgs, commands.Message{EventID: fmt.Sprintf("r%d-%d", round, i), User: c.actor,
 				Channel: "C0REL", Text: c.text, Via: c.via})
 		}

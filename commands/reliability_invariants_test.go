@@ -63,12 +63,13 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 
-	// I1: at most one release holds (deploys) each component.
+	// I1: at most one release holds (deploys) each component in each
+	// environment (one without environments: "").
 	holders := map[string][]string{}
 	for _, r := range s.releases {
 		if r.State.HoldsLocks() {
 			for _, c := range r.Locks {
-				holders[c] = append(holders[c], r.Ticket)
+				holders[inEnv(c, r.Env)] = append(holders[inEnv(c, r.Env)], r.Ticket)
 			}
 		}
 		if r.Running != nil && !running {
@@ -125,7 +126,7 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	}
 	for c, ts := range holders {
 		for _, r := range s.releases {
-			if cancelling(r) && slices.Contains(r.Locks, c) {
+			if cancelling(r) && slices.ContainsFunc(r.Locks, func(l string) bool { return inEnv(l, r.Env) == c }) {
 				bad("I1: %s is held by %v while the cancel hook of %s runs", c, ts, r.Ticket)
 			}
 		}
@@ -145,9 +146,9 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	for _, r := range s.releases {
 		if r.State.Open() {
 			openWant = append(openWant, r.ID)
-			tickets[r.Ticket]++
-			if tickets[r.Ticket] == 2 {
-				bad("I3: %s has more than one open release", r.Ticket)
+			tickets[inEnv(r.Ticket, r.Env)]++
+			if tickets[inEnv(r.Ticket, r.Env)] == 2 {
+				bad("I3: %s has more than one open release", inEnv(r.Ticket, r.Env))
 			}
 		}
 	}
@@ -183,6 +184,15 @@ func (s snapshot) violations(prevOpen []uint64, running bool) []string {
 	return out
 }
 
+// inEnv names a ticket or component in an environment, for the invariants'
+// keys: as it is without environments (env "").
+func inEnv(name, env string) string {
+	if env == "" {
+		return name
+	}
+	return name + " in " + env
+}
+
 // cancelling reports whether r is a cancelled release whose cancel hook
 // runs: it keeps its locks until the hook's result is recorded.
 func cancelling(r commands.Release) bool {
@@ -200,8 +210,8 @@ func leftByCancel(r commands.Release) bool {
 // replay replays the audit log with the production replay (commands.Projection,
 // which dobrobot run and audit verify use) and compares it with the store;
 // then it checks what only a test can afford, over the whole history: every
-// ticket's latest release has the state the log leaves it in, and each
-// ticket has as many releases stored as requests audited.
+// ticket's latest release (in each environment) has the state the log
+// leaves it in, and each has as many releases stored as requests audited.
 func (s snapshot) replay() []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
@@ -213,12 +223,13 @@ func (s snapshot) replay() []string {
 			bad("I5: %v", err)
 			return out
 		}
+		k := inEnv(e.Ticket, e.Env)
 		switch {
 		case e.Action == commands.ActionRequest:
-			requests[e.Ticket]++
-			state[e.Ticket] = e.To
-		case e.Ticket != "" && e.Action != commands.ActionRefused && e.From == state[e.Ticket]:
-			state[e.Ticket] = e.To
+			requests[k]++
+			state[k] = e.To
+		case e.Ticket != "" && e.Action != commands.ActionRefused && e.From == state[k]:
+			state[k] = e.To
 		}
 	}
 	if err := p.Compare(s.open, s.locks); err != nil {
@@ -227,8 +238,8 @@ func (s snapshot) replay() []string {
 	latest := map[string]commands.Release{}
 	count := map[string]int{}
 	for _, r := range s.releases {
-		latest[r.Ticket] = r
-		count[r.Ticket]++
+		latest[inEnv(r.Ticket, r.Env)] = r
+		count[inEnv(r.Ticket, r.Env)]++
 	}
 	for t, r := range latest {
 		if state[t] != r.State {

@@ -107,6 +107,9 @@ func CardText(r Release, now time.Time) Text {
 	if f := ComponentsFlag(r); f != nil {
 		b = b.say("\n%v", f)
 	}
+	if h := hotfixText(r); h != nil {
+		b = b.say("\n%v", h)
+	}
 	if r.Note != "" {
 		b = b.say("\nnote: %s", r.Note)
 	}
@@ -181,13 +184,17 @@ func approvalFacts(r Release) Text {
 	if f := ComponentsFlag(r); f != nil {
 		t = t.say("\n%v %v.", Icon("warning"), f)
 	}
+	if h := hotfixText(r); h != nil {
+		t = t.say("\n%v", h)
+	}
 	return t
 }
 
-// queueText renders the queue reply: open releases in order, then the locks.
+// queueText renders the queue reply: open releases in queue order
+// (queueOrder), then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool) Text {
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool, zone *time.Location) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
 	b := make(Text, 0, 2+8*len(open)+4*len(locks))
@@ -209,6 +216,9 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 				b = b.say(", components %v", componentsText(r))
 			}
 			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
+			if hasTurn(r, now) && ready(r) {
+				b = b.say(" — %s's turn until %s", r.Ticket, clockIn(r.Turn, zone, layoutClock))
+			}
 			if h, ok := turns[r.ID]; ok {
 				b = b.plain(" — ").add(h.text()...)
 			}

@@ -119,6 +119,18 @@ func (p *Projection) Add(e AuditEntry) error {
 			}
 		}
 		return bad("%s: unlocked for %s, but no closed release of %s holds it", c, e.Ticket, e.Ticket)
+	case ActionHotfix:
+		// An admin let a hotfix go first: its state does not change.
+		if cur == nil || e.From != state || e.To != state {
+			return bad("%s: a hotfix entry %s>%s, but the release is %s", e.Ticket, e.From, e.To, stateName(state))
+		}
+		return nil
+	case ActionRolledBack:
+		// A done release that a rollback replaces: closed, and it stays so.
+		if e.From != StateDone || e.To != StateDone {
+			return bad("%s: a rolled_back entry %s>%s; only a done release is rolled back", e.Ticket, e.From, e.To)
+		}
+		return nil
 	case ActionRequest:
 		if cur != nil {
 			return bad("%s: requested while its release is %s", e.Ticket, state)

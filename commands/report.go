@@ -49,8 +49,10 @@ type Figures struct {
 	LeadUnknown int `json:"lead_time_unknown"`
 	// Ended counts the releases whose deployment ended in the period: done,
 	// or cancelled after dep start. Failed counts those of them that
-	// failed (StartFailed, HookFailed, Cancelled: one release may count in
-	// several; RolledBack is among Cancelled).
+	// failed (StartFailed, HookFailed, Cancelled, RolledBack: one release
+	// may count in several). RolledBack counts the cancels that ran a
+	// cancel hook and the done releases a rollback replaced later, in the
+	// period they were done in.
 	Ended       int `json:"ended"`
 	Failed      int `json:"failed"`
 	StartFailed int `json:"start_failed"`
@@ -127,6 +129,15 @@ type ReportBuilder struct {
 	only         string // the one environment to report, "" for all
 	rels         map[relKey]*relTrack
 	envs         map[string]*envTrack
+	// finished is each release done so far, by ticket and environment:
+	// a rollback that replaces it later makes that deployment a failure.
+	finished map[relKey]finishedTrack
+}
+
+// finishedTrack is a done release: when, and whether it counted as failed.
+type finishedTrack struct {
+	at     time.Time
+	failed bool
 }
 
 type relKey struct{ ticket, env string }
@@ -162,7 +173,8 @@ type failure struct {
 // period before it), for environment env or, with env "", every
 // environment the entries name. bucket is the sparkline's step.
 func NewReportBuilder(p Period, env string) *ReportBuilder {
-	return &ReportBuilder{period: p, prev: p.Previous(), only: env, rels: map[relKey]*relTrack{}, envs: map[string]*envTrack{}}
+	return &ReportBuilder{period: p, prev: p.Previous(), only: env, rels: map[relKey]*relTrack{}, envs: map[string]*envTrack{},
+		finished: map[relKey]finishedTrack{}}
 }
 
 // Bucket returns the sparkline step of a period: a day for one shorter than
@@ -203,7 +215,8 @@ func (b *ReportBuilder) env(name string) *envTrack {
 // so that its figures are the same whether the store filters by action
 // (ComputeReport asks it to: the walk then skips the others undecoded) or
 // not (the admin socket's export).
-var ReportActions = []Action{ActionRequest, ActionStart, ActionFail, ActionHookFailed, ActionFinish, ActionCancel, ActionReject}
+var ReportActions = []Action{ActionRequest, ActionStart, ActionFail, ActionHookFailed, ActionFinish, ActionCancel, ActionReject,
+	ActionRolledBack}
 
 // Add feeds the next audit entry.
 func (b *ReportBuilder) Add(e AuditEntry) {
@@ -221,6 +234,10 @@ func (b *ReportBuilder) Add(e AuditEntry) {
 		b.env(env) // an environment active in either period is reported, even with nothing done
 	}
 	k := relKey{e.Ticket, env}
+	if e.Action == ActionRolledBack {
+		b.rolledBack(env, k, e)
+		return
+	}
 	rel := b.rels[k]
 	switch {
 	case e.Action == ActionRequest:
@@ -246,6 +263,7 @@ func (b *ReportBuilder) Add(e AuditEntry) {
 		b.failed(env, rel, e.Time)
 	case ActionFinish:
 		b.done(env, rel, e.Time)
+		b.finished[k] = finishedTrack{at: e.Time, failed: !rel.failedAt.IsZero()}
 		delete(b.rels, k)
 	case ActionCancel:
 		if e.From.HoldsLocks() {
@@ -257,6 +275,30 @@ func (b *ReportBuilder) Add(e AuditEntry) {
 		delete(b.rels, k)
 	case ActionReject:
 		delete(b.rels, k)
+	}
+}
+
+// rolledBack records a rollback of the done release k (entry e, detail
+// "COMPONENT: rolled back to …"): that deployment failed, counted in the
+// period it was done in, and from the rollback its component waits to be
+// deployed again (the time to restore). A release done before what was read
+// counts nowhere but its restore.
+func (b *ReportBuilder) rolledBack(env string, k relKey, e AuditEntry) {
+	if d, ok := b.finished[k]; ok {
+		if w := b.which(d.at); w >= 0 {
+			f := &b.env(env).figs[w]
+			f.RolledBack++
+			if !d.failed {
+				f.Failed++
+			}
+		}
+		d.failed = true
+		b.finished[k] = d
+	}
+	if w := b.which(e.Time); w >= 0 {
+		comp, _, _ := strings.Cut(e.Detail, ":")
+		et := b.env(env)
+		et.pending = append(et.pending, &failure{at: e.Time, left: []string{strings.TrimSpace(comp)}, which: w})
 	}
 }
 

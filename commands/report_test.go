@@ -297,3 +297,41 @@ func TestReportRate(t *testing.T) {
 		}
 	}
 }
+
+// TestReportRollback: a release that a rollback replaces failed, counted in
+// the period it was deployed in (a change failure of that deployment), and
+// its component waits from the rollback until it is done again: R-2 (v2)
+// is done on day -3 and rolled back on day -2 at 10:00; R-3 (v1 again)
+// is done on day -2 at 13:00, a restore of 3 h. R-1 is done earlier and
+// fine. Current period (last 7 days): 3 deploys, 3 ended, 1 failed, rolled
+// back 1, one restore of 3 h.
+func TestReportRollback(t *testing.T) {
+	var entries []commands.AuditEntry
+	entries = append(entries, simple(t, "R-1", "production", "backend", -5, 2).entries...)
+	r2 := simple(t, "R-2", "production", "backend", -3, 2)
+	entries = append(entries, r2.entries...)
+	entries = append(entries, commands.AuditEntry{Time: dayAt(-2, 10), Actor: "U1", Action: commands.ActionRolledBack,
+		Ticket: "R-2", Env: "production", Version: "2.0.0", From: commands.StateDone, To: commands.StateDone,
+		Detail: "backend: rolled back to 1.0.0 by R-3 (release 3)"})
+	entries = append(entries, newRelease(t, "R-3", "production", "backend", dayAt(-2, 10)).accept(dayAt(-2, 11)).
+		start(dayAt(-2, 12)).finish(dayAt(-2, 13)).entries...)
+
+	p := commands.Period{Since: reportNow.Add(-7 * 24 * time.Hour), Until: reportNow}
+	b := commands.NewReportBuilder(p, "")
+	for _, e := range entries {
+		b.Add(e)
+	}
+	rep := b.Report()
+	if len(rep.Envs) != 1 {
+		t.Fatalf("environments %+v, want production alone", rep.Envs)
+	}
+	f := rep.Envs[0].Current
+	got := fmt.Sprintf("deploys %d ended %d failed %d rolled back %d restores %v unrestored %d",
+		f.Deploys, f.Ended, f.Failed, f.RolledBack, f.Restore.N, f.Unrestored)
+	if want := "deploys 3 ended 3 failed 1 rolled back 1 restores 1 unrestored 0"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if f.Restore.N == 1 && f.Restore.P50 != 3*time.Hour {
+		t.Errorf("time to restore %v, want 3h", f.Restore.P50)
+	}
+}

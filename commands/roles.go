@@ -45,7 +45,7 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	if spec.Needs&needReport != 0 {
 		p.report, p.reportErr = s.prepareReport(ctx, cmd)
 	}
-	if !spec.Changes && spec.Who == whoAnyone {
+	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p
 	}
 	// Environments share the top level's lists unless they override them:
@@ -115,7 +115,7 @@ func (s *Service) rolesOf(ctx context.Context, m Message, rule who, env EnvPolic
 		r.requester = member(env.Requesters)
 	case m.Via == ViaMention || m.Via == ViaConsole:
 		r.requester = user != ""
-	case rule == whoRequester:
+	case rule == whoRequester || rule == whoRequesterOrEnvAdmin:
 		a, ok := memo["#channel"]
 		if !ok {
 			a.ok, a.err = s.inChannel(ctx, user)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +58,9 @@ type dueKind struct {
 	// leaves it loses the record in the same transaction (leave), and one
 	// found in another state at firing time is not acted on.
 	state State
+	// more lists other states the due time is about, when it holds in
+	// several (a claim turn: accepted without an admin, or claimed).
+	more []State
 	// sameVersion makes firing also require the release's version to be
 	// the Guard's: for kinds that a change within the state makes moot.
 	// Without it a change that keeps the state (the card's reference, an
@@ -73,6 +77,9 @@ type dueKind struct {
 	// guard is checked.
 	global bool
 }
+
+// about reports whether the kind's due times are about a release in state s.
+func (k dueKind) about(s State) bool { return s == k.state || slices.Contains(k.more, s) }
 
 // dueKinds are the kinds this version knows; reminders.go adds its own.
 var dueKinds = map[DueKind]dueKind{}
@@ -99,7 +106,7 @@ func (r *cmdRun) leave(from State, rel Release) error {
 		return nil
 	}
 	for kind, k := range dueKinds {
-		if k.state == from && !k.global {
+		if k.about(from) && !k.about(rel.State) && !k.global {
 			if err := r.tx.DeleteDue(rel.ID, kind); err != nil {
 				return err
 			}
@@ -258,7 +265,7 @@ func (f *firing) fireOne(k dueKind, d Due) (*Due, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rel.State != d.Guard.State || rel.State != k.state || (k.sameVersion && rel.Version != d.Guard.Version) {
+	if rel.State != d.Guard.State || !k.about(rel.State) || (k.sameVersion && rel.Version != d.Guard.Version) {
 		return nil, nil
 	}
 	next, err := k.fire(f, rel, d)

@@ -86,6 +86,10 @@ type Config struct {
 	Timezone *time.Location
 	// Freezes are the configured freeze windows (freezewindows.go).
 	Freezes []FreezeWindow
+	// ClaimWindow is how long a release told "you're next" has to dep
+	// start before its turn passes to the next in line (queue.claim_window;
+	// turns.go); zero: no window, the turn never passes.
+	ClaimWindow time.Duration
 	// Notify, if set, is called after a commit put effects in the outbox:
 	// the chat adapter's hook that wakes its sender.
 	Notify func()

@@ -8,6 +8,8 @@ import "time"
 const (
 	// layoutClock is a time of today or tomorrow: "15:30 CET".
 	layoutClock = "15:04 MST"
+	// layoutClockSeconds is layoutClock for a moment within a minute.
+	layoutClockSeconds = "15:04:05 MST"
 	// layoutWeekday is a time within the coming week: "Mon 09:00 CET".
 	layoutWeekday = "Mon 15:04 MST"
 	// layoutDate is a time further away or in the past: "2026-12-24 18:00 CET".
@@ -26,7 +28,16 @@ func (s *Service) zone() *time.Location {
 // named, in layout (one of the layout constants). Every clock time the core
 // shows goes through here; stored and audited times stay UTC.
 func (s *Service) clockAt(t time.Time, layout string) string {
-	return t.In(s.zone()).Format(layout)
+	return clockIn(t, s.zone(), layout)
+}
+
+// clockIn is clockAt for code that is given the zone rather than the
+// Service (queueText).
+func clockIn(t time.Time, zone *time.Location, layout string) string {
+	if zone == nil {
+		zone = time.UTC
+	}
+	return t.In(zone).Format(layout)
 }
 
 // whenText renders t, a time near now, as briefly as is still clear: the

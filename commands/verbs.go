@@ -32,7 +32,11 @@ const (
 	VerbHelp    Verb = "help"
 	VerbPromote Verb = "promote"
 	VerbWhere   Verb = "where"
+	VerbHome    Verb = "home"
 )
+
+// VerbRollback is the pipeline's rollback (rollback.go).
+const VerbRollback Verb = "rollback"
 
 // VerbUnknown is the verb reported to an Observer for a message that names
 // no command.
@@ -66,6 +70,7 @@ const (
 	argOptionalComponent                    // at most one component
 	argAudit                                // audit's: format, since, until, ticket (parseAudit)
 	argReport                               // report's: an environment, a period (reportcmd.go)
+	argRollback                             // a component, then in ENV and to VERSION (parseRollback)
 	argStart                                // dep start's: a ticket, then force REASON… (freezeparse.go)
 	argFreeze                               // freeze's: [in ENV] until T [reason…] (freezeparse.go)
 	argName                                 // unfreeze's: one name (freezeparse.go)
@@ -80,6 +85,7 @@ const (
 	needAdmins                     // the admins, to ask one to claim the release
 	needApprovers                  // every environment's approvers and admins (promote)
 	needReport                     // the report, read from the audit log (reportcmd.go)
+	needRoles                      // the actor's roles, for a verb anyone may use (home)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -95,6 +101,9 @@ const (
 	// whoDeployer is whoRequesterOrAdmin where the release's environment
 	// names no deployers; where it does, a deployer or an admin.
 	whoDeployer
+	// whoRequesterOrEnvAdmin is anyone who may request releases in the
+	// command's environment, or an admin of it (rollback: no release yet).
+	whoRequesterOrEnvAdmin
 )
 
 // String is the rule as help says it.
@@ -106,7 +115,7 @@ func (w who) String() string {
 		return "approver"
 	case whoAdmin:
 		return "admin"
-	case whoRequesterOrAdmin:
+	case whoRequesterOrAdmin, whoRequesterOrEnvAdmin:
 		return "requester or admin"
 	case whoDeployer:
 		return "requester or admin (deployer where configured)"
@@ -134,9 +143,9 @@ type Usage struct {
 func init() {
 	verbs = []verbSpec{
 		{Verb: VerbDobro, Args: argRequest, Who: whoRequester, Changes: true, Needs: needTicket, Run: (*cmdRun).dobro,
-			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
+			Syntax: "dobro TICKET [to ENV] [version V] [note or link…] [on COMPONENT,…] [hotfix] [no_need_admin]", Describe: "check the ticket in the tracker, queue a release, ask the approvers"},
 		{Verb: VerbQueue, Args: argNone, Who: whoAnyone, Run: (*cmdRun).queue,
-			Syntax: "queue", Describe: "the open releases in order, each waiting one with its place for the components it waits for and about when its turn comes, then the component locks (and, on PostgreSQL, which instance leads)"},
+			Syntax: "queue", Describe: "the open releases in queue order, each waiting one with its place for the components it waits for and about when its turn comes, whose turn it is and until when, then the component locks (and, on PostgreSQL, which instance leads)"},
 		{Verb: VerbAccept, Args: argTicket, Who: whoOtherApprover, Changes: true, Needs: needAdmins, Run: (*cmdRun).accept,
 			Syntax: "accept TICKET", Describe: "grant the release (never your own)"},
 		{Verb: VerbReject, Args: argTicketReason, Who: whoApprover, Changes: true, Run: (*cmdRun).reject,
@@ -163,10 +172,14 @@ func init() {
 			Syntax: "promote TICKET [to ENV]", Describe: "open the ticket's release in the next environment (or the one named) for the version and components done in the last one; needs environments"},
 		{Verb: VerbWhere, Args: argOptionalComponent, Who: whoAnyone, Run: (*cmdRun).where,
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
+		{Verb: VerbRollback, Args: argRollback, Who: whoRequesterOrEnvAdmin, Changes: true, Needs: needApprovers, Run: (*cmdRun).rollback,
+			Syntax: "rollback COMPONENT [in ENV] [to VERSION]", Describe: "deploy again the version of a component done in the environment before the current one (or the one named), as a release of the ticket that deployed it, with the usual approvals, locks and hooks; the release it replaces is recorded as rolled back; needs environments"},
+		{Verb: VerbHome, Args: argNone, Who: whoAnyone, Needs: needRoles, Run: (*cmdRun).home,
+			Syntax: "home", Describe: "your App Home: the releases waiting for you (with the command each button types), the queue, locks, freezes and where"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
-			Syntax: "history [TICKET]", Describe: "the ticket's releases, or the most recent releases"},
+			Syntax: "history [TICKET [in ENV]]", Describe: "the ticket's releases (in one environment with in), or the most recent releases"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
 		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
@@ -248,6 +261,7 @@ type Command struct {
 	Component   string   // lock, unlock
 	Components  []string // dobro … on a,b
 	NoNeedAdmin bool     // dobro … no_need_admin
+	Hotfix      bool     // dobro … hotfix (its last word)
 	Text        string   // dobro's note; reject's, cancel's and lock's reason
 	// Env is the environment named by in ENV (dobro: to ENV), Build the
 	// version named by dobro … version V; both only with environments
@@ -275,7 +289,7 @@ func (c Command) String() string {
 	switch spec.Args {
 	case argAudit:
 		return auditString(c.Export)
-	case argComponent, argComponentReason:
+	case argComponent, argComponentReason, argRollback:
 		parts = append(parts, c.Component)
 	case argOptionalComponent:
 		if c.Component != "" {
@@ -293,7 +307,9 @@ func (c Command) String() string {
 	case c.Env != "":
 		parts = append(parts, "in", c.Env)
 	}
-	if c.Build != "" {
+	if c.Build != "" && c.Verb == VerbRollback {
+		parts = append(parts, "to", c.Build)
+	} else if c.Build != "" {
 		parts = append(parts, "version", c.Build)
 	}
 	if len(c.Components) > 0 {
@@ -310,6 +326,9 @@ func (c Command) String() string {
 	}
 	if c.Text != "" {
 		parts = append(parts, c.Text)
+	}
+	if c.Hotfix {
+		parts = append(parts, HotfixWord)
 	}
 	if c.NoNeedAdmin {
 		parts = append(parts, NoNeedAdmin)

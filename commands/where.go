@@ -2,6 +2,7 @@ package commands
 
 import (
 	"slices"
+	"time"
 )
 
 // where answers what runs where: for each environment, in promotion order,
@@ -10,16 +11,26 @@ import (
 // what is deploying now. It reads the index and the open releases, never
 // the history.
 func (r *cmdRun) where() error {
-	all, err := r.tx.Deployed()
+	t, err := r.s.whereText(r.tx, r.now, r.cmd.Component)
 	if err != nil {
 		return err
 	}
-	open, err := r.tx.Open()
+	r.reply(t)
+	return nil
+}
+
+// whereText is where's answer as of now, for component comp ("": every
+// one): the App Home shows it too.
+func (s *Service) whereText(tx Tx, now time.Time, comp string) (Text, error) {
+	all, err := tx.Deployed()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	comp := r.cmd.Component
-	order := r.s.cfg.Policy.EnvNames()
+	open, err := tx.Open()
+	if err != nil {
+		return nil, err
+	}
+	order := s.cfg.Policy.EnvNames()
 	rank := func(env string) int {
 		if i := slices.Index(order, env); i >= 0 {
 			return i
@@ -54,7 +65,7 @@ func (r *cmdRun) where() error {
 			} else {
 				t = t.plain(d.Ticket)
 			}
-			t = t.say(", done by %v %s", Person(d.By), since(r.now, d.Done))
+			t = t.say(", done by %v %s", Person(d.By), since(now, d.Done))
 		}
 	}
 	var deploying []Release
@@ -66,16 +77,15 @@ func (r *cmdRun) where() error {
 	if len(deploying) > 0 {
 		t = t.plain("\nDeploying now:")
 		for _, o := range deploying {
-			t = t.say("\n• %v in %s", TicketRef(o), r.s.envName(o))
+			t = t.say("\n• %v in %s", TicketRef(o), s.envName(o))
 			if o.Build != "" {
 				t = t.say(", %s", versionText(o.Build))
 			}
-			t = t.say(" (%s, dep start %s)", o.State, since(r.now, o.Started))
+			t = t.say(" (%s, dep start %s)", o.State, since(now, o.Started))
 			if comp == "" && len(o.Components) > 0 {
 				t = t.say(": %v", componentsText(o))
 			}
 		}
 	}
-	r.reply(t)
-	return nil
+	return t, nil
 }

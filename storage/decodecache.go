@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"sync"
 
@@ -96,6 +97,7 @@ func cloneRelease(r commands.Release) commands.Release {
 	r.Locks = slices.Clone(r.Locks)
 	r.TicketComponents = slices.Clone(r.TicketComponents)
 	r.Approvals = slices.Clone(r.Approvals)
+	r.Replaced = maps.Clone(r.Replaced)
 	if r.Running != nil {
 		run := *r.Running
 		r.Running = &run

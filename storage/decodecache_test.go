@@ -14,7 +14,7 @@ import (
 // field that refers to shared memory (slice, map, pointer, …) that
 // cloneRelease does not copy: the cache would hand out aliases.
 func TestCloneReleaseFields(t *testing.T) {
-	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "Running": true, "LastHook": true}
+	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "Replaced": true, "Running": true, "LastHook": true}
 	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Release](), reflect.TypeFor[commands.HookRun](), reflect.TypeFor[commands.HookResult]()} {
 		for f := range typ.Fields() {
 			if f.Type == reflect.TypeFor[time.Time]() {
@@ -34,7 +34,7 @@ func TestCloneReleaseFields(t *testing.T) {
 // caller's own copy.
 func TestReleaseCache(t *testing.T) {
 	c := decodeCache[commands.Release]{clone: cloneRelease}
-	r := commands.Release{ID: 7, Ticket: "PAY-7", Components: []string{"backend"}, Locks: []string{"backend"}, Approvals: []string{"U0APP"},
+	r := commands.Release{ID: 7, Ticket: "PAY-7", Components: []string{"backend"}, Locks: []string{"backend"}, Approvals: []string{"U0APP"}, Replaced: map[string]uint64{"backend": 3},
 		Running: &commands.HookRun{Phase: commands.PhaseStart}, LastHook: &commands.HookResult{Phase: commands.PhaseStart}}
 	raw := []byte(`{"id":7}`)
 	c.put(7, raw, r)
@@ -50,6 +50,7 @@ func TestReleaseCache(t *testing.T) {
 		t.Errorf("cached release (-put +got):\n%s", diff)
 	}
 	got.Components[0], got.Approvals[0], got.Running.Phase, got.LastHook.Phase = "x", "x", "x", "x"
+	got.Replaced["backend"] = 9
 	again, _ := c.get(7, []byte(`{"id":7}`))
 	if diff := cmp.Diff(r, again); diff != "" {
 		t.Errorf("changing a returned release changed the cache (-put +got):\n%s", diff)

@@ -11,7 +11,8 @@
 //     next to raw single-key bbolt Update transactions per second;
 //  2. envelope→ack and mention→first-reply latency of dobrobot run against
 //     fakeslack, at a steady rate and in a burst;
-//  3. queue and dep start latency with and without the history;
+//  3. queue and dep start latency with and without the history, and
+//     queue, where and dep start with a history over three environments;
 //  4. audit export throughput and peak memory, next to a raw cursor scan;
 //  5. audit verify time, and dobrobot run's start-up on the big database;
 //  6. the bot's memory when idle and after many commands.
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/dobrobot/dobrobot/bot/fakeslack"
+	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage"
 )
 
@@ -46,6 +48,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 200, "mentions per second of the steady load")
 	flag.IntVar(&o.extra, "commands", 10_000, "commands sent after the latency load, for the memory figure")
 	flag.IntVar(&o.rounds, "rounds", 200, "queue and dep start samples on each database")
+	flag.IntVar(&o.forms, "forms", 200, "/dobro slash commands of figure 7, at 20/s")
 	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated (default: all)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout, os.Stderr); err != nil {
@@ -58,6 +61,7 @@ type options struct {
 	dir, cache, bin, only         string
 	releases, entries             int
 	mentions, rate, extra, rounds int
+	forms                         int
 }
 
 func run(ctx context.Context, o options, out, progress io.Writer) error {
@@ -122,6 +126,39 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	t := &table{}
 	want := func(fig string) bool {
 		return o.only == "" || strings.Contains(","+o.only+",", ","+fig+",")
+	}
+
+	// Figure 3's three-environment history (issue 14), generated once per
+	// cache directory too.
+	history3 := filepath.Join(o.cache, fmt.Sprintf("history-3env-v%d-%d.db", envHistoryShape, o.releases))
+	if want("3") {
+		if _, err := os.Stat(history3); err != nil {
+			step("generating %d finished releases over %s", o.releases, strings.Join(benchEnvs, ", "))
+			t0 := time.Now()
+			tpl, err := recordTemplate(ctx, o.dir)
+			if err != nil {
+				return err
+			}
+			tmp := history3 + ".tmp"
+			os.Remove(tmp)
+			db, err := storage.Open(tmp)
+			if err != nil {
+				return err
+			}
+			_, err = generateEnvHistory(ctx, db, tpl, o.releases)
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp, history3)
+			}
+			if err != nil {
+				return err
+			}
+			t.envGen = time.Since(t0)
+		} else {
+			step("reusing %s", history3)
+		}
 	}
 
 	if want("1") {
@@ -208,6 +245,41 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			return err
 		}
 		t.history(hist, o)
+
+		step("figure 3: queue, where and dep start over %s with and without history (%d rounds)", strings.Join(benchEnvs, ", "), o.rounds)
+		empty3, full3 := filepath.Join(o.dir, "empty-3env.db"), filepath.Join(o.dir, "full-3env.db")
+		if err := copyFile(history3, full3); err != nil {
+			return err
+		}
+		var entries3 uint64
+		for _, p := range []string{empty3, full3} {
+			db, err := storage.Open(p)
+			if err != nil {
+				return err
+			}
+			if p == full3 {
+				err = db.View(ctx, func(tx commands.Tx) error {
+					var err error
+					entries3, _, err = tx.AuditHead()
+					return err
+				})
+			}
+			if err == nil {
+				err = seedOpenEnvs(ctx, db)
+			}
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		envs, err := benchEnvHistory(ctx, empty3, full3, o.rounds)
+		if err != nil {
+			return err
+		}
+		os.Remove(full3)
+		t.envHistory(envs, hist, o, entries3)
 	}
 	os.Remove(full)
 
@@ -222,6 +294,18 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			return err
 		}
 		t.load(load)
+	}
+	if want("7") {
+		step("figure 7: /dobro opens the form while the tracker answers in %s: %d commands at 20/s", slowTracker, o.forms)
+		dir := filepath.Join(o.dir, "modal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		m, err := runModal(o.bin, dir, slack, o.forms, 20)
+		if err != nil {
+			return err
+		}
+		t.modal(m)
 	}
 	if want("6") {
 		step("figure 6: dobrobot run's memory, idle and after %d commands", o.extra)
@@ -239,7 +323,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		t.audit(audit)
 	}
 	step("done")
-	t.header(o, audit, genTime, time.Since(began))
+	t.header(o, history, audit, genTime, time.Since(began))
 	return t.print(out)
 }
 
@@ -265,6 +349,11 @@ type table struct {
 	head []string
 	rows [][6]string
 	miss int
+	// envGen is how long the three-environment history took to generate
+	// in this run (zero: not generated, or by an earlier run); envEntries
+	// its audit entries, when figure 3 ran.
+	envGen     time.Duration
+	envEntries uint64
 }
 
 func (t *table) row(id, figure, measured, reference, target string, ok bool) {
@@ -276,13 +365,25 @@ func (t *table) row(id, figure, measured, reference, target string, ok bool) {
 	t.rows = append(t.rows, [6]string{id, figure, measured, reference, target, verdict})
 }
 
-func (t *table) header(o options, a auditResult, gen, total time.Duration) {
+func (t *table) header(o options, history string, a auditResult, gen, total time.Duration) {
+	// Without figures 4 and 5 nothing counted the entries or measured the
+	// file: the entries are then those asked for, the size the file's.
+	if a.entries == 0 {
+		a.entries = o.entries
+		if fi, err := os.Stat(history); err == nil {
+			a.dbBytes = fi.Size()
+		}
+	}
 	t.head = append(t.head,
 		fmt.Sprintf("dobrobot bench, %s", time.Now().UTC().Format("2006-01-02 15:04 MST")),
 		fmt.Sprintf("machine: %s, %d cores, %s RAM, %s, %s/%s; database on %s", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), runtime.GOOS, runtime.GOARCH, fsOf(o.dir)),
 		fmt.Sprintf("history: %d finished releases, %d audit entries, %.0f MB file (generated in %s); whole run %s",
 			o.releases, a.entries, float64(a.dbBytes)/1e6, genText(gen), total.Round(time.Second)),
 	)
+	if t.envEntries > 0 {
+		t.head = append(t.head, fmt.Sprintf("figure 3 over %s: %d finished releases, %d audit entries (generated in %s)",
+			strings.Join(benchEnvs, ", "), o.releases, t.envEntries, genText(t.envGen)))
+	}
 }
 
 func genText(d time.Duration) string {
@@ -348,6 +449,28 @@ func (t *table) history(h historyResult, o options) {
 			fmt.Sprintf("%s / %s", ms(x.full.p50), ms(x.full.p99)),
 			fmt.Sprintf("no history %s / %s: p50 ×%.2f", ms(x.empty.p50), ms(x.empty.p99), ratio),
 			"within 20%", ratio <= 1.2)
+	}
+}
+
+// envHistory adds figure 3's pipeline rows: each command with the
+// three-environment history next to the same command on a
+// three-environment file without history; the single-environment figure
+// of the same run (today's) is shown beside them for queue and dep start.
+func (t *table) envHistory(e envHistoryResult, one historyResult, o options, entries uint64) {
+	t.envEntries = entries
+	for _, x := range []struct {
+		name        string
+		empty, full latency
+		today       latency
+	}{{"queue", e.queueEmpty, e.queueFull, one.queueFull}, {"where", e.whereEmpty, e.whereFull, latency{}},
+		{"dep start in production", e.startEmpty, e.startFull, one.startFull}} {
+		ratio := float64(x.full.p50) / float64(x.empty.p50)
+		ref := fmt.Sprintf("3 envs, no history %s / %s: p50 ×%.2f", ms(x.empty.p50), ms(x.empty.p99), ratio)
+		if x.today.n > 0 {
+			ref += fmt.Sprintf("; 1 env with history p50 %s", ms(x.today.p50))
+		}
+		t.row("3", fmt.Sprintf("%s, %d envs, %dk releases, %dk audit entries (p50 / p99)", x.name, len(benchEnvs), o.releases/1000, entries/1000),
+			fmt.Sprintf("%s / %s", ms(x.full.p50), ms(x.full.p99)), ref, "within 20%", ratio <= 1.2)
 	}
 }
 

@@ -33,6 +33,7 @@ type Config struct {
 	Environments       []EnvironmentConfig `yaml:"environments"`
 	DefaultEnvironment string              `yaml:"default_environment"`
 	Reminders          RemindersConfig     `yaml:"reminders"`
+	Queue              QueueConfig         `yaml:"queue"`
 	// Timezone is the zone of every time shown to people (default UTC),
 	// an IANA name such as Europe/Berlin.
 	Timezone string `yaml:"timezone"`
@@ -320,6 +321,7 @@ func (c *Config) validate() error {
 	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
 	problems = append(problems, c.validateEnvs()...)
 	problems = append(problems, c.Reminders.problems()...)
+	problems = append(problems, c.Queue.problems()...)
 	problems = append(problems, c.timeProblems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {

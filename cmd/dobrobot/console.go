@@ -71,3 +71,15 @@ func recordOperator(ctx context.Context, db *storage.DB, actor string, now time.
 	}
 	return nil
 }
+
+// clockKey is the context key of a clock that stands in for the real one
+// in the console. Only this package's tests set it: the README's
+// walkthrough waits out the demo's one-minute bake, and a test must not
+// wait a real minute.
+type clockKey struct{}
+
+// consoleClock returns the clock ctx carries, or nil.
+func consoleClock(ctx context.Context) commands.Clock {
+	clk, _ := ctx.Value(clockKey{}).(commands.Clock)
+	return clk
+}

@@ -29,20 +29,23 @@ func run(t *testing.T, stdin string, env map[string]string, args ...string) (int
 }
 
 // TestConsoleRelease pipes a whole release through the demo console, with its
-// real hooks (sleep and true), then exports and verifies the audit log.
+// real hooks (sleep and true): done in qa, then production requested by
+// itself, approved twice and claimed. It then exports and verifies the
+// audit log.
 func TestConsoleRelease(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "demo.db")
 	script := strings.Join([]string{
-		"dobro DEMO-1",
+		"dobro DEMO-1 version 2.4.0",
 		"dobro DEMO-3",
-		"/as approver",
-		"accept DEMO-1",
-		"/as admin",
-		"here DEMO-1",
-		"/as me",
 		"dep start DEMO-1",
 		"queue",
 		"dep finish DEMO-1",
+		"/as approver",
+		"accept DEMO-1",
+		"/as lead",
+		"accept DEMO-1",
+		"/as admin",
+		"here DEMO-1",
 		"frobnicate",
 	}, "\n")
 	code, out, errs := run(t, script, nil, "--log-level", "warn", "console", "--db", db)
@@ -50,15 +53,17 @@ func TestConsoleRelease(t *testing.T) {
 		t.Fatalf("console exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	for _, want := range []string{
-		"✉ DM to approver: @me asks for dobro: DEMO-1 — Faster checkout.",
-		"[Approve] → accept DEMO-1",
+		"→ to me only: DEMO-1 in qa, version 2.4.0 is in the queue (#1), accepted: qa needs no approval.",
 		"DEMO-3 cannot be released: status is In Progress, needs Ready for Release. Not queued.",
-		"→ to approver only: You accepted DEMO-1.",
-		"✉ DM to admin: DEMO-1 was accepted and needs an admin",
-		"→ to admin only: You claimed DEMO-1.",
 		"↳ thread of DEMO-1: start hook succeeded",
-		"• backend is locked by DEMO-1",
-		"▣ card DEMO-1: DEMO-1 — DONE — Faster checkout",
+		"• backend is locked in qa by DEMO-1",
+		"▣ card DEMO-1: DEMO-1 in qa, version 2.4.0 — DONE — Faster checkout",
+		"✉ DM to approver: Done in qa, requested by itself for @me (request: auto): DEMO-1 in production, version 2.4.0 — Faster checkout.",
+		"[Approve] → accept DEMO-1 in production",
+		"→ to approver only: You approved DEMO-1 (1 of 2): it needs 1 more.",
+		"→ to lead only: You accepted DEMO-1.",
+		"✉ DM to admin: DEMO-1 in production, version 2.4.0 was accepted and needs an admin",
+		"→ to admin only: You claimed DEMO-1.",
 		`"frobnicate" is not a command`,
 	} {
 		if !strings.Contains(out, want) {
@@ -81,12 +86,15 @@ func TestConsoleRelease(t *testing.T) {
 	}
 	want := []string{
 		"request DEMO-1 U00CONSOLE",
+		"accept DEMO-1 U00CONSOLE", // approval: none in qa
 		"refused DEMO-3 U00CONSOLE",
-		"accept DEMO-1 U0APPROVER",
-		"claim DEMO-1 U0ADMIN",
 		"start DEMO-1 U00CONSOLE",
 		"started DEMO-1 U00CONSOLE",
 		"finish DEMO-1 U00CONSOLE",
+		"request DEMO-1 U00CONSOLE", // production, by request: auto
+		"approve DEMO-1 U0APPROVER",
+		"accept DEMO-1 U0LEAD",
+		"claim DEMO-1 U0ADMIN",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("exported audit (-want +got):\n%s", diff)
@@ -110,7 +118,7 @@ func TestConsoleRelease(t *testing.T) {
 	}
 
 	code, out, errs = run(t, "", nil, "audit", "verify", "--db", db)
-	if code != 0 || !strings.HasPrefix(out, "audit chain ok: 7 entries, head ") {
+	if code != 0 || !strings.HasPrefix(out, "audit chain ok: 10 entries, head ") {
 		t.Errorf("audit verify: exit %d, %q %q", code, out, errs)
 	}
 
@@ -118,7 +126,7 @@ func TestConsoleRelease(t *testing.T) {
 	if code, out, errs = run(t, "", nil, "backup", "--db", db, "--out", backup); code != 0 {
 		t.Fatalf("backup: exit %d %q %q", code, out, errs)
 	}
-	if code, out, _ = run(t, "", nil, "audit", "verify", "--db", backup); code != 0 || !strings.HasPrefix(out, "audit chain ok: 7 entries") {
+	if code, out, _ = run(t, "", nil, "audit", "verify", "--db", backup); code != 0 || !strings.HasPrefix(out, "audit chain ok: 10 entries") {
 		t.Errorf("verify of the backup: exit %d, %q", code, out)
 	}
 }

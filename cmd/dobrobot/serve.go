@@ -15,6 +15,7 @@ import (
 	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
+	"github.com/dobrobot/dobrobot/tracker"
 )
 
 // hookGrace is how long a stopping bot lets running hooks finish before it
@@ -123,6 +124,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		Channel: s.c.Slack.Channel, Store: s.store, Log: log,
 		Export: exporter(s.store), // an admin's audit command: what dobrobot audit export writes
 	}
+	b.Modal = modal(cfg)
 	var transport http.RoundTripper = http.DefaultTransport
 	if s.leader != nil {
 		cfg.Instance = fmt.Sprintf("%s (leader, term %d)", s.leader.ID(), epoch)
@@ -369,4 +371,17 @@ func (s *server) standBy(ctx context.Context) {
 		log.Warn().Err(err).Dur("retry_in", standbyRetry).Msg("the standby's Slack connections stopped; connecting again")
 		commands.Sleep(ctx, standbyRetry)
 	}
+}
+
+// modal is the form /dobro alone opens: the configured environments and
+// components, and the ticket select's options from the tracker's search
+// over the tickets dobro accepts (rules.projects, rules.ready_statuses),
+// when the tracker can search. It must be built from the tracker itself,
+// before anything wraps it.
+func modal(cfg commands.Config) *bot.Modal {
+	m := &bot.Modal{Policy: cfg.Policy}
+	if sr, ok := cfg.Tracker.(tracker.Searcher); ok {
+		m.Tickets = tracker.Ready{Tracker: sr, Scope: tracker.Scope{Projects: cfg.Policy.Rules.Projects, Statuses: cfg.Policy.Rules.ReadyStatuses}}
+	}
+	return m
 }

@@ -33,7 +33,7 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if c == nil {
 		c = DemoConfig()
 		fmt.Fprintf(a.stdout, "dobrobot demo: no --config given, so tickets DEMO-1…DEMO-5 come from a built-in file tracker and the database is ./%s.\n"+
-			"You are %s (me). Try: dobro DEMO-1, then /as approver, accept DEMO-1, /as admin, here DEMO-1, /as me, dep start DEMO-1, dep finish DEMO-1, queue. /help for more.\n",
+			"You are %s (me). Try: dobro DEMO-1 to qa version 2.4.0, dep start DEMO-1, dep finish DEMO-1 (production is then requested by itself), /as approver, accept DEMO-1, /as lead, accept DEMO-1, /as admin, here DEMO-1, /as me, dep start DEMO-1 (a minute after qa), dep finish DEMO-1, where. /help for more.\n",
 			DemoDB, bot.ConsoleUser)
 	}
 	path := dbPath(c)
@@ -56,6 +56,9 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	if clk := consoleClock(ctx); clk != nil {
+		cfg.Clock = clk
+	}
 	if cmd.AsOperator {
 		if err := recordOperator(ctx, db, consoleUser(c), cfg.Clock.Now()); err != nil {
 			return err
@@ -63,7 +66,7 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	}
 	con := &bot.Console{
 		Store: db, In: a.stdin, Out: a.stdout, Names: c.Users,
-		Prompt: isTerminal(a.stdin), Log: a.log, Export: exporter(db),
+		Prompt: isTerminal(a.stdin), Log: a.log, Export: exporter(db), Now: cfg.Clock.Now,
 	}
 	cfg.Notify = con.Notify
 	cfg.Groups = bot.ConsoleGroups{} // users only: the console knows no group's members

@@ -149,6 +149,7 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("GET /rest/api/2/issue/{key}", s.getIssue)
 	mux.HandleFunc("POST /rest/api/2/issue/{key}/comment", s.postComment)
 	mux.HandleFunc("GET /rest/api/2/myself", s.getMyself)
+	mux.HandleFunc("GET /rest/api/2/search", s.getSearch)
 	s.srv = httptest.NewUnstartedServer(s.serve(mux))
 	s.srv.Listener = l
 	s.srv.Start()
