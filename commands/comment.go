@@ -24,7 +24,7 @@ func (s *Service) comment(ticket string, phase Phase, actor string, at time.Time
 			return
 		}
 		verb := map[Phase]string{PhaseStart: "started", PhaseFinish: "finished"}[phase]
-		text := fmt.Sprintf("dobrobot: release %s by user %s at %s.", verb, actor, at.UTC().Format("2006-01-02 15:04 MST"))
+		text := fmt.Sprintf("dobrobot: release %s by user %s at %s.", verb, actor, s.clockAt(at, layoutDate))
 		pause := s.cfg.CommentRetry
 		if pause <= 0 {
 			pause = 30 * time.Second

@@ -35,6 +35,10 @@ func (r *cmdRun) start() error {
 			return err
 		}
 	}
+	past, err := r.checkFreezes(rel)
+	if err != nil {
+		return err
+	}
 	if err := r.checkLocks(rel); err != nil {
 		return err
 	}
@@ -58,6 +62,9 @@ func (r *cmdRun) start() error {
 		if err := r.tx.PutLock(Lock{Component: comp, Release: rel.ID, Ticket: rel.Ticket, Env: r.s.envName(rel), By: r.m.User, Since: r.now}); err != nil {
 			return err
 		}
+	}
+	if err := r.forced(rel, past); err != nil {
+		return err
 	}
 	r.card(rel)
 	msg := say("%v started the deploy", Person(r.m.User))
@@ -88,7 +95,7 @@ func (r *cmdRun) checkLocks(rel Release) error {
 	}
 	env := r.s.envName(rel)
 	for _, l := range locks {
-		if !r.s.lockIn(l, env) {
+		if !r.s.lockIn(l, env) || l.Timed() { // a freeze from chat: checkFreezes
 			continue
 		}
 		if l.Frozen() && (l.Component == AllComponents || slices.Contains(rel.Locks, l.Component)) {
@@ -271,6 +278,11 @@ func (r *cmdRun) tellNext(env string, freed []string) error {
 			wants = wants || slices.Contains(freed, c)
 		}
 		if wants {
+			if held, err := r.freezesOn(env, o.Components); err != nil {
+				return err
+			} else if len(held) > 0 {
+				continue // a freeze window still holds it: told when that one ends
+			}
 			if err := r.tellYoureNext(o); err != nil {
 				return err
 			}

@@ -186,7 +186,14 @@ type Lock struct {
 	// release's EnvName(); a freeze names the environment it was set in,
 	// or "" for one that holds every environment.
 	Env string `json:"env,omitempty"`
+	// Until ends a freeze set from chat (freeze … until T), which Name
+	// names for unfreeze; zero for every other lock.
+	Until time.Time `json:"until,omitzero"`
+	Name  string    `json:"name,omitempty"`
 }
+
+// Timed reports whether l is a freeze set from chat with an end.
+func (l Lock) Timed() bool { return l.Frozen() && !l.Until.IsZero() }
 
 // Frozen reports whether l is an admin's freeze rather than a release's lock.
 func (l Lock) Frozen() bool { return l.Release == 0 }

@@ -73,6 +73,9 @@ func (r *cmdRun) unlock() error {
 	var left *Release // a release no longer open that holds comp
 	found := false
 	for _, l := range locks {
+		if l.Timed() && l.Component == comp && l.Env == env {
+			return Errorf(ECONFLICT, "That is the freeze %s, set until %s: end it with unfreeze %s.", l.Name, r.s.whenText(l.Until, r.now), l.Name)
+		}
 		if l.Frozen() && l.Component == comp {
 			if l.Env == env {
 				found = true

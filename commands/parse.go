@@ -177,6 +177,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 	case argReport:
 		return parseReport(args, envs)
+	case argStart, argFreeze, argName:
+		return parseFreezeArgs(spec, args, envs)
 	}
 	return c, nil
 }

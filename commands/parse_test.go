@@ -323,6 +323,9 @@ func FuzzParseIn(f *testing.F) {
 		"dobro PAY-1 hotfix", "dobro PAY-1 x hotfix hotfix", "dobro PAY-1 hotfix on a,b", "dobro PAY-1 on a hotfix no_need_admin",
 		"rollback backend", "rollback backend in production to v2.4.0", "rollback backend to 1.0 in qa", "rollback all",
 		"rollback backend to", "rollback backend in qa in qa", "rollback backend to 1 to 2", "rollback backend note",
+		"dep start PAY-1 force hotfix for the outage", "dep start PAY-1 in production FORCE x", "dep start PAY-1 force", "dep start PAY-1 now",
+		"freeze until 18:00 release day", "freeze in production until 2026-12-27T09:00 xmas", "freeze in qa until 2h", "freeze until soon",
+		"unfreeze u0ann-dec05-1800", "unfreeze a b", "freezes",
 	} {
 		f.Add(s)
 	}

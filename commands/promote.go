@@ -120,7 +120,7 @@ func (r *cmdRun) followingText(rel Release, env string) Text {
 	case rel.NeedAdmin:
 		return t.plain(" Waiting for an admin to claim it.")
 	}
-	return t.say(" You may start: dep start %s.", r.s.ref(rel)).add(turnText(rel)...)
+	return t.say(" You may start: dep start %s.", r.s.ref(rel)).add(r.s.turnText(rel)...)
 }
 
 // askAdmins DMs the admins of rel's environment to claim it.
@@ -167,11 +167,11 @@ func (r *cmdRun) checkPromotion(rel Release) error {
 		if r.now.Before(until) {
 			// The second too, unless the bake ends on a whole minute: "until
 			// 15:30" would name a moment already past while it still holds.
-			layout := "15:04"
+			layout := layoutClock
 			if !until.Truncate(time.Minute).Equal(until) {
-				layout = "15:04:05"
+				layout = layoutClockSeconds
 			}
-			return Errorf(ECONFLICT, "%s was done in %s %s: bake until %s.", what, env.After, since(r.now, d.Updated), until.Format(layout))
+			return Errorf(ECONFLICT, "%s was done in %s %s: bake until %s.", what, env.After, since(r.now, d.Updated), r.s.clockAt(until, layout))
 		}
 		return nil
 	}
@@ -257,7 +257,7 @@ func (r *cmdRun) promote() error {
 		r.reply(msg.say("Accepted: %s needs no approval. Waiting for an admin to claim it.", target))
 		return nil
 	case !next.Approval:
-		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)).add(turnText(rel)...))
+		r.reply(msg.say("Accepted: %s needs no approval. You may start: dep start %s.", target, r.s.ref(rel)).add(r.s.turnText(rel)...))
 		return nil
 	}
 	asked := 0

@@ -53,7 +53,7 @@ func TestEnvPipelineAuto(t *testing.T) {
 		{approver, "accept PAY-1", []string{"(1 of 2)"}},
 		{qa, "accept PAY-1", []string{"You accepted PAY-1."}},
 		{admin, "here PAY-1", []string{"You claimed PAY-1."}},
-		{deployer, "dep start PAY-1", []string{"PAY-1 v2.4.0 was done in qa 5 min ago: bake until " + finished.Add(30*time.Minute).Format("15:04") + "."}},
+		{deployer, "dep start PAY-1", []string{"PAY-1 v2.4.0 was done in qa 5 min ago: bake until " + finished.Add(30*time.Minute).UTC().Format("15:04") + " UTC."}},
 		{admin, "where", []string{"What runs where:\nqa:\n• backend: v2.4.0 (PAY-1), done by <@U0ANN> 6 min ago\n• payments: v2.4.0 (PAY-1), done by <@U0ANN> 6 min ago"}},
 	})
 	h.now = finished.Add(30 * time.Minute)
@@ -165,7 +165,7 @@ func TestEnvShortBake(t *testing.T) {
 		{approver, "accept PAY-1", []string{"(1 of 2)"}},
 		{qa, "accept PAY-1", []string{"You accepted PAY-1."}},
 		{admin, "here PAY-1", []string{"You claimed PAY-1."}},
-		{deployer, "dep start PAY-1", []string{"PAY-1 v2.4.0 was done in qa just now: bake until " + finished.Add(time.Minute).Format("15:04:05") + "."}},
+		{deployer, "dep start PAY-1", []string{"PAY-1 v2.4.0 was done in qa just now: bake until " + finished.Add(time.Minute).UTC().Format("15:04:05") + " UTC."}},
 	} {
 		if got := reply(h.say(s.user, s.text)); !strings.Contains(got, s.want[0]) {
 			t.Errorf("%s says %q: reply %q does not say %q", s.user, s.text, got, s.want[0])

@@ -24,7 +24,7 @@ func (r *cmdRun) queue() error {
 	if err != nil {
 		return err
 	}
-	text := queueText(open, locks, closing, r.handoffsByEnv(open, locks, closing, typical, known), r.now, r.s.envConfigured())
+	text := queueText(open, locks, closing, r.handoffsByEnv(open, locks, closing, typical, known), r.now, r.s.envConfigured(), r.s.zone())
 	if r.s.cfg.Instance != "" {
 		text = text.say("\nAnswered by %s.", r.s.cfg.Instance)
 	}
@@ -140,7 +140,7 @@ func (r *cmdRun) history() error {
 		b = say("Recent releases, newest first:")
 	}
 	for _, rel := range rels {
-		b = b.say("\n• %v%s — %s — requested %s by %v", TicketRef(rel), envVersion(rel), rel.State, rel.Created.Format("2006-01-02 15:04 MST"), Person(rel.Requester))
+		b = b.say("\n• %v%s — %s — requested %s by %v", TicketRef(rel), envVersion(rel), rel.State, r.s.clockAt(rel.Created, layoutDate), Person(rel.Requester))
 		if rel.Approver != "" {
 			b = b.say(", approver %v", Person(rel.Approver))
 		}
@@ -148,7 +148,7 @@ func (r *cmdRun) history() error {
 			b = b.say(", admin %v", Person(rel.Admin))
 		}
 		if !rel.State.Open() {
-			b = b.say(", ended %s", rel.Updated.Format("2006-01-02 15:04 MST"))
+			b = b.say(", ended %s", r.s.clockAt(rel.Updated, layoutDate))
 		}
 	}
 	r.reply(b)

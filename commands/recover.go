@@ -209,9 +209,9 @@ func (s *Service) dropStale(ctx context.Context, ev InboxEvent) error {
 		m.EventID = ev.ID
 	}
 	at := ev.Received.UTC()
-	when := at.Format("15:04 MST")
+	when := s.clockAt(at, layoutClock)
 	if s.now().Sub(at) >= 20*time.Hour {
-		when = at.Format("2006-01-02 15:04 MST")
+		when = s.clockAt(at, layoutDate)
 	}
 	text := say("Your command %v from %s was not carried out: dobrobot stopped before it could. Nothing was changed; send it again if you still want it.",
 		commandQuote(m.Text), when)

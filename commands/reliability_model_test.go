@@ -111,6 +111,9 @@ type model struct {
 	envs   []mEnv
 	rels   []*mRelease
 	frozen map[mFreeze]bool
+	// timed are the freezes set from chat (freeze … until T), by name;
+	// each is also in frozen, as the freeze of all it is.
+	timed map[string]mFreeze
 }
 
 // mCmd is one generated command, as ParseIn reads it, and what its hooks
@@ -122,7 +125,8 @@ type mCmd struct {
 	comp        string        // lock, unlock, where
 	env, build  string        // in ENV / to ENV, version V
 	noNeedAdmin bool
-	changes     bool // a state-changing verb: refusals are audited
+	name        string // unfreeze's
+	changes     bool   // a state-changing verb: refusals are audited
 	via         commands.Via
 	startFails  bool
 	finishFails bool
@@ -137,7 +141,8 @@ func isAdmin(u string) bool    { return u == admin }
 // state-changing verb there fails TestModelBasedSequences until the model
 // learns it.
 var modeled = []commands.Verb{commands.VerbDobro, commands.VerbAccept, commands.VerbReject, commands.VerbHere,
-	commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbLock, commands.VerbUnlock, commands.VerbPromote}
+	commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbLock, commands.VerbUnlock, commands.VerbPromote,
+	commands.VerbFreeze, commands.VerbUnfreeze}
 
 func (m *model) configured() bool { return m.envs[0].name != "" }
 
@@ -461,6 +466,11 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		if !isAdmin(c.actor) || (c.comp != commands.AllComponents && !slices.Contains(modelComponents, c.comp)) {
 			return refused()
 		}
+		for _, f := range m.timed {
+			if f == (mFreeze{c.comp, c.env}) {
+				return refused() // a freeze from chat: unfreeze NAME ends it
+			}
+		}
 		if !m.frozen[mFreeze{c.comp, c.env}] {
 			for f := range m.frozen {
 				if f.comp == c.comp {
@@ -474,6 +484,28 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		}
 		delete(m.frozen, mFreeze{c.comp, c.env})
 		return []string{entry(commands.ActionUnlock, "", c.env, "", "", "")}
+	case commands.VerbFreeze:
+		// The generator always writes until 2h; the sequence never lasts
+		// that long, so the freeze never ends by itself here.
+		all := mFreeze{commands.AllComponents, c.env}
+		if !isAdmin(c.actor) || m.frozen[all] {
+			return refused() // not an admin, or frozen there already
+		}
+		name := strings.ToLower(c.actor) + "-"
+		if c.env != "" {
+			name += c.env + "-"
+		}
+		name += strings.ToLower(now.Add(2 * time.Hour).UTC().Format("Jan02-1504"))
+		m.frozen[all], m.timed[name] = true, all
+		return []string{entry(commands.ActionLock, "", c.env, "", "", "")}
+	case commands.VerbUnfreeze:
+		f, ok := m.timed[c.name]
+		if !isAdmin(c.actor) || !ok {
+			return refused()
+		}
+		delete(m.timed, c.name)
+		delete(m.frozen, f)
+		return []string{entry(commands.ActionUnlock, "", f.env, "", "", "")}
 	}
 	return refused() // does not parse, or a read-only command (changes is false)
 }
@@ -675,6 +707,22 @@ func (g *gen) next() mCmd {
 			f := frozen[r.IntN(len(frozen))]
 			cmd.Component, cmd.Env = f.comp, f.env
 		}
+	case commands.VerbFreeze:
+		if plausible {
+			c.actor = admin
+		}
+		cmd.Until = "2h"
+		if r.IntN(2) == 0 {
+			cmd.Text = "release freeze"
+		}
+	case commands.VerbUnfreeze:
+		if plausible {
+			c.actor = admin
+		}
+		cmd.Name = "u0admin-nov22-1200"
+		if names := slices.Collect(maps.Keys(g.m.timed)); len(names) > 0 && plausible {
+			cmd.Name = names[r.IntN(len(names))]
+		}
 	case commands.VerbWhere:
 		if r.IntN(2) == 0 {
 			cmd.Component = g.pick(modelComponents)
@@ -701,7 +749,7 @@ func (g *gen) next() mCmd {
 		}
 	}
 	parsed, err := commands.ParseIn(c.text, g.m.envNames())
-	c.ticket, c.comp, c.env, c.build, c.noNeedAdmin = parsed.Ticket, parsed.Component, parsed.Env, parsed.Build, parsed.NoNeedAdmin
+	c.ticket, c.comp, c.env, c.build, c.noNeedAdmin, c.name = parsed.Ticket, parsed.Component, parsed.Env, parsed.Build, parsed.NoNeedAdmin, parsed.Name
 	c.verb, c.changes = parsed.Verb, parsed.Changes()
 	if err != nil {
 		c.verb, c.changes = "", commands.VerbOf(c.text).Changes()
@@ -750,7 +798,7 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 		tickets[k] = readyTicket(k, comps...)
 	}
 	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{}, cancel: &fakeExec{},
-		m: &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+		m: &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}, timed: map[string]mFreeze{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	mr.cancel.probe = mr.probeCancel
 	hooks := commands.Hooks{Start: mr.start, Finish: mr.finish, Cancel: mr.cancel}
 	policy := commands.Policy{

@@ -194,7 +194,7 @@ func approvalFacts(r Release) Text {
 // (queueOrder), then the locks.
 // closing holds the releases that are no longer open but still hold a lock
 // (their cancel hook runs), by ID.
-func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool) Text {
+func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool, zone *time.Location) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
 	b := make(Text, 0, 2+8*len(open)+4*len(locks))
@@ -217,7 +217,7 @@ func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns m
 			}
 			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
 			if hasTurn(r, now) && ready(r) {
-				b = b.say(" — %s's turn until %s", r.Ticket, clockText(r.Turn))
+				b = b.say(" — %s's turn until %s", r.Ticket, clockIn(r.Turn, zone, layoutClock))
 			}
 			if h, ok := turns[r.ID]; ok {
 				b = b.plain(" — ").add(h.text()...)

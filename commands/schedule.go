@@ -72,6 +72,10 @@ type dueKind struct {
 	// fire acts on rel at the due time d, inside the firing transaction,
 	// and returns the record to write next (nil: none, the record goes).
 	fire func(f *firing, rel Release, d Due) (*Due, error)
+	// global marks a kind about no release (the freeze windows): its
+	// Due's Release is its own key, fire gets a zero Release, and no
+	// guard is checked.
+	global bool
 }
 
 // about reports whether the kind's due times are about a release in state s.
@@ -102,7 +106,7 @@ func (r *cmdRun) leave(from State, rel Release) error {
 		return nil
 	}
 	for kind, k := range dueKinds {
-		if k.about(from) && !k.about(rel.State) {
+		if k.about(from) && !k.about(rel.State) && !k.global {
 			if err := r.tx.DeleteDue(rel.ID, kind); err != nil {
 				return err
 			}
@@ -119,6 +123,9 @@ func (r *cmdRun) leave(from State, rel Release) error {
 // inside its term: its writes are fenced like every other.
 func (s *Service) Schedule(ctx context.Context) {
 	log := s.cfg.Log.With().Str("part", "scheduler").Logger()
+	if err := s.planFreezes(ctx); err != nil && ctx.Err() == nil {
+		log.Error().Err(err).Msg("could not plan the freeze windows; they are planned at the next start")
+	}
 	for {
 		wait := scheduleMaxSleep
 		next, ok, err := s.nextDue(ctx)
@@ -248,6 +255,9 @@ func (s *Service) fireDue(ctx context.Context) (handled, unknown int, err error)
 // fireOne checks d's guard against its release and, when it holds, fires
 // it. A due time whose release moved on, or is gone, is dropped.
 func (f *firing) fireOne(k dueKind, d Due) (*Due, error) {
+	if k.global {
+		return k.fire(f, Release{}, d)
+	}
 	rel, err := f.tx.Release(d.Release)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, nil

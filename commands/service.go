@@ -81,6 +81,11 @@ type Config struct {
 	// Reminders says when the Service follows up by itself (Schedule
 	// sends them); zero: no reminders.
 	Reminders Reminders
+	// Timezone is the zone of every time shown to people (nil: UTC);
+	// stored and audited times stay UTC.
+	Timezone *time.Location
+	// Freezes are the configured freeze windows (freezewindows.go).
+	Freezes []FreezeWindow
 	// ClaimWindow is how long a release told "you're next" has to dep
 	// start before its turn passes to the next in line (queue.claim_window;
 	// turns.go); zero: no window, the turn never passes.

@@ -38,7 +38,7 @@ func BenchmarkQueueText(b *testing.B) {
 	open, locks, now := benchQueue(20)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = queueText(open, locks, nil, nil, now, false)
+		_ = queueText(open, locks, nil, nil, now, false, time.UTC)
 	}
 }
 
@@ -46,7 +46,7 @@ func BenchmarkQueueText(b *testing.B) {
 // once, decoded by each read of the outbox.
 func BenchmarkEffectJSON(b *testing.B) {
 	open, locks, now := benchQueue(20)
-	e := Effect{ID: 7, Kind: EffectReply, Channel: "C1", User: "U1", Thread: "1.2", Text: queueText(open, locks, nil, nil, now, false)}
+	e := Effect{ID: 7, Kind: EffectReply, Channel: "C1", User: "U1", Thread: "1.2", Text: queueText(open, locks, nil, nil, now, false, time.UTC)}
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -139,16 +139,16 @@ func (r *cmdRun) giveTurn(o Release) (Release, Text, error) {
 	if err := r.putDue(Due{At: o.Turn, Kind: DueClaimTurn, Release: o.ID, Guard: Guard{State: o.State, Version: o.Version}}); err != nil {
 		return o, nil, err
 	}
-	return o, turnText(o), nil
+	return o, r.s.turnText(o), nil
 }
 
 // turnText is the sentence that tells rel's people its claim window, empty
 // when rel has none.
-func turnText(rel Release) Text {
+func (s *Service) turnText(rel Release) Text {
 	if rel.Turn.IsZero() {
 		return nil
 	}
-	return say(" It is your turn until %s: dep start by then, or the turn passes to the next in line.", clockText(rel.Turn))
+	return say(" It is your turn until %s: dep start by then, or the turn passes to the next in line.", s.clockAt(rel.Turn, layoutClock))
 }
 
 // tellYoureNext tells o's requester, and with a claim window its claiming
@@ -300,7 +300,3 @@ func (f *firing) clearTurn(rel Release) error {
 	_, err := f.tx.PutRelease(rel)
 	return err
 }
-
-// clockText renders a time of day for people: stored times are UTC, and so
-// is what is shown until the configuration names a timezone.
-func clockText(t time.Time) string { return t.UTC().Format("15:04 MST") }

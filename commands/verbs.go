@@ -71,6 +71,9 @@ const (
 	argAudit                                // audit's: format, since, until, ticket (parseAudit)
 	argReport                               // report's: an environment, a period (reportcmd.go)
 	argRollback                             // a component, then in ENV and to VERSION (parseRollback)
+	argStart                                // dep start's: a ticket, then force REASON… (freezeparse.go)
+	argFreeze                               // freeze's: [in ENV] until T [reason…] (freezeparse.go)
+	argName                                 // unfreeze's: one name (freezeparse.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -149,8 +152,8 @@ func init() {
 			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
 		{Verb: VerbHere, Args: argTicket, Who: whoAdmin, Does: "claim releases", Changes: true, Run: (*cmdRun).here,
 			Syntax: "here TICKET", Describe: "claim an accepted release as its admin"},
-		{Verb: VerbStart, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).start,
-			Syntax: "dep start TICKET", Describe: "take the components' locks and run the start hook"},
+		{Verb: VerbStart, Args: argStart, Who: whoDeployer, Changes: true, Run: (*cmdRun).start,
+			Syntax: "dep start TICKET [force REASON…]", Describe: "take the components' locks and run the start hook; during a freeze window only an admin of the environment can, with force and a reason (audited, announced)"},
 		{Verb: VerbFinish, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).finish,
 			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},
 		{Verb: VerbCancel, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).cancel,
@@ -159,6 +162,12 @@ func init() {
 			Syntax: "lock COMPONENT [in ENV] [reason]", Describe: "freeze a component (all freezes every component) in one environment, or without in in every one"},
 		{Verb: VerbUnlock, Args: argComponent, Who: whoAdmin, Does: "unfreeze components", Changes: true, Run: (*cmdRun).unlock,
 			Syntax: "unlock COMPONENT [in ENV]", Describe: "unfreeze a component (the freeze of that environment, or without in the one of every environment)"},
+		{Verb: VerbFreeze, Args: argFreeze, Who: whoAdmin, Does: "freeze environments", Changes: true, Run: (*cmdRun).freeze,
+			Syntax: "freeze [in ENV] until T [reason…]", Describe: "freeze every component (in one environment, or without in in every one) until T (15:04, 2026-12-27, 2026-12-27T09:00 or 2h, in the configured timezone); it ends by itself"},
+		{Verb: VerbUnfreeze, Args: argName, Who: whoAdmin, Does: "end freezes", Changes: true, Run: (*cmdRun).unfreeze,
+			Syntax: "unfreeze NAME", Describe: "end a freeze set from chat before its time (freezes lists their names)"},
+		{Verb: VerbFreezes, Args: argNone, Who: whoAnyone, Run: (*cmdRun).freezes,
+			Syntax: "freezes", Describe: "the freezes in force now and the next window of each configured one"},
 		{Verb: VerbPromote, Args: argPromote, Who: whoRequester, Changes: true, Needs: needApprovers, Run: (*cmdRun).promote,
 			Syntax: "promote TICKET [to ENV]", Describe: "open the ticket's release in the next environment (or the one named) for the version and components done in the last one; needs environments"},
 		{Verb: VerbWhere, Args: argOptionalComponent, Who: whoAnyone, Run: (*cmdRun).where,
@@ -259,6 +268,11 @@ type Command struct {
 	// configured (ParseIn), empty when not named.
 	Env   string
 	Build string
+	// Force is dep start … force REASON (the reason in Text); Until is
+	// freeze's T as typed; Name is unfreeze's (freezeparse.go).
+	Force bool
+	Until string
+	Name  string
 	// Export is what audit asks for (parseAudit); nil for other verbs.
 	Export *AuditExport
 }
@@ -300,6 +314,15 @@ func (c Command) String() string {
 	}
 	if len(c.Components) > 0 {
 		parts = append(parts, "on", strings.Join(c.Components, ","))
+	}
+	if c.Until != "" {
+		parts = append(parts, "until", c.Until)
+	}
+	if c.Force {
+		parts = append(parts, "force")
+	}
+	if c.Name != "" {
+		parts = append(parts, c.Name)
 	}
 	if c.Text != "" {
 		parts = append(parts, c.Text)

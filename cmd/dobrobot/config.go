@@ -34,6 +34,11 @@ type Config struct {
 	DefaultEnvironment string              `yaml:"default_environment"`
 	Reminders          RemindersConfig     `yaml:"reminders"`
 	Queue              QueueConfig         `yaml:"queue"`
+	// Timezone is the zone of every time shown to people (default UTC),
+	// an IANA name such as Europe/Berlin.
+	Timezone string `yaml:"timezone"`
+	// Freezes are the freeze windows (freezes.go).
+	Freezes []FreezeConfig `yaml:"freezes"`
 
 	path string
 	envs []resolvedEnv // Environments with the top level merged in, at load
@@ -317,6 +322,7 @@ func (c *Config) validate() error {
 	problems = append(problems, c.validateEnvs()...)
 	problems = append(problems, c.Reminders.problems()...)
 	problems = append(problems, c.Queue.problems()...)
+	problems = append(problems, c.timeProblems()...)
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // timezone and freezes[].tz must load on a machine without a zone database
 )
 
 func main() {

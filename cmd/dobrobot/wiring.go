@@ -43,6 +43,8 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Log:       a.log,
 		CommentOn: commentOn,
 		Reminders: c.Reminders.core(),
+		Timezone:  c.location(),
+		Freezes:   c.freezes(),
 		// The hand-off queue's claim window (turns).
 		ClaimWindow: c.Queue.claimWindow(),
 	}, nil

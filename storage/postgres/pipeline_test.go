@@ -129,7 +129,7 @@ func TestPipelineOnBothStores(t *testing.T) {
 		t.Errorf("bbolt and PostgreSQL differ (-bbolt +postgres):\n%s", diff)
 	}
 	for _, want := range []string{
-		"dep start PAY-1 → PAY-1 v2.4.0 was done in qa 4 min ago: bake until 09:32.",
+		"dep start PAY-1 → PAY-1 v2.4.0 was done in qa 4 min ago: bake until 09:32 UTC.",
 		"cancel PAY-2 → PAY-2 is open in qa and production: say which, e.g. cancel PAY-2 in production.",
 		"dep start PAY-2 → Backend is frozen in qa by",
 		"where → What runs where:\nqa:\n• backend: PAY-2, done by @U0ANN 1 min ago\nproduction:\n• backend: v2.4.0 (PAY-1), done by @U0OWNER 2 min ago",

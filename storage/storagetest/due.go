@@ -149,3 +149,23 @@ func testDue(t *testing.T, s commands.Store, reopen func() commands.Store) {
 		t.Errorf("after a reopen (-want +got):\n%s", diff)
 	}
 }
+
+// testDueOfAWindow checks a due time about no release, as a freeze window
+// writes: its key is a 63-bit hash of the window's name (the largest one
+// here), its Guard zero, its Repeat the boundaries fired.
+func testDueOfAWindow(t *testing.T, s commands.Store, _ func() commands.Store) {
+	const largest = 1<<63 - 1
+	d := commands.Due{At: at(5), Kind: "freeze-window", Release: largest, Repeat: 3}
+	update(t, s, func(tx commands.Tx) error { return tx.PutDue(d) })
+	all, next := dues(t, s)
+	if diff := cmp.Diff([]commands.Due{d}, all, opts); diff != "" {
+		t.Errorf("DueBefore(far) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(&d, next, opts); diff != "" {
+		t.Errorf("NextDue() (-want +got):\n%s", diff)
+	}
+	update(t, s, func(tx commands.Tx) error { return tx.DeleteDue(largest, "freeze-window") })
+	if all, _ := dues(t, s); len(all) != 0 {
+		t.Errorf("after DeleteDue: %v", all)
+	}
+}

@@ -15,6 +15,10 @@ func testLocks(t *testing.T, s commands.Store, _ func() commands.Store) {
 		if release != 0 {
 			l.Ticket = fmt.Sprintf("PAY-%d", release)
 		}
+		if reason == "freeze" {
+			// A freeze set from chat: its end and name are kept too.
+			l.Until, l.Name = at(20), "u01ann-dec24-0900"
+		}
 		return l
 	}
 	in := []commands.Lock{

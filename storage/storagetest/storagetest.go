@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"FreezesByEnvironment", testFreezesByEnv},
 		{"Deployed", testDeployed},
 		{"Due", testDue},
+		{"DueOfAWindow", testDueOfAWindow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
