@@ -588,6 +588,28 @@ func version(b string) string {
 	return b
 }
 
+// rollbackTarget walks back from cur, done, along the releases each done
+// one replaced for comp, to the first with version build or, without one,
+// with a version other than cur's and not rolled back itself; nil if none.
+// passed tells whether it passed over a version rolled back.
+func (m *model) rollbackTarget(cur *mRelease, comp, build string) (target *mRelease, passed bool) {
+	for at := cur; ; {
+		prev := at.Replaced[comp]
+		if prev == 0 {
+			return nil, passed
+		}
+		x := m.rels[prev-1]
+		if build != "" && x.Build != "" && version(x.Build) == version(build) ||
+			build == "" && x.Build != "" && x.Build != cur.Build && x.RolledBack == 0 {
+			return x, passed
+		}
+		if build == "" && x.Build != "" && x.Build != cur.Build {
+			passed = true // rolled back itself
+		}
+		at = x
+	}
+}
+
 // rollback mirrors rollback COMPONENT [in ENV] [to VERSION]: a release of
 // the ticket that deployed the version done before the current one (or the
 // one named) of the component in the environment, found back along
@@ -610,18 +632,12 @@ func (m *model) rollback(c mCmd, inChannel bool, refused func() []string) []stri
 	if c.build != "" && version(c.build) == version(cur.Build) {
 		return refused() // at that version already
 	}
-	var target *mRelease
-	for at := cur; target == nil; {
-		prev := at.Replaced[c.comp]
-		if prev == 0 {
-			return refused() // nothing to roll back to
-		}
-		x := m.rels[prev-1]
-		if c.build != "" && x.Build != "" && version(x.Build) == version(c.build) ||
-			c.build == "" && x.Build != "" && x.Build != cur.Build && x.RolledBack == 0 {
-			target = x
-		}
-		at = x
+	target, passed := m.rollbackTarget(cur, c.comp, c.build)
+	if passed {
+		m.seen["a rollback passes over a version rolled back"] = true
+	}
+	if target == nil {
+		return refused() // nothing to roll back to
 	}
 	if m.openIn(target.Ticket, env.name) != nil {
 		return refused() // the target's ticket is open there
@@ -679,6 +695,9 @@ const junk commands.Verb = "junk"
 func (g *gen) verb() commands.Verb {
 	total := 1 // junk
 	weight := func(v commands.Verb) int {
+		if v == commands.VerbDobro && g.m.configured() {
+			return 2 * verbWeights[v] // a pipeline needs more releases done for rollback
+		}
 		if w, ok := verbWeights[v]; ok {
 			return w
 		}
@@ -712,6 +731,19 @@ func (g *gen) envWord() string {
 	default:
 		return g.pick(g.m.envNames())
 	}
+}
+
+// rollbackable returns where (sorted) a rollback without to VERSION has a
+// version to go back to, or a rollback is done (to roll back again).
+func (g *gen) rollbackable() []mWhere {
+	var out []mWhere
+	for x, id := range g.m.deployed {
+		if t, _ := g.m.rollbackTarget(g.m.rels[id-1], x.comp, ""); t != nil || g.m.rels[id-1].RollbackOf != 0 {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b mWhere) int { return strings.Compare(a.env+" "+a.comp, b.env+" "+b.comp) })
+	return out
 }
 
 // overtaken returns a ready release that a hotfix let go first, ready too,
@@ -762,9 +794,11 @@ func (g *gen) next() mCmd {
 	}
 	v := g.verb()
 	// Half the time, when something is queued, the next step of its
-	// workflow by someone entitled to it, so that sequences get far.
+	// workflow by someone entitled to it, so that sequences get far; two
+	// times in three in a pipeline, whose releases have further to go
+	// (rollback needs two versions done).
 	forced := ""
-	if len(open) > 0 && r.IntN(2) == 0 {
+	if len(open) > 0 && (r.IntN(2) == 0 || g.m.configured() && r.IntN(3) == 0) {
 		rel := open[r.IntN(len(open))]
 		if o := g.overtaken(); o != nil && r.IntN(2) == 0 {
 			rel = o // it tries to start behind a hotfix let go first
@@ -777,6 +811,9 @@ func (g *gen) next() mCmd {
 		switch {
 		case len(g.m.frozen) > 0 && r.IntN(4) == 0:
 			v, forced = commands.VerbUnlock, admin
+		case len(g.rollbackable()) > 0 && r.IntN(5) == 0:
+			// A version to go back to: the team decides the current failed.
+			v, forced = commands.VerbRollback, []string{ann, bob, admin}[r.IntN(3)]
 		case rel.State == commands.StateRequested && r.IntN(8) == 0:
 			v, forced = commands.VerbReject, approver
 		case rel.State == commands.StateRequested:
@@ -805,8 +842,19 @@ func (g *gen) next() mCmd {
 				cmd.Env = "qa" // the pipeline starts there
 			}
 		}
-		if r.IntN(2) == 0 {
-			cmd.Build = g.pick([]string{"1.0", "2.0"})
+		// Versions, mostly, where a pipeline runs: rollback goes back to them.
+		if r.IntN(2) == 0 || g.m.configured() && r.IntN(4) > 0 {
+			cmd.Build = g.pick([]string{"1.0", "2.0", "3.0"})
+		}
+		if plausible && g.m.configured() && r.IntN(2) == 0 {
+			// The next version of a ticket done in qa, so that a
+			// component has versions to roll back to.
+			for _, rel := range g.m.rels {
+				if rel.Env == "qa" && rel.State == commands.StateDone && g.m.openIn(rel.Ticket, "qa") == nil && r.IntN(2) == 0 {
+					cmd.Ticket, cmd.Env = rel.Ticket, "qa"
+					cmd.Build = g.pick(slices.DeleteFunc([]string{"1.0", "2.0", "3.0"}, func(b string) bool { return b == rel.Build }))
+				}
+			}
 		}
 		cmd.NoNeedAdmin = r.IntN(2) == 0
 		if r.IntN(3) == 0 {
@@ -860,12 +908,17 @@ func (g *gen) next() mCmd {
 			cmd.Component, cmd.Env = f.comp, f.env
 		}
 	case commands.VerbRollback:
-		cmd.Ticket = ""
+		cmd.Ticket, cmd.Env = "", ""
 		cmd.Component = g.pick([]string{"backend", "payments", "ios", "web", "db"})
-		if where := slices.Collect(maps.Keys(g.m.deployed)); len(where) > 0 && plausible {
+		if where := slices.Collect(maps.Keys(g.m.deployed)); len(where) > 0 && (plausible || forced != "") {
 			// Mostly what is done somewhere, there, by someone who may.
 			slices.SortFunc(where, func(a, b mWhere) int { return strings.Compare(a.env+" "+a.comp, b.env+" "+b.comp) })
-			w := where[r.IntN(len(where))]
+			// Mostly one with a version to go back to.
+			back := g.rollbackable()
+			if len(back) == 0 || r.IntN(4) == 0 {
+				back = where
+			}
+			w := back[r.IntN(len(back))]
 			cmd.Component, cmd.Env = w.comp, w.env
 			if w.env == g.m.env("").name && r.IntN(2) == 0 {
 				cmd.Env = "" // the default environment
@@ -1341,7 +1394,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		}
 	}
 	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last",
-		"rolled back", "a hotfix let go first", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
+		"rolled back", "a rollback passes over a version rolled back", "a hotfix let go first", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
 		if !slices.Contains(states, s) && sequences >= 100 {
 			t.Errorf("no sequence of the pipeline reached %s", s)
 		}
