@@ -290,7 +290,8 @@ func (m *model) letFirst(r *mRelease, actor string, now time.Time) []string {
 // canLock reports whether r may take its locks now: only freezes of its
 // environment (or of every one) and releases of its environment count;
 // a ready release ahead of r in the queue's order (a hotfix let go first
-// included) sharing a component goes first.
+// included) sharing a component goes first, unless r holds its locks
+// already (a retry after its start hook failed).
 // A freeze of all stops every start, also of a release that locks nothing
 // (issue 12, item 2: the model had the same hole as the code).
 func (m *model) canLock(r *mRelease) bool {
@@ -307,6 +308,10 @@ func (m *model) canLock(r *mRelease) bool {
 	for _, o := range m.queue() {
 		if o.ID == r.ID {
 			break
+		}
+		if o.Env == r.Env && o.ready() && shares(o.Locks, r.Locks) && r.State.HoldsLocks() {
+			m.seen["a failed deploy retried with a ready release ahead"] = true
+			return true
 		}
 		if o.Env == r.Env && o.ready() && shares(o.Locks, r.Locks) {
 			if o.ID > r.ID {
@@ -821,7 +826,8 @@ func (g *gen) next() mCmd {
 		case rel.State == commands.StateAccepted && (rel.NeedAdmin || rel.Hotfix && rel.FirstBy == "" && r.IntN(2) == 0):
 			// An admin claims one that needs it, or a hotfix to let it go first.
 			v, forced = commands.VerbHere, admin
-		case rel.State == commands.StateAccepted, rel.State == commands.StateClaimed:
+		case rel.State == commands.StateAccepted, rel.State == commands.StateClaimed,
+			rel.State == commands.StateFailed && r.IntN(2) == 0: // a retry
 			v, forced = commands.VerbStart, owner
 		case r.IntN(10) == 0:
 			v, forced = commands.VerbCancel, owner
@@ -1394,7 +1400,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		}
 	}
 	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last",
-		"rolled back", "a rollback passes over a version rolled back", "a hotfix let go first", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
+		"rolled back", "a rollback passes over a version rolled back", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
 		if !slices.Contains(states, s) && sequences >= 100 {
 			t.Errorf("no sequence of the pipeline reached %s", s)
 		}
