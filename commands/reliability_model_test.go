@@ -376,6 +376,9 @@ func (m *model) open(ticket, env, build, requester string, needAdmin bool, src m
 // apply runs c, sent at now, on the model and returns the audit entries it
 // must append.
 func (m *model) apply(c mCmd, now time.Time) []string {
+	if m.deployed == nil { // a model made by another test (the concurrency one)
+		m.deployed, m.seen = map[mWhere]uint64{}, map[string]bool{}
+	}
 	refused := func() []string {
 		if !c.changes {
 			return nil
