@@ -27,8 +27,8 @@ import (
 
 // The model-based test (RELIABILITY.md T10, T54): random command sequences
 // from several actors drive the real Service on a real bbolt file, and a
-// tiny reference model of the queue, the locks and the states predicts every
-// outcome. After every step the invariants hold and the store, the audit
+// tiny reference model of the queue (hotfixes let go first included), the
+// locks, the states and what is where (for rollback) predicts every outcome. After every step the invariants hold and the store, the audit
 // entries the step appended and the reply agree with the model.
 //
 // DOBROBOT_MODEL_SEQUENCES sets how many sequences run in this process
