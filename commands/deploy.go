@@ -84,7 +84,8 @@ func (r *cmdRun) start() error {
 }
 
 // checkLocks refuses when a component of rel is locked by another release,
-// frozen, or wanted by an earlier ready release (no jumping the queue), all
+// frozen, or, unless rel holds its locks already (a retry), wanted by an
+// earlier ready release (no jumping the queue), all
 // in rel's environment: deploying backend to qa never blocks backend in
 // production. A freeze of all stops every start there, also of a release
 // that locks nothing; a freeze without an environment holds in every one.
@@ -104,6 +105,12 @@ func (r *cmdRun) checkLocks(rel Release) error {
 		if !l.Frozen() && l.Release != rel.ID && slices.Contains(rel.Locks, l.Component) {
 			return r.lockedBy(l)
 		}
+	}
+	if rel.State.HoldsLocks() {
+		// A retry (failed, or a start whose outcome is unknown) holds its
+		// locks already: no release ahead in the queue can take them, so
+		// the queue rule would leave both stuck until a cancel.
+		return nil
 	}
 	open, err := r.queued()
 	if err != nil {

@@ -146,3 +146,58 @@ func TestHotfixNeedsAnAdmin(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRetryOfAFailedDeployKeepsItsPlace: a release whose start hook failed
+// holds its locks, and dep start again retries it. Neither a hotfix let go
+// first (which takes the place of an earlier waiting release, ahead of the
+// failed one) nor an earlier release that became ready after it started
+// may refuse that retry: they cannot take the locks it holds, so refusing
+// left both stuck until someone cancelled or finished the failed deploy.
+func TestRetryOfAFailedDeployKeepsItsPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		envs  bool
+		ahead []step // after PAY-1's start failed, with PAY-2 requested before it
+	}{
+		{"a hotfix let go first", true, []step{
+			{bob, "dobro PAY-9 login is down hotfix", nil},
+			{approver, "accept PAY-9", nil},
+			{admin, "here PAY-9", []string{"You claimed PAY-9."}},
+			{guest, "queue", []string{"1. <https://jira.example.com/browse/PAY-9|PAY-9> in production — claimed", "2. <https://jira.example.com/browse/PAY-1|PAY-1> in production — failed"}},
+			{bob, "dep start PAY-9", []string{"by PAY-1 (dep start"}},
+		}},
+		{"an earlier release ready since", false, []step{
+			{approver, "accept PAY-2", nil},
+			{admin, "here PAY-2", []string{"You claimed PAY-2."}},
+			{bob, "dep start PAY-2", []string{"by PAY-1 (dep start"}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.tracker.tickets["PAY-9"] = readyTicket("PAY-9", "backend")
+			if tc.envs {
+				h.rebuild(func(c *commands.Config) {
+					p := c.Policy
+					c.Policy.Envs = []commands.EnvPolicy{{Name: "production", Approvers: p.Approvers, Admins: p.Admins, Components: p.Components,
+						Hooks: c.Hooks, Approval: true, Approvals: 1, NeedsAdmin: true}}
+				})
+			}
+			h.script([]step{
+				{bob, "dobro PAY-2", nil},
+				{ann, "dobro PAY-1 no_need_admin", nil},
+				{approver, "accept PAY-1", nil},
+			})
+			h.start.fail = true
+			h.say(ann, "dep start PAY-1")
+			if rel := h.release("PAY-1"); rel.State != commands.StateFailed {
+				t.Fatalf("PAY-1 is %s, want failed", rel.State)
+			}
+			h.start.fail = false
+			h.script(tc.ahead)
+			h.script([]step{{ann, "dep start PAY-1", []string{"Deploy of PAY-1 started."}}})
+			if rel := h.release("PAY-1"); rel.State != commands.StateDeploying {
+				t.Errorf("after the retry PAY-1 is %s, want deploying", rel.State)
+			}
+		})
+	}
+}

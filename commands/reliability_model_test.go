@@ -27,8 +27,8 @@ import (
 
 // The model-based test (RELIABILITY.md T10, T54): random command sequences
 // from several actors drive the real Service on a real bbolt file, and a
-// tiny reference model of the queue, the locks and the states predicts every
-// outcome. After every step the invariants hold and the store, the audit
+// tiny reference model of the queue (hotfixes let go first included), the
+// locks, the states and what is where (for rollback) predicts every outcome. After every step the invariants hold and the store, the audit
 // entries the step appended and the reply agree with the model.
 //
 // DOBROBOT_MODEL_SEQUENCES sets how many sequences run in this process
@@ -97,23 +97,41 @@ type mRelease struct {
 	NeedAdmin                  bool
 	Requester, Approver, Admin string
 	Approvals                  []string
-	Locks                      []string
-	done                       time.Time // when it became done (not compared)
+	Components, Locks          []string
+	// Hotfix asks to go first; FirstBy is the admin who let it (hotfix.go),
+	// at firstSince (the queue's order among hotfixes, not compared).
+	Hotfix     bool
+	FirstBy    string
+	RollbackOf uint64 // the release this one rolls back
+	RolledBack uint64 // on a done release: the rollback that replaced it
+	// Replaced is, for each component of a done release, the release done
+	// before it there (0: none): the chain rollback walks back.
+	Replaced   map[string]uint64
+	firstSince time.Time
+	done       time.Time // when it became done (not compared)
 }
 
 // mFreeze is a freeze: a component (or all) in one environment, or in
 // every one (env "").
 type mFreeze struct{ comp, env string }
 
-// model is the reference: the environments, the releases in ID order and
-// the admins' freezes.
+// mWhere is a component in an environment: a key of what is where.
+type mWhere struct{ env, comp string }
+
+// model is the reference: the environments, the releases in ID order, the
+// admins' freezes and what is where (the release last done for each
+// component in each environment).
 type model struct {
-	envs   []mEnv
-	rels   []*mRelease
-	frozen map[mFreeze]bool
+	envs     []mEnv
+	rels     []*mRelease
+	frozen   map[mFreeze]bool
+	deployed map[mWhere]uint64
 	// timed are the freezes set from chat (freeze … until T), by name;
 	// each is also in frozen, as the freeze of all it is.
 	timed map[string]mFreeze
+	// seen names the rarer paths a sequence took (rollbacks, hotfixes
+	// overtaking), so that the run can tell they were reached.
+	seen map[string]bool
 }
 
 // mCmd is one generated command, as ParseIn reads it, and what its hooks
@@ -123,17 +141,20 @@ type mCmd struct {
 	verb        commands.Verb // empty for a command that does not parse
 	ticket      string        // as ParseIn returns it
 	comp        string        // lock, unlock, where
-	env, build  string        // in ENV / to ENV, version V
+	env, build  string        // in ENV / to ENV, version V (rollback: to V)
 	noNeedAdmin bool
 	name        string // unfreeze's
-	changes     bool   // a state-changing verb: refusals are audited
+	hotfix      bool
+	changes     bool // a state-changing verb: refusals are audited
 	via         commands.Via
 	startFails  bool
 	finishFails bool
 	cancelFails bool
 }
 
-func isApprover(u string) bool { return u == approver || u == ann || u == qa } // qa through S0QA
+// isApprover: qa through S0QA; the admin too, so that an admin's accept
+// and approval (which let a hotfix go first) are reached.
+func isApprover(u string) bool { return u == approver || u == ann || u == qa || u == admin }
 func isAdmin(u string) bool    { return u == admin }
 
 // modeled is every state-changing verb the model has a rule for. The
@@ -142,7 +163,7 @@ func isAdmin(u string) bool    { return u == admin }
 // learns it.
 var modeled = []commands.Verb{commands.VerbDobro, commands.VerbAccept, commands.VerbReject, commands.VerbHere,
 	commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbLock, commands.VerbUnlock, commands.VerbPromote,
-	commands.VerbFreeze, commands.VerbUnfreeze}
+	commands.VerbFreeze, commands.VerbUnfreeze, commands.VerbRollback}
 
 func (m *model) configured() bool { return m.envs[0].name != "" }
 
@@ -220,8 +241,62 @@ func shares(a, b []string) bool {
 	return slices.ContainsFunc(a, func(c string) bool { return slices.Contains(b, c) })
 }
 
+// first mirrors a hotfix that goes first: an admin let it, and it is
+// accepted.
+func (r *mRelease) first() bool {
+	return r.Hotfix && r.FirstBy != "" && r.State != commands.StateRequested
+}
+
+// queue returns the open releases in the queue's order: those waiting with
+// the hotfixes let go first ahead (in the order they were let go), then the
+// others by ID; a release holding its locks keeps its place.
+func (m *model) queue() []*mRelease {
+	var out, waiting []*mRelease
+	var slots []int
+	for _, r := range m.rels {
+		if !r.State.Open() {
+			continue
+		}
+		if !r.State.HoldsLocks() {
+			slots, waiting = append(slots, len(out)), append(waiting, r)
+		}
+		out = append(out, r)
+	}
+	slices.SortStableFunc(waiting, func(a, b *mRelease) int {
+		switch fa, fb := a.first(), b.first(); {
+		case fa && fb:
+			if c := a.firstSince.Compare(b.firstSince); c != 0 {
+				return c
+			}
+			return int(a.ID) - int(b.ID)
+		case fa:
+			return -1
+		case fb:
+			return 1
+		}
+		return 0
+	})
+	for k, i := range slots {
+		out[i] = waiting[k]
+	}
+	return out
+}
+
+// letFirst mirrors an admin's accept, approval or claim of a hotfix: it
+// goes first from now (once accepted), audited as hotfix.
+func (m *model) letFirst(r *mRelease, actor string, now time.Time) []string {
+	if !r.Hotfix || r.FirstBy != "" || !isAdmin(actor) {
+		return nil
+	}
+	r.FirstBy, r.firstSince = actor, now
+	return []string{entry(commands.ActionHotfix, r.Ticket, r.Env, r.Build, r.State, r.State)}
+}
+
 // canLock reports whether r may take its locks now: only freezes of its
-// environment (or of every one) and releases of its environment count.
+// environment (or of every one) and releases of its environment count;
+// a ready release ahead of r in the queue's order (a hotfix let go first
+// included) sharing a component goes first, unless r holds its locks
+// already (a retry after its start hook failed).
 // A freeze of all stops every start, also of a release that locks nothing
 // (issue 12, item 2: the model had the same hole as the code).
 func (m *model) canLock(r *mRelease) bool {
@@ -231,14 +306,28 @@ func (m *model) canLock(r *mRelease) bool {
 		}
 	}
 	for _, o := range m.rels {
-		if o.ID == r.ID || o.Env != r.Env {
-			continue
-		}
-		if o.State.HoldsLocks() && shares(o.Locks, r.Locks) {
+		if o.ID != r.ID && o.Env == r.Env && o.State.HoldsLocks() && shares(o.Locks, r.Locks) {
 			return false
 		}
-		if o.ID < r.ID && o.State.Open() && o.ready() && shares(o.Locks, r.Locks) {
+	}
+	for _, o := range m.queue() {
+		if o.ID == r.ID {
+			break
+		}
+		if o.Env == r.Env && o.ready() && shares(o.Locks, r.Locks) && r.State.HoldsLocks() {
+			m.seen["a failed deploy retried with a ready release ahead"] = true
+			return true
+		}
+		if o.Env == r.Env && o.ready() && shares(o.Locks, r.Locks) {
+			if o.ID > r.ID {
+				m.seen["a hotfix let first holds back an earlier release"] = true
+			}
 			return false
+		}
+	}
+	for _, o := range m.rels {
+		if o.ID < r.ID && o.Env == r.Env && o.State.Open() && o.ready() && shares(o.Locks, r.Locks) {
+			m.seen["a hotfix starts ahead of an earlier release"] = true
 		}
 	}
 	return true
@@ -273,11 +362,13 @@ func entry(a commands.Action, ticket, env, version string, from, to commands.Sta
 	return fmt.Sprintf("%s %s@%s v%s %s>%s", a, ticket, env, version, from, to)
 }
 
-// open adds a requested release of ticket in env and returns it with its
-// audit entries: request, and accept at once where env needs no approval.
-func (m *model) open(ticket, env, build, requester string, needAdmin bool, locks []string) (*mRelease, []string) {
+// open adds a requested release of ticket in env, like src (its
+// components, locks and hotfix flag), and returns it with its audit
+// entries: request, and accept at once where env needs no approval.
+func (m *model) open(ticket, env, build, requester string, needAdmin bool, src mRelease) (*mRelease, []string) {
 	r := &mRelease{ID: uint64(len(m.rels) + 1), Ticket: ticket, Env: env, Build: build, State: commands.StateRequested,
-		NeedAdmin: needAdmin, Requester: requester, Locks: locks}
+		NeedAdmin: needAdmin, Requester: requester, Components: slices.Clone(src.Components), Locks: slices.Clone(src.Locks),
+		Hotfix: src.Hotfix, RollbackOf: src.RollbackOf}
 	m.rels = append(m.rels, r)
 	out := []string{entry(commands.ActionRequest, ticket, env, build, "", commands.StateRequested)}
 	if !m.env(env).approval {
@@ -290,6 +381,9 @@ func (m *model) open(ticket, env, build, requester string, needAdmin bool, locks
 // apply runs c, sent at now, on the model and returns the audit entries it
 // must append.
 func (m *model) apply(c mCmd, now time.Time) []string {
+	if m.deployed == nil { // a model made by another test (the concurrency one)
+		m.deployed, m.seen = map[mWhere]uint64{}, map[string]bool{}
+	}
 	refused := func() []string {
 		if !c.changes {
 			return nil
@@ -324,7 +418,8 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 				locks = append(locks, comp)
 			}
 		}
-		_, out := m.open(c.ticket, env, c.build, c.actor, m.env(env).needsAdmin && !c.noNeedAdmin, locks)
+		_, out := m.open(c.ticket, env, c.build, c.actor, m.env(env).needsAdmin && !c.noNeedAdmin,
+			mRelease{Components: comps, Locks: locks, Hotfix: c.hotfix})
 		return out
 	case commands.VerbPromote:
 		if !m.configured() {
@@ -355,7 +450,7 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		if m.openIn(c.ticket, target) != nil {
 			return nil
 		}
-		_, out := m.open(c.ticket, target, src.Build, c.actor, m.env(target).needsAdmin, slices.Clone(src.Locks))
+		_, out := m.open(c.ticket, target, src.Build, c.actor, m.env(target).needsAdmin, mRelease{Components: src.Components, Locks: src.Locks, Hotfix: src.Hotfix})
 		return out
 	case commands.VerbAccept:
 		r := m.find(c)
@@ -374,13 +469,15 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		need := m.env(r.Env).approvals
 		if len(r.Approvals)+1 < need {
 			r.Approvals = append(r.Approvals, c.actor)
-			return []string{move(r, commands.ActionApprove, commands.StateRequested)}
+			out := []string{move(r, commands.ActionApprove, commands.StateRequested)}
+			return append(out, m.letFirst(r, c.actor, now)...)
 		}
 		r.Approver = c.actor
 		if need > 1 {
 			r.Approvals = append(r.Approvals, c.actor)
 		}
-		return []string{move(r, commands.ActionAccept, commands.StateAccepted)}
+		out := []string{move(r, commands.ActionAccept, commands.StateAccepted)}
+		return append(out, m.letFirst(r, c.actor, now)...)
 	case commands.VerbReject:
 		r := m.find(c)
 		if r == nil || !isApprover(c.actor) || r.State != commands.StateRequested {
@@ -399,7 +496,8 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 			return refused()
 		}
 		r.Admin = c.actor
-		return []string{move(r, commands.ActionClaim, commands.StateClaimed)}
+		out := []string{move(r, commands.ActionClaim, commands.StateClaimed)}
+		return append(out, m.letFirst(r, c.actor, now)...)
 	case commands.VerbStart:
 		r := m.find(c)
 		switch {
@@ -428,11 +526,21 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		}
 		out := []string{move(r, commands.ActionFinish, commands.StateDone)}
 		r.done = now
+		// What is where: r now runs for each of its components in its
+		// environment, replacing the release done there before.
+		r.Replaced = map[string]uint64{}
+		for _, comp := range r.Components {
+			r.Replaced[comp] = m.deployed[mWhere{r.Env, comp}]
+			m.deployed[mWhere{r.Env, comp}] = r.ID
+		}
+		if len(r.Replaced) == 0 {
+			r.Replaced = nil
+		}
 		// request: auto: done here opens the release of each environment
 		// after this one, unless one is open there.
 		for _, e := range m.envs {
 			if e.after == r.Env && e.requestAuto && m.openIn(r.Ticket, e.name) == nil {
-				_, opened := m.open(r.Ticket, e.name, r.Build, r.Requester, e.needsAdmin, slices.Clone(r.Locks))
+				_, opened := m.open(r.Ticket, e.name, r.Build, r.Requester, e.needsAdmin, mRelease{Components: r.Components, Locks: r.Locks, Hotfix: r.Hotfix})
 				out = append(out, opened...)
 			}
 		}
@@ -506,14 +614,91 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		delete(m.timed, c.name)
 		delete(m.frozen, f)
 		return []string{entry(commands.ActionUnlock, "", f.env, "", "", "")}
+	case commands.VerbRollback:
+		return m.rollback(c, inChannel, refused)
 	}
 	return refused() // does not parse, or a read-only command (changes is false)
+}
+
+// version is how a rollback compares versions: 2.0 and v2.0 are one.
+func version(b string) string {
+	if b != "" && b[0] >= '0' && b[0] <= '9' {
+		return "v" + b
+	}
+	return b
+}
+
+// rollbackTarget walks back from cur, done, along the releases each done
+// one replaced for comp, to the first with version build or, without one,
+// with a version other than cur's and not rolled back itself; nil if none.
+// passed tells whether it passed over a version rolled back.
+func (m *model) rollbackTarget(cur *mRelease, comp, build string) (target *mRelease, passed bool) {
+	for at := cur; ; {
+		prev := at.Replaced[comp]
+		if prev == 0 {
+			return nil, passed
+		}
+		x := m.rels[prev-1]
+		if build != "" && x.Build != "" && version(x.Build) == version(build) ||
+			build == "" && x.Build != "" && x.Build != cur.Build && x.RolledBack == 0 {
+			return x, passed
+		}
+		if build == "" && x.Build != "" && x.Build != cur.Build {
+			passed = true // rolled back itself
+		}
+		at = x
+	}
+}
+
+// rollback mirrors rollback COMPONENT [in ENV] [to VERSION]: a release of
+// the ticket that deployed the version done before the current one (or the
+// one named) of the component in the environment, found back along
+// Replaced; the current one is marked rolled back.
+func (m *model) rollback(c mCmd, inChannel bool, refused func() []string) []string {
+	if !m.configured() || !inChannel {
+		return refused() // no versions without environments; requesters (the channel) or admins only
+	}
+	env := m.env(c.env)
+	id, ok := m.deployed[mWhere{env.name, c.comp}]
+	if !ok {
+		return refused() // nothing done there
+	}
+	for _, o := range m.rels {
+		if o.State.Open() && o.RollbackOf != 0 && o.Env == env.name && slices.Contains(o.Components, c.comp) {
+			return refused() // being rolled back already
+		}
+	}
+	cur := m.rels[id-1]
+	if c.build != "" && version(c.build) == version(cur.Build) {
+		return refused() // at that version already
+	}
+	target, passed := m.rollbackTarget(cur, c.comp, c.build)
+	if passed {
+		m.seen["a rollback passes over a version rolled back"] = true
+	}
+	if target == nil {
+		return refused() // nothing to roll back to
+	}
+	if m.openIn(target.Ticket, env.name) != nil {
+		return refused() // the target's ticket is open there
+	}
+	var locks []string
+	if slices.Contains(modelComponents, c.comp) {
+		locks = []string{c.comp}
+	}
+	rel, out := m.open(target.Ticket, env.name, target.Build, c.actor, env.needsAdmin,
+		mRelease{Components: []string{c.comp}, Locks: locks, RollbackOf: cur.ID})
+	cur.RolledBack = rel.ID
+	m.seen["rolled back"] = true
+	return append(out, entry(commands.ActionRolledBack, cur.Ticket, cur.Env, cur.Build, cur.State, cur.State))
 }
 
 func sameRelease(a, b mRelease) bool {
 	return a.ID == b.ID && a.Ticket == b.Ticket && a.Env == b.Env && a.Build == b.Build && a.State == b.State &&
 		a.NeedAdmin == b.NeedAdmin && a.Requester == b.Requester && a.Approver == b.Approver && a.Admin == b.Admin &&
-		slices.Equal(a.Approvals, b.Approvals) && slices.Equal(a.Locks, b.Locks)
+		slices.Equal(a.Approvals, b.Approvals) && slices.Equal(a.Components, b.Components) && slices.Equal(a.Locks, b.Locks) &&
+		a.Hotfix == b.Hotfix && a.FirstBy == b.FirstBy && a.RollbackOf == b.RollbackOf && a.RolledBack == b.RolledBack &&
+		maps.Equal(a.Replaced, b.Replaced)
 }
 
 // releases returns the model's releases as the store should hold them.
@@ -521,7 +706,7 @@ func (m *model) releases() []mRelease {
 	out := make([]mRelease, 0, len(m.rels))
 	for _, r := range m.rels {
 		c := *r
-		c.done = time.Time{}
+		c.done, c.firstSince = time.Time{}, time.Time{}
 		out = append(out, c)
 	}
 	return out
@@ -542,7 +727,7 @@ func (g *gen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
 // verbWeights weighs the verbs that drive the workflow; any other verb of
 // the table is drawn with weight 1.
 var verbWeights = map[commands.Verb]int{commands.VerbDobro: 5, commands.VerbAccept: 4, commands.VerbHere: 3,
-	commands.VerbStart: 5, commands.VerbFinish: 3, commands.VerbPromote: 2}
+	commands.VerbStart: 5, commands.VerbFinish: 3, commands.VerbPromote: 2, commands.VerbRollback: 2}
 
 // junk is the generator's word for a command that does not parse.
 const junk commands.Verb = "junk"
@@ -550,6 +735,9 @@ const junk commands.Verb = "junk"
 func (g *gen) verb() commands.Verb {
 	total := 1 // junk
 	weight := func(v commands.Verb) int {
+		if v == commands.VerbDobro && g.m.configured() {
+			return 2 * verbWeights[v] // a pipeline needs more releases done for rollback
+		}
 		if w, ok := verbWeights[v]; ok {
 			return w
 		}
@@ -585,6 +773,36 @@ func (g *gen) envWord() string {
 	}
 }
 
+// rollbackable returns where (sorted) a rollback without to VERSION has a
+// version to go back to, or a rollback is done (to roll back again).
+func (g *gen) rollbackable() []mWhere {
+	var out []mWhere
+	for x, id := range g.m.deployed {
+		if t, _ := g.m.rollbackTarget(g.m.rels[id-1], x.comp, ""); t != nil || g.m.rels[id-1].RollbackOf != 0 {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b mWhere) int { return strings.Compare(a.env+" "+a.comp, b.env+" "+b.comp) })
+	return out
+}
+
+// overtaken returns a ready release that a hotfix let go first, ready too,
+// overtook in the queue (sharing a component in its environment), if any.
+func (g *gen) overtaken() *mRelease {
+	q := g.m.queue()
+	for i, h := range q {
+		if !h.first() || !h.ready() {
+			continue
+		}
+		for _, o := range q[i+1:] {
+			if o.ID < h.ID && o.Env == h.Env && o.ready() && shares(o.Locks, h.Locks) {
+				return o
+			}
+		}
+	}
+	return nil
+}
+
 func (g *gen) next() mCmd {
 	r := g.rng
 	c := mCmd{actor: g.pick(modelActors), ticket: g.pick(modelTicketKeys),
@@ -616,10 +834,15 @@ func (g *gen) next() mCmd {
 	}
 	v := g.verb()
 	// Half the time, when something is queued, the next step of its
-	// workflow by someone entitled to it, so that sequences get far.
+	// workflow by someone entitled to it, so that sequences get far; two
+	// times in three in a pipeline, whose releases have further to go
+	// (rollback needs two versions done).
 	forced := ""
-	if len(open) > 0 && r.IntN(2) == 0 {
+	if len(open) > 0 && (r.IntN(2) == 0 || g.m.configured() && r.IntN(3) == 0) {
 		rel := open[r.IntN(len(open))]
+		if o := g.overtaken(); o != nil && r.IntN(2) == 0 {
+			rel = o // it tries to start behind a hotfix let go first
+		}
 		c.ticket, env = rel.Ticket, rel.Env
 		if len(g.m.opens(rel.Ticket)) == 1 && r.IntN(2) == 0 {
 			env = "" // the only open one: no need to say where
@@ -628,13 +851,18 @@ func (g *gen) next() mCmd {
 		switch {
 		case len(g.m.frozen) > 0 && r.IntN(4) == 0:
 			v, forced = commands.VerbUnlock, admin
+		case len(g.rollbackable()) > 0 && r.IntN(5) == 0:
+			// A version to go back to: the team decides the current failed.
+			v, forced = commands.VerbRollback, []string{ann, bob, admin}[r.IntN(3)]
 		case rel.State == commands.StateRequested && r.IntN(8) == 0:
 			v, forced = commands.VerbReject, approver
 		case rel.State == commands.StateRequested:
-			v, forced = commands.VerbAccept, g.pick(slices.DeleteFunc([]string{approver, qa, ann}, func(u string) bool { return u == rel.Requester }))
-		case rel.State == commands.StateAccepted && rel.NeedAdmin:
+			v, forced = commands.VerbAccept, g.pick(slices.DeleteFunc([]string{approver, qa, ann, admin}, func(u string) bool { return u == rel.Requester }))
+		case rel.State == commands.StateAccepted && (rel.NeedAdmin || rel.Hotfix && rel.FirstBy == "" && r.IntN(2) == 0):
+			// An admin claims one that needs it, or a hotfix to let it go first.
 			v, forced = commands.VerbHere, admin
-		case rel.State == commands.StateAccepted, rel.State == commands.StateClaimed:
+		case rel.State == commands.StateAccepted, rel.State == commands.StateClaimed,
+			rel.State == commands.StateFailed && r.IntN(2) == 0: // a retry
 			v, forced = commands.VerbStart, owner
 		case r.IntN(10) == 0:
 			v, forced = commands.VerbCancel, owner
@@ -655,13 +883,26 @@ func (g *gen) next() mCmd {
 				cmd.Env = "qa" // the pipeline starts there
 			}
 		}
-		if r.IntN(2) == 0 {
-			cmd.Build = g.pick([]string{"1.0", "2.0"})
+		// Versions, mostly, where a pipeline runs: rollback goes back to them.
+		if r.IntN(2) == 0 || g.m.configured() && r.IntN(4) > 0 {
+			cmd.Build = g.pick([]string{"1.0", "2.0", "3.0"})
+		}
+		if plausible && g.m.configured() && r.IntN(2) == 0 {
+			// The next version of a ticket done in qa, so that a
+			// component has versions to roll back to.
+			for _, rel := range g.m.rels {
+				if rel.Env == "qa" && rel.State == commands.StateDone && g.m.openIn(rel.Ticket, "qa") == nil && r.IntN(2) == 0 {
+					cmd.Ticket, cmd.Env = rel.Ticket, "qa"
+					cmd.Build = g.pick(slices.DeleteFunc([]string{"1.0", "2.0", "3.0"}, func(b string) bool { return b == rel.Build }))
+				}
+			}
 		}
 		cmd.NoNeedAdmin = r.IntN(2) == 0
 		if r.IntN(3) == 0 {
 			cmd.Text = "see the changelog"
 		}
+		// Without environments "hotfix" is a word of the note.
+		cmd.Hotfix = r.IntN(3) == 0
 	case commands.VerbPromote:
 		if plausible {
 			c.actor = []string{ann, bob}[r.IntN(2)]
@@ -673,7 +914,7 @@ func (g *gen) next() mCmd {
 		}
 	case commands.VerbAccept, commands.VerbReject:
 		if plausible {
-			c.actor = []string{approver, qa, ann}[r.IntN(3)]
+			c.actor = []string{approver, qa, ann, admin}[r.IntN(4)]
 		}
 		if v == commands.VerbReject && r.IntN(2) == 0 {
 			cmd.Text = "not this week"
@@ -723,6 +964,27 @@ func (g *gen) next() mCmd {
 		if names := slices.Collect(maps.Keys(g.m.timed)); len(names) > 0 && plausible {
 			cmd.Name = names[r.IntN(len(names))]
 		}
+	case commands.VerbRollback:
+		cmd.Ticket, cmd.Env = "", ""
+		cmd.Component = g.pick([]string{"backend", "payments", "ios", "web", "db"})
+		if where := slices.Collect(maps.Keys(g.m.deployed)); len(where) > 0 && (plausible || forced != "") {
+			// Mostly what is done somewhere, there, by someone who may.
+			slices.SortFunc(where, func(a, b mWhere) int { return strings.Compare(a.env+" "+a.comp, b.env+" "+b.comp) })
+			// Mostly one with a version to go back to.
+			back := g.rollbackable()
+			if len(back) == 0 || r.IntN(4) == 0 {
+				back = where
+			}
+			w := back[r.IntN(len(back))]
+			cmd.Component, cmd.Env = w.comp, w.env
+			if w.env == g.m.env("").name && r.IntN(2) == 0 {
+				cmd.Env = "" // the default environment
+			}
+			c.actor = []string{ann, bob, admin}[r.IntN(3)]
+		}
+		if r.IntN(3) == 0 {
+			cmd.Build = g.pick([]string{"1.0", "2.0", "v1.0", "3.0"})
+		}
 	case commands.VerbWhere:
 		if r.IntN(2) == 0 {
 			cmd.Component = g.pick(modelComponents)
@@ -749,7 +1011,7 @@ func (g *gen) next() mCmd {
 		}
 	}
 	parsed, err := commands.ParseIn(c.text, g.m.envNames())
-	c.ticket, c.comp, c.env, c.build, c.noNeedAdmin, c.name = parsed.Ticket, parsed.Component, parsed.Env, parsed.Build, parsed.NoNeedAdmin, parsed.Name
+	c.ticket, c.comp, c.env, c.build, c.noNeedAdmin, c.name, c.hotfix = parsed.Ticket, parsed.Component, parsed.Env, parsed.Build, parsed.NoNeedAdmin, parsed.Name, parsed.Hotfix
 	c.verb, c.changes = parsed.Verb, parsed.Changes()
 	if err != nil {
 		c.verb, c.changes = "", commands.VerbOf(c.text).Changes()
@@ -798,11 +1060,12 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 		tickets[k] = readyTicket(k, comps...)
 	}
 	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{}, cancel: &fakeExec{},
-		m: &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}, timed: map[string]mFreeze{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+		m:   &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}, timed: map[string]mFreeze{}, deployed: map[mWhere]uint64{}, seen: map[string]bool{}},
+		now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	mr.cancel.probe = mr.probeCancel
 	hooks := commands.Hooks{Start: mr.start, Finish: mr.finish, Cancel: mr.cancel}
 	policy := commands.Policy{
-		Approvers:  []string{approver, "S0QA", ann},
+		Approvers:  []string{approver, "S0QA", ann, admin},
 		Admins:     []string{admin},
 		Components: modelComponents,
 		Channel:    "C0REL",
@@ -918,7 +1181,8 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 	var real []mRelease
 	for _, r := range snap.releases {
 		real = append(real, mRelease{ID: r.ID, Ticket: r.Ticket, Env: r.Env, Build: r.Build, State: r.State, NeedAdmin: r.NeedAdmin,
-			Requester: r.Requester, Approver: r.Approver, Admin: r.Admin, Approvals: r.Approvals, Locks: r.Locks})
+			Requester: r.Requester, Approver: r.Approver, Admin: r.Admin, Approvals: r.Approvals, Components: r.Components, Locks: r.Locks,
+			Hotfix: r.Hotfix, FirstBy: r.FirstBy, RollbackOf: r.RollbackOf, RolledBack: r.RolledBack, Replaced: r.Replaced})
 	}
 	if model := mr.m.releases(); !slices.EqualFunc(model, real, sameRelease) {
 		problems = append(problems, "releases (-model +real):\n"+cmp.Diff(model, real, cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(mRelease{})))
@@ -1136,6 +1400,12 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 						if strings.HasPrefix(w, string(commands.ActionApprove)+" ") {
 							stateSeen.Store(commands.State("approval short of the last"), true)
 						}
+						if strings.HasPrefix(w, string(commands.ActionHotfix)+" ") {
+							stateSeen.Store(commands.State("a hotfix let go first"), true)
+						}
+					}
+					for k := range mr.m.seen {
+						stateSeen.Store(commands.State(k), true)
 					}
 					if s == modelSteps-1 && len(problems) == 0 {
 						problems = mr.checkReplies(ctx)
@@ -1181,7 +1451,8 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 			t.Errorf("no sequence reached %s", s)
 		}
 	}
-	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last"} {
+	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last",
+		"rolled back", "a rollback passes over a version rolled back", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
 		if !slices.Contains(states, s) && sequences >= 100 {
 			t.Errorf("no sequence of the pipeline reached %s", s)
 		}
