@@ -148,9 +148,14 @@ func (m *Modal) view(channel string) slack.ModalViewRequest {
 		blocks = append(blocks, slack.NewInputBlock(blockComponents, plain("Components"),
 			plain("Leave empty to lock the ticket's own components."), sel).WithOptional(true))
 	}
-	flags := slack.NewCheckboxGroupsBlockElement(blockOptions,
-		slack.NewOptionBlockObject(commands.NoNeedAdmin, plain("No admin needed"), plain("The release needs no admin to run it (no_need_admin).")))
-	// hotfix: not offered yet; dobro does not parse it on this branch.
+	flagOpts := []*slack.OptionBlockObject{
+		slack.NewOptionBlockObject(commands.NoNeedAdmin, plain("No admin needed"), plain("The release needs no admin to run it (no_need_admin).")),
+	}
+	if len(m.envs()) > 0 { // dobro reads hotfix only with environments configured
+		flagOpts = append(flagOpts, slack.NewOptionBlockObject(commands.HotfixWord, plain("Hotfix"),
+			plain("Ask to go first: once an admin accepts it, it goes ahead of the waiting releases (hotfix).")))
+	}
+	flags := slack.NewCheckboxGroupsBlockElement(blockOptions, flagOpts...)
 	blocks = append(blocks, slack.NewInputBlock(blockOptions, plain("Options"), nil, flags).WithOptional(true))
 	note := slack.NewPlainTextInputBlockElement(plain("What it is for (optional)"), blockNote)
 	note.MaxLength = 500
@@ -335,23 +340,30 @@ func (ses *session) formCommand(p interaction, read time.Time) (commands.Message
 	if len(comps) > 0 {
 		words = append(words, "on", strings.Join(comps, ","))
 	}
-	noAdmin := slices.ContainsFunc(values[blockOptions][blockOptions].SelectedOptions, func(o struct {
-		Value string `json:"value"`
-	}) bool {
-		return o.Value == commands.NoNeedAdmin
-	})
+	checked := func(flag string) bool {
+		return slices.ContainsFunc(values[blockOptions][blockOptions].SelectedOptions, func(o struct {
+			Value string `json:"value"`
+		}) bool {
+			return o.Value == flag
+		})
+	}
+	noAdmin, hotfix := checked(commands.NoNeedAdmin), len(envs) > 0 && checked(commands.HotfixWord)
 	if noAdmin {
 		words = append(words, commands.NoNeedAdmin)
 	}
 	note := strings.Join(strings.Fields(values[blockNote][blockNote].Value), " ")
-	text := strings.Join(append(words, note), " ")
+	words = append(words, note)
+	if hotfix {
+		words = append(words, commands.HotfixWord) // dobro reads it as the note's last word
+	}
+	text := strings.Join(words, " ")
 	cmd, err := commands.ParseIn(text, envs)
 	if err != nil {
 		return commands.Message{}, blockNote, commands.ErrorMessage(err)
 	}
 	// The note must come back whole: a word the parser takes out of it
-	// (no_need_admin, on x, and on main hotfix) would change the request.
-	if cmd.Ticket != key || cmd.Env != env || cmd.Build != "" || cmd.NoNeedAdmin != noAdmin || !slices.Equal(cmd.Components, comps) ||
+	// (no_need_admin, on x, hotfix) would change the request.
+	if cmd.Ticket != key || cmd.Env != env || cmd.Build != "" || cmd.NoNeedAdmin != noAdmin || cmd.Hotfix != hotfix || !slices.Equal(cmd.Components, comps) ||
 		cmd.Text != strings.Join(strings.Fields(commands.Clean(note)), " ") {
 		return commands.Message{}, blockNote, "Part of the note reads as part of the command (to, version, on, no_need_admin, hotfix): reword it."
 	}

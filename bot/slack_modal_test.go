@@ -86,6 +86,7 @@ type form struct {
 	ticket, env, note string
 	components        []string
 	noNeedAdmin       bool
+	hotfix            bool
 }
 
 func (f form) values() map[string]map[string]any {
@@ -108,8 +109,15 @@ func (f form) values() map[string]map[string]any {
 	if f.env != "" {
 		vals[blockEnv] = map[string]any{blockEnv: map[string]any{"type": "static_select", "selected_option": opts([]string{f.env})[0]}}
 	}
+	var flags []string
 	if f.noNeedAdmin {
-		vals[blockOptions][blockOptions] = map[string]any{"type": "checkboxes", "selected_options": opts([]string{commands.NoNeedAdmin})}
+		flags = append(flags, commands.NoNeedAdmin)
+	}
+	if f.hotfix {
+		flags = append(flags, commands.HotfixWord)
+	}
+	if len(flags) > 0 {
+		vals[blockOptions][blockOptions] = map[string]any{"type": "checkboxes", "selected_options": opts(flags)}
 	}
 	return vals
 }
@@ -285,6 +293,24 @@ func TestModalEnvironments(t *testing.T) {
 	// Typed in the bot's DM: answered there.
 	if dm := h.fs.Messages(fakeslack.DMChannel(ann)); !slices.ContainsFunc(dm, func(m fakeslack.Message) bool { return strings.Contains(m.Text, "WEB-7") }) {
 		t.Errorf("ann's DM: %q", texts(dm))
+	}
+	// With environments, the form offers hotfix, and checking it requests
+	// one, as dobro … hotfix does; a note that ends with the word is refused
+	// when the box is not checked, rather than ask to go first unseen.
+	if opts := view.Blocks[3]; opts.BlockID != blockOptions || len(opts.Element.Options) != 2 || opts.Element.Options[1].Value != commands.HotfixWord {
+		t.Errorf("options block: %+v, want no_need_admin and hotfix", opts)
+	}
+	v = openForm(t, h.fs, ann, fakeslack.DMChannel(ann))
+	if got := submit(t, h.fs, v, ann, form{ticket: "PAY-1", env: "staging", note: "not a hotfix"}); got.Errors[blockNote] == "" {
+		t.Errorf("a note ending in hotfix, box unchecked: %+v, want an error on the note", got)
+	}
+	v = openForm(t, h.fs, ann, fakeslack.DMChannel(ann))
+	if got := submit(t, h.fs, v, ann, form{ticket: "PAY-1", env: "staging", note: "urgent fix", hotfix: true}); got.ResponseAction != "" || len(got.Errors) > 0 {
+		t.Errorf("submitting PAY-1 as a hotfix: %+v", got)
+	}
+	h.settle(t)
+	if rel := h.release(t, "PAY-1"); !rel.Hotfix || rel.Note != "urgent fix" {
+		t.Errorf("PAY-1: hotfix %v, note %q; want a hotfix noted \"urgent fix\"", rel.Hotfix, rel.Note)
 	}
 }
 
