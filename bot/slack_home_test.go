@@ -149,7 +149,8 @@ func buttonValues(bs []fakeslack.Button) []string {
 // its sections; the approver sees the release waiting for them with
 // Accept and Reject, and clicking Accept from the home accepts it as the
 // clicker (answered by DM, there being no channel); the home is then
-// republished without it. Opening the Messages tab publishes nothing.
+// republished without it. Opening the Messages tab publishes nothing, and
+// a home nobody opened since the start is not published at a change.
 // Another approver, whose home showed the release waiting, sees it go.
 func TestAppHomeOpened(t *testing.T) {
 	const carol = "U04CAROL" // another approver
@@ -159,6 +160,10 @@ func TestAppHomeOpened(t *testing.T) {
 	do(t, fs, fs.AppHomeOpenedEnvelope(bob, "messages"))
 	do(t, fs, fs.AppHomeOpenedEnvelope(bob, "home"))
 	home := waitHome(t, fs, clock, bob, "published", func(homeOf) bool { return true })
+	// Homes are published again at a change for those who opened them
+	// since the start: carol and the admin did; ann, the requester, not.
+	do(t, fs, fs.AppHomeOpenedEnvelope(carol, "home"))
+	do(t, fs, fs.AppHomeOpenedEnvelope(adm, "home"))
 	if diff := cmp.Diff([]string{"Waiting for you", "Queue", "Locks", "Freezes", "Where"}, home.headers); diff != "" {
 		t.Errorf("home headers (-want +got):\n%s", diff)
 	}
@@ -180,8 +185,8 @@ func TestAppHomeOpened(t *testing.T) {
 		}
 	}
 	waitHome(t, fs, clock, carol, "with PAY-1 waiting", func(h homeOf) bool { return len(h.buttons) == 2 })
-	if pubs := fs.Publishes(ann); len(pubs) == 0 {
-		t.Errorf("the requester's home was not published after her dobro")
+	if pubs := fs.Publishes(ann); len(pubs) != 0 {
+		t.Errorf("the requester's home, never opened, was published %d times after her dobro", len(pubs))
 	}
 
 	do(t, fs, fs.HomeClickEnvelope(bob, home.buttons[0]))
@@ -210,7 +215,9 @@ func TestAppHomeOpened(t *testing.T) {
 func TestAppHomeRate(t *testing.T) {
 	clock := newHomeClock()
 	fs, h := homeBot(t, clock, func(_ *Slack, c *commands.Config) { c.Policy.Requesters = []string{ann} })
+	// Only the homes someone opened are published again at a change.
 	do(t, fs, fs.AppHomeOpenedEnvelope(ann, "home"))
+	do(t, fs, fs.AppHomeOpenedEnvelope(bob, "home"))
 	start := clock.Now()
 	ctx := context.Background()
 	const changes = 100
@@ -298,6 +305,7 @@ func TestAppHomeSlowPublishDoesNotBlock(t *testing.T) {
 		t.Fatalf("%d publishes went through while held", n)
 	}
 	close(hp.release)
+	do(t, fs, fs.AppHomeOpenedEnvelope(ann, "home"))
 
 	// Every views.publish fails now: commands still go through.
 	fs.Fail("views.publish", fakeslack.Failure{Error: "internal_error"})
