@@ -96,6 +96,9 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	}
 
 	var details []string
+	if ci := commands.BuildText(r); ci != nil {
+		details = append(details, mrkdwnText(ci))
+	}
 	if r.Note != "" {
 		details = append(details, "*Note:* "+escape(r.Note))
 	}
