@@ -92,6 +92,9 @@ func (h *harness) ciAudit() []string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if _, err := commands.VerifyStore(context.Background(), h.db, nil); err != nil {
+		h.t.Errorf("the audit log's replay does not match the store: %v", err)
+	}
 	return out
 }
 
@@ -157,6 +160,7 @@ func TestBuildOutcomes(t *testing.T) {
 					t.Errorf("release: state %s requester %s version %q CI %+v; want %s by ci, 1.2.0, success", rel.State, rel.Requester, rel.Build, rel.CI, tt.state)
 				}
 			}
+			h.ciAudit() // replays the log against the store
 			if tt.state == commands.StateDeploying {
 				if diff := cmp.Diff([]string{"qa 1.2.0 PAY-1 backend,payments start"}, lines()); diff != "" {
 					t.Errorf("hook runs (-want +got):\n%s", diff)
@@ -289,6 +293,7 @@ func TestBuildFailureBlocksStart(t *testing.T) {
 	h.script([]step{{admin, "dep start PAY-2", []string{"CI says the build of v3.0.0 is pending"}}})
 	h.build(ciBuild("4", "PAY-2", "production", "3.0.0"))
 	h.script([]step{{admin, "dep start PAY-2", []string{"Deploy of PAY-2 started."}}})
+	h.ciAudit() // replays the log against the store
 }
 
 // TestBuildVersionOfOpenRelease: a successful build sets the version of
@@ -315,6 +320,7 @@ func TestBuildVersionOfOpenRelease(t *testing.T) {
 	if rel := h.release("PAY-2"); rel.Build != "1.0.1" {
 		t.Errorf("version %q after the refused build, want 1.0.1", rel.Build)
 	}
+	h.ciAudit() // replays the log against the store
 }
 
 // TestBuildRedeliveryAfterReopen: a delivery answered before a restart is
