@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -393,5 +394,52 @@ func TestBuildTrackerUnavailable(t *testing.T) {
 				t.Errorf("retry answered %+v, want changed", got)
 			}
 		})
+	}
+}
+
+// TestBuildConcurrentRedelivery: CI retrying a delivery while the first
+// is still being judged gets one release and one hook: every other copy
+// is answered with the first answer.
+func TestBuildConcurrentRedelivery(t *testing.T) {
+	h, lines := buildHarness(t)
+	b := ciBuild("42", "PAY-2", "qa", "5.0.0")
+	const copies = 8
+	answers := make(chan commands.BuildAnswer, copies)
+	errs := make(chan error, copies)
+	var wg sync.WaitGroup
+	for range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ans, err := h.svc.Build(context.Background(), b)
+			if err != nil {
+				errs <- err
+				return
+			}
+			answers <- ans
+		}()
+	}
+	wg.Wait()
+	h.svc.Wait()
+	close(answers)
+	close(errs)
+	for err := range errs {
+		t.Errorf("Build: %v", err)
+	}
+	count := map[commands.BuildOutcome]int{}
+	for a := range answers {
+		count[a.Outcome]++
+		if a.Release != 1 || (a.Outcome == commands.BuildSeen && (a.First == nil || a.First.Outcome != commands.BuildChanged)) {
+			t.Errorf("answer %+v, want release 1 (seen: first changed)", a)
+		}
+	}
+	if diff := cmp.Diff(map[commands.BuildOutcome]int{commands.BuildChanged: 1, commands.BuildSeen: copies - 1}, count); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if n := h.releases("PAY-2"); n != 1 {
+		t.Errorf("%d releases, want 1", n)
+	}
+	if n := len(lines()); n != 1 {
+		t.Errorf("the start hook ran %d times, want once", n)
 	}
 }
