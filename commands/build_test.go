@@ -259,13 +259,18 @@ func TestBuildAutoDeployHeld(t *testing.T) {
 // successful build of it.
 func TestBuildFailureBlocksStart(t *testing.T) {
 	h, _ := buildHarness(t)
-	if got, _ := h.build(ciBuild("1", "PAY-2", "production", "3.0.0")); got.State != commands.StateRequested {
+	got, effects := h.build(ciBuild("1", "PAY-2", "production", "3.0.0"))
+	if got.State != commands.StateRequested {
 		t.Fatalf("answer %+v, want requested", got)
+	}
+	if dms := dmsTo(effects, approver); len(dms) != 1 || len(dms[0].Buttons) == 0 || dms[0].Buttons[0].Command != "accept PAY-2 in production" ||
+		!strings.Contains(render(dms[0].Text), "CI build 1 succeeded, release requested by CI: ") {
+		t.Errorf("the approver was not asked as for dobro: %v", dms)
 	}
 	h.script([]step{{approver, "accept PAY-2", []string{"You accepted PAY-2."}}})
 	fail := ciBuild("2", "PAY-2", "production", "3.0.0")
 	fail.Status = commands.BuildFailure
-	got, effects := h.build(fail)
+	got, effects = h.build(fail)
 	if diff := cmp.Diff(commands.BuildAnswer{Outcome: commands.BuildChanged, Release: 1, State: commands.StateAccepted}, got); diff != "" {
 		t.Errorf("failure answer (-want +got):\n%s", diff)
 	}
@@ -441,5 +446,36 @@ func TestBuildConcurrentRedelivery(t *testing.T) {
 	}
 	if n := len(lines()); n != 1 {
 		t.Errorf("the start hook ran %d times, want once", n)
+	}
+}
+
+// TestBuildNewVersionAsksAfresh: approvals given to one version do not
+// count for the version a later build sets: they are dropped (and
+// audited) and the approvers asked again.
+func TestBuildNewVersionAsksAfresh(t *testing.T) {
+	h, _ := buildHarness(t)
+	h.rebuild(func(c *commands.Config) {
+		c.Policy.Envs = append([]commands.EnvPolicy(nil), c.Policy.Envs...)
+		c.Policy.Envs[1].Approvals, c.Policy.Envs[1].Approvers = 2, []string{approver, "S0QA"}
+	})
+	h.say(ann, "dobro PAY-2 version 1.0.0")
+	h.script([]step{{approver, "accept PAY-2", []string{"1 of 2"}}})
+	got, effects := h.build(ciBuild("1", "PAY-2", "production", "1.0.1"))
+	if got.Outcome != commands.BuildChanged || got.State != commands.StateRequested {
+		t.Errorf("answer %+v, want changed, requested", got)
+	}
+	rel := h.release("PAY-2")
+	if rel.Build != "1.0.1" || len(rel.Approvals) != 0 {
+		t.Errorf("release: version %q approvals %v; want 1.0.1, none", rel.Build, rel.Approvals)
+	}
+	for _, u := range []string{approver, qa} {
+		dms := dmsTo(effects, u)
+		if len(dms) != 1 || !strings.Contains(render(dms[0].Text), "CI build 1 changed the version, asked afresh: ") || !strings.Contains(render(dms[0].Text), "version 1.0.1") {
+			t.Errorf("DMs to %s: %d, want one asking afresh for version 1.0.1", u, len(dms))
+		}
+	}
+	audit := h.ciAudit()
+	if want := "build PAY-2 requested>requested CI build 1 success; version 1.0.1; commit 0123456789abcdef0123; version was 1.0.0; approvals of the old version dropped: U0APPROVER"; len(audit) != 1 || audit[0] != want {
+		t.Errorf("ci's audit %q, want [%q]", audit, want)
 	}
 }

@@ -75,19 +75,34 @@ func (r *cmdRun) buildVersion(rel Release, ci *CIStatus, env EnvPolicy) (BuildAn
 		return BuildAnswer{Outcome: BuildRefused, Release: rel.ID, State: rel.State,
 			Reason: rel.Ticket + " was accepted in " + env.Name + " for " + versionText(rel.Build) + ": cancel it to request " + versionText(ci.Version)}, nil
 	}
-	if ci.Version != "" {
+	detail := ciDetail(ci)
+	if changes {
+		detail += "; version was " + orEmpty(rel.Build)
 		rel.Build = ci.Version
+		if len(rel.Approvals) > 0 {
+			// They approved another version: it is asked afresh.
+			detail += "; approvals of the old version dropped: " + strings.Join(rel.Approvals, ",")
+			rel.Approvals = nil
+		}
 	}
 	rel.CI, rel.Updated = ci, r.now
 	rel, err := r.tx.PutRelease(rel)
 	if err != nil {
 		return BuildAnswer{}, err
 	}
-	if err := r.auditRelease(ActionBuild, rel, rel.State, rel.State, ciDetail(ci)); err != nil {
+	if err := r.auditRelease(ActionBuild, rel, rel.State, rel.State, detail); err != nil {
 		return BuildAnswer{}, err
 	}
 	r.card(rel)
 	r.thread(rel, say("CI build %s succeeded", ci.Build).add(ciVersionText(ci)...).plain("."))
+	if changes && env.Approval && rel.State == StateRequested {
+		for _, a := range r.pre.approvers {
+			if a != rel.Requester {
+				text, buttons := r.askText(rel, say("CI build %s changed the version, asked afresh: ", ci.Build))
+				r.dm(a, text, buttons...)
+			}
+		}
+	}
 	if env.AutoDeploy && ready(rel) {
 		return r.autoStart(rel)
 	}
@@ -138,6 +153,9 @@ func (r *cmdRun) buildRequest(b Build, ci *CIStatus, env EnvPolicy) (BuildAnswer
 		for _, a := range r.pre.approvers {
 			text, buttons := r.askText(rel, say("CI build %s succeeded, release requested by CI: ", ci.Build))
 			r.dm(a, text, buttons...)
+		}
+		if err := r.remindApproval(rel, len(r.pre.approvers)); err != nil {
+			return BuildAnswer{}, err
 		}
 		return BuildAnswer{Outcome: BuildChanged, Release: rel.ID, State: rel.State}, nil
 	}
