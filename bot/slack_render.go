@@ -96,8 +96,8 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	}
 
 	var details []string
-	if ci := commands.BuildText(r); ci != nil {
-		details = append(details, mrkdwnText(ci))
+	if ci := r.CI; ci != nil {
+		details = append(details, ciLine(ci))
 	}
 	if r.Note != "" {
 		details = append(details, "*Note:* "+escape(r.Note))
@@ -229,4 +229,25 @@ func splitText(s string, max int) []string {
 
 func hasFold(list []string, s string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
+
+// ciLine is the card's line for the build CI last reported: what the
+// core's BuildText says, with the run linked.
+func ciLine(ci *commands.CIStatus) string {
+	icon := map[commands.BuildStatus]string{commands.BuildSuccess: ":white_check_mark:", commands.BuildFailure: ":x:", commands.BuildPending: ":hourglass:"}[ci.Status]
+	b := fmt.Sprintf("%s *CI build %s:* %s", icon, escape(ci.Build), escape(string(ci.Status)))
+	if ci.Version != "" {
+		b += " · version " + escape(ci.Version)
+	}
+	if ci.Commit != "" {
+		c := ci.Commit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		b += " · commit `" + escape(c) + "`"
+	}
+	if commands.SafeURL(ci.URL) {
+		b += " · <" + ci.URL + "|CI run>"
+	}
+	return b
 }

@@ -250,15 +250,16 @@ func ciBlocks(rel Release) error {
 
 // ciLink is ", <url>" for a CI run's http(s) link that is safe to show, or "".
 func ciLink(ci *CIStatus) string {
-	if !safeURL(ci.URL) {
+	if !SafeURL(ci.URL) {
 		return ""
 	}
 	return ", " + ci.URL
 }
 
-// safeURL reports whether u is an http(s) link with nothing that could
-// break out of a link or hide what it shows.
-func safeURL(u string) bool {
+// SafeURL reports whether u is an http(s) link with nothing that could
+// break out of a link or hide what it shows: only such a link of a CI run
+// is shown, by the core and by the chat adapters.
+func SafeURL(u string) bool {
 	return (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) &&
 		!strings.ContainsAny(u, "<>|& \t\n\"'") && strings.IndexFunc(u, unsafeRune) < 0
 }
@@ -277,7 +278,7 @@ func BuildText(r Release) Text {
 	if ci.Commit != "" {
 		t = t.say(" · commit %v", Code(shortCommit(ci.Commit)))
 	}
-	if safeURL(ci.URL) {
+	if SafeURL(ci.URL) {
 		t = t.say(" · %s", ci.URL)
 	}
 	return t
