@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
 
 // The CI intake's core: a delivery verified and parsed by the HTTP side
@@ -169,11 +171,16 @@ func (s *Service) Build(ctx context.Context, b Build) (BuildAnswer, error) {
 			return err
 		}
 		after = r.after
-		return r.flush()
+		if err := r.flush(); err != nil {
+			return err
+		}
+		failpoint.Hit(failpoint.BeforeBuildCommit)
+		return nil
 	})
 	if err != nil {
 		return BuildAnswer{}, fmt.Errorf("build %s: %w", b.Delivery, err)
 	}
+	failpoint.Hit(failpoint.AfterBuildCommitBeforeAnswer)
 	s.notify()
 	for _, f := range after {
 		f()
