@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dobrobot/dobrobot/commands/failpoint"
 )
@@ -103,8 +104,9 @@ type buildRecord struct {
 // was stored: the intake answers 503 with Retry-After. Any other error is
 // EINTERNAL (500).
 func (s *Service) Build(ctx context.Context, b Build) (BuildAnswer, error) {
-	if b.Delivery == "" {
-		return BuildAnswer{Outcome: BuildInvalid, Reason: "the delivery has no ID"}, nil
+	if !cleanField(b.Delivery, maxDelivery) {
+		// Not even a key to store the answer under: answered, not stored.
+		return BuildAnswer{Outcome: BuildInvalid, Reason: fmt.Sprintf("the delivery ID must be 1 to %d bytes of printable UTF-8", maxDelivery)}, nil
 	}
 	if b.Received.IsZero() {
 		b.Received = s.now()
@@ -217,6 +219,14 @@ func (s *Service) judgeBuild(b Build) (EnvPolicy, *BuildAnswer) {
 	switch {
 	case b.ID == "":
 		return invalid("id is required")
+	case !cleanField(b.ID, maxBuildField):
+		return invalid("id must be at most %d bytes of printable UTF-8", maxBuildField)
+	case b.Version != "" && !ValidBuild(b.Version):
+		return invalid("version needs a version like 2.4.0 or v2.4.0-rc.1 (letters, digits, . _ + -, at most 128), not %q", b.Version)
+	case b.Commit != "" && !cleanField(b.Commit, maxBuildField):
+		return invalid("commit must be at most %d bytes of printable UTF-8", maxBuildField)
+	case b.URL != "" && !cleanField(b.URL, maxBuildURL):
+		return invalid("url must be at most %d bytes of printable UTF-8", maxBuildURL)
 	case b.Status != BuildSuccess && b.Status != BuildFailure && b.Status != BuildPending:
 		return invalid("status must be success, failure or pending, not %q", b.Status)
 	case b.Ticket == "":
@@ -238,6 +248,20 @@ func (s *Service) judgeBuild(b Build) (EnvPolicy, *BuildAnswer) {
 		}
 	}
 	return env, nil
+}
+
+// The longest delivery ID, build ID or commit, and CI run link, a build
+// may carry: they are stored on the release, in the audit and as keys.
+const (
+	maxDelivery   = 256
+	maxBuildField = 128
+	maxBuildURL   = 2048
+)
+
+// cleanField reports whether s is 1 to max bytes of UTF-8 without a
+// control or bidirectional character (see Neutralise).
+func cleanField(s string, max int) bool {
+	return s != "" && len(s) <= max && utf8.ValidString(s) && strings.IndexFunc(s, unsafeRune) < 0
 }
 
 // ciBlocks refuses dep start of rel while the last build CI reported on it

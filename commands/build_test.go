@@ -112,6 +112,10 @@ func TestBuildOutcomes(t *testing.T) {
 		{name: "no environment is the first", change: func(b *commands.Build) { b.Env = "" }, want: commands.BuildAnswer{Outcome: commands.BuildChanged, Release: 1, State: commands.StateDeploying}, state: commands.StateDeploying},
 		{name: "success in production asks approvers", change: func(b *commands.Build) { b.Env = "production" }, want: commands.BuildAnswer{Outcome: commands.BuildChanged, Release: 1, State: commands.StateRequested}, state: commands.StateRequested},
 		{name: "no id", change: func(b *commands.Build) { b.ID = "" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: "id is required"}},
+		{name: "id with a control character", change: func(b *commands.Build) { b.ID = "7\x1b[2J" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: "id must be at most 128 bytes of printable UTF-8"}},
+		{name: "version with a space", change: func(b *commands.Build) { b.Version = "1.0 rm" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: `version needs a version like 2.4.0 or v2.4.0-rc.1 (letters, digits, . _ + -, at most 128), not "1.0 rm"`}},
+		{name: "commit too long", change: func(b *commands.Build) { b.Commit = strings.Repeat("a", 129) }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: "commit must be at most 128 bytes of printable UTF-8"}},
+		{name: "url with a newline", change: func(b *commands.Build) { b.URL = "https://ci/\nx" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: "url must be at most 2048 bytes of printable UTF-8"}},
 		{name: "bad status", change: func(b *commands.Build) { b.Status = "green" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: `status must be success, failure or pending, not "green"`}},
 		{name: "no ticket", change: func(b *commands.Build) { b.Ticket = "" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: "no ticket: give ticket, or a branch that names one"}},
 		{name: "not a ticket", change: func(b *commands.Build) { b.Ticket = "PAY-1;rm" }, want: commands.BuildAnswer{Outcome: commands.BuildInvalid, Reason: `"PAY-1;rm" is not a ticket key (like PAY-123)`}},
@@ -477,5 +481,22 @@ func TestBuildNewVersionAsksAfresh(t *testing.T) {
 	audit := h.ciAudit()
 	if want := "build PAY-2 requested>requested CI build 1 success; version 1.0.1; commit 0123456789abcdef0123; version was 1.0.0; approvals of the old version dropped: U0APPROVER"; len(audit) != 1 || audit[0] != want {
 		t.Errorf("ci's audit %q, want [%q]", audit, want)
+	}
+}
+
+// TestBuildDeliveryWithoutKey: a delivery whose ID cannot be a key is
+// answered invalid and nothing is stored, not even the answer.
+func TestBuildDeliveryWithoutKey(t *testing.T) {
+	for _, id := range []string{"", "builds:\x00", "builds:" + strings.Repeat("x", 250), "builds:\u202e"} {
+		h, _ := buildHarness(t)
+		b := ciBuild("1", "PAY-2", "qa", "1.0.0")
+		b.Delivery = id
+		got, effects := h.build(b)
+		if got.Outcome != commands.BuildInvalid || !strings.HasPrefix(got.Reason, "the delivery ID must be") {
+			t.Errorf("delivery %q: answer %+v, want invalid", id, got)
+		}
+		if n := h.releases("PAY-2"); n != 0 || len(effects) != 0 {
+			t.Errorf("delivery %q: %d release(s), %d effect(s); want none", id, n, len(effects))
+		}
 	}
 }
