@@ -500,3 +500,22 @@ func TestBuildDeliveryWithoutKey(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildAutoDeployNeedsAdmin: in an auto_deploy environment that needs
+// an admin, CI's release waits for one (asked by DM), and the answer says
+// so; it does not start by itself.
+func TestBuildAutoDeployNeedsAdmin(t *testing.T) {
+	h, _ := buildHarness(t)
+	h.rebuild(func(c *commands.Config) {
+		c.Policy.Envs = append([]commands.EnvPolicy(nil), c.Policy.Envs...)
+		c.Policy.Envs[0].NeedsAdmin = true
+	})
+	got, effects := h.build(ciBuild("1", "PAY-2", "qa", "1.0.0"))
+	want := commands.BuildAnswer{Outcome: commands.BuildChanged, Release: 1, State: commands.StateAccepted, Reason: "accepted, not started: qa needs an admin to claim it"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+	if dms := dmsTo(effects, admin); len(dms) != 1 || len(dms[0].Buttons) == 0 || dms[0].Buttons[0].Command != "here PAY-2 in qa" {
+		t.Errorf("the admin was not asked to claim it: %v", dms)
+	}
+}

@@ -169,10 +169,15 @@ func (r *cmdRun) buildRequest(b Build, ci *CIStatus, env EnvPolicy) (BuildAnswer
 	if env.AutoDeploy && ready(rel) {
 		return r.autoStart(rel)
 	}
+	ans := BuildAnswer{Outcome: BuildChanged, Release: rel.ID, State: rel.State}
 	if rel.NeedAdmin {
 		r.askAdmins(rel)
+		if env.AutoDeploy {
+			// auto_deploy with an admin to claim it: it starts when one has.
+			ans.Reason = "accepted, not started: " + env.Name + " needs an admin to claim it"
+		}
 	}
-	return BuildAnswer{Outcome: BuildChanged, Release: rel.ID, State: rel.State}, nil
+	return ans, nil
 }
 
 // autoStart is dep start by CI of rel, accepted in an auto_deploy
