@@ -519,3 +519,28 @@ func TestBuildAutoDeployNeedsAdmin(t *testing.T) {
 		t.Errorf("the admin was not asked to claim it: %v", dms)
 	}
 }
+
+// TestBuildHeldReleaseToldInThread: when what held CI's release is done,
+// its thread says it is next in line (CI reads no DM), and an admin
+// starts it.
+func TestBuildHeldReleaseToldInThread(t *testing.T) {
+	h, lines := buildHarness(t)
+	h.build(ciBuild("first", "PAY-3", "qa", "0.9.0"))
+	if got, _ := h.build(ciBuild("second", "PAY-2", "qa", "2.0.0")); got.State != commands.StateAccepted {
+		t.Fatalf("PAY-2 answer %+v, want accepted (held by PAY-3)", got)
+	}
+	effects := h.say(admin, "dep finish PAY-3 in qa")
+	var told string
+	for _, e := range effects {
+		if e.Kind == commands.EffectThread && e.Release.Ticket == "PAY-2" {
+			told = render(e.Text)
+		}
+	}
+	if want := "Next in line: <https://jira.example.com/browse/PAY-2|PAY-2> can start now (CI requested it): dep start PAY-2 in qa."; told != want {
+		t.Errorf("PAY-2's thread got %q, want %q", told, want)
+	}
+	h.script([]step{{admin, "dep start PAY-2 in qa", []string{"Deploy of PAY-2 started."}}})
+	if got := lines(); len(got) != 2 || got[1] != "qa 2.0.0 PAY-2 backend start" {
+		t.Errorf("hook runs %q, want PAY-3's then PAY-2's", got)
+	}
+}
