@@ -22,8 +22,11 @@ var unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // userRef renders a mention of a user by ID, or "nobody" for no ID.
 func userRef(id string) string {
-	if id == "" {
+	switch id {
+	case "":
 		return "nobody"
+	case commands.ActorCI:
+		return "CI" // the CI intake's actor is no Slack user
 	}
 	return "<@" + escape(id) + ">"
 }

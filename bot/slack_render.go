@@ -96,6 +96,9 @@ func cardMessage(r commands.Release, now time.Time) (string, []slack.Block) {
 	}
 
 	var details []string
+	if ci := r.CI; ci != nil {
+		details = append(details, ciLine(ci))
+	}
 	if r.Note != "" {
 		details = append(details, "*Note:* "+escape(r.Note))
 	}
@@ -238,4 +241,25 @@ func buttonElement(actionID string, b commands.Button) (*slack.ButtonBlockElemen
 		el = el.WithStyle(slack.StyleDanger)
 	}
 	return el, true
+}
+
+// ciLine is the card's line for the build CI last reported: what the
+// core's BuildText says, with the run linked.
+func ciLine(ci *commands.CIStatus) string {
+	icon := map[commands.BuildStatus]string{commands.BuildSuccess: ":white_check_mark:", commands.BuildFailure: ":x:", commands.BuildPending: ":hourglass:"}[ci.Status]
+	b := fmt.Sprintf("%s *CI build %s:* %s", icon, escape(ci.Build), escape(string(ci.Status)))
+	if ci.Version != "" {
+		b += " · version " + escape(ci.Version)
+	}
+	if ci.Commit != "" {
+		c := ci.Commit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		b += " · commit `" + escape(c) + "`"
+	}
+	if commands.SafeURL(ci.URL) {
+		b += " · <" + ci.URL + "|CI run>"
+	}
+	return b
 }

@@ -58,7 +58,13 @@ func TestCardMessage(t *testing.T) {
 	chosen.Components, chosen.Locks, chosen.NeedAdmin = []string{"ios"}, []string{"ios"}, false
 	chosen.ComponentsChosen, chosen.TicketComponents = true, []string{"backend"}
 
-	for name, r := range map[string]commands.Release{"requested": requested, "deploying": deploying, "rejected": rejected, "chosen": chosen} {
+	// A release CI opened whose last build failed (issue 15): the card
+	// shows the build, its version (CI's text, escaped) and its link.
+	ci := requested
+	ci.Requester = commands.ActorCI
+	ci.CI = &commands.CIStatus{Status: commands.BuildFailure, Build: "981", Version: "2.4.0 <!channel>", Commit: "0123456789abcdef", URL: "https://ci.example.com/runs/981", At: now}
+
+	for name, r := range map[string]commands.Release{"requested": requested, "deploying": deploying, "rejected": rejected, "chosen": chosen, "ci": ci} {
 		t.Run(name, func(t *testing.T) {
 			text, blocks := cardMessage(r, now)
 			var buf bytes.Buffer
@@ -77,6 +83,13 @@ func TestCardMessage(t *testing.T) {
 			golden(t, "card_"+name, out)
 			// Nothing from the tracker or a user may ping or link anyone.
 			all := string(out)
+			if name == "ci" {
+				for _, want := range []string{":x: *CI build 981:* failure · version 2.4.0 &lt;!channel&gt; · commit `0123456789ab` · <https://ci.example.com/runs/981|CI run>", "*Requester*\\nCI"} {
+					if !strings.Contains(all, want) {
+						t.Errorf("card blocks do not say %q:\n%s", want, all)
+					}
+				}
+			}
 			if name == "chosen" {
 				for _, want := range []string{"requester chose ios; the ticket says backend", "*Admin*\\nnot needed"} {
 					if !strings.Contains(all, want) {

@@ -17,6 +17,17 @@ func (r *cmdRun) start() error {
 	if err != nil {
 		return err
 	}
+	return r.startRelease(rel)
+}
+
+// startRelease is dep start of rel once its actor is authorised: a person's
+// and the CI intake's auto_deploy (build.go) pass the same checks. Every
+// refusal comes before the first write.
+func (r *cmdRun) startRelease(rel Release) error {
+	if err := ciBlocks(rel); err != nil {
+		return err
+	}
+	var err error
 	switch rel.State {
 	case StateRequested:
 		return Errorf(ECONFLICT, "%s is not accepted yet: ask an approver.", rel.Ticket)

@@ -134,6 +134,9 @@ type Release struct {
 	// window passed: queueOrder keeps it right behind that one while both
 	// wait. Zero: its place is its ID's.
 	Behind uint64 `json:"behind,omitempty"`
+	// CI is the last build CI reported for the release (build.go); nil
+	// when CI never reported one.
+	CI *CIStatus `json:"ci,omitempty"`
 	// Card is the chat adapter's reference to the release's card (for Slack,
 	// the message's ts). The core never reads it.
 	Card string `json:"card,omitempty"`

@@ -56,6 +56,9 @@ func (r *cmdRun) auditRelease(a Action, rel Release, from, to State, detail stri
 
 func (r *cmdRun) flush() error {
 	for _, e := range r.effects {
+		if e.User == ActorCI && (e.Kind == EffectReply || e.Kind == EffectDM) {
+			continue // CI is no person: it reads its answer, the card and the thread
+		}
 		e.Event = r.m.EventID
 		if _, err := r.tx.Emit(e); err != nil {
 			return err

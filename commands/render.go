@@ -110,6 +110,9 @@ func CardText(r Release, now time.Time) Text {
 	if h := hotfixText(r); h != nil {
 		b = b.say("\n%v", h)
 	}
+	if ci := BuildText(r); ci != nil {
+		b = b.say("\n%v", ci)
+	}
 	if r.Note != "" {
 		b = b.say("\nnote: %s", r.Note)
 	}

@@ -125,6 +125,13 @@ func (p *Projection) Add(e AuditEntry) error {
 			return bad("%s: a hotfix entry %s>%s, but the release is %s", e.Ticket, e.From, e.To, stateName(state))
 		}
 		return nil
+	case ActionBuild:
+		// A build CI reported: on the ticket's open release, whose state
+		// it keeps, or on none (from = to = empty).
+		if e.From != state || e.To != state {
+			return bad("%s: a build entry %s>%s, but the release is %s", e.Ticket, e.From, e.To, stateName(state))
+		}
+		return nil
 	case ActionRolledBack:
 		// A done release that a rollback replaces: closed, and it stays so.
 		if e.From != StateDone || e.To != StateDone {

@@ -43,8 +43,11 @@ func Plain(s string) Span { return Span{Text: Neutralise(s)} }
 
 // Person is a span naming a user by ID, or "nobody" for no ID.
 func Person(id string) Span {
-	if id == "" {
+	switch id {
+	case "":
 		return Plain("nobody")
+	case ActorCI:
+		return Plain("CI") // the intake's actor is no chat user to mention
 	}
 	return Span{Kind: SpanPerson, ID: Neutralise(id)}
 }

@@ -164,6 +164,10 @@ func (r *cmdRun) tellYoureNext(o Release) error {
 	}
 	text := say("You're next: %s can start now.", TicketRef(o)).add(window...)
 	start := Button{Label: "Start", Command: "dep start " + r.s.ref(o), Style: "primary"}
+	if o.Requester == ActorCI {
+		// CI reads no DM: the release's thread tells whoever starts it.
+		r.thread(o, say("Next in line: %v can start now (CI requested it): dep start %s.", TicketRef(o), r.s.ref(o)).add(window...))
+	}
 	r.dm(o.Requester, text, start)
 	if len(window) > 0 && o.Admin != "" && o.Admin != o.Requester {
 		r.dm(o.Admin, text, start)

@@ -124,5 +124,9 @@ func cloneRelease(r commands.Release) commands.Release {
 		h := *r.LastHook
 		r.LastHook = &h
 	}
+	if r.CI != nil {
+		ci := *r.CI
+		r.CI = &ci
+	}
 	return r
 }

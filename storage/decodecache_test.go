@@ -10,12 +10,12 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// TestCloneReleaseFields fails when Release, HookRun or HookResult gain a
+// TestCloneReleaseFields fails when Release, HookRun, HookResult or CIStatus gain a
 // field that refers to shared memory (slice, map, pointer, …) that
 // cloneRelease does not copy: the cache would hand out aliases.
 func TestCloneReleaseFields(t *testing.T) {
-	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "Replaced": true, "Running": true, "LastHook": true}
-	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Release](), reflect.TypeFor[commands.HookRun](), reflect.TypeFor[commands.HookResult]()} {
+	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "Replaced": true, "Running": true, "LastHook": true, "CI": true}
+	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Release](), reflect.TypeFor[commands.HookRun](), reflect.TypeFor[commands.HookResult](), reflect.TypeFor[commands.CIStatus]()} {
 		for f := range typ.Fields() {
 			if f.Type == reflect.TypeFor[time.Time]() {
 				continue // immutable
@@ -35,7 +35,7 @@ func TestCloneReleaseFields(t *testing.T) {
 func TestReleaseCache(t *testing.T) {
 	c := decodeCache[commands.Release]{clone: cloneRelease}
 	r := commands.Release{ID: 7, Ticket: "PAY-7", Components: []string{"backend"}, Locks: []string{"backend"}, Approvals: []string{"U0APP"}, Replaced: map[string]uint64{"backend": 3},
-		Running: &commands.HookRun{Phase: commands.PhaseStart}, LastHook: &commands.HookResult{Phase: commands.PhaseStart}}
+		Running: &commands.HookRun{Phase: commands.PhaseStart}, LastHook: &commands.HookResult{Phase: commands.PhaseStart}, CI: &commands.CIStatus{Status: commands.BuildFailure}}
 	raw := []byte(`{"id":7}`)
 	c.put(7, raw, r)
 	raw[0] = 'X' // the cache keeps its own copy of the bytes
@@ -49,7 +49,7 @@ func TestReleaseCache(t *testing.T) {
 	if diff := cmp.Diff(r, got); diff != "" {
 		t.Errorf("cached release (-put +got):\n%s", diff)
 	}
-	got.Components[0], got.Approvals[0], got.Running.Phase, got.LastHook.Phase = "x", "x", "x", "x"
+	got.Components[0], got.Approvals[0], got.Running.Phase, got.LastHook.Phase, got.CI.Status = "x", "x", "x", "x", "x"
 	got.Replaced["backend"] = 9
 	again, _ := c.get(7, []byte(`{"id":7}`))
 	if diff := cmp.Diff(r, again); diff != "" {

@@ -44,6 +44,15 @@ const (
 	// AfterDueCommitBeforeOutboxSend: a firing is committed, its reminders
 	// are in the outbox and the sender has not been woken.
 	AfterDueCommitBeforeOutboxSend = "after_due_commit_before_outbox_send"
+
+	// BeforeBuildCommit: a CI delivery's transaction has written its
+	// effects and its inbox record and is about to commit (nothing of it
+	// stays: CI's retry is judged afresh).
+	BeforeBuildCommit = "before_build_commit"
+	// AfterBuildCommitBeforeAnswer: a CI delivery is committed with its
+	// answer and the intake has not answered yet (CI's retry gets that
+	// answer as "seen").
+	AfterBuildCommitBeforeAnswer = "after_build_commit_before_answer"
 )
 
 // Names lists every failpoint above.
@@ -51,6 +60,7 @@ var Names = []string{
 	AfterInboxCommitBeforeAck, BeforeTransitionCommit, AfterTransitionCommitBeforeOutboxSend,
 	AfterDeployIntentCommitBeforeSpawn, AfterFinishIntentCommitBeforeSpawn, HookRunning,
 	AfterHookExitBeforeResultCommit, BeforeDueCommit, AfterDueCommitBeforeOutboxSend,
+	BeforeBuildCommit, AfterBuildCommitBeforeAnswer,
 }
 
 // Enabled reports whether this binary was built with the failpoints tag.
