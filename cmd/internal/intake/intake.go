@@ -148,6 +148,6 @@ func Handler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /builds", h.builds)
-	// POST /github: github.go
+	mux.HandleFunc("POST /github", h.github)
 	return mux
 }

@@ -282,7 +282,7 @@ func TestBuildsBadInput(t *testing.T) {
 func TestEndpointsOff(t *testing.T) {
 	core := &fakeCore{}
 	base := start(t, core, func(o *Options) { o.Secret, o.GitHubSecret = "", "" })
-	for _, path := range []string{"/builds"} {
+	for _, path := range []string{"/builds", "/github"} {
 		req := signed(t, base, "", now, []byte(goodBody))
 		req.URL.Path = path
 		if g := do(t, req); g.Status != http.StatusNotFound {
