@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dobrobot/dobrobot/cmd/internal/intake"
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+func TestIntakeConfig(t *testing.T) {
+	env := lookupIn(map[string]string{"DOBROBOT_INTAKE_SECRET": "from-env", "GITHUB_WEBHOOK_SECRET": "gh-env"})
+	c, err := parseConfig([]byte(`
+intake:
+  listen: :8088
+  secret: ${DOBROBOT_INTAKE_SECRET}
+  github_secret: ${GITHUB_WEBHOOK_SECRET}
+  ticket_pattern: 'PAY-[0-9]+'
+components:
+  - {name: Backend, repo: acme/backend}
+  - {name: worker, repo: Acme/Backend}
+  - payments
+  - {name: web}
+`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := IntakeConfig{Listen: "127.0.0.1:8088", Secret: "from-env", GitHubSecret: "gh-env", TicketPattern: "PAY-[0-9]+"}
+	if diff := cmp.Diff(want, c.Intake); diff != "" {
+		t.Errorf("intake (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"backend", "worker", "payments", "web"}, c.Components); diff != "" {
+		t.Errorf("components (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string][]string{"acme/backend": {"backend", "worker"}}, c.Repos()); diff != "" {
+		t.Errorf("repos (-want +got):\n%s", diff)
+	}
+	if got := c.Policy().Components; !cmp.Equal(got, []string{"backend", "worker", "payments", "web"}) {
+		t.Errorf("the core's components: %q", got)
+	}
+}
+
+func TestIntakeConfigProblems(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a host name", "intake: {listen: 'localhost:8088', secret: s}", "intake.listen: \"localhost:8088\": the host must be an IP address"},
+		{"no secret", "intake: {listen: '127.0.0.1:8088'}", "neither intake.secret (POST /builds) nor intake.github_secret"},
+		{"the http listener's address", "http: {listen: ':9090'}\nintake: {listen: ':9090', secret: s}", "intake.listen and http.listen are the same address"},
+		{"a bad ticket pattern", "intake: {ticket_pattern: '[A-Z'}", "intake.ticket_pattern: error parsing regexp"},
+		{"a repo that is not owner/name", "components: [{name: backend, repo: 'https://github.com/acme/backend'}]", "components[0].repo: \"https://github.com/acme/backend\" is not a GitHub repository"},
+		{"a misspelt key of a component", "components: [{name: backend, repository: acme/backend}]", "a component has name and repo, not \"repository\""},
+		{"a list as a component", "components: [[backend]]", "a component is a name or {name, repo}"},
+		{"an unknown intake key", "intake: {listen: ':8088', secret: s, secrets: t}", "field secrets not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tc.yaml+"\n"), lookupIn(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+	// The secret's value is never in a problem.
+	_, err := parseConfig([]byte("intake: {listen: 'example.com:1', secret: hunter2, github_secret: hunter3}\n"), lookupIn(nil))
+	if err == nil || strings.Contains(err.Error(), "hunter") {
+		t.Errorf("error %v: want one, without the secrets", err)
+	}
+}
+
+// TestBuildGate: the intake reaches the Service only while this instance
+// leads; otherwise CI is told to retry (503), and nothing is handled.
+func TestBuildGate(t *testing.T) {
+	core := &fakeCore{}
+	leading := true
+	g := &buildGate{leading: func() bool { return leading }}
+	ask := func() error {
+		_, err := g.Build(context.Background(), commands.Build{Delivery: "builds:1", Status: commands.BuildSuccess})
+		return err
+	}
+	if err := ask(); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Errorf("between terms (no Service): %v, want EUNAVAILABLE", err)
+	}
+	g.set(core)
+	if err := ask(); err != nil {
+		t.Errorf("leading: %v", err)
+	}
+	leading = false
+	if err := ask(); commands.ErrorCode(err) != commands.EUNAVAILABLE {
+		t.Errorf("deposed (a standby): %v, want EUNAVAILABLE", err)
+	}
+	if len(core.builds) != 1 {
+		t.Errorf("the Service handled %d builds, want the one asked while leading", len(core.builds))
+	}
+}
+
+// fakeCore records the builds the listener hands on.
+type fakeCore struct{ builds []commands.Build }
+
+func (f *fakeCore) Build(_ context.Context, b commands.Build) (commands.BuildAnswer, error) {
+	f.builds = append(f.builds, b)
+	return commands.BuildAnswer{Outcome: commands.BuildChanged, Release: 1, State: commands.State("requested")}, nil
+}
+
+// TestConsoleServesIntake: with intake.listen set, the console serves the
+// intake while it runs: an unsigned delivery is refused, a signed one
+// reaches the console's Service.
+func TestConsoleServesIntake(t *testing.T) {
+	cfg, _ := consoleConfig(t, "intake: {listen: '127.0.0.1:0', secret: k3y}\n")
+	in, feed := io.Pipe()
+	var out, errs lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(context.Background(), []string{"--config", cfg, "console"}, in, &out, &errs, lookupIn(nil))
+	}()
+	addrRe := regexp.MustCompile(`CI intake listening on (127\.0\.0\.1:[0-9]+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		feed.Close()
+		t.Fatalf("the console did not say where the intake listens: %s %s", out.String(), errs.String())
+	}
+	body := []byte(`{"id":"console-1","ticket":"PAY-1","status":"success"}`)
+	post := func(sign bool) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/builds", bytes.NewReader(body))
+		if sign {
+			ts, sig := intake.Sign("k3y", time.Now(), body)
+			req.Header.Set(intake.TimestampHeader, ts)
+			req.Header.Set(intake.SignatureHeader, sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(false); got != http.StatusUnauthorized {
+		t.Errorf("unsigned: %d, want 401", got)
+	}
+	// Past the signature check, the answer is the core's (with the
+	// stand-in core, 503; with the real one, 202): not a refusal of the
+	// listener's own.
+	if got := post(true); got == http.StatusUnauthorized || got == http.StatusNotFound || got == http.StatusBadRequest {
+		t.Errorf("signed: %d, want the core's answer", got)
+	}
+	feed.Close()
+	if code := <-done; code != 0 {
+		t.Errorf("console: exit %d %s", code, errs.String())
+	}
+}
