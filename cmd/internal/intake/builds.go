@@ -1,19 +1,18 @@
 package intake
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/dobrobot/dobrobot/commands"
 )
@@ -83,18 +82,16 @@ const maxField = 1024
 
 // DecodeReport parses and checks a /builds body: strict JSON (an unknown
 // field is a typo that would otherwise be ignored, a second value is
-// refused), `id` and `status` required, the status one of success, failure,
+// refused, and so is a name given twice), `id` and `status` required, the status one of success, failure,
 // pending, and no control characters in a field. The error says what to
 // fix.
 func DecodeReport(body []byte) (Report, error) {
 	var rep Report
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
+	// JSON v2: names match exactly (encoding/json would take "ID" for
+	// "id"), a name given twice, an unknown name, invalid UTF-8 and a
+	// second value are all errors.
+	if err := json.Unmarshal(body, &rep, json.RejectUnknownMembers(true)); err != nil {
 		return Report{}, fmt.Errorf("the body is not a build report (JSON object with id, status, ...): %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Report{}, errors.New("the body has more than one JSON value")
 	}
 	if strings.TrimSpace(rep.ID) == "" {
 		return Report{}, errors.New(`"id" is required: the CI's build ID`)

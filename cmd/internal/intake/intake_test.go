@@ -257,7 +257,16 @@ func TestBuildsBadInput(t *testing.T) {
 		}, 400, "enviroment"},
 		{"two JSON values", func(t *testing.T, base string) *http.Request {
 			return signed(t, base, testSecret, now, []byte(`{"id":"x","status":"success"}{}`))
-		}, 400, "more than one"},
+		}, 400, "not a build report"},
+		{"a name given twice", func(t *testing.T, base string) *http.Request {
+			return signed(t, base, testSecret, now, []byte(`{"id":"x","status":"failure","status":"success"}`))
+		}, 400, "duplicate"},
+		{"a name in another case", func(t *testing.T, base string) *http.Request {
+			return signed(t, base, testSecret, now, []byte(`{"ID":"x","status":"success"}`))
+		}, 400, "not a build report"},
+		{"invalid UTF-8", func(t *testing.T, base string) *http.Request {
+			return signed(t, base, testSecret, now, []byte("{\"id\":\"x\xff\",\"status\":\"success\"}"))
+		}, 400, "not a build report"},
 		{"a control character", func(t *testing.T, base string) *http.Request {
 			return signed(t, base, testSecret, now, []byte(`{"id":"x\u0007","status":"success"}`))
 		}, 400, "control character"},
