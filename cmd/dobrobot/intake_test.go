@@ -158,3 +158,60 @@ func TestConsoleServesIntake(t *testing.T) {
 		t.Errorf("console: exit %d %s", code, errs.String())
 	}
 }
+
+// intakeSecret signs the deliveries of the cluster tests.
+const intakeSecret = "cluster-intake-secret"
+
+var intakeListening = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"[^\n]*intake listening`)
+
+// TestStandbyIntake: on PostgreSQL every instance serves the intake, and
+// only the leader hands a delivery to its Service: a standby answers 503
+// with Retry-After, so CI retries (and reaches the leader through the
+// proxy in front of them).
+func TestStandbyIntake(t *testing.T) {
+	c := startCluster(t, clusterOptions{instances: 2, tickets: 1, intake: true})
+	lead, _ := c.leader(0, 20*time.Second)
+	body := []byte(`{"id":"cluster-1","ticket":"PAY-1","status":"success"}`)
+	for _, p := range c.procs {
+		var m []string
+		for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			m = intakeListening.FindStringSubmatch(p.logs.String())
+		}
+		if m == nil {
+			t.Fatalf("%s did not log the address of its intake", p.name)
+		}
+		post := func() (*http.Response, []byte) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+m[1]+"/builds", bytes.NewReader(body))
+			ts, sig := intake.Sign(intakeSecret, time.Now(), body)
+			req.Header.Set(intake.TimestampHeader, ts)
+			req.Header.Set(intake.SignatureHeader, sig)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp, answer
+		}
+		resp, answer := post()
+		// The leader's Service comes a moment after its term begins: until
+		// then it answers as a standby, which CI's retry covers.
+		for deadline := time.Now().Add(10 * time.Second); p == lead && strings.Contains(string(answer), "does not lead") && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			resp, answer = post()
+		}
+		standby := strings.Contains(string(answer), "does not lead")
+		switch {
+		case p == lead && standby:
+			t.Errorf("the leader %s answered as a standby: %d %s", p.name, resp.StatusCode, answer)
+		case p != lead && (resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !standby):
+			t.Errorf("the standby %s answered %d (Retry-After %q) %s, want 503 saying it does not lead", p.name, resp.StatusCode, resp.Header.Get("Retry-After"), answer)
+		}
+	}
+	c.terminate()
+	for _, p := range c.procs {
+		if strings.Contains(p.logs.String(), intakeSecret) {
+			t.Errorf("the intake secret appears in the logs of %s", p.name)
+		}
+	}
+}
