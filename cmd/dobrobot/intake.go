@@ -129,7 +129,7 @@ func (c *Config) intakeProblems() []string {
 	if in.Secret == "" && in.GitHubSecret == "" {
 		problems = append(problems, "intake.listen is set, and neither intake.secret (POST /builds) nor intake.github_secret (POST /github) is: set one, for example ${DOBROBOT_INTAKE_SECRET}")
 	}
-	if c.HTTP.Listen != "" && c.HTTP.Listen == in.Listen {
+	if c.HTTP.Listen != "" && c.HTTP.Listen == in.Listen && !strings.HasSuffix(in.Listen, ":0") { // :0 is a free port each
 		problems = append(problems, "intake.listen and http.listen are the same address: give the intake its own")
 	}
 	return problems

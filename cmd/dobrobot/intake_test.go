@@ -66,6 +66,10 @@ func TestIntakeConfigProblems(t *testing.T) {
 			}
 		})
 	}
+	// Port 0 is a free port for each listener: not the same address.
+	if _, err := parseConfig([]byte("http: {listen: '127.0.0.1:0'}\nintake: {listen: '127.0.0.1:0', secret: s}\n"), lookupIn(nil)); err != nil {
+		t.Errorf("both listeners on port 0: %v", err)
+	}
 	// The secret's value is never in a problem.
 	_, err := parseConfig([]byte("intake: {listen: 'example.com:1', secret: hunter2, github_secret: hunter3}\n"), lookupIn(nil))
 	if err == nil || strings.Contains(err.Error(), "hunter") {
