@@ -135,6 +135,30 @@ func (c *Config) intakeProblems() []string {
 	return problems
 }
 
+// checkIntake says for config check what the intake serves, and warns of
+// a GitHub endpoint that could take nothing.
+func (c *Config) checkIntake(r *checkReport) {
+	in := c.Intake
+	if in.Listen == "" {
+		return
+	}
+	var serves []string
+	if in.Secret != "" {
+		serves = append(serves, "POST /builds")
+	}
+	if in.GitHubSecret != "" {
+		repos := fmt.Sprintf("%d repositories", len(c.repos))
+		if len(c.repos) == 1 {
+			repos = "1 repository"
+		}
+		serves = append(serves, "POST /github ("+repos+")")
+	}
+	r.info(fmt.Sprintf("intake: %s on %s", strings.Join(serves, " and "), in.Listen))
+	if in.GitHubSecret != "" && len(c.repos) == 0 {
+		r.warn("intake.github_secret is set and no component has a repo: every GitHub build would be refused (422); write components as {name, repo}")
+	}
+}
+
 // ticketPattern is the compiled intake.ticket_pattern (checked at load).
 func (c *Config) ticketPattern() *regexp.Regexp {
 	if c.Intake.TicketPattern == "" {

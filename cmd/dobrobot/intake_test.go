@@ -219,3 +219,22 @@ func TestStandbyIntake(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckIntake: config check says what the intake serves, and
+// warns when GitHub's builds could match no component.
+func TestConfigCheckIntake(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"both endpoints", "intake: {listen: ':8088', secret: a, github_secret: b}\ncomponents: [{name: backend, repo: acme/backend}]\n",
+			"intake: POST /builds and POST /github (1 repository) on 127.0.0.1:8088\n"},
+		{"GitHub without a repo", "intake: {listen: ':8088', github_secret: b}\ncomponents: [backend]\n",
+			"intake.github_secret is set and no component has a repo"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := consoleConfig(t, tc.yaml)
+			_, out, errs := run(t, "", nil, "--config", cfg, "config", "check")
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("config check said:\n%s%s\nwant a line with %q", out, errs, tc.want)
+			}
+		})
+	}
+}

@@ -366,6 +366,7 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	for _, p := range badHooks {
 		r.problem(p)
 	}
+	c.checkIntake(&r)
 	if line, ok := a.checkStorage(ctx, c); line != "" {
 		if ok {
 			r.info(line)
