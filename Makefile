@@ -36,6 +36,8 @@ bench: ## one table of figures against the machine's limits, then the PostgreSQL
 	$(GO) test -run '^$$' -bench '^BenchmarkScheduleIdle$$' -benchtime 1x ./commands
 	@echo "report last 90d over the 1M-entry history (docs/reports.md; DOBROBENCH_CACHE=DIR reuses dobrobench -cache DIR's database):"
 	$(GO) test -run '^$$' -bench '^BenchmarkReport$$' -benchtime 5x ./cmd/dobrobench
+	@echo "The CI intake: 200 signed /builds deliveries/s for a minute on bbolt, next to the raw bbolt commit (issue 15, docs/ci.md):"
+	$(GO) test -run '^$$' -bench '^BenchmarkIntake$$' -benchtime 1x ./cmd/dobrobench
 	@$(MAKE) --no-print-directory bench-postgres
 
 # The PostgreSQL figures: a command's transaction (p50/p99) on PostgreSQL next

@@ -28,6 +28,7 @@ type CLI struct {
 	Report  ReportCmd  `cmd:"" help:"Print the DORA report (deploys, lead time, change failure rate, time to restore) from the audit log."`
 	Backup  BackupCmd  `cmd:"" help:"Write a consistent copy of the database."`
 	Conf    ConfCmd    `cmd:"" name:"config" help:"Check the configuration."`
+	Intake  IntakeCmd  `cmd:"" help:"Helpers for the CI intake (docs/ci.md)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

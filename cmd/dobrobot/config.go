@@ -24,7 +24,7 @@ type Config struct {
 	Storage    StorageConfig     `yaml:"storage"`
 	Tracker    TrackerConfig     `yaml:"tracker"`
 	Roles      RolesConfig       `yaml:"roles"`
-	Components []string          `yaml:"components"`
+	Components []string          `yaml:"-"` // the names of ComponentEntries, at load
 	Hooks      HooksConfig       `yaml:"hooks"`
 	Users      map[string]string `yaml:"users"` // console: readable names for user IDs
 	HTTP       HTTPConfig        `yaml:"http"`
@@ -34,14 +34,19 @@ type Config struct {
 	DefaultEnvironment string              `yaml:"default_environment"`
 	Reminders          RemindersConfig     `yaml:"reminders"`
 	Queue              QueueConfig         `yaml:"queue"`
+	Intake             IntakeConfig        `yaml:"intake"` // the CI intake (docs/ci.md)
+	// ComponentEntries is the components key as written: names, or
+	// {name, repo} for a component built from a GitHub repository.
+	ComponentEntries []ComponentEntry `yaml:"components"`
 	// Timezone is the zone of every time shown to people (default UTC),
 	// an IANA name such as Europe/Berlin.
 	Timezone string `yaml:"timezone"`
 	// Freezes are the freeze windows (freezes.go).
 	Freezes []FreezeConfig `yaml:"freezes"`
 
-	path string
-	envs []resolvedEnv // Environments with the top level merged in, at load
+	path  string
+	envs  []resolvedEnv       // Environments with the top level merged in, at load
+	repos map[string][]string // repository (lower case) → its components, from ComponentEntries
 }
 
 // SlackConfig is the slack section.
@@ -206,6 +211,7 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, e
 	if err := dec.Decode(c); err != nil {
 		return nil, err
 	}
+	c.resolveComponents()
 	c.normalise()
 	if err := c.validate(); err != nil {
 		return c, err
@@ -274,6 +280,7 @@ func (c *Config) normalise() {
 	if strings.HasPrefix(c.HTTP.Listen, ":") {
 		c.HTTP.Listen = "127.0.0.1" + c.HTTP.Listen
 	}
+	c.normaliseIntake()
 	if c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
 		c.Slack.APIURL += "/" // slack-go joins method names to it
 	}
@@ -328,6 +335,8 @@ func (c *Config) validate() error {
 			problems = append(problems, "http.listen: "+err.Error())
 		}
 	}
+	problems = append(problems, c.repoProblems()...)
+	problems = append(problems, c.intakeProblems()...)
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}

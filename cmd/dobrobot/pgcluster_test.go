@@ -49,6 +49,7 @@ type clusterOptions struct {
 	requesters []string // roles.requesters; none by default (anyone may request)
 	components string   // the components: value; default [backend]
 	http       bool     // turn on http.listen (127.0.0.1:0)
+	intake     bool     // turn on intake.listen (127.0.0.1:0), signed with intakeSecret
 	// hookSleep, when set, configures start and finish hooks running the
 	// fake hook program for that long, recording each spawn (world.spawns);
 	// the processes are then the failpoints build of testBinaries.
@@ -127,6 +128,10 @@ components: ` + o.components + `
 `
 	if o.http {
 		cfg += "http: {listen: \"127.0.0.1:0\"}\n"
+	}
+	if o.intake {
+		cfg += "intake: {listen: \"127.0.0.1:0\", secret: \"${DOBROBOT_INTAKE_SECRET}\"}\n"
+		o.env = append(o.env, "DOBROBOT_INTAKE_SECRET="+intakeSecret)
 	}
 	if o.hookSleep > 0 {
 		var hook string

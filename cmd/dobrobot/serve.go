@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/bot"
+	"github.com/dobrobot/dobrobot/cmd/internal/intake"
 	"github.com/dobrobot/dobrobot/cmd/internal/monitor"
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/storage/postgres"
@@ -39,6 +40,8 @@ type server struct {
 	db      *postgres.DB     // the store, on PostgreSQL: standbys record through it, hook results are handed in through it
 	metrics *monitor.Metrics // nil without http.listen
 	http    *monitor.Server  // nil without http.listen
+	intake  *intake.Server   // nil without intake.listen
+	gate    *buildGate       // the intake's way to the Service of the current term
 	bot     atomic.Pointer[bot.Slack]
 
 	// On PostgreSQL, while this process stands by, a standby bot holds
@@ -57,7 +60,15 @@ func (a *app) newServer(c *Config, store commands.Store, leader *postgres.Leader
 	if _, err := a.config(c, store); err != nil {
 		return nil, err
 	}
-	s := &server{app: a, c: c, store: store, leader: leader, db: db}
+	s := &server{app: a, c: c, store: store, leader: leader, db: db, gate: &buildGate{}}
+	if leader != nil {
+		s.gate.leading = leader.Leading // a standby answers CI 503, Retry-After
+	}
+	in, err := startIntake(c, s.gate, a.log)
+	if err != nil {
+		return nil, err
+	}
+	s.intake = in
 	if c.HTTP.Listen == "" {
 		return s, nil
 	}
@@ -69,14 +80,20 @@ func (a *app) newServer(c *Config, store commands.Store, leader *postgres.Leader
 	o.Metrics = s.metrics
 	srv, err := monitor.Start(c.HTTP.Listen, o, a.log)
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.http = srv
 	return s, nil
 }
 
-// Close stops the http listener.
+// Close stops the http listener and the intake's.
 func (s *server) Close() {
+	if s.intake != nil {
+		if err := s.intake.Close(); err != nil {
+			s.log.Warn().Err(err).Msg("closing the intake listener")
+		}
+	}
 	if s.http == nil {
 		return
 	}
@@ -150,6 +167,8 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	svc := commands.NewService(cfg)
 	b.Service = svc
 	s.bot.Store(b)
+	// CI's deliveries reach this term's Service, and no other's.
+	s.gate.set(svc)
 	if s.leader != nil {
 		log.Info().Msg("leading: connecting to Slack")
 	}
@@ -160,6 +179,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 	// inside the leader's term, which ctx is.
 	stopSchedule := runSchedule(ctx, svc)
 	runErr := b.Run(ctx)
+	s.gate.set(nil) // the term is over: CI is answered 503 until the next
 	stopSchedule()
 	stopPickup()
 	stopCheckpoints()

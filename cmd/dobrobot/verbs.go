@@ -73,6 +73,18 @@ func (cmd ConsoleCmd) Run(ctx context.Context, a *app) error {
 	cfg.HookContext = ctx            // an interrupt kills running hooks' process groups
 	svc := commands.NewService(cfg)
 	con.Service = svc
+	// intake.listen: CI's deliveries come in while the console runs, and
+	// their effects print like any other command's.
+	gate := &buildGate{}
+	gate.set(svc)
+	in, err := startIntake(c, gate, a.log)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		defer in.Close()
+		fmt.Fprintf(a.stdout, "CI intake listening on %s (POST /builds, POST /github).\n", in.Addr())
+	}
 	// The scheduler runs while the console waits for input: a reminder
 	// that falls due is printed as it comes (reminders.approval: 2s). Not
 	// on a run configuration's database (--as-operator): its reminders
@@ -354,6 +366,7 @@ func (ConfigCheckCmd) Run(ctx context.Context, a *app) error {
 	for _, p := range badHooks {
 		r.problem(p)
 	}
+	c.checkIntake(&r)
 	if line, ok := a.checkStorage(ctx, c); line != "" {
 		if ok {
 			r.info(line)
