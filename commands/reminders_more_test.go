@@ -1,0 +1,228 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dobrobot/dobrobot/commands"
+)
+
+// line is one command of a test, said by user; wakes names the reminder
+// kind whose due time it writes when that kind is on (the test then waits
+// for Schedule to read it).
+type line struct {
+	user, text string
+	wakes      string
+}
+
+// on reports whether rem writes the reminders of kind.
+func on(rem commands.Reminders, kind string) bool {
+	switch kind {
+	case "claim":
+		return rem.Claim > 0
+	case "start":
+		return rem.Start > 0
+	case "deploying":
+		return rem.Deploying > 0
+	}
+	return false
+}
+
+// escalations returns "ticket: text" of each thread message among effects
+// that mentions people (an escalation).
+func escalations(effects []commands.Effect) []string {
+	var out []string
+	for _, e := range effects {
+		if e.Kind == commands.EffectThread && strings.Contains(render(e.Text), "(reminder ") {
+			var people []string
+			for _, sp := range e.Text {
+				if sp.Kind == commands.SpanPerson {
+					people = append(people, sp.ID)
+				}
+			}
+			out = append(out, fmt.Sprintf("%s: %s", e.Release.Ticket, strings.Join(people, ",")))
+		}
+	}
+	return out
+}
+
+// auditOf returns "ticket offset: detail" of every entry of action a.
+func auditOf(t *testing.T, db commands.Store, t0 time.Time, a commands.Action) []string {
+	t.Helper()
+	var out []string
+	err := db.Audit(context.Background(), commands.AuditFilter{}, func(e commands.AuditEntry) error {
+		if e.Action == a {
+			if e.Actor != commands.ActorDobrobot || e.Via != commands.SourceScheduler {
+				t.Errorf("%s entry by %q via %q, want %q via %q", a, e.Actor, e.Via, commands.ActorDobrobot, commands.SourceScheduler)
+			}
+			out = append(out, fmt.Sprintf("%s %s: %s", e.Ticket, e.Time.Sub(t0), e.Detail))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestOtherReminders(t *testing.T) {
+	type step struct {
+		after time.Duration // the clock moves by this
+		want  []string      // the reminders sent during the move
+		then  []line        // then these are said
+		gone  bool          // after them, no due time is left
+	}
+	needAdmin := []line{{ann, "dobro PAY-1", ""}, {approver, "accept PAY-1", "claim"}}
+	noAdmin := []line{{bob, "dobro PAY-2 no_need_admin", ""}, {approver, "accept PAY-2", "start"}}
+	deploying := append(slices.Clone(noAdmin), line{bob, "dep start PAY-2", "deploying"})
+	tests := []struct {
+		name      string
+		rem       commands.Reminders
+		setup     []line
+		steps     []step
+		wantAudit []string
+		wantEsc   []string
+	}{
+		{
+			name:  "claim repeats until an admin claims",
+			rem:   commands.Reminders{Claim: 15 * time.Minute, Repeat: time.Hour},
+			setup: needAdmin,
+			steps: []step{
+				{after: 14 * time.Minute},
+				{after: time.Minute, want: []string{admin}},
+				{after: time.Hour, want: []string{admin}, then: []line{{admin, "here PAY-1", ""}}, gone: true},
+				{after: 48 * time.Hour},
+			},
+			wantAudit: []string{
+				"PAY-1 15m0s: claim reminder 1 to U0ADMIN",
+				"PAY-1 1h15m0s: claim reminder 2 to U0ADMIN",
+			},
+		},
+		{
+			name:  "claim then start: the claim writes the start reminder",
+			rem:   commands.Reminders{Claim: 15 * time.Minute, Start: time.Hour},
+			setup: needAdmin,
+			steps: []step{
+				{after: 20 * time.Minute, want: []string{admin}, then: []line{{admin, "here PAY-1", "start"}}},
+				{after: time.Hour, want: []string{ann}},
+				{after: 48 * time.Hour},
+			},
+			wantAudit: []string{
+				"PAY-1 15m0s: claim reminder 1 to U0ADMIN",
+				"PAY-1 1h20m0s: start reminder 1 to U0ANN",
+			},
+		},
+		{
+			name:  "start every 2h, a day, until started",
+			rem:   commands.Reminders{Start: time.Hour, Repeat: 2 * time.Hour},
+			setup: noAdmin,
+			steps: []step{
+				{after: 24 * time.Hour, want: slices.Repeat([]string{bob}, 12), then: []line{{bob, "dep start PAY-2", ""}}, gone: true}, // 1, 3, … 23 h
+				{after: 48 * time.Hour},
+			},
+		},
+		{
+			name:  "deploying: requester and the admins; extend snoozes",
+			rem:   commands.Reminders{Deploying: 2 * time.Hour, Repeat: time.Hour},
+			setup: deploying,
+			steps: []step{
+				{after: 2 * time.Hour, want: []string{admin, bob}},
+				{after: 30 * time.Minute, then: []line{{bob, "extend PAY-2", "deploying"}}},
+				{after: 59 * time.Minute},
+				{after: time.Minute, want: []string{admin, bob}, then: []line{{bob, "dep finish PAY-2", ""}}, gone: true},
+				{after: 48 * time.Hour},
+			},
+			wantAudit: []string{
+				"PAY-2 2h0m0s: deploying reminder 1 to U0ADMIN,U0BOB",
+				"PAY-2 3h30m0s: deploying reminder 1 to U0ADMIN,U0BOB",
+			},
+		},
+		{
+			name:  "cancelled while deploying: no more",
+			rem:   commands.Reminders{Deploying: time.Hour, Repeat: time.Hour},
+			setup: deploying,
+			steps: []step{
+				{after: 90 * time.Minute, want: []string{admin, bob}, then: []line{{admin, "cancel PAY-2 stuck", ""}}, gone: true},
+				{after: 48 * time.Hour},
+			},
+		},
+		{
+			name:  "escalates after two",
+			rem:   commands.Reminders{Claim: time.Hour, Repeat: time.Hour, EscalateAfter: 2},
+			setup: needAdmin,
+			steps: []step{{after: 4 * time.Hour, want: slices.Repeat([]string{admin}, 4)}},
+			wantAudit: []string{
+				"PAY-1 1h0m0s: claim reminder 1 to U0ADMIN",
+				"PAY-1 2h0m0s: claim reminder 2 to U0ADMIN",
+				"PAY-1 3h0m0s: claim reminder 3 to U0ADMIN",
+				"PAY-1 4h0m0s: claim reminder 4 to U0ADMIN",
+			},
+			wantEsc: []string{"PAY-1: U0ADMIN", "PAY-1: U0ADMIN"},
+		},
+		{
+			name:  "off",
+			rem:   commands.Reminders{Repeat: time.Hour},
+			setup: deploying,
+			steps: []step{{after: 72 * time.Hour}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSchedHarness(t, tt.rem)
+			t0 := s.clk.Now()
+			run := func(lines []line) {
+				t.Helper()
+				for _, l := range lines {
+					var effects []commands.Effect
+					if on(tt.rem, l.wakes) {
+						effects = s.sayWaking(l.user, l.text)
+					} else {
+						effects = s.say(l.user, l.text)
+					}
+					for _, e := range effects {
+						if e.Kind == commands.EffectReply && strings.Contains(render(e.Text), "cannot") {
+							t.Fatalf("%q: %s", l.text, render(e.Text))
+						}
+					}
+				}
+			}
+			run(tt.setup)
+			s.drain()
+			var esc []string
+			for i, st := range tt.steps {
+				effects := s.step(st.after)
+				esc = append(esc, escalations(effects)...)
+				got := reminders(effects)
+				want := slices.Clone(st.want)
+				slices.Sort(want)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("step %d (to %s): reminders (-want +got):\n%s", i, s.clk.Now().Sub(t0), diff)
+				}
+				run(st.then)
+				if d := nextDue(t, s.db); st.gone && d != nil {
+					t.Errorf("step %d: the release moved on and a due time is left: %+v", i, *d)
+				}
+			}
+			if tt.wantAudit != nil {
+				if diff := cmp.Diff(tt.wantAudit, auditOf(t, s.db, t0, commands.ActionRemind)); diff != "" {
+					t.Errorf("remind audit entries (-want +got):\n%s", diff)
+				}
+			}
+			if diff := cmp.Diff(tt.wantEsc, esc); diff != "" {
+				t.Errorf("escalations in the thread (-want +got):\n%s", diff)
+			}
+			if got := len(auditOf(t, s.db, t0, commands.ActionEscalate)); got != len(tt.wantEsc) {
+				t.Errorf("%d escalate audit entries, want %d", got, len(tt.wantEsc))
+			}
+			if _, err := commands.VerifyStore(context.Background(), s.db, nil); err != nil {
+				t.Errorf("the audit log does not verify or replay: %v", err)
+			}
+		})
+	}
+}
