@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/commands/clocktest"
+	"github.com/dobrobot/dobrobot/storage"
 )
 
 // line is one command of a test, said by user; wakes names the reminder
@@ -224,5 +227,128 @@ func TestOtherReminders(t *testing.T) {
 				t.Errorf("the audit log does not verify or replay: %v", err)
 			}
 		})
+	}
+}
+
+// TestQuietHoursHoldReminders: a reminder falling due in the quiet hours
+// (Berlin, 20:00 to 09:00, the night the clocks go back) is sent once at
+// their end, 09:00 CET, and the next one counts from then.
+func TestQuietHoursHoldReminders(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	h.now = time.Date(2026, 10, 24, 16, 30, 0, 0, time.UTC) // 18:30 CEST
+	clk := clocktest.New(h.now)
+	rem := commands.Reminders{Approval: time.Hour, Repeat: time.Hour, EscalateAfter: 2,
+		Quiet: commands.QuietHours{From: 20 * time.Hour, To: 9 * time.Hour, Zone: berlin}}
+	h.rebuild(func(c *commands.Config) { c.Clock, c.Reminders = clk, rem })
+	s := &schedHarness{harness: h, clk: clk}
+	s.startSchedule()
+	t.Cleanup(func() { s.stop() })
+	t0 := clk.Now()
+	s.sayWaking(ann, "dobro PAY-1")
+	both := []string{approver, qa}
+	for i, st := range []struct {
+		after time.Duration
+		want  []string
+	}{
+		{after: time.Hour, want: both},         // 19:30 CEST: sent
+		{after: time.Hour},                     // 20:30 CEST: held
+		{after: 13*time.Hour + 29*time.Minute}, // 08:59 CET, after a night an hour longer
+		{after: time.Minute, want: both},       // 09:00 CET = 08:00 UTC
+		{after: time.Hour, want: both},
+	} {
+		if got := reminders(s.step(st.after)); !cmp.Equal(st.want, got) {
+			t.Errorf("step %d (to %s): reminders %v, want %v", i, clk.Now().Sub(t0), got, st.want)
+		}
+	}
+	want := []string{
+		"PAY-1 1h0m0s: approval reminder 1 to U0APPROVER,U0QA",
+		"PAY-1 15h30m0s: approval reminder 2 to U0APPROVER,U0QA",
+		"PAY-1 16h30m0s: approval reminder 3 to U0APPROVER,U0QA",
+	}
+	if diff := cmp.Diff(want, auditOf(t, s.db, t0, commands.ActionRemind)); diff != "" {
+		t.Errorf("remind audit entries (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"PAY-1 16h30m0s: approval reminder 3 in the thread, to U0APPROVER,U0QA"}, auditOf(t, s.db, t0, commands.ActionEscalate)); diff != "" {
+		t.Errorf("escalate audit entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeployingReminderButtons: the requester gets Finish and Extend, an
+// admin also Cancel; extend refuses a release that is not deploying.
+func TestDeployingReminderButtons(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Deploying: time.Hour})
+	s.say(bob, "dobro PAY-2 no_need_admin")
+	s.say(approver, "accept PAY-2")
+	if got := reply(s.say(bob, "extend PAY-2")); !strings.Contains(got, "not deploying") {
+		t.Errorf("extend of an accepted release: %q", got)
+	}
+	s.sayWaking(bob, "dep start PAY-2")
+	effects := s.step(time.Hour)
+	buttons := func(user string) []string {
+		var out []string
+		for _, e := range dmsTo(effects, user) {
+			for _, b := range e.Buttons {
+				out = append(out, b.Label+": "+b.Command)
+			}
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"Finish: dep finish PAY-2", "Extend: extend PAY-2"}, buttons(bob)); diff != "" {
+		t.Errorf("requester's buttons (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"Finish: dep finish PAY-2", "Extend: extend PAY-2", "Cancel: cancel PAY-2"}, buttons(admin)); diff != "" {
+		t.Errorf("admin's buttons (-want +got):\n%s", diff)
+	}
+	if got := reply(s.say(ann, "extend PAY-2")); !strings.Contains(got, "Only") && !strings.Contains(got, "only") {
+		t.Errorf("extend by someone else: %q", got)
+	}
+}
+
+// TestOverdueDeployingReminderFiresOnce: a deploying reminder due while
+// the bot was down for three days is sent once at the restart.
+func TestOverdueDeployingReminderFiresOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dobrobot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	clk := clocktest.New(h.now)
+	t0 := clk.Now()
+	h.db = db
+	h.rebuild(func(c *commands.Config) {
+		c.Store, c.Clock, c.Reminders = db, clk, commands.Reminders{Deploying: 2 * time.Hour, Repeat: time.Hour}
+	})
+	s := &schedHarness{harness: h, clk: clk}
+	s.startSchedule()
+	s.say(bob, "dobro PAY-2 no_need_admin")
+	s.say(approver, "accept PAY-2")
+	s.sayWaking(bob, "dep start PAY-2")
+	s.drain()
+	s.stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(72 * time.Hour)
+	if db, err = storage.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	h.db = db
+	h.rebuild(func(c *commands.Config) { c.Store = db })
+	s.startSchedule()
+	defer func() { s.stop(); db.Close() }()
+	if got, want := reminders(s.drain()), []string{admin, bob}; !cmp.Equal(want, got) {
+		t.Errorf("at the restart, reminders %v, want %v", got, want)
+	}
+	if got := reminders(s.step(59 * time.Minute)); len(got) != 0 {
+		t.Errorf("within the repeat after the restart: %v", got)
+	}
+	want := []string{"PAY-2 72h0m0s: deploying reminder 1 to U0ADMIN,U0BOB"}
+	if diff := cmp.Diff(want, auditOf(t, db, t0, commands.ActionRemind)); diff != "" {
+		t.Errorf("remind audit entries (-want +got):\n%s", diff)
 	}
 }

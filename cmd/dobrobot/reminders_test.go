@@ -76,7 +76,14 @@ func TestRemindersConfig(t *testing.T) {
 		{"reminders: {approval: 10ms}\n", "reminders.approval is 10ms: use at least 1s", RemindersConfig{}},
 		{"reminders: {approval: 1h, repeat: 1ns}\n", "reminders.repeat is 1ns", RemindersConfig{}},
 		{"reminders: {approval: soon}\n", `"soon" is not a duration`, RemindersConfig{}},
-		{"reminders: {claim: 15m}\n", "field claim not found", RemindersConfig{}},
+		{"reminders: {claim: 15m, start: 1h, deploying: 2h, escalate_after: 2}\n", "", RemindersConfig{Claim: Duration(15 * time.Minute), Start: Duration(time.Hour), Deploying: Duration(2 * time.Hour), EscalateAfter: 2}},
+		{"reminders: {deploying: 1ms}\n", "reminders.deploying is 1ms", RemindersConfig{}},
+		{"reminders: {escalate_after: -1}\n", "reminders.escalate_after is -1", RemindersConfig{}},
+		{"reminders: {quiet_hours: {from: \"20:00\", to: \"09:00\", tz: Europe/Moscow, weekends: true}}\n", "", RemindersConfig{QuietHours: &QuietHoursConfig{From: "20:00", To: "09:00", TZ: "Europe/Moscow", Weekends: true}}},
+		{"reminders: {quiet_hours: {from: \"25:00\", to: \"09:00\"}}\n", `reminders.quiet_hours.from: "25:00" is not a time of day`, RemindersConfig{}},
+		{"reminders: {quiet_hours: {from: \"20:00\", to: \"09:00\", tz: Mars/Olympus}}\n", `reminders.quiet_hours.tz: "Mars/Olympus" is not a time zone`, RemindersConfig{}},
+		{"reminders: {quiet_hours: {from: \"20:00\", to: \"20:00\"}}\n", "from and to are the same time", RemindersConfig{}},
+		{"reminders: {snooze: 15m}\n", "field snooze not found", RemindersConfig{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.yaml, func(t *testing.T) {
