@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dobrobot/dobrobot/commands"
 )
 
 // lockedBuffer is a bytes.Buffer the console's printer and the test share.
@@ -101,5 +103,24 @@ func TestRemindersConfig(t *testing.T) {
 				t.Errorf("reminders (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRemindersCore: the section reaches the core as written; quiet hours
+// without tz are in the configured timezone.
+func TestRemindersCore(t *testing.T) {
+	c, err := parseConfig([]byte("components: [backend]\ntimezone: Europe/Berlin\nreminders: {claim: 15m, start: 1h, deploying: 2h, repeat: 1h, escalate_after: 2, quiet_hours: {from: \"20:30\", to: \"09:00\", weekends: true}}\n"), lookupIn(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Reminders.core(c.Timezone)
+	if got.Quiet.Zone == nil || got.Quiet.Zone.String() != "Europe/Berlin" {
+		t.Fatalf("quiet hours zone %v, want Europe/Berlin", got.Quiet.Zone)
+	}
+	got.Quiet.Zone = nil
+	want := commands.Reminders{Claim: 15 * time.Minute, Start: time.Hour, Deploying: 2 * time.Hour, Repeat: time.Hour, EscalateAfter: 2,
+		Quiet: commands.QuietHours{From: 20*time.Hour + 30*time.Minute, To: 9 * time.Hour, Weekends: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("core reminders (-want +got):\n%s", diff)
 	}
 }
