@@ -352,3 +352,44 @@ func TestOverdueDeployingReminderFiresOnce(t *testing.T) {
 		t.Errorf("remind audit entries (-want +got):\n%s", diff)
 	}
 }
+
+// TestDeployingEscalatesInProduction: without escalate_after, a deploy in
+// an environment with after (production) is said in the thread from its
+// first "still deploying?" reminder; one in staging is not.
+func TestDeployingEscalatesInProduction(t *testing.T) {
+	h := newHarness(t)
+	clk := clocktest.New(h.now)
+	h.rebuild(func(c *commands.Config) {
+		p := c.Policy
+		c.Policy.Envs = []commands.EnvPolicy{
+			{Name: "staging", Approvers: p.Approvers, Admins: p.Admins, Components: p.Components, Hooks: c.Hooks},
+			{Name: "production", After: "staging", Approvers: p.Approvers, Admins: p.Admins, Components: p.Components, Hooks: c.Hooks},
+		}
+		c.Clock, c.Reminders = clk, commands.Reminders{Deploying: time.Hour}
+	})
+	s := &schedHarness{harness: h, clk: clk}
+	s.startSchedule()
+	defer s.stop()
+	for _, tt := range []struct {
+		env     string
+		wantEsc []string
+	}{
+		{"staging", nil},
+		{"production", []string{"PAY-2: U0ADMIN,U0BOB"}},
+	} {
+		s.say(bob, "dobro PAY-2 to "+tt.env)
+		if r := reply(s.sayWaking(bob, "dep start PAY-2 in "+tt.env)); !strings.Contains(r, "started") {
+			t.Fatalf("dep start in %s: %q", tt.env, r)
+		}
+		effects := s.step(time.Hour)
+		if got, want := reminders(effects), []string{admin, bob}; !cmp.Equal(want, got) {
+			t.Errorf("%s: reminders %v, want %v", tt.env, got, want)
+		}
+		if diff := cmp.Diff(tt.wantEsc, escalations(effects)); diff != "" {
+			t.Errorf("%s: escalations (-want +got):\n%s", tt.env, diff)
+		}
+		if r := reply(s.say(bob, "dep finish PAY-2 in "+tt.env)); r == "" {
+			t.Fatalf("dep finish in %s: no reply", tt.env)
+		}
+	}
+}
