@@ -124,3 +124,51 @@ func TestRemindersCore(t *testing.T) {
 		t.Errorf("core reminders (-want +got):\n%s", diff)
 	}
 }
+
+// TestConsoleDeployingReminderAndExtend: with reminders.deploying: 1s the
+// console prints the "still deploying?" reminder with its buttons, and
+// extend (what its Extend button types) snoozes it, audited.
+func TestConsoleDeployingReminderAndExtend(t *testing.T) {
+	cfg, db := consoleConfig(t, "users: {approver: U0APPROVER}\nreminders: {deploying: 1s, repeat: 1h}\n")
+	in, feed := io.Pipe()
+	var out, errs lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(context.Background(), []string{"--log-level", "warn", "--config", cfg, "console"}, in, &out, &errs, lookupIn(nil))
+	}()
+	waitFor := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(out.String(), s) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // waiting for it to come, not proving its absence
+		}
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("the console never printed %q:\n%s%s", s, out.String(), errs.String())
+		}
+	}
+	if _, err := io.WriteString(feed, "dobro PAY-1 no_need_admin\n/as approver\naccept PAY-1\n/as me\ndep start PAY-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Still deploying?")
+	waitFor("extend PAY-1")
+	if _, err := io.WriteString(feed, "extend PAY-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Extended: PAY-1 stays deploying")
+	feed.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("console: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	if got := strings.Count(out.String(), "Still deploying?"); got != 2 { // the requester's and the admin's
+		t.Errorf("the console printed %d deploying reminders, want 2:\n%s", got, out.String())
+	}
+	var got []string
+	for _, e := range exported(t, db) {
+		if strings.HasPrefix(e, "remind ") || strings.HasPrefix(e, "extend ") {
+			got = append(got, e)
+		}
+	}
+	if diff := cmp.Diff([]string{"remind PAY-1 dobrobot", "extend PAY-1 U00CONSOLE"}, got); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+}
