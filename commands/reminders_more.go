@@ -91,7 +91,7 @@ func (f *firing) remindClaim(rel Release, d Due) (*Due, error) {
 		return nil, nil
 	}
 	for _, a := range to {
-		f.dm(a, say("%v Reminder: %v%s still waits for an admin: %s — requested by %v (accepted %s).", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), orNone(rel.Summary), Person(rel.Requester), since(f.now, rel.Updated)),
+		f.dm(a, say("%v Reminder: %v%s still waits for an admin: %s — requested by %v.", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), orNone(rel.Summary), Person(rel.Requester)),
 			Button{Label: "Claim", Command: "here " + f.s.ref(rel), Style: "primary"})
 	}
 	return f.reminded(rel, d, "claim", to, say("%v waits for an admin to claim it", TicketRef(rel)))
@@ -127,6 +127,10 @@ func (f *firing) remindDeploying(rel Release, d Due) (*Due, error) {
 	slices.Sort(to)
 	to = slices.Compact(slices.DeleteFunc(to, func(u string) bool { return u == "" }))
 	ref := f.s.ref(rel)
+	long := Ago(f.now.Sub(rel.Started))
+	if long == "just now" {
+		long = "less than a minute" // a console demo's deploying: 1s
+	}
 	locks := ""
 	if len(rel.Locks) > 0 {
 		locks = "; it holds " + strings.Join(rel.Locks, ", ")
@@ -139,7 +143,7 @@ func (f *firing) remindDeploying(rel Release, d Due) (*Due, error) {
 		if u == rel.Admin || slices.Contains(admins, u) {
 			buttons = append(buttons, Button{Label: "Cancel", Command: "cancel " + ref, Style: "danger"})
 		}
-		f.dm(u, say("%v Reminder: %v%s has been deploying for %s%s. Still deploying? Finish it, or extend to be asked again later.", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), strings.TrimSuffix(since(f.now, rel.Started), " ago"), locks), buttons...)
+		f.dm(u, say("%v Reminder: %v%s has been deploying for %s%s. Still deploying? Finish it, or extend to be asked again later.", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), long, locks), buttons...)
 	}
 	return f.reminded(rel, d, "deploying", to, say("%v is still deploying%s", TicketRef(rel), locks))
 }

@@ -297,6 +297,11 @@ func TestDeployingReminderButtons(t *testing.T) {
 		}
 		return out
 	}
+	for _, e := range dmsTo(effects, bob) {
+		if got, want := render(e.Text), "has been deploying for 1 h; it holds backend. Still deploying?"; !strings.Contains(got, want) {
+			t.Errorf("the requester's reminder %q lacks %q", got, want)
+		}
+	}
 	if diff := cmp.Diff([]string{"Finish: dep finish PAY-2", "Extend: extend PAY-2"}, buttons(bob)); diff != "" {
 		t.Errorf("requester's buttons (-want +got):\n%s", diff)
 	}
