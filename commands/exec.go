@@ -134,5 +134,8 @@ func (r *cmdRun) move(rel Release, action Action, detail string, change func(*Re
 	if err := r.leave(from, rel); err != nil {
 		return rel, err
 	}
+	if err := r.arrive(from, rel); err != nil {
+		return rel, err
+	}
 	return rel, r.auditRelease(action, rel, from, to, detail)
 }

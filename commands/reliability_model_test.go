@@ -163,7 +163,7 @@ func isAdmin(u string) bool    { return u == admin }
 // learns it.
 var modeled = []commands.Verb{commands.VerbDobro, commands.VerbAccept, commands.VerbReject, commands.VerbHere,
 	commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbLock, commands.VerbUnlock, commands.VerbPromote,
-	commands.VerbFreeze, commands.VerbUnfreeze, commands.VerbRollback}
+	commands.VerbFreeze, commands.VerbUnfreeze, commands.VerbRollback, commands.VerbExtend}
 
 func (m *model) configured() bool { return m.envs[0].name != "" }
 
@@ -561,6 +561,11 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 			return append(out, entry(commands.ActionHookFailed, r.Ticket, r.Env, r.Build, r.State, r.State))
 		}
 		return append(out, entry(commands.ActionHook, r.Ticket, r.Env, r.Build, r.State, r.State))
+	case commands.VerbExtend:
+		// The model's Service has no reminders.deploying: extend, which
+		// only snoozes that reminder, is refused whoever asks, whatever
+		// the release's state, and changes nothing.
+		return refused()
 	case commands.VerbLock:
 		if !isAdmin(c.actor) || (c.comp != commands.AllComponents && !slices.Contains(modelComponents, c.comp)) {
 			return refused()
@@ -923,7 +928,7 @@ func (g *gen) next() mCmd {
 		if plausible {
 			c.actor = admin
 		}
-	case commands.VerbStart, commands.VerbFinish, commands.VerbCancel:
+	case commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbExtend:
 		if forced == "" {
 			owner()
 			cmd.Env = env

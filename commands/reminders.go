@@ -9,7 +9,7 @@ import (
 
 // Reminders says when the Service follows up by itself on a release that
 // waits for people (SPEC "Reminders, freezes and expiry"). A zero duration
-// turns its reminder off. Quiet hours and escalation are later work.
+// turns its reminder off.
 type Reminders struct {
 	// Approval is how long a request waits for its approvers before they
 	// are asked again.
@@ -17,6 +17,16 @@ type Reminders struct {
 	// Repeat is the interval of the reminders after the first, counted
 	// from the last one sent; zero: one reminder only.
 	Repeat time.Duration
+	// Claim, Start and Deploying are the other kinds (reminders_more.go):
+	// an accepted release waiting for an admin, one ready to start that
+	// nobody started, one deploying this long.
+	Claim, Start, Deploying time.Duration
+	// EscalateAfter is how many reminders of a kind go by DM only: the
+	// ones after them are also said in the card's thread. Zero: never
+	// (except a deploy in an environment with after: escalate).
+	EscalateAfter int
+	// Quiet are the hours no reminder is sent in (quiethours.go).
+	Quiet QuietHours
 }
 
 // DueRemindApproval reminds the approvers of a requested release that it
@@ -33,7 +43,7 @@ func init() {
 			}
 			return lists
 		},
-		fire: (*firing).remindApproval,
+		fire: quietly((*firing).remindApproval),
 	}
 }
 
@@ -73,6 +83,9 @@ func (f *firing) remindApproval(rel Release, d Due) (*Due, error) {
 	}
 	n := d.Repeat + 1
 	if err := f.auditRelease(ActionRemind, rel, StateNone, StateNone, fmt.Sprintf("approval reminder %d to %s", n, strings.Join(to, ","))); err != nil {
+		return nil, err
+	}
+	if err := f.escalate(rel, "approval", n, to, say("dobro on %v waits for approval", TicketRef(rel))); err != nil {
 		return nil, err
 	}
 	every := f.s.cfg.Reminders.Repeat

@@ -38,6 +38,9 @@ const (
 // VerbRollback is the pipeline's rollback (rollback.go).
 const VerbRollback Verb = "rollback"
 
+// VerbExtend snoozes the deploying reminder (reminders_more.go).
+const VerbExtend Verb = "extend"
+
 // VerbUnknown is the verb reported to an Observer for a message that names
 // no command.
 const VerbUnknown Verb = "unknown"
@@ -158,6 +161,8 @@ func init() {
 			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},
 		{Verb: VerbCancel, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).cancel,
 			Syntax: "cancel TICKET [reason]", Describe: "withdraw a release that has not finished; frees its locks"},
+		{Verb: VerbExtend, Args: argTicket, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).extend,
+			Syntax: "extend TICKET", Describe: "still deploying: snooze the deploying reminder for reminders.repeat (or reminders.deploying without it)"},
 		{Verb: VerbLock, Args: argComponentReason, Who: whoAdmin, Does: "freeze components", Changes: true, Run: (*cmdRun).lock,
 			Syntax: "lock COMPONENT [in ENV] [reason]", Describe: "freeze a component (all freezes every component) in one environment, or without in in every one"},
 		{Verb: VerbUnlock, Args: argComponent, Who: whoAdmin, Does: "unfreeze components", Changes: true, Run: (*cmdRun).unlock,

@@ -42,7 +42,7 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Clock:     commands.RealClock(),
 		Log:       a.log,
 		CommentOn: commentOn,
-		Reminders: c.Reminders.core(),
+		Reminders: c.Reminders.core(c.Timezone),
 		Timezone:  c.location(),
 		Freezes:   c.freezes(),
 		// The hand-off queue's claim window (turns).
