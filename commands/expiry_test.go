@@ -121,7 +121,7 @@ func TestApprovalExpiry(t *testing.T) {
 			}
 			// Approved again, it may start.
 			s.sayWaking(qa, "accept PAY-1")
-			if r := reply(s.say(ann, "dep start PAY-1")); !strings.Contains(r, "started") {
+			if r := reply(s.say(ann, "dep start PAY-1")); !strings.Contains(r, "Deploy of PAY-1 started") {
 				t.Errorf("dep start after a new approval: %q", r)
 			}
 		})
