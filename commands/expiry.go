@@ -105,7 +105,7 @@ func (r *cmdRun) voidApproval(rel Release, detail string, why Text, approvers, a
 			continue
 		}
 		asked++
-		t, buttons := r.askText(rel, say("Approval needed again (%v): ", why))
+		t, buttons := r.askText(rel, say("%v asks for dobro again — %v: ", Person(rel.Requester), why))
 		r.dm(a, t, buttons...)
 	}
 	if err := r.remindApproval(rel, asked); err != nil {

@@ -112,7 +112,7 @@ func TestApprovalExpiry(t *testing.T) {
 			if got, want := dmsHaving(effects, "back to requested"), []string{ann}; !cmp.Equal(want, got) {
 				t.Errorf("told %v, want %v", got, want)
 			}
-			if got, want := dmsHaving(effects, "Approval needed again"), []string{approver, qa}; !cmp.Equal(want, got) {
+			if got, want := dmsHaving(effects, "asks for dobro again"), []string{approver, qa}; !cmp.Equal(want, got) {
 				t.Errorf("approvers asked again %v, want %v", got, want)
 			}
 			s.audit() // the chain verifies, void included

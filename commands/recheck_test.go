@@ -82,7 +82,7 @@ func TestRecheckOnStart(t *testing.T) {
 			if diff := cmp.Diff(tt.want.voids, voids(t, h.db)); diff != "" {
 				t.Errorf("void entries (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.want.asked, dmsHaving(effects, "Approval needed again")); diff != "" {
+			if diff := cmp.Diff(tt.want.asked, dmsHaving(effects, "asks for dobro again")); diff != "" {
 				t.Errorf("approvers asked again (-want +got):\n%s", diff)
 			}
 			if tt.want.state != commands.StateDeploying && len(h.locks()) != 0 {
