@@ -62,7 +62,7 @@ func (f *firing) expireApproval(rel Release, d Due) (*Due, error) {
 	env := f.s.envOf(rel)
 	_, err := f.voidApproval(rel, "approval_ttl "+ShortDuration(ttl)+" passed without dep start",
 		say("its approval expired (not started within %s of the acceptance)", ShortDuration(ttl)),
-		f.roles[strings.Join(env.Approvers, ",")], f.roles[strings.Join(env.Admins, ",")])
+		f.roles[strings.Join(env.Approvers, ",")], f.roles[strings.Join(env.Admins, ",")], nil)
 	return nil, err
 }
 
@@ -73,11 +73,16 @@ func (f *firing) expireApproval(rel Release, d Due) (*Due, error) {
 // approvers (who are asked again, with the approval reminder), says it in
 // the card's thread (in an environment with After naming the requester,
 // the approvers and the admins: nothing there changes silently), and
-// passes the turn on if rel had it.
-func (r *cmdRun) voidApproval(rel Release, detail string, why Text, approvers, admins []string) (Release, error) {
+// passes the turn on if rel had it. change, if set, also changes the
+// release (the re-check stores the ticket's new fix versions, which the
+// next approval is for).
+func (r *cmdRun) voidApproval(rel Release, detail string, why Text, approvers, admins []string, change func(*Release)) (Release, error) {
 	old := rel
 	rel, err := r.move(rel, ActionVoid, detail, func(x *Release) {
 		x.Approver, x.Approvals, x.Admin, x.Turn = "", nil, "", time.Time{}
+		if change != nil {
+			change(x)
+		}
 	})
 	if err != nil {
 		return rel, err

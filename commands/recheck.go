@@ -65,7 +65,12 @@ func (r *cmdRun) recheck(rel Release) (bool, error) {
 	reasons := strings.Join(problems, "; ")
 	env := r.s.envName(rel)
 	rel, err := r.voidApproval(rel, "ticket changed since the approval: "+reasons,
-		say("the ticket changed since the approval (%s)", reasons), r.pre.envApprovers[env], r.pre.admins[env])
+		say("the ticket changed since the approval (%s)", reasons), r.pre.envApprovers[env], r.pre.admins[env],
+		func(x *Release) {
+			// The next approval is for the ticket as it is now: without
+			// this, a retargeted ticket would be voided at every start.
+			x.FixVersions, x.FixVersionsRead = slices.Clone(r.pre.ticket.FixVersions), true
+		})
 	if err != nil {
 		return false, err
 	}

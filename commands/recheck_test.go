@@ -37,7 +37,7 @@ func TestRecheckOnStart(t *testing.T) {
 		{"fix version changed", true, func(tk *commands.Ticket) error { tk.FixVersions = []string{"1.1"}; return nil },
 			want{[]string{"was not started", "fix version changed from 1.0 to 1.1"}, commands.StateRequested, "",
 				[]string{by + "fix version changed from 1.0 to 1.1"}, []string{approver, qa}}},
-		{"fix versions reordered", true, func(tk *commands.Ticket) error { tk.FixVersions = []string{"1.0", "1.0"}; return nil },
+		{"fix version listed twice", true, func(tk *commands.Ticket) error { tk.FixVersions = []string{"1.0", "1.0"}; return nil },
 			want{[]string{"Deploy of PAY-1 started"}, commands.StateDeploying, approver, nil, nil}},
 		{"tracker down", true, func(*commands.Ticket) error {
 			return commands.Errorf(commands.EUNAVAILABLE, "jira: connection refused")
@@ -76,6 +76,9 @@ func TestRecheckOnStart(t *testing.T) {
 				t.Errorf("the tracker was asked %d times at dep start, want %d", asked, wantAsked)
 			}
 			rel := h.release("PAY-1")
+			if got := rel.FixVersions; tt.want.voids != nil && !cmp.Equal(got, h.tracker.tickets["PAY-1"].FixVersions) {
+				t.Errorf("stored fix versions %v, want the ticket's %v (a new approval is for them)", got, h.tracker.tickets["PAY-1"].FixVersions)
+			}
 			if rel.State != tt.want.state || rel.Approver != tt.want.approver {
 				t.Errorf("release %s approved by %q, want %s by %q", rel.State, rel.Approver, tt.want.state, tt.want.approver)
 			}
