@@ -23,6 +23,13 @@ func (s *Service) prepareRecheck(ctx context.Context, cmd Command, p *prepared) 
 	if !s.cfg.RecheckOnStart || cmd.Ticket == "" {
 		return
 	}
+	may := false // nobody who may start anything costs the tracker a lookup
+	for _, ro := range p.roles {
+		may = may || (ro.err == nil && (ro.requester || ro.admin || ro.deployer))
+	}
+	if !may {
+		return // refused in the transaction, before the re-check matters
+	}
 	p.recheck = true
 	p.ticket, p.ticketErr = s.cfg.Tracker.Ticket(ctx, cmd.Ticket)
 	if p.ticketErr != nil {

@@ -119,3 +119,25 @@ func TestRecheckSkipsARestart(t *testing.T) {
 		t.Errorf("a re-start after a failure: %q", r)
 	}
 }
+
+// TestRecheckNotForOutsiders: a dep start by someone who may start nothing
+// (no requester, approver only) is refused as before, without asking the
+// tracker.
+func TestRecheckNotForOutsiders(t *testing.T) {
+	h := newHarness(t)
+	h.rebuild(func(c *commands.Config) { c.RecheckOnStart, c.Policy.Requesters = true, []string{ann} })
+	h.say(ann, "dobro PAY-1 no_need_admin")
+	h.say(approver, "accept PAY-1")
+	h.tracker.mu.Lock()
+	calls := h.tracker.calls
+	h.tracker.mu.Unlock()
+	r := reply(h.say(qa, "dep start PAY-1"))
+	h.tracker.mu.Lock()
+	defer h.tracker.mu.Unlock()
+	if h.tracker.calls != calls {
+		t.Errorf("the tracker was asked %d times for an outsider's dep start (answered %q)", h.tracker.calls-calls, r)
+	}
+	if st := h.release("PAY-1").State; st != commands.StateAccepted {
+		t.Errorf("PAY-1 is %s after a guest's dep start", st)
+	}
+}
