@@ -237,3 +237,36 @@ func TestApprovalExpiryInProduction(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalExpiryPassesTheTurn: a release whose approval expires while it
+// has the turn (the claim window) gives the turn to the next in line, as a
+// cancel does, and its own claim window goes with it.
+func TestApprovalExpiryPassesTheTurn(t *testing.T) {
+	s := newExpiryHarness(t, 10*time.Minute, func(c *commands.Config) { c.ClaimWindow = 15 * time.Minute })
+	s.say(ann, "dobro PAY-1 no_need_admin")
+	s.say(bob, "dobro PAY-2 no_need_admin")
+	s.sayWaking(approver, "accept PAY-1")
+	s.step(5 * time.Minute)
+	s.sayWaking(approver, "accept PAY-2")
+	if !s.release("PAY-2").Turn.IsZero() {
+		t.Fatal("PAY-2 has the turn while PAY-1 is ahead of it")
+	}
+	effects := s.step(5 * time.Minute) // PAY-1's approval expires
+	if got, want := dmsHaving(effects, "You're next"), []string{bob}; !cmp.Equal(want, got) {
+		t.Errorf("told it is next: %v, want %v", got, want)
+	}
+	if p1, p2 := s.release("PAY-1"), s.release("PAY-2"); p1.State != commands.StateRequested || !p1.Turn.IsZero() || p2.Turn.IsZero() {
+		t.Errorf("PAY-1 %s with turn %v, PAY-2 with turn %v; want PAY-1 requested without one, PAY-2 with one", p1.State, p1.Turn, p2.Turn)
+	}
+	// PAY-1's claim window (due at 15m) is gone: nothing passes at 15m.
+	s.step(5 * time.Minute)
+	var passed int
+	for _, e := range s.auditEntries() {
+		if e.Action == commands.ActionPassTurn {
+			passed++
+		}
+	}
+	if passed != 0 {
+		t.Errorf("%d turns passed after the expiry", passed)
+	}
+}
