@@ -43,6 +43,9 @@ func (r *cmdRun) accept() error {
 	}); err != nil {
 		return err
 	}
+	if err := r.expireLater(rel); err != nil {
+		return err
+	}
 	rel, window, err := r.admitted(rel)
 	if err != nil {
 		return err

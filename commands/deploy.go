@@ -42,6 +42,9 @@ func (r *cmdRun) startRelease(rel Release) error {
 		}
 	}
 	if rel.State == StateAccepted || rel.State == StateClaimed {
+		if voided, err := r.recheck(rel); err != nil || voided {
+			return err
+		}
 		if err := r.checkPromotion(rel); err != nil {
 			return err
 		}

@@ -142,6 +142,12 @@ type Release struct {
 	Card string `json:"card,omitempty"`
 	// Version increases with every write; stores use it for compare-and-set.
 	Version uint64 `json:"version"`
+	// FixVersions are the ticket's fix versions when it was requested;
+	// FixVersionsRead says they were read (dobro), so that a release
+	// requested before they were stored is not taken for a ticket whose
+	// versions changed (tracker.recheck_on_start, recheck.go).
+	FixVersions     []string `json:"fix_versions,omitempty"`
+	FixVersionsRead bool     `json:"fix_versions_read,omitempty"`
 }
 
 // EnvName returns the release's environment: Env, or DefaultEnv for a

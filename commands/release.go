@@ -53,6 +53,7 @@ func (r *cmdRun) dobro() error {
 		NeedAdmin: env.NeedsAdmin && !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
 		ComponentsChosen: chosen, TicketComponents: ticketComps,
 		Created: r.now, Updated: r.now, Build: c.Build, Hotfix: c.Hotfix,
+		FixVersions: slices.Clone(t.FixVersions), FixVersionsRead: true,
 	}
 	if r.s.envConfigured() {
 		rel.Env = env.Name // without environments a release names none, as before

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands"
+	"github.com/dobrobot/dobrobot/commands/clocktest"
 	"github.com/dobrobot/dobrobot/storage"
 )
 
@@ -40,6 +41,12 @@ const (
 	defaultModelSequences = 2000
 	raceModelSequences    = 20
 	modelSteps            = 30
+	// modelTTL is approval_ttl in the sequences: the time steps (advance)
+	// make approvals expire, which the model predicts.
+	modelTTL = 20 * time.Minute
+	// modelAdvanceMax bounds the time steps' total: a freeze from chat
+	// lasts 2h, and the sequence (a minute a command) must end before it.
+	modelAdvanceMax = 80 * time.Minute
 )
 
 // modelTickets are the tickets the fake tracker knows, with their components.
@@ -109,6 +116,9 @@ type mRelease struct {
 	Replaced   map[string]uint64
 	firstSince time.Time
 	done       time.Time // when it became done (not compared)
+	// expires is when its approval expires (approval_ttl), set by the
+	// accept; it holds only while the release is accepted or claimed.
+	expires time.Time
 }
 
 // mFreeze is a freeze: a component (or all) in one environment, or in
@@ -132,6 +142,32 @@ type model struct {
 	// seen names the rarer paths a sequence took (rollbacks, hotfixes
 	// overtaking), so that the run can tell they were reached.
 	seen map[string]bool
+	// ttl is approval_ttl (zero: off).
+	ttl time.Duration
+}
+
+// expire is the scheduler's turn at now: every accepted or claimed release
+// whose approval expired by then goes back to requested, approvals void,
+// in the order of the due times (time, then release ID), as dobrobot.
+func (m *model) expire(now time.Time) []string {
+	var due []*mRelease
+	for _, r := range m.rels {
+		if (r.State == commands.StateAccepted || r.State == commands.StateClaimed) && !r.expires.IsZero() && !r.expires.After(now) {
+			due = append(due, r)
+		}
+	}
+	slices.SortStableFunc(due, func(a, b *mRelease) int { return a.expires.Compare(b.expires) })
+	var out []string
+	for _, r := range due {
+		from := r.State
+		r.State, r.Approver, r.Approvals, r.Admin, r.expires = commands.StateRequested, "", nil, "", time.Time{}
+		out = append(out, entry(commands.ActionVoid, r.Ticket, r.Env, r.Build, from, r.State))
+		m.seen["an approval expired"] = true
+		if r.Env != "" {
+			m.seen["an approval expired in "+r.Env] = true
+		}
+	}
+	return out
 }
 
 // mCmd is one generated command, as ParseIn reads it, and what its hooks
@@ -475,6 +511,9 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		r.Approver = c.actor
 		if need > 1 {
 			r.Approvals = append(r.Approvals, c.actor)
+		}
+		if m.ttl > 0 {
+			r.expires = now.Add(m.ttl)
 		}
 		out := []string{move(r, commands.ActionAccept, commands.StateAccepted)}
 		return append(out, m.letFirst(r, c.actor, now)...)
@@ -1039,6 +1078,8 @@ type modelRun struct {
 	probeProblems []string
 	m             *model
 	now           time.Time
+	clk           *clocktest.Clock
+	advanced      time.Duration // the time steps' total
 	prevOpen      []uint64
 	asked         []commands.Message // every command sent, in order
 	seenSeq       uint64
@@ -1065,8 +1106,10 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 		tickets[k] = readyTicket(k, comps...)
 	}
 	mr := &modelRun{seed: seed, db: db, start: &fakeExec{}, finish: &fakeExec{}, cancel: &fakeExec{},
-		m:   &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}, timed: map[string]mFreeze{}, deployed: map[mWhere]uint64{}, seen: map[string]bool{}},
+		m: &model{envs: modelEnvs(seed), frozen: map[mFreeze]bool{}, timed: map[string]mFreeze{}, deployed: map[mWhere]uint64{}, seen: map[string]bool{},
+			ttl: modelTTL},
 		now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	mr.clk = clocktest.New(mr.now)
 	mr.cancel.probe = mr.probeCancel
 	hooks := commands.Hooks{Start: mr.start, Finish: mr.finish, Cancel: mr.cancel}
 	policy := commands.Policy{
@@ -1092,6 +1135,8 @@ func newModelRun(dir string, seed uint64) (*modelRun, error) {
 		Policy:  policy,
 		Now:     func() time.Time { return mr.now },
 		Log:     zerolog.Nop(),
+		// Time steps (advance): the scheduler fires the approval expiries.
+		Clock: mr.clk, ApprovalTTL: modelTTL,
 	})
 	return mr, nil
 }
@@ -1153,11 +1198,47 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 	mr.svc.Wait()
 	at := mr.now
 	mr.now = mr.now.Add(time.Minute)
+	mr.clk.Advance(time.Minute) // no timer: Schedule runs only in advance
 	want = mr.m.apply(c, at)
+	problems = mr.verify(ctx, want, c.actor)
+	mr.asked = append(mr.asked, msg)
+	return want, problems
+}
 
+// advance is a time step: the clock moves by d while nothing else happens,
+// then the scheduler runs until it sleeps again (every due time up to now
+// fired once), and the model predicts what it did.
+func (mr *modelRun) advance(ctx context.Context, i int, d time.Duration) (want, problems []string) {
+	mr.log = append(mr.log, fmt.Sprintf("%2d. (time passes: %v)", i+1, d))
+	mr.clk.Advance(d)
+	mr.now = mr.now.Add(d)
+	mr.advanced += d
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	n := mr.clk.Created()
+	go func() {
+		defer close(done)
+		mr.svc.Schedule(sctx)
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	err := mr.clk.WaitCreated(wctx, n)
+	wcancel()
+	cancel()
+	<-done
+	if err != nil {
+		return nil, []string{fmt.Sprintf("Schedule did not go back to sleep: %v", err)}
+	}
+	want = mr.m.expire(mr.now)
+	return want, mr.verify(ctx, want, commands.ActorDobrobot)
+}
+
+// verify checks, after a step whose audit entries the model predicts as
+// want, all by actor, that the store and the model agree and that the
+// invariants hold.
+func (mr *modelRun) verify(ctx context.Context, want []string, actor string) (problems []string) {
 	snap, err := takeSnapshot(ctx, mr.db)
 	if err != nil {
-		return want, []string{err.Error()}
+		return []string{err.Error()}
 	}
 	problems = snap.violations(mr.prevOpen, false)
 	mr.prevOpen = snap.openIDs()
@@ -1173,8 +1254,8 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 			continue
 		}
 		got = append(got, entry(e.Action, e.Ticket, e.Env, e.Version, e.From, e.To))
-		if e.Actor != c.actor {
-			problems = append(problems, fmt.Sprintf("audit seq %d names %s, the actor is %s", e.Seq, e.Actor, c.actor))
+		if e.Actor != actor {
+			problems = append(problems, fmt.Sprintf("audit seq %d names %s, the actor is %s", e.Seq, e.Actor, actor))
 		}
 		mr.seenSeq = e.Seq
 	}
@@ -1201,9 +1282,7 @@ func (mr *modelRun) step(ctx context.Context, i int, c mCmd) (want, problems []s
 	if !maps.Equal(mr.m.frozen, frozen) {
 		problems = append(problems, fmt.Sprintf("freezes: model %v, real %v", mr.m.frozen, frozen))
 	}
-
-	mr.asked = append(mr.asked, msg)
-	return want, problems
+	return problems
 }
 
 // checkReplies checks the effects of the whole sequence, in outbox order:
@@ -1361,6 +1440,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		next                     atomic.Int64
 		steps, changes, refusals atomic.Int64
 		noops, failed            atomic.Int64
+		timeSteps                atomic.Int64
 		cancelProbes             atomic.Int64
 		stateSeen                sync.Map
 		mu                       sync.Mutex
@@ -1383,10 +1463,21 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 					return
 				}
 				g := &gen{rng: rand.New(rand.NewPCG(seed, 0x646f62726f)), m: mr.m}
-				for s := range modelSteps {
-					c := g.next()
-					want, problems := mr.step(ctx, s, c)
-					steps.Add(1)
+				// Time steps come from a generator of their own, so that
+				// the commands of a seed stay those it had before them.
+				timeRNG := rand.New(rand.NewPCG(seed, 0x74696d65))
+				// A time step comes between commands, never instead of
+				// one: each sequence keeps its modelSteps commands.
+				for s, cmds := 0, 0; cmds < modelSteps; s++ {
+					var want, problems []string
+					if d := []time.Duration{5, 10, 20, 30}[timeRNG.IntN(4)] * time.Minute; timeRNG.IntN(6) == 0 && mr.advanced+d <= modelAdvanceMax {
+						want, problems = mr.advance(ctx, s, d)
+						timeSteps.Add(1)
+					} else {
+						want, problems = mr.step(ctx, s, g.next())
+						cmds++
+						steps.Add(1)
+					}
 					switch {
 					case len(want) == 0:
 						noops.Add(1)
@@ -1412,7 +1503,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 					for k := range mr.m.seen {
 						stateSeen.Store(commands.State(k), true)
 					}
-					if s == modelSteps-1 && len(problems) == 0 {
+					if cmds == modelSteps && len(problems) == 0 {
 						problems = mr.checkReplies(ctx)
 					}
 					if len(problems) > 0 {
@@ -1446,9 +1537,9 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		return true
 	})
 	slices.Sort(states)
-	t.Logf("FIGURE model: %d sequences × %d steps = %d commands (seeds %d…%d), %d changes, %d refusals, %d no-ops, 0 divergences, invariants I1–I5 checked after every step and while each of %d cancel hooks ran, in %v; states reached: %v",
+	t.Logf("FIGURE model: %d sequences × %d steps = %d commands (seeds %d…%d), %d changes, %d refusals, %d no-ops, 0 divergences, %d time steps, invariants I1–I5 checked after every step and while each of %d cancel hooks ran, in %v; states reached: %v",
 		sequences, modelSteps, steps.Load(), seed0, seed0+uint64(sequences)-1, changes.Load(), refusals.Load(), noops.Load(),
-		cancelProbes.Load(), time.Since(began).Round(time.Millisecond), states)
+		timeSteps.Load(), cancelProbes.Load(), time.Since(began).Round(time.Millisecond), states)
 	// The generator must reach every state, in both environments of the
 	// pipeline too, or the test proves little.
 	for _, s := range commands.States {
@@ -1457,7 +1548,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		}
 	}
 	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last",
-		"rolled back", "a rollback passes over a version rolled back", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
+		"rolled back", "a rollback passes over a version rolled back", "an approval expired", "an approval expired in production", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
 		if !slices.Contains(states, s) && sequences >= 100 {
 			t.Errorf("no sequence of the pipeline reached %s", s)
 		}

@@ -22,6 +22,7 @@ type prepared struct {
 	// (promote).
 	envApprovers map[string][]string
 	report       Text  // report's answer (needReport)
+	recheck      bool  // dep start: ticket is the tracker's answer asked again (recheck.go)
 	reportErr    error // why it could not be computed
 }
 
@@ -61,6 +62,9 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 			p.ticket, p.ticketErr = s.cfg.Tracker.Ticket(ctx, cmd.Ticket)
 			p.approvers = s.expand(ctx, env.Approvers)
 		}
+	}
+	if spec.Needs&needRecheck != 0 {
+		s.prepareRecheck(ctx, cmd, &p)
 	}
 	if spec.Needs&needApprovers != 0 {
 		p.envApprovers = map[string][]string{}

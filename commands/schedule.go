@@ -72,6 +72,10 @@ type dueKind struct {
 	// fire acts on rel at the due time d, inside the firing transaction,
 	// and returns the record to write next (nil: none, the record goes).
 	fire func(f *firing, rel Release, d Due) (*Due, error)
+	// anyOf lets the due time fire in any of the kind's states, not only
+	// the Guard's: for one that outlives a move between them (an approval
+	// expiry written at accept still holds once an admin claims).
+	anyOf bool
 	// global marks a kind about no release (the freeze windows): its
 	// Due's Release is its own key, fire gets a zero Release, and no
 	// guard is checked.
@@ -265,7 +269,7 @@ func (f *firing) fireOne(k dueKind, d Due) (*Due, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rel.State != d.Guard.State || !k.about(rel.State) || (k.sameVersion && rel.Version != d.Guard.Version) {
+	if (rel.State != d.Guard.State && !k.anyOf) || !k.about(rel.State) || (k.sameVersion && rel.Version != d.Guard.Version) {
 		return nil, nil
 	}
 	next, err := k.fire(f, rel, d)

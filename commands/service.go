@@ -81,6 +81,13 @@ type Config struct {
 	// Reminders says when the Service follows up by itself (Schedule
 	// sends them); zero: no reminders.
 	Reminders Reminders
+	// ApprovalTTL is how long an accepted release may wait for dep start
+	// before its approval is void and it goes back to requested
+	// (approval_ttl; expiry.go); zero: approvals never expire.
+	ApprovalTTL time.Duration
+	// RecheckOnStart makes dep start ask the tracker again before a first
+	// start (tracker.recheck_on_start; recheck.go).
+	RecheckOnStart bool
 	// Timezone is the zone of every time shown to people (nil: UTC);
 	// stored and audited times stay UTC.
 	Timezone *time.Location

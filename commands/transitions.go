@@ -17,10 +17,12 @@ var transitions = map[State]map[Action]State{
 		ActionClaim:  StateClaimed,
 		ActionStart:  StateDeploying, // only when the release needs no admin
 		ActionCancel: StateCancelled,
+		ActionVoid:   StateRequested, // approval_ttl passed, or the ticket changed (expiry.go)
 	},
 	StateClaimed: {
 		ActionStart:  StateDeploying,
 		ActionCancel: StateCancelled,
+		ActionVoid:   StateRequested,
 	},
 	StateDeploying: {
 		ActionStart:      StateDeploying, // only after an interrupted start hook: an explicit re-run
@@ -51,4 +53,4 @@ func Next(from State, action Action) (State, bool) {
 var States = []State{StateNone, StateRequested, StateAccepted, StateClaimed, StateDeploying, StateDone, StateRejected, StateCancelled, StateFailed}
 
 // Actions lists every action that can change a release, for tests and docs.
-var Actions = []Action{ActionRequest, ActionApprove, ActionAccept, ActionReject, ActionClaim, ActionStart, ActionStarted, ActionFail, ActionFinish, ActionCancel, ActionInterrupt, ActionHookFailed}
+var Actions = []Action{ActionRequest, ActionApprove, ActionAccept, ActionReject, ActionClaim, ActionStart, ActionStarted, ActionFail, ActionFinish, ActionCancel, ActionInterrupt, ActionHookFailed, ActionVoid}

@@ -23,8 +23,8 @@ func TestTransitions(t *testing.T) {
 	want := map[commands.State]map[commands.Action]commands.State{
 		none: {commands.ActionRequest: req},
 		req:  {commands.ActionApprove: req, commands.ActionAccept: acc, commands.ActionReject: rej, commands.ActionCancel: cnl},
-		acc:  {commands.ActionClaim: clm, commands.ActionStart: dep, commands.ActionCancel: cnl},
-		clm:  {commands.ActionStart: dep, commands.ActionCancel: cnl},
+		acc:  {commands.ActionClaim: clm, commands.ActionStart: dep, commands.ActionCancel: cnl, commands.ActionVoid: req},
+		clm:  {commands.ActionStart: dep, commands.ActionCancel: cnl, commands.ActionVoid: req},
 		dep: {commands.ActionStart: dep, commands.ActionStarted: dep, commands.ActionFail: fail, commands.ActionInterrupt: dep,
 			commands.ActionHookFailed: dep, commands.ActionFinish: done, commands.ActionCancel: cnl},
 		fail: {commands.ActionStart: dep, commands.ActionInterrupt: fail, commands.ActionHookFailed: fail,

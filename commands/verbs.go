@@ -89,6 +89,7 @@ const (
 	needApprovers                  // every environment's approvers and admins (promote)
 	needReport                     // the report, read from the audit log (reportcmd.go)
 	needRoles                      // the actor's roles, for a verb anyone may use (home)
+	needRecheck                    // dep start: the ticket again, with tracker.recheck_on_start (recheck.go)
 )
 
 // who is the rule deciding who may use a verb (authorize).
@@ -155,7 +156,7 @@ func init() {
 			Syntax: "reject TICKET [reason]", Describe: "refuse the release and tell the requester why"},
 		{Verb: VerbHere, Args: argTicket, Who: whoAdmin, Does: "claim releases", Changes: true, Run: (*cmdRun).here,
 			Syntax: "here TICKET", Describe: "claim an accepted release as its admin"},
-		{Verb: VerbStart, Args: argStart, Who: whoDeployer, Changes: true, Run: (*cmdRun).start,
+		{Verb: VerbStart, Args: argStart, Who: whoDeployer, Changes: true, Needs: needRecheck, Run: (*cmdRun).start,
 			Syntax: "dep start TICKET [force REASON…]", Describe: "take the components' locks and run the start hook; during a freeze window only an admin of the environment can, with force and a reason (audited, announced)"},
 		{Verb: VerbFinish, Args: argTicket, Who: whoDeployer, Changes: true, Run: (*cmdRun).finish,
 			Syntax: "dep finish TICKET", Describe: "run the finish hook, release the locks, close the release"},

@@ -115,6 +115,7 @@ func cloneRelease(r commands.Release) commands.Release {
 	r.Locks = slices.Clone(r.Locks)
 	r.TicketComponents = slices.Clone(r.TicketComponents)
 	r.Approvals = slices.Clone(r.Approvals)
+	r.FixVersions = slices.Clone(r.FixVersions)
 	r.Replaced = maps.Clone(r.Replaced)
 	if r.Running != nil {
 		run := *r.Running

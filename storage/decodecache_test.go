@@ -14,7 +14,7 @@ import (
 // field that refers to shared memory (slice, map, pointer, …) that
 // cloneRelease does not copy: the cache would hand out aliases.
 func TestCloneReleaseFields(t *testing.T) {
-	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "Replaced": true, "Running": true, "LastHook": true, "CI": true}
+	copied := map[string]bool{"Components": true, "Locks": true, "TicketComponents": true, "Approvals": true, "FixVersions": true, "Replaced": true, "Running": true, "LastHook": true, "CI": true}
 	for _, typ := range []reflect.Type{reflect.TypeFor[commands.Release](), reflect.TypeFor[commands.HookRun](), reflect.TypeFor[commands.HookResult](), reflect.TypeFor[commands.CIStatus]()} {
 		for f := range typ.Fields() {
 			if f.Type == reflect.TypeFor[time.Time]() {

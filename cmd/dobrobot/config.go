@@ -43,6 +43,9 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Freezes are the freeze windows (freezes.go).
 	Freezes []FreezeConfig `yaml:"freezes"`
+	// ApprovalTTL: an accepted release not started within it goes back to
+	// requested (docs/reminders.md); absent: approvals never expire.
+	ApprovalTTL Duration `yaml:"approval_ttl"`
 
 	path  string
 	envs  []resolvedEnv       // Environments with the top level merged in, at load
@@ -95,6 +98,8 @@ type TrackerConfig struct {
 	ComponentMap      map[string]string `yaml:"component_map"`
 	CommentOn         []string          `yaml:"comment_on"`
 	Tickets           []commands.Ticket `yaml:"tickets"` // kind: file, tickets inline (the demo)
+	// RecheckOnStart: dep start asks the tracker again (docs/reminders.md).
+	RecheckOnStart bool `yaml:"recheck_on_start"`
 }
 
 // RolesConfig is the roles section.
@@ -328,6 +333,9 @@ func (c *Config) validate() error {
 	problems = append(problems, hookProblems("hooks", c.Hooks.Start, c.Hooks.Finish, c.Hooks.Cancel)...)
 	problems = append(problems, c.validateEnvs()...)
 	problems = append(problems, c.Reminders.problems()...)
+	if c.ApprovalTTL != 0 && time.Duration(c.ApprovalTTL) < minReminder {
+		problems = append(problems, fmt.Sprintf("approval_ttl is %s: use at least %s, or leave it out to turn it off", time.Duration(c.ApprovalTTL), minReminder))
+	}
 	problems = append(problems, c.Queue.problems()...)
 	problems = append(problems, c.timeProblems()...)
 	if c.HTTP.Listen != "" {

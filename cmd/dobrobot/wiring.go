@@ -47,6 +47,9 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Freezes:   c.freezes(),
 		// The hand-off queue's claim window (turns).
 		ClaimWindow: c.Queue.claimWindow(),
+		// Approval expiry and the re-check at dep start (expiry.go, recheck.go).
+		ApprovalTTL:    time.Duration(c.ApprovalTTL),
+		RecheckOnStart: c.Tracker.RecheckOnStart,
 	}, nil
 }
 
