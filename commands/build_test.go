@@ -222,6 +222,8 @@ func TestBuildAutoDeployHeld(t *testing.T) {
 		why   string
 	}{
 		{"frozen", func(h *harness) { h.say(admin, "lock backend in qa") }, "Backend is frozen in qa"},
+		// A freeze window from chat (freeze … until) holds CI as it holds people.
+		{"frozen until", func(h *harness) { h.say(admin, "freeze in qa until 2h release freeze") }, "frozen"},
 		{"locked by another release", func(h *harness) {
 			h.build(ciBuild("first", "PAY-3", "qa", "0.9.0"))
 			if rel := h.release("PAY-3"); rel.State != commands.StateDeploying {
