@@ -46,6 +46,14 @@ components:
 	if got := c.Policy().Components; !cmp.Equal(got, []string{"backend", "worker", "payments", "web"}) {
 		t.Errorf("the core's components: %q", got)
 	}
+	// A delivery's answer is its inbox record: kept past GitHub's three
+	// days of Redeliver with the intake on; the default otherwise.
+	if got := c.inboxTTL(); got != 4*24*time.Hour {
+		t.Errorf("inbox TTL with the intake on: %v, want 96h", got)
+	}
+	if got := (&Config{}).inboxTTL(); got != 0 {
+		t.Errorf("inbox TTL without the intake: %v, want 0 (the core's default)", got)
+	}
 }
 
 func TestIntakeConfigProblems(t *testing.T) {

@@ -50,7 +50,23 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		// Approval expiry and the re-check at dep start (expiry.go, recheck.go).
 		ApprovalTTL:    time.Duration(c.ApprovalTTL),
 		RecheckOnStart: c.Tracker.RecheckOnStart,
+		InboxTTL:       c.inboxTTL(),
 	}, nil
+}
+
+// intakeInboxTTL is how long the inbox keeps what it saw when the CI intake
+// is on: a delivery's answer is its inbox record, and GitHub lets a person
+// redeliver a webhook for three days; a day more than that.
+const intakeInboxTTL = 4 * 24 * time.Hour
+
+// inboxTTL is the core's InboxTTL for c: its default (48 h), or
+// intakeInboxTTL with the intake listening, so that a redelivered build is
+// answered as it was the first time rather than judged again.
+func (c *Config) inboxTTL() time.Duration {
+	if c.Intake.Listen != "" {
+		return intakeInboxTTL
+	}
+	return 0
 }
 
 // trackerPorts is the configured tracker as each of its consumers uses it.
