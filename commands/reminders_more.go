@@ -43,7 +43,9 @@ func init() {
 	}
 	dueKinds[DueRemindClaim] = dueKind{state: StateAccepted, needs: envAdmins, fire: quietly((*firing).remindClaim)}
 	dueKinds[DueRemindStart] = dueKind{state: StateAccepted, more: []State{StateClaimed}, fire: quietly((*firing).remindStart)}
-	dueKinds[DueRemindDeploying] = dueKind{state: StateDeploying, needs: envAdmins, fire: quietly((*firing).remindDeploying)}
+	// Deploying, and failed: a release whose start hook failed holds its
+	// locks as a deploying one does (the held-lock reminder).
+	dueKinds[DueRemindDeploying] = dueKind{state: StateDeploying, more: []State{StateFailed}, needs: envAdmins, fire: quietly((*firing).remindDeploying)}
 }
 
 // arrive writes the first reminder about rel, which has just moved from
@@ -61,7 +63,7 @@ func (r *cmdRun) arrive(from State, rel Release) error {
 		kind, after = DueRemindClaim, rem.Claim
 	case ready(rel):
 		kind, after = DueRemindStart, rem.Start
-	case rel.State == StateDeploying:
+	case rel.State.HoldsLocks(): // deploying, or failed with its locks held
 		kind, after = DueRemindDeploying, rem.Deploying
 	}
 	if kind == "" || after <= 0 {
@@ -135,15 +137,30 @@ func (f *firing) remindDeploying(rel Release, d Due) (*Due, error) {
 	if len(rel.Locks) > 0 {
 		locks = "; it holds " + strings.Join(rel.Locks, ", ")
 	}
+	failed := rel.State == StateFailed
+	finishStyle := "primary" // for a failed release, starting again is
+	if failed {
+		finishStyle = ""
+	}
 	for _, u := range to {
-		buttons := []Button{
-			{Label: "Finish", Command: "dep finish " + ref, Style: "primary"},
-			{Label: "Extend", Command: "extend " + ref},
+		var buttons []Button
+		if failed {
+			buttons = append(buttons, Button{Label: "Start again", Command: "dep start " + ref, Style: "primary"})
 		}
+		buttons = append(buttons, Button{Label: "Finish", Command: "dep finish " + ref, Style: finishStyle},
+			Button{Label: "Extend", Command: "extend " + ref})
 		if u == rel.Admin || slices.Contains(admins, u) {
 			buttons = append(buttons, Button{Label: "Cancel", Command: "cancel " + ref, Style: "danger"})
 		}
-		f.dm(u, say("%v Reminder: %v%s has been deploying for %s%s. Still deploying? Finish it, or extend to be asked again later.", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), long, locks), buttons...)
+		text := say("%v Reminder: %v%s has been deploying for %s%s. Still deploying? Finish it, or extend to be asked again later.", Icon("alarm_clock"), TicketRef(rel), envVersion(rel), long, locks)
+		if failed {
+			text = say("%v Reminder: %v%s: its start hook failed %s ago and it still holds %s. Start it again, finish it, or extend to be asked again later.",
+				Icon("alarm_clock"), TicketRef(rel), envVersion(rel), Ago(f.now.Sub(rel.Updated)), strings.Join(rel.Locks, ", "))
+		}
+		f.dm(u, text, buttons...)
+	}
+	if failed {
+		return f.reminded(rel, d, "held lock", to, say("%v failed and still holds %s", TicketRef(rel), strings.Join(rel.Locks, ", ")))
 	}
 	return f.reminded(rel, d, "deploying", to, say("%v is still deploying%s", TicketRef(rel), locks))
 }
@@ -168,7 +185,7 @@ func (f *firing) reminded(rel Release, d Due, kind string, to []string, what Tex
 // locks are never freed silently, so people beyond the DM must see it.
 func (f *firing) escalate(rel Release, kind string, n int, to []string, what Text) error {
 	after := f.s.cfg.Reminders.EscalateAfter
-	if after <= 0 && kind == "deploying" && f.s.envOf(rel).After != "" {
+	if after <= 0 && (kind == "deploying" || kind == "held lock") && f.s.envOf(rel).After != "" {
 		after = 0
 	} else if after <= 0 || n <= after {
 		return nil
@@ -193,7 +210,7 @@ func (r *cmdRun) extend() error {
 	if err != nil {
 		return err
 	}
-	if rel.State != StateDeploying {
+	if !rel.State.HoldsLocks() {
 		return Errorf(ECONFLICT, "%s is %s, not deploying: there is no deploying reminder to snooze.", rel.Ticket, rel.State)
 	}
 	rem := r.s.cfg.Reminders
@@ -211,6 +228,6 @@ func (r *cmdRun) extend() error {
 	if err := r.auditRelease(ActionExtend, rel, StateNone, StateNone, "deploying reminder snoozed until "+at.UTC().Format(time.RFC3339)); err != nil {
 		return err
 	}
-	r.reply(say("Extended: %v stays deploying; the next reminder comes at %s.", TicketRef(rel), r.s.whenText(at, r.now)))
+	r.reply(say("Extended: %v stays %s; the next reminder comes at %s.", TicketRef(rel), rel.State, r.s.whenText(at, r.now)))
 	return nil
 }

@@ -398,3 +398,37 @@ func TestDeployingEscalatesInProduction(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldLockReminder: a release whose start hook failed keeps its locks
+// (failed); the deploying reminder follows it as the held-lock one: due a
+// deploying interval after the failure, it asks to start again, finish or
+// (for admins) cancel, and extend snoozes it as it does a deploy's.
+func TestHeldLockReminder(t *testing.T) {
+	s := newSchedHarness(t, commands.Reminders{Deploying: time.Hour})
+	s.start.mu.Lock()
+	s.start.fail = true
+	s.start.mu.Unlock()
+	s.say(bob, "dobro PAY-2 no_need_admin")
+	s.say(approver, "accept PAY-2")
+	s.sayWaking(bob, "dep start PAY-2")
+	if rel := s.release("PAY-2"); rel.State != commands.StateFailed {
+		t.Fatalf("PAY-2 is %s after its start hook failed, want failed", rel.State)
+	}
+	effects := s.step(time.Hour)
+	var texts, buttons []string
+	for _, e := range dmsTo(effects, bob) {
+		texts = append(texts, render(e.Text))
+		for _, b := range e.Buttons {
+			buttons = append(buttons, b.Label+": "+b.Command)
+		}
+	}
+	if len(texts) != 1 || !strings.Contains(texts[0], "start hook failed 1 h ago and it still holds backend") {
+		t.Errorf("the requester's reminders %q, want one saying the failed release holds backend", texts)
+	}
+	if diff := cmp.Diff([]string{"Start again: dep start PAY-2", "Finish: dep finish PAY-2", "Extend: extend PAY-2"}, buttons); diff != "" {
+		t.Errorf("requester's buttons (-want +got):\n%s", diff)
+	}
+	if got := reply(s.say(bob, "extend PAY-2")); !strings.Contains(got, "Extended") {
+		t.Errorf("extend of a failed release holding its locks: %q", got)
+	}
+}
