@@ -303,12 +303,19 @@ func (c *Console) plain(s string) string {
 }
 
 // text renders the core's structured text for the terminal: people by
-// their console names, the rest as the core's plain rendering has it.
+// their console names, a program's output (a hook's, the report's table)
+// as its own lines, the rest as the core's plain rendering has it.
 func (c *Console) text(t commands.Text) string {
 	var b strings.Builder
 	for i, s := range t {
-		if s.Kind == commands.SpanPerson {
+		switch s.Kind {
+		case commands.SpanPerson:
 			b.WriteString("@" + c.name(s.ID))
+			continue
+		case commands.SpanOutput:
+			// A block of its own lines: the terminal needs no fence
+			// around it (print indents every line of an effect).
+			b.WriteString("\n" + s.Text)
 			continue
 		}
 		b.WriteString(t[i : i+1].String())

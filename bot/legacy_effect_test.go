@@ -50,3 +50,16 @@ func TestConsolePrintsLegacyEffect(t *testing.T) {
 		t.Errorf("console printed %q, want %q", out.String(), want)
 	}
 }
+
+// TestConsolePrintsOutput: a program's output (a hook's, the report's
+// table) is printed as its own lines, indented with the effect, without
+// the fences a chat would need.
+func TestConsolePrintsOutput(t *testing.T) {
+	var out bytes.Buffer
+	c := &Console{Out: &out, Names: map[string]string{"me": "U04"}}
+	c.print(commands.Effect{Kind: commands.EffectReply, User: "U04",
+		Text: commands.Text{commands.Plain("start hook failed:"), commands.Output("line 1\nline 2")}})
+	if want := "  → to me only: start hook failed:\n      line 1\n      line 2\n"; out.String() != want {
+		t.Errorf("console printed %q, want %q", out.String(), want)
+	}
+}
