@@ -157,6 +157,7 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		if err := m.StartDORA(ctx, s.store); err != nil {
 			log.Warn().Err(err).Msg("could not read the audit log for the DORA gauges; they are absent this term")
 		}
+		defer m.StopDORA()
 		cfg.Store = commands.WatchAudit(cfg.Store, m.Audited)
 		cfg.Observer = m
 		cfg.Tracker = m.ObserveTracker(cfg.Tracker)

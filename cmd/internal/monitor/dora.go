@@ -94,3 +94,7 @@ func (m *Metrics) Audited(es []commands.AuditEntry) {
 		r.Add(e)
 	}
 }
+
+// StopDORA drops the DORA gauges at the end of a term: another instance
+// leads and writes now, and a follower's figures would go stale.
+func (m *Metrics) StopDORA() { m.dora.cur.Store(nil) }

@@ -164,4 +164,8 @@ func TestDORAGauges(t *testing.T) {
 	if got := store.audits.Load(); got != 1 || got != before {
 		t.Errorf("%d reads of the log (%d before the scrapes); want 1, the priming", got, before)
 	}
+	m.StopDORA()
+	if got := gauges(t, m); len(got) != 0 {
+		t.Errorf("gauges after StopDORA: %v", got)
+	}
 }
