@@ -232,7 +232,10 @@ func (r *RollingFigures) expire(et *rollingEnv, now time.Time) {
 			delete(r.finished, d.key)
 		}
 	}
-	et.ends = slices.Delete(et.ends, 0, i)
+	// Re-sliced, not shifted: a look costs what expired, not the window;
+	// append reallocates with the live events alone once the array fills.
+	clear(et.ends[:i])
+	et.ends = et.ends[i:]
 	j := 0
 	for ; j < len(et.failures) && et.failures[j].at.Before(since); j++ {
 		if fl := et.failures[j]; fl.restored {
@@ -241,7 +244,8 @@ func (r *RollingFigures) expire(et *rollingEnv, now time.Time) {
 			et.pending--
 		}
 	}
-	et.failures = slices.Delete(et.failures, 0, j)
+	clear(et.failures[:j])
+	et.failures = et.failures[j:]
 }
 
 // Figures returns every environment's figures over the window ending at
