@@ -92,6 +92,9 @@ var dueKinds = map[DueKind]dueKind{}
 type firing struct {
 	*cmdRun
 	roles map[string][]string // a role list's ID, expanded
+	// weekly is the weekly report's text, computed before the
+	// transaction when the batch holds its due time.
+	weekly Text
 }
 
 // putDue writes d in r's transaction and wakes Schedule once it commits.
@@ -129,6 +132,9 @@ func (s *Service) Schedule(ctx context.Context) {
 	log := s.cfg.Log.With().Str("part", "scheduler").Logger()
 	if err := s.planFreezes(ctx); err != nil && ctx.Err() == nil {
 		log.Error().Err(err).Msg("could not plan the freeze windows; they are planned at the next start")
+	}
+	if err := s.planWeeklyReport(ctx); err != nil && ctx.Err() == nil {
+		log.Error().Err(err).Msg("could not plan the weekly report; it is planned at the next start")
 	}
 	for {
 		wait := scheduleMaxSleep
@@ -204,10 +210,17 @@ func (s *Service) fireDue(ctx context.Context) (handled, unknown int, err error)
 			}
 		}
 	}
+	// And the weekly report, a read of the log of its own.
+	var weekly Text
+	if slices.ContainsFunc(batch, func(d Due) bool { return d.Kind == DueWeeklyReport }) && s.cfg.WeeklyReport != nil {
+		if weekly, err = s.prepareWeeklyReport(ctx, now); err != nil {
+			return 0, 0, err
+		}
+	}
 	var after []func()
 	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
 		handled, unknown = 0, 0
-		f := &firing{cmdRun: &cmdRun{s: s, tx: tx, m: Message{User: ActorDobrobot}, now: now, src: SourceScheduler}, roles: roles}
+		f := &firing{cmdRun: &cmdRun{s: s, tx: tx, m: Message{User: ActorDobrobot}, now: now, src: SourceScheduler}, roles: roles, weekly: weekly}
 		dues, err := tx.DueBefore(now, fireBatch)
 		if err != nil {
 			return err

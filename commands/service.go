@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
 	"github.com/dobrobot/dobrobot/commands/failpoint"
@@ -93,6 +94,10 @@ type Config struct {
 	Timezone *time.Location
 	// Freezes are the configured freeze windows (freezewindows.go).
 	Freezes []FreezeWindow
+	// WeeklyReport, if set, gives the times at which last week's report
+	// is posted in the channel (reports.weekly; weeklyreport.go), in the
+	// configured zone (cron.WithLocation or CRON_TZ).
+	WeeklyReport cron.Schedule
 	// ClaimWindow is how long a release told "you're next" has to dep
 	// start before its turn passes to the next in line (queue.claim_window;
 	// turns.go); zero: no window, the turn never passes.

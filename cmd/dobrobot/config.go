@@ -43,6 +43,8 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Freezes are the freeze windows (freezes.go).
 	Freezes []FreezeConfig `yaml:"freezes"`
+	// Reports configures the weekly report (weeklyreport.go).
+	Reports ReportsConfig `yaml:"reports"`
 	// ApprovalTTL: an accepted release not started within it goes back to
 	// requested (docs/reminders.md); absent: approvals never expire.
 	ApprovalTTL Duration `yaml:"approval_ttl"`
@@ -338,6 +340,9 @@ func (c *Config) validate() error {
 	}
 	problems = append(problems, c.Queue.problems()...)
 	problems = append(problems, c.timeProblems()...)
+	if _, err := c.Reports.weeklySchedule(c.zoneName()); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if c.HTTP.Listen != "" {
 		if err := monitor.CheckListen(c.HTTP.Listen); err != nil {
 			problems = append(problems, "http.listen: "+err.Error())

@@ -152,6 +152,13 @@ func (s *server) serve(ctx context.Context, epoch int64) error {
 		b.Shared = true
 	}
 	if m := s.metrics; m != nil {
+		// The DORA gauges: primed from the log once a term (the other
+		// instance's entries are only there), then fed each commit's.
+		if err := m.StartDORA(ctx, s.store); err != nil {
+			log.Warn().Err(err).Msg("could not read the audit log for the DORA gauges; they are absent this term")
+		}
+		defer m.StopDORA()
+		cfg.Store = commands.WatchAudit(cfg.Store, m.Audited)
 		cfg.Observer = m
 		cfg.Tracker = m.ObserveTracker(cfg.Tracker)
 		b.OnAck = m.Ack

@@ -25,6 +25,10 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 	if err != nil {
 		return commands.Config{}, err
 	}
+	weekly, err := c.Reports.weeklySchedule(c.zoneName())
+	if err != nil {
+		return commands.Config{}, err
+	}
 	policy := c.Policy()
 	for i := range policy.Envs {
 		policy.Envs[i].Hooks = envHooks[i]
@@ -45,6 +49,8 @@ func (a *app) config(c *Config, store commands.Store) (commands.Config, error) {
 		Reminders: c.Reminders.core(c.Timezone),
 		Timezone:  c.location(),
 		Freezes:   c.freezes(),
+		// The weekly report (reports.weekly); validate has checked it.
+		WeeklyReport: weekly,
 		// The hand-off queue's claim window (turns).
 		ClaimWindow: c.Queue.claimWindow(),
 		// Approval expiry and the re-check at dep start (expiry.go, recheck.go).

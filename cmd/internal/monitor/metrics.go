@@ -54,6 +54,7 @@ type Metrics struct {
 	slackRequests  *prometheus.CounterVec
 	trackerLookups *prometheus.CounterVec
 	trackerSeconds prometheus.Histogram
+	dora           *doraCollector
 }
 
 var _ commands.Observer = (*Metrics)(nil)
@@ -104,10 +105,11 @@ func NewMetrics(store commands.Store, connected func() bool, log zerolog.Logger)
 			Help:    "Time of a ticket lookup, retries included.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		dora: &doraCollector{now: time.Now},
 	}
 	m.reg.MustRegister(m.commands, m.commandSeconds, m.acks, m.ackSeconds, m.hooks, m.hookSeconds,
 		m.slackRequests, m.trackerLookups, m.trackerSeconds,
-		&stateCollector{store: store, connected: connected, log: log},
+		&stateCollector{store: store, connected: connected, log: log}, m.dora,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
