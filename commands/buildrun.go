@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -114,24 +113,7 @@ func (r *cmdRun) buildVersion(rel Release, ci *CIStatus, env EnvPolicy) (BuildAn
 // deploys by itself), its approvers asked otherwise.
 func (r *cmdRun) buildRequest(b Build, ci *CIStatus, env EnvPolicy) (BuildAnswer, error) {
 	t := r.pre.ticket
-	var ticketComps []string
-	for _, tc := range t.Components {
-		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
-			ticketComps = append(ticketComps, n)
-		}
-	}
-	comps, chosen := b.Components, len(b.Components) > 0
-	if !chosen {
-		comps, ticketComps = ticketComps, nil
-	}
-	var locks []string
-	for _, comp := range comps {
-		for _, known := range env.Components {
-			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
-				locks = append(locks, known)
-			}
-		}
-	}
+	comps, ticketComps, locks, chosen := releaseComponents(t, b.Components, env)
 	rel := Release{
 		Ticket: b.Ticket, Env: r.envField(env), Build: b.Version, Summary: Clean(t.Summary), URL: t.URL,
 		State: StateRequested, NeedAdmin: env.NeedsAdmin, Requester: ActorCI, Components: comps, Locks: locks,

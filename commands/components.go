@@ -86,3 +86,28 @@ func componentList(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// releaseComponents is what a new release of ticket t in env deploys and
+// locks: the components named (dobro … on, a build's), or else the
+// ticket's; ticketComps is what the ticket said when others were named
+// (for the approver to see the difference), and locks the lockable ones
+// among comps in env.
+func releaseComponents(t Ticket, named []string, env EnvPolicy) (comps, ticketComps, locks []string, chosen bool) {
+	for _, tc := range t.Components {
+		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
+			ticketComps = append(ticketComps, n)
+		}
+	}
+	comps, chosen = named, len(named) > 0
+	if !chosen {
+		comps, ticketComps = ticketComps, nil
+	}
+	for _, comp := range comps {
+		for _, known := range env.Components {
+			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
+				locks = append(locks, known)
+			}
+		}
+	}
+	return comps, ticketComps, locks, chosen
+}

@@ -30,24 +30,7 @@ func (r *cmdRun) dobro() error {
 		return err
 	}
 	t := r.pre.ticket
-	var ticketComps []string
-	for _, tc := range t.Components {
-		if n := ComponentName(tc); n != "" && !slices.Contains(ticketComps, n) {
-			ticketComps = append(ticketComps, n)
-		}
-	}
-	comps, chosen := c.Components, len(c.Components) > 0
-	if !chosen {
-		comps, ticketComps = ticketComps, nil
-	}
-	var locks []string
-	for _, comp := range comps {
-		for _, known := range env.Components {
-			if strings.EqualFold(comp, known) && !slices.Contains(locks, known) {
-				locks = append(locks, known)
-			}
-		}
-	}
+	comps, ticketComps, locks, chosen := releaseComponents(t, c.Components, env)
 	rel := Release{
 		Ticket: c.Ticket, Summary: Clean(t.Summary), URL: t.URL, Note: c.Text, State: StateRequested,
 		NeedAdmin: env.NeedsAdmin && !c.NoNeedAdmin, Requester: r.m.User, Components: comps, Locks: locks,
