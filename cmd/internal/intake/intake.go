@@ -89,9 +89,9 @@ func Start(addr string, o Options) (*Server, error) {
 	s := &Server{
 		srv: &http.Server{
 			Handler:           Handler(o),
-			ReadHeaderTimeout: orDefault(o.ReadHeaderTimeout, 5*time.Second),
-			ReadTimeout:       orDefault(o.ReadTimeout, 10*time.Second),
-			WriteTimeout:      orDefault(o.WriteTimeout, 30*time.Second),
+			ReadHeaderTimeout: positiveOr(o.ReadHeaderTimeout, 5*time.Second),
+			ReadTimeout:       positiveOr(o.ReadTimeout, 10*time.Second),
+			WriteTimeout:      positiveOr(o.WriteTimeout, 30*time.Second),
 			IdleTimeout:       time.Minute,
 			MaxHeaderBytes:    16 << 10,
 		},
@@ -122,7 +122,8 @@ func (s *Server) Close() error {
 	return err
 }
 
-func orDefault(d, def time.Duration) time.Duration {
+// positiveOr is d, or def when d is not positive (an option left unset).
+func positiveOr(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
 	}
@@ -139,7 +140,7 @@ type handler struct {
 
 // Handler returns the intake's routes: POST /builds and POST /github.
 func Handler(o Options) http.Handler {
-	h := &handler{o: o, ticket: o.TicketPattern, now: o.Now, timeout: orDefault(o.BuildTimeout, 25*time.Second)}
+	h := &handler{o: o, ticket: o.TicketPattern, now: o.Now, timeout: positiveOr(o.BuildTimeout, 25*time.Second)}
 	if h.ticket == nil {
 		h.ticket = regexp.MustCompile(DefaultTicketPattern)
 	}
