@@ -326,6 +326,7 @@ func FuzzParseIn(f *testing.F) {
 		"dep start PAY-1 force hotfix for the outage", "dep start PAY-1 in production FORCE x", "dep start PAY-1 force", "dep start PAY-1 now",
 		"freeze until 18:00 release day", "freeze in production until 2026-12-27T09:00 xmas", "freeze in qa until 2h", "freeze until soon",
 		"unfreeze u0ann-dec05-1800", "unfreeze a b", "freezes",
+		"incident PAY-1", "incident PAY-1 in production db timeouts", "incident PAY-1 in", "incident", "incident PAY-1 in qa in qa",
 	} {
 		f.Add(s)
 	}

@@ -38,6 +38,9 @@ const (
 // VerbRollback is the pipeline's rollback (rollback.go).
 const VerbRollback Verb = "rollback"
 
+// VerbIncident marks a done release as an incident's cause (incident.go).
+const VerbIncident Verb = "incident"
+
 // VerbExtend snoozes the deploying reminder (reminders_more.go).
 const VerbExtend Verb = "extend"
 
@@ -180,6 +183,8 @@ func init() {
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
 		{Verb: VerbRollback, Args: argRollback, Who: whoRequesterOrEnvAdmin, Changes: true, Needs: needApprovers, Run: (*cmdRun).rollback,
 			Syntax: "rollback COMPONENT [in ENV] [to VERSION]", Describe: "deploy again the version of a component done in the environment before the current one (or the one named), as a release of the ticket that deployed it, with the usual approvals, locks and hooks; the release it replaces is recorded as rolled back; needs environments"},
+		{Verb: VerbIncident, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).incident,
+			Syntax: "incident TICKET [in ENV] [note]", Describe: "mark the ticket's last done release (in ENV) as the cause of an incident: a change failure in reports, whose time to restore starts now (docs/reports.md)"},
 		{Verb: VerbHome, Args: argNone, Who: whoAnyone, Needs: needRoles, Run: (*cmdRun).home,
 			Syntax: "home", Describe: "your App Home: the releases waiting for you (with the command each button types), the queue, locks, freezes and where"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
