@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +127,8 @@ func TestReportIncident(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("figures, current then previous (-want +got):\n%s", diff)
+	}
+	if table := commands.ReportTable(rep.Envs[0]); !strings.Contains(table, "(0 rolled back), 1 incident(s)\n") {
+		t.Errorf("the table does not count the incident:\n%s", table)
 	}
 }
