@@ -110,6 +110,9 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 		c.Ticket, c.Text = t, freeText(args[1:])
 	case argOptionalTicket:
+		if v == VerbHistory && len(args) > 0 && strings.EqualFold(args[0], "at") {
+			return parseHistoryAt(args)
+		}
 		if len(args) > 0 {
 			if _, err := ticketArg(v, args); err == nil {
 				if err := where(); err != nil {

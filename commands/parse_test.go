@@ -327,6 +327,7 @@ func FuzzParseIn(f *testing.F) {
 		"freeze until 18:00 release day", "freeze in production until 2026-12-27T09:00 xmas", "freeze in qa until 2h", "freeze until soon",
 		"unfreeze u0ann-dec05-1800", "unfreeze a b", "freezes",
 		"incident PAY-1", "incident PAY-1 in production db timeouts", "incident PAY-1 in", "incident", "incident PAY-1 in qa in qa",
+		"history at 2026-11-01", "history at 2026-11-01T14:32:00Z", "history at", "history at noon", "history AT 2026-11-01 x",
 	} {
 		f.Add(s)
 	}

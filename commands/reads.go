@@ -100,6 +100,9 @@ func (r *cmdRun) help() error {
 }
 
 func (r *cmdRun) history() error {
+	if _, ok, _ := historyAtTime(r.cmd); ok {
+		return r.historyAt()
+	}
 	const max = 10
 	var rels []Release
 	var err error

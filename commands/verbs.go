@@ -190,7 +190,7 @@ func init() {
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
-			Syntax: "history [TICKET [in ENV]]", Describe: "the ticket's releases (in one environment with in), or the most recent releases"},
+			Syntax: "history [TICKET [in ENV]] or history at T", Describe: "the ticket's releases (in one environment with in), or the most recent releases; at T (a date or RFC 3339 time): the releases deploying at that moment, from the audit log"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
 		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
