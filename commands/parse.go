@@ -110,8 +110,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 		c.Ticket, c.Text = t, freeText(args[1:])
 	case argOptionalTicket:
-		if v == VerbHistory && len(args) > 0 && strings.EqualFold(args[0], "at") {
-			return parseHistoryAt(args)
+		if v == VerbHistory {
+			return parseHistory(args, envs)
 		}
 		if len(args) > 0 {
 			if _, err := ticketArg(v, args); err == nil {

@@ -103,6 +103,9 @@ func (r *cmdRun) history() error {
 	if _, ok, _ := historyAtTime(r.cmd); ok {
 		return r.historyAt()
 	}
+	if _, ok, _ := filtered(r.cmd, r.now); ok {
+		return r.historyFiltered()
+	}
 	const max = 10
 	var rels []Release
 	var err error

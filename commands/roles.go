@@ -52,6 +52,8 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	}
 	if _, ok, _ := historyAtTime(cmd); ok {
 		p.historyAt, p.historyAtErr = s.prepareHistoryAt(ctx, cmd)
+	} else if _, ok, _ := filtered(cmd, s.now()); ok {
+		p.historyAt, p.historyAtErr = s.prepareHistory(ctx, cmd)
 	}
 	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p

@@ -190,7 +190,7 @@ func init() {
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
-			Syntax: "history [TICKET [in ENV]] or history at T", Describe: "the ticket's releases (in one environment with in), or the most recent releases; at T (a date or RFC 3339 time): the releases deploying at that moment, from the audit log"},
+			Syntax: "history [TICKET] [in ENV] [on COMPONENT] [by @person] [since T] [until T] or history at T", Describe: "the ticket's releases (in one environment with in), or the most recent releases; on, by (the requester), since and until (T a date or RFC 3339 time, when requested) filter them, from the audit log; at T: the releases deploying at that moment"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
 		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
@@ -317,6 +317,9 @@ func (c Command) String() string {
 		parts = append(parts, "to", c.Env)
 	case c.Env != "":
 		parts = append(parts, "in", c.Env)
+	}
+	if c.Component != "" && c.Verb == VerbHistory {
+		parts = append(parts, "on", c.Component) // history's filter (historyfilter.go)
 	}
 	if c.Build != "" && c.Verb == VerbRollback {
 		parts = append(parts, "to", c.Build)
