@@ -180,6 +180,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 	case argReport:
 		return parseReport(args, envs)
+	case argOverrides:
+		return parseOverrides(args)
 	case argStart, argFreeze, argName:
 		return parseFreezeArgs(spec, args, envs)
 	}

@@ -330,6 +330,7 @@ func FuzzParseIn(f *testing.F) {
 		"history at 2026-11-01", "history at 2026-11-01T14:32:00Z", "history at", "history at noon", "history AT 2026-11-01 x",
 		"history on backend by @U0ANN since 2026-11-01 until 2026-11-02", "history PAY-1 in qa on a", "history until 2026-11-01 since 2026-11-02",
 		"history by x by y", "history on", "history since 2026-11-01T10:00:00+02:00",
+		"overrides", "overrides since 2026-11-01", "overrides since", "overrides x y",
 	} {
 		f.Add(s)
 	}

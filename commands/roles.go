@@ -28,6 +28,9 @@ type prepared struct {
 	// be read (historyat.go).
 	historyAt    Text
 	historyAtErr error
+	// overrides is overrides' answer (overrides.go).
+	overrides    Text
+	overridesErr error
 }
 
 type roles struct {
@@ -54,6 +57,9 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 		p.historyAt, p.historyAtErr = s.prepareHistoryAt(ctx, cmd)
 	} else if _, ok, _ := filtered(cmd, s.now()); ok {
 		p.historyAt, p.historyAtErr = s.prepareHistory(ctx, cmd)
+	}
+	if cmd.Verb == VerbOverrides {
+		p.overrides, p.overridesErr = s.prepareOverrides(ctx, cmd)
 	}
 	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p

@@ -80,6 +80,7 @@ const (
 	argStart                                // dep start's: a ticket, then force REASON… (freezeparse.go)
 	argFreeze                               // freeze's: [in ENV] until T [reason…] (freezeparse.go)
 	argName                                 // unfreeze's: one name (freezeparse.go)
+	argOverrides                            // overrides': since T (overrides.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -197,6 +198,8 @@ func init() {
 			Syntax: auditSyntax, Describe: "the audit log as a file, FORMAT csv (the default) or jsonl, TIME RFC 3339 or a date: sent in your DM with the bot, written to a file in the console"},
 		{Verb: VerbReport, Args: argReport, Who: whoAnyone, Needs: needReport, Run: (*cmdRun).report,
 			Syntax: "report [ENV] [last 30d or since DATE [until DATE]]", Describe: "the DORA figures per environment (deploys, lead time, change failure rate, time to restore) next to the period before; last 30d by default (docs/reports.md)"},
+		{Verb: VerbOverrides, Args: argOverrides, Who: whoAnyone, Run: (*cmdRun).overrides,
+			Syntax: "overrides [since T]", Describe: "the admin overrides from the audit log, newest first: starts forced during a freeze, hotfixes let go first, releases started, finished or cancelled by an admin for their requester; the last 30 days by default"},
 		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
 			Syntax: "help", Describe: "this list"},
 	}
