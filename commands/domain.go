@@ -60,6 +60,7 @@ const (
 	ActionInterrupt  Action = "interrupted" // a hook found running after a restart
 	ActionHookFailed Action = "hook_failed" // a finish or cancel hook failed; state unchanged
 	ActionRolledBack Action = "rolled_back" // a done release that a rollback replaces; state unchanged (done)
+	ActionIncident   Action = "incident"    // a done release marked as the cause of an incident; state unchanged (done)
 )
 
 // Phase names the hook being run, as passed in DOBROBOT_PHASE.

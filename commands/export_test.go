@@ -9,3 +9,6 @@ func RecordHook(s *Service, id uint64, hr HookRun, res HookResult) error {
 // OpenRelease is openRelease, for tests that look a ticket's open release up
 // as the core does.
 func OpenRelease(tx Tx, ticket, env string) (Release, error) { return openRelease(tx, ticket, env) }
+
+// IsOverride exposes isOverride to the overrides tests.
+var IsOverride = isOverride

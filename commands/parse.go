@@ -110,6 +110,9 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 		c.Ticket, c.Text = t, freeText(args[1:])
 	case argOptionalTicket:
+		if v == VerbHistory {
+			return parseHistory(args, envs)
+		}
 		if len(args) > 0 {
 			if _, err := ticketArg(v, args); err == nil {
 				if err := where(); err != nil {
@@ -177,6 +180,8 @@ func parseArgs(spec verbSpec, args []string, envs []string) (Command, error) {
 		}
 	case argReport:
 		return parseReport(args, envs)
+	case argOverrides:
+		return parseOverrides(args)
 	case argStart, argFreeze, argName:
 		return parseFreezeArgs(spec, args, envs)
 	}

@@ -326,6 +326,11 @@ func FuzzParseIn(f *testing.F) {
 		"dep start PAY-1 force hotfix for the outage", "dep start PAY-1 in production FORCE x", "dep start PAY-1 force", "dep start PAY-1 now",
 		"freeze until 18:00 release day", "freeze in production until 2026-12-27T09:00 xmas", "freeze in qa until 2h", "freeze until soon",
 		"unfreeze u0ann-dec05-1800", "unfreeze a b", "freezes",
+		"incident PAY-1", "incident PAY-1 in production db timeouts", "incident PAY-1 in", "incident", "incident PAY-1 in qa in qa",
+		"history at 2026-11-01", "history at 2026-11-01T14:32:00Z", "history at", "history at noon", "history AT 2026-11-01 x",
+		"history on backend by @U0ANN since 2026-11-01 until 2026-11-02", "history PAY-1 in qa on a", "history until 2026-11-01 since 2026-11-02",
+		"history by x by y", "history on", "history since 2026-11-01T10:00:00+02:00",
+		"overrides", "overrides since 2026-11-01", "overrides since", "overrides x y",
 	} {
 		f.Add(s)
 	}

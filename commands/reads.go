@@ -100,6 +100,12 @@ func (r *cmdRun) help() error {
 }
 
 func (r *cmdRun) history() error {
+	if _, ok, _ := historyAtTime(r.cmd); ok {
+		return r.historyAt()
+	}
+	if _, ok, _ := filtered(r.cmd, r.now); ok {
+		return r.historyFiltered()
+	}
 	const max = 10
 	var rels []Release
 	var err error

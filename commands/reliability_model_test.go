@@ -199,7 +199,7 @@ func isAdmin(u string) bool    { return u == admin }
 // learns it.
 var modeled = []commands.Verb{commands.VerbDobro, commands.VerbAccept, commands.VerbReject, commands.VerbHere,
 	commands.VerbStart, commands.VerbFinish, commands.VerbCancel, commands.VerbLock, commands.VerbUnlock, commands.VerbPromote,
-	commands.VerbFreeze, commands.VerbUnfreeze, commands.VerbRollback, commands.VerbExtend}
+	commands.VerbFreeze, commands.VerbUnfreeze, commands.VerbRollback, commands.VerbExtend, commands.VerbIncident}
 
 func (m *model) configured() bool { return m.envs[0].name != "" }
 
@@ -660,6 +660,8 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		return []string{entry(commands.ActionUnlock, "", f.env, "", "", "")}
 	case commands.VerbRollback:
 		return m.rollback(c, inChannel, refused)
+	case commands.VerbIncident:
+		return m.incident(c, mayRun, refused)
 	}
 	return refused() // does not parse, or a read-only command (changes is false)
 }
@@ -735,6 +737,30 @@ func (m *model) rollback(c mCmd, inChannel bool, refused func() []string) []stri
 	cur.RolledBack = rel.ID
 	m.seen["rolled back"] = true
 	return append(out, entry(commands.ActionRolledBack, cur.Ticket, cur.Env, cur.Build, cur.State, cur.State))
+}
+
+// incident mirrors incident TICKET [in ENV]: the ticket's newest done
+// release (in ENV), its state unchanged, marked by its requester, its
+// admin or an admin; refused when none is done there, or when it is done
+// in several environments and none is named.
+func (m *model) incident(c mCmd, mayRun func(*mRelease) bool, refused func() []string) []string {
+	var found []*mRelease
+	var envs []string
+	for i := len(m.rels) - 1; i >= 0; i-- {
+		r := m.rels[i]
+		name := m.env(r.Env).name
+		if r.Ticket != c.ticket || r.State != commands.StateDone || slices.Contains(envs, name) ||
+			c.env != "" && name != m.env(c.env).name {
+			continue
+		}
+		found, envs = append(found, r), append(envs, name)
+	}
+	if len(found) == 0 || len(found) > 1 && c.env == "" || !mayRun(found[0]) {
+		return refused()
+	}
+	r := found[0]
+	m.seen["incident"] = true
+	return []string{entry(commands.ActionIncident, r.Ticket, r.Env, r.Build, r.State, r.State)}
 }
 
 func sameRelease(a, b mRelease) bool {
@@ -1548,7 +1574,7 @@ func runModel(t *testing.T, sequences int, seed0 uint64) {
 		}
 	}
 	for _, s := range []string{"done in qa", "deploying in production", "done in production", "cancelled in production", "approval short of the last",
-		"rolled back", "a rollback passes over a version rolled back", "an approval expired", "an approval expired in production", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
+		"rolled back", "incident", "a rollback passes over a version rolled back", "an approval expired", "an approval expired in production", "a hotfix let go first", "a failed deploy retried with a ready release ahead", "a hotfix starts ahead of an earlier release", "a hotfix let first holds back an earlier release"} {
 		if !slices.Contains(states, s) && sequences >= 100 {
 			t.Errorf("no sequence of the pipeline reached %s", s)
 		}

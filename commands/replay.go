@@ -138,6 +138,12 @@ func (p *Projection) Add(e AuditEntry) error {
 			return bad("%s: a rolled_back entry %s>%s; only a done release is rolled back", e.Ticket, e.From, e.To)
 		}
 		return nil
+	case ActionIncident:
+		// A done release marked as an incident's cause: its state stays.
+		if e.From != StateDone || e.To != StateDone {
+			return bad("%s: an incident entry %s>%s; only a done release is marked", e.Ticket, e.From, e.To)
+		}
+		return nil
 	case ActionRequest:
 		if cur != nil {
 			return bad("%s: requested while its release is %s", e.Ticket, state)

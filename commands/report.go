@@ -104,7 +104,7 @@ func (b *ReportBuilder) env(name string) *envTrack {
 // (ComputeReport asks it to: the walk then skips the others undecoded) or
 // not (the admin socket's export).
 var ReportActions = []Action{ActionRequest, ActionStart, ActionFail, ActionHookFailed, ActionFinish, ActionCancel, ActionReject,
-	ActionRolledBack}
+	ActionRolledBack, ActionIncident}
 
 // Add feeds the next audit entry.
 func (b *ReportBuilder) Add(e AuditEntry) {
@@ -122,7 +122,7 @@ func (b *ReportBuilder) Add(e AuditEntry) {
 		b.env(env) // an environment active in either period is reported, even with nothing done
 	}
 	k := relKey{e.Ticket, env}
-	if e.Action == ActionRolledBack {
+	if e.Action == ActionRolledBack || e.Action == ActionIncident {
 		b.rolledBack(env, k, e)
 		return
 	}
@@ -167,15 +167,21 @@ func (b *ReportBuilder) Add(e AuditEntry) {
 }
 
 // rolledBack records a rollback of the done release k (entry e, detail
-// "COMPONENT: rolled back to …"): that deployment failed, counted in the
-// period it was done in, and from the rollback its component waits to be
-// deployed again (the time to restore). A release done before what was read
-// counts nowhere but its restore.
+// "COMPONENT: rolled back to …") or an incident mark of it (detail
+// "components: a,b; note: …"): that deployment failed, counted in the
+// period it was done in, and from the rollback or the mark its components
+// wait to be deployed again (the time to restore). A release done before
+// what was read counts nowhere but its restore. A release marked twice (or
+// rolled back and marked) is one failure, counted under each cause.
 func (b *ReportBuilder) rolledBack(env string, k relKey, e AuditEntry) {
 	if d, ok := b.finished[k]; ok {
 		if w := b.which(d.at); w >= 0 {
 			f := &b.env(env).figs[w]
-			f.RolledBack++
+			if e.Action == ActionIncident {
+				f.Incidents++
+			} else {
+				f.RolledBack++
+			}
 			if !d.failed {
 				f.Failed++
 			}
@@ -184,9 +190,15 @@ func (b *ReportBuilder) rolledBack(env string, k relKey, e AuditEntry) {
 		b.finished[k] = d
 	}
 	if w := b.which(e.Time); w >= 0 {
-		comp, _, _ := strings.Cut(e.Detail, ":")
+		var left []string
+		if e.Action == ActionIncident {
+			left = listAfter(e.Detail, incidentDetail)
+		} else {
+			comp, _, _ := strings.Cut(e.Detail, ":")
+			left = []string{strings.TrimSpace(comp)}
+		}
 		et := b.env(env)
-		et.pending = append(et.pending, &failure{at: e.Time, left: []string{strings.TrimSpace(comp)}, which: w})
+		et.pending = append(et.pending, &failure{at: e.Time, left: left, which: w})
 	}
 }
 

@@ -47,16 +47,18 @@ type Figures struct {
 	LeadUnknown int `json:"lead_time_unknown"`
 	// Ended counts the releases whose deployment ended in the period: done,
 	// or cancelled after dep start. Failed counts those of them that
-	// failed (StartFailed, HookFailed, Cancelled, RolledBack: one release
-	// may count in several). RolledBack counts the cancels that ran a
-	// cancel hook and the done releases a rollback replaced later, in the
-	// period they were done in.
+	// failed (StartFailed, HookFailed, Cancelled, RolledBack, Incidents:
+	// one release may count in several). RolledBack counts the cancels that
+	// ran a cancel hook and the done releases a rollback replaced later, in
+	// the period they were done in; Incidents the done releases marked with
+	// incident, likewise.
 	Ended       int `json:"ended"`
 	Failed      int `json:"failed"`
 	StartFailed int `json:"start_failed"`
 	HookFailed  int `json:"hook_failed"`
 	Cancelled   int `json:"cancelled_after_start"`
 	RolledBack  int `json:"rolled_back"`
+	Incidents   int `json:"incidents"`
 	// Restore holds the time to restore of each failure of the period
 	// restored before the period ends; Unrestored counts the others.
 	Restore    Durations `json:"time_to_restore"`

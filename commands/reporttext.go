@@ -64,8 +64,12 @@ func ReportTable(er EnvReport) string {
 		b.WriteString("\n")
 	}
 	if cur.Failed > 0 {
-		fmt.Fprintf(&b, "%s%d start hook, %d finish hook, %d cancelled (%d rolled back)\n",
+		fmt.Fprintf(&b, "%s%d start hook, %d finish hook, %d cancelled (%d rolled back)",
 			pad("failures", w[0]+2), cur.StartFailed, cur.HookFailed, cur.Cancelled, cur.RolledBack)
+		if cur.Incidents > 0 { // said only when there are some: older reports read as before
+			fmt.Fprintf(&b, ", %d incident(s)", cur.Incidents)
+		}
+		b.WriteString("\n")
 	}
 	unit := "day"
 	if cur.Bucket == 7*reportDay {

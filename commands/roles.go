@@ -24,6 +24,13 @@ type prepared struct {
 	report       Text  // report's answer (needReport)
 	recheck      bool  // dep start: ticket is the tracker's answer asked again (recheck.go)
 	reportErr    error // why it could not be computed
+	// historyAt is history at T's answer, historyAtErr why it could not
+	// be read (historyat.go).
+	historyAt    Text
+	historyAtErr error
+	// overrides is overrides' answer (overrides.go).
+	overrides    Text
+	overridesErr error
 }
 
 type roles struct {
@@ -45,6 +52,14 @@ func (s *Service) prepare(ctx context.Context, m Message, cmd Command) prepared 
 	spec, _ := lookup(cmd.Verb)
 	if spec.Needs&needReport != 0 {
 		p.report, p.reportErr = s.prepareReport(ctx, cmd)
+	}
+	if _, ok, _ := historyAtTime(cmd); ok {
+		p.historyAt, p.historyAtErr = s.prepareHistoryAt(ctx, cmd)
+	} else if _, ok, _ := filtered(cmd, s.now()); ok {
+		p.historyAt, p.historyAtErr = s.prepareHistory(ctx, cmd)
+	}
+	if cmd.Verb == VerbOverrides {
+		p.overrides, p.overridesErr = s.prepareOverrides(ctx, cmd)
 	}
 	if !spec.Changes && spec.Who == whoAnyone && spec.Needs&needRoles == 0 {
 		return p

@@ -38,6 +38,9 @@ const (
 // VerbRollback is the pipeline's rollback (rollback.go).
 const VerbRollback Verb = "rollback"
 
+// VerbIncident marks a done release as an incident's cause (incident.go).
+const VerbIncident Verb = "incident"
+
 // VerbExtend snoozes the deploying reminder (reminders_more.go).
 const VerbExtend Verb = "extend"
 
@@ -77,6 +80,7 @@ const (
 	argStart                                // dep start's: a ticket, then force REASON… (freezeparse.go)
 	argFreeze                               // freeze's: [in ENV] until T [reason…] (freezeparse.go)
 	argName                                 // unfreeze's: one name (freezeparse.go)
+	argOverrides                            // overrides': since T (overrides.go)
 )
 
 // need names what a command needs from the network, fetched before its
@@ -180,18 +184,22 @@ func init() {
 			Syntax: "where [COMPONENT]", Describe: "what runs where: per environment and component, the version and ticket last done there, by whom and when, and what is deploying now"},
 		{Verb: VerbRollback, Args: argRollback, Who: whoRequesterOrEnvAdmin, Changes: true, Needs: needApprovers, Run: (*cmdRun).rollback,
 			Syntax: "rollback COMPONENT [in ENV] [to VERSION]", Describe: "deploy again the version of a component done in the environment before the current one (or the one named), as a release of the ticket that deployed it, with the usual approvals, locks and hooks; the release it replaces is recorded as rolled back; needs environments"},
+		{Verb: VerbIncident, Args: argTicketReason, Who: whoRequesterOrAdmin, Changes: true, Run: (*cmdRun).incident,
+			Syntax: "incident TICKET [in ENV] [note]", Describe: "mark the ticket's last done release (in ENV) as the cause of an incident: a change failure in reports, whose time to restore starts now (docs/reports.md)"},
 		{Verb: VerbHome, Args: argNone, Who: whoAnyone, Needs: needRoles, Run: (*cmdRun).home,
 			Syntax: "home", Describe: "your App Home: the releases waiting for you (with the command each button types), the queue, locks, freezes and where"},
 		{Verb: VerbStatus, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).status,
 			Syntax: "status TICKET", Describe: "the release's state, people, locks and last hook result"},
 		{Verb: VerbHistory, Args: argOptionalTicket, Who: whoAnyone, Run: (*cmdRun).history,
-			Syntax: "history [TICKET [in ENV]]", Describe: "the ticket's releases (in one environment with in), or the most recent releases"},
+			Syntax: "history [TICKET] [in ENV] [on COMPONENT] [by @person] [since T] [until T] or history at T", Describe: "the ticket's releases (in one environment with in), or the most recent releases; on, by (the requester), since and until (T a date or RFC 3339 time, when requested) filter them, from the audit log; at T: the releases deploying at that moment"},
 		{Verb: VerbLog, Args: argTicket, Who: whoAnyone, Run: (*cmdRun).log,
 			Syntax: "log TICKET", Describe: "the output of the release's last hook"},
 		{Verb: VerbAudit, Args: argAudit, Who: whoAdmin, Does: "export the audit log", Run: (*cmdRun).auditExport,
 			Syntax: auditSyntax, Describe: "the audit log as a file, FORMAT csv (the default) or jsonl, TIME RFC 3339 or a date: sent in your DM with the bot, written to a file in the console"},
 		{Verb: VerbReport, Args: argReport, Who: whoAnyone, Needs: needReport, Run: (*cmdRun).report,
 			Syntax: "report [ENV] [last 30d or since DATE [until DATE]]", Describe: "the DORA figures per environment (deploys, lead time, change failure rate, time to restore) next to the period before; last 30d by default (docs/reports.md)"},
+		{Verb: VerbOverrides, Args: argOverrides, Who: whoAnyone, Run: (*cmdRun).overrides,
+			Syntax: "overrides [since T]", Describe: "the admin overrides from the audit log, newest first: starts forced during a freeze, hotfixes let go first, releases started, finished or cancelled by an admin for their requester; the last 30 days by default"},
 		{Verb: VerbHelp, Args: argNone, Who: whoAnyone, Run: (*cmdRun).help,
 			Syntax: "help", Describe: "this list"},
 	}
@@ -312,6 +320,9 @@ func (c Command) String() string {
 		parts = append(parts, "to", c.Env)
 	case c.Env != "":
 		parts = append(parts, "in", c.Env)
+	}
+	if c.Component != "" && c.Verb == VerbHistory {
+		parts = append(parts, "on", c.Component) // history's filter (historyfilter.go)
 	}
 	if c.Build != "" && c.Verb == VerbRollback {
 		parts = append(parts, "to", c.Build)
