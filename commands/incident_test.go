@@ -90,7 +90,11 @@ func TestIncidentReplay(t *testing.T) {
 // and waits for ios, never done since. Current period (last 7 days): 4
 // deploys, 4 ended, 1 failed, 1 incident, one restore of 4 h, 1
 // unrestored (R-0's); previous: 1 deploy, 1 ended, 1 failed, 1 incident.
-func TestReportIncident(t *testing.T) {
+// incidentHistory is TestReportIncident's: R-2 (backend, payments) done on
+// day -3 and marked as an incident's cause on day -2 at 10:00, restored by
+// R-3 (backend) and R-4 (payments); R-0 (ios), done on day -9, marked on
+// day -1 and not restored.
+func incidentHistory(t *testing.T) []commands.AuditEntry {
 	var entries []commands.AuditEntry
 	entries = append(entries, simple(t, "R-0", "production", "ios", -9, 2).entries...)
 	entries = append(entries, simple(t, "R-1", "production", "backend", -5, 2).entries...)
@@ -106,6 +110,12 @@ func TestReportIncident(t *testing.T) {
 	entries = append(entries, newRelease(t, "R-4", "production", "payments", dayAt(-2, 11)).accept(dayAt(-2, 12)).
 		start(dayAt(-2, 13)).finish(dayAt(-2, 14)).entries...)
 	entries = append(entries, incident("R-0", dayAt(-1, 9), "ios"))
+
+	return entries
+}
+
+func TestReportIncident(t *testing.T) {
+	entries := incidentHistory(t)
 
 	p := commands.Period{Since: reportNow.Add(-7 * 24 * time.Hour), Until: reportNow}
 	b := commands.NewReportBuilder(p, "")

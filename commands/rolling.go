@@ -119,14 +119,21 @@ func (r *RollingFigures) Add(e AuditEntry) {
 		env = DefaultEnv
 	}
 	k := relKey{e.Ticket, env}
-	if e.Action == ActionRolledBack {
+	if e.Action == ActionRolledBack || e.Action == ActionIncident {
+		// As the report (rolledBack): the deployment failed, and its
+		// component (a rollback's) or components (an incident's) wait to be
+		// deployed again from the mark.
 		if d := r.finished[k]; d != nil && !d.failed {
 			d.failed = true
 			r.env(env).failed++
 		}
-		comp, _, _ := strings.Cut(e.Detail, ":")
+		left := listAfter(e.Detail, incidentDetail)
+		if e.Action == ActionRolledBack {
+			comp, _, _ := strings.Cut(e.Detail, ":")
+			left = []string{strings.TrimSpace(comp)}
+		}
 		et := r.env(env)
-		et.failures = append(et.failures, &rollingFailure{at: e.Time, left: []string{strings.TrimSpace(comp)}})
+		et.failures = append(et.failures, &rollingFailure{at: e.Time, left: left})
 		et.pending++
 		return
 	}

@@ -51,6 +51,7 @@ func TestRollingAgreesWithReport(t *testing.T) {
 	}{
 		{"history50", history50},
 		{"rollback", rollbackHistory},
+		{"incident", incidentHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { checkRolling(t, tc.entries(t)) })
