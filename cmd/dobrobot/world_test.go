@@ -147,14 +147,22 @@ func mention(user, text string) fakeslack.Event {
 	return e
 }
 
-// send delivers text from user as a mention in the release channel.
+// send delivers text from user as a mention in the release channel. Slack
+// keeps an event until a connection takes it; fakeslack refuses one when no
+// connection is open, so send waits (up to 10 s) for one: between a
+// leader's standby connections closing and its own opening there is none.
 func (w *world) send(user, text string) fakeslack.Envelope {
 	w.t.Helper()
-	env, err := w.slack.Deliver(mention(user, text))
-	if err != nil {
-		w.t.Fatalf("deliver %q: %v", text, err)
+	e := mention(user, text)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		env, err := w.slack.Deliver(e)
+		if err == nil {
+			return env
+		}
+		if !errors.Is(err, fakeslack.ErrNoConnection) || time.Now().After(deadline) {
+			w.t.Fatalf("deliver %q: %v", text, err)
+		}
 	}
-	return env
 }
 
 // waitReply waits for an ephemeral reply to user containing text.
