@@ -83,16 +83,7 @@ func (s *Service) prepareHistoryAt(ctx context.Context, c Command) (Text, error)
 	}
 	b := say("Deploying at %s:", when)
 	for _, d := range found {
-		b = b.say("\n• %s", d.ticket)
-		if s.envConfigured() {
-			b = b.say(" in %s", d.env)
-		}
-		if d.version != "" {
-			b = b.say(" %s", versionText(d.version))
-		}
-		if len(d.comps) > 0 {
-			b = b.say(" (%s)", strings.Join(d.comps, ", "))
-		}
+		b = s.auditedRelease(b, d.ticket, d.env, d.version, d.comps)
 		b = b.say(", started %s by %v", s.clockAt(d.started, layoutDate), Person(d.by))
 		switch d.endedHow {
 		case ActionFinish:

@@ -209,16 +209,7 @@ func (s *Service) prepareHistory(ctx context.Context, c Command) (Text, error) {
 	}
 	b := say("%s, newest first:", what)
 	for _, h := range found {
-		b = b.say("\n• %s", h.ticket)
-		if s.envConfigured() {
-			b = b.say(" in %s", h.env)
-		}
-		if h.version != "" {
-			b = b.say(" %s", versionText(h.version))
-		}
-		if len(h.comps) > 0 {
-			b = b.say(" (%s)", strings.Join(h.comps, ", "))
-		}
+		b = s.auditedRelease(b, h.ticket, h.env, h.version, h.comps)
 		b = b.say(" — %s — requested %s by %v", h.state, s.clockAt(h.requested, layoutDate), Person(h.requester))
 		if !h.ended.IsZero() {
 			b = b.say(", ended %s", s.clockAt(h.ended, layoutDate))
@@ -244,4 +235,22 @@ func (r *cmdRun) historyFiltered() error {
 	}
 	r.reply(r.pre.historyAt)
 	return nil
+}
+
+// auditedRelease appends a list line's head for a release read from the
+// audit log: "• PAY-1 in qa v2.4.0 (backend, payments)", the environment
+// only when environments are configured. history's filters and history at
+// T list releases so.
+func (s *Service) auditedRelease(b Text, ticket, env, version string, comps []string) Text {
+	b = b.say("\n• %s", ticket)
+	if s.envConfigured() {
+		b = b.say(" in %s", env)
+	}
+	if version != "" {
+		b = b.say(" %s", versionText(version))
+	}
+	if len(comps) > 0 {
+		b = b.say(" (%s)", strings.Join(comps, ", "))
+	}
+	return b
 }
