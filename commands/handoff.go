@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -199,25 +198,49 @@ func ticketOf(byID map[uint64]*Release, id uint64) string {
 // text renders h for the queue: "#2 for backend (after PAY-1), its turn in
 // about 24 min".
 func (h handoff) text() Text {
-	var t Text
+	var w textWriter
+	h.writeTo(&w)
+	return w.text()
+}
+
+// writeTo writes h.text() to w.
+func (h handoff) writeTo(w *textWriter) {
 	for i, p := range h.places {
 		if i > 0 {
-			t = t.plain(", ")
+			w.words(", ")
 		}
-		names := p.ahead
+		w.words("#")
+		w.int(p.position)
+		w.words(" for ")
+		w.add(Component(p.component))
+		w.words(" (after ")
+		for k, t := range p.ahead {
+			switch {
+			case k == 0:
+			case k == len(p.ahead)-1 && p.more == 0:
+				w.words(" and ")
+			default:
+				w.words(", ")
+			}
+			w.plain(t)
+		}
 		if p.more > 0 {
-			names = append(slices.Clip(names), fmt.Sprintf("%d more", p.more))
+			if len(p.ahead) > 0 {
+				w.words(" and ")
+			}
+			w.int(p.more)
+			w.words(" more")
 		}
-		t = t.say("#%d for %v (after %s)", p.position, Component(p.component), joinTickets(names))
+		w.words(")")
 	}
 	if h.estimated {
 		if h.in < time.Minute {
-			t = t.plain(", its turn any minute now")
+			w.words(", its turn any minute now")
 		} else {
-			t = t.say(", its turn in about %s", Ago(h.in))
+			w.words(", its turn in about ")
+			w.words(Ago(h.in))
 		}
 	}
-	return t
 }
 
 func joinTickets(ts []string) string {

@@ -127,17 +127,22 @@ func CardText(r Release, now time.Time) Text {
 
 // componentsText lists the components, marking those the release locks.
 func componentsText(r Release) Text {
-	var t Text
+	var w textWriter
+	writeComponents(&w, r)
+	return w.text()
+}
+
+// writeComponents writes componentsText(r) to w.
+func writeComponents(w *textWriter, r Release) {
 	for i, c := range r.Components {
 		if i > 0 {
-			t = t.plain(", ")
+			w.words(", ")
 		}
-		t = t.add(Component(c))
+		w.add(Component(c))
 		if !containsFold(r.Locks, c) {
-			t = t.plain(" (not locked)")
+			w.words(" (not locked)")
 		}
 	}
-	return t
 }
 
 // ComponentsDiffer reports whether the requester chose components other than
@@ -200,44 +205,60 @@ func approvalFacts(r Release) Text {
 func queueText(open []Release, locks []Lock, closing map[uint64]Release, turns map[uint64]handoff, now time.Time, envs bool, zone *time.Location) Text {
 	// About eight spans a release and four a lock: sized once, the text
 	// does not grow its array a line at a time.
-	b := make(Text, 0, 2+8*len(open)+4*len(locks))
+	w := textWriter{t: make(Text, 0, 2+8*len(open)+4*len(locks))}
 	if len(open) == 0 {
-		b = b.plain("The queue is empty.")
+		w.words("The queue is empty.")
 	} else {
-		b = b.say("Queue (%d open):", len(open))
+		w.say("Queue (%d open):", len(open))
 		for i, r := range open {
-			b = b.say("\n%d. %v%s — %s — requester %v", i+1, TicketRef(r), envVersion(r), r.State, Person(r.Requester))
+			// "\n%d. %v%s — %s — requester %v", written a piece at a time:
+			// say's arguments, boxed, were an allocation each, per line.
+			w.words("\n")
+			w.int(i + 1)
+			w.words(". ")
+			w.add(TicketRef(r))
+			w.plain(envVersion(r))
+			w.words(" — ")
+			w.plain(string(r.State))
+			w.words(" — requester ")
+			w.add(Person(r.Requester))
 			if r.Approver != "" {
-				b = b.say(", approver %v", Person(r.Approver))
+				w.words(", approver ")
+				w.add(Person(r.Approver))
 			}
 			if r.Admin != "" {
-				b = b.say(", admin %v", Person(r.Admin))
+				w.words(", admin ")
+				w.add(Person(r.Admin))
 			} else if r.NeedAdmin {
-				b = b.plain(", admin: needed")
+				w.words(", admin: needed")
 			}
 			if len(r.Components) > 0 {
-				b = b.say(", components %v", componentsText(r))
+				w.words(", components ")
+				writeComponents(&w, r)
 			}
-			b = b.say(" — waiting %s", Ago(now.Sub(r.Created)))
+			w.words(" — waiting ")
+			w.words(Ago(now.Sub(r.Created)))
 			if hasTurn(r, now) && ready(r) {
-				b = b.say(" — %s's turn until %s", r.Ticket, clockIn(r.Turn, zone, layoutClock))
+				w.say(" — %s's turn until %s", r.Ticket, clockIn(r.Turn, zone, layoutClock))
 			}
 			if h, ok := turns[r.ID]; ok {
-				b = b.plain(" — ").add(h.text()...)
+				w.words(" — ")
+				h.writeTo(&w)
 			}
 		}
 	}
 	if len(locks) == 0 {
-		return b.plain("\nLocks: none.")
+		w.words("\nLocks: none.")
+		return w.text()
 	}
-	b = b.plain("\nLocks:")
+	w.words("\nLocks:")
 	for _, l := range locks {
-		b = b.say("\n• %v", lockText(l, now, envs))
+		w.say("\n• %v", lockText(l, now, envs))
 		if rel, ok := closing[l.Release]; ok && !l.Frozen() {
-			b = b.say(", %v", closingText(rel, l.Component, now))
+			w.say(", %v", closingText(rel, l.Component, now))
 		}
 	}
-	return b
+	return w.text()
 }
 
 // lockText says who holds a lock, since when, and why; with envs (the

@@ -91,41 +91,102 @@ func Icon(name string) Span { return Span{Kind: SpanIcon, Text: name} }
 func say(format string, args ...any) Text { return Text(nil).say(format, args...) }
 
 // say appends say(format, args...) to t. Like add, it may reuse t's array.
-// It writes into t directly, and formats a string or an int without fmt:
-// a queue reply of 20 releases calls it about a hundred times, and the
-// intermediate Text and fmt's strings were most of its cost.
 func (t Text) say(format string, args ...any) Text {
-	// lit is the plain run being written: it goes on from the plain span t
-	// ends with, so that a run is one string built once rather than joined
-	// (copied again) at every call. Everything written into it is neutral
-	// already: the format is the core's own words, and each argument is
-	// neutralised as it is written.
-	var lit strings.Builder
-	t = t.continuePlain(&lit)
-	// grow sizes an empty run for the rest of the format and an argument or
-	// two: one allocation for most runs instead of one per doubling.
-	grow := func(rest int) {
-		if lit.Len() == 0 && rest > 0 {
-			lit.Grow(rest + 32)
+	w := textWriter{t: t}
+	w.continuePlain()
+	w.say(format, args...)
+	return w.text()
+}
+
+// A textWriter builds a Text a piece at a time. It writes a plain run into
+// one buffer however many pieces make it, and makes it a span only when a
+// span of another kind follows or the text is done: a queue reply of a
+// hundred releases is a few hundred runs of a dozen pieces each, and
+// building each piece as a Text of its own and joining them was most of the
+// queue command's CPU.
+type textWriter struct {
+	t   Text
+	run strings.Builder // the plain run being written: neutral already
+}
+
+// text returns what w wrote. w is not used after.
+func (w *textWriter) text() Text {
+	w.flush()
+	return w.t
+}
+
+// flush ends the plain run being written.
+func (w *textWriter) flush() {
+	if w.run.Len() > 0 {
+		w.t = append(w.t, Span{Text: w.run.String()})
+		w.run = strings.Builder{}
+	}
+}
+
+// continuePlain moves the plain span w's text ends with, if any, into the
+// run, so that what w writes next joins it.
+func (w *textWriter) continuePlain() {
+	if n := len(w.t); n > 0 && w.t[n-1].Kind == SpanPlain && w.run.Len() == 0 {
+		w.run.Grow(len(w.t[n-1].Text) + 48)
+		w.run.WriteString(w.t[n-1].Text)
+		w.t = w.t[:n-1]
+	}
+}
+
+// words writes the core's own words (neutral: no user text) to the run.
+func (w *textWriter) words(s string) {
+	if s != "" {
+		w.grow(len(s))
+		w.run.WriteString(s)
+	}
+}
+
+// grow sizes an empty run for n bytes and what usually follows: one
+// allocation for most runs, not one per doubling.
+func (w *textWriter) grow(n int) {
+	if w.run.Len() == 0 {
+		w.run.Grow(n + 48)
+	}
+}
+
+// int writes n in decimal to the run.
+func (w *textWriter) int(n int) {
+	var buf [20]byte
+	w.grow(len(buf))
+	w.run.Write(strconv.AppendInt(buf[:0], int64(n), 10))
+}
+
+// plain writes s, any text, to the run, neutralised.
+func (w *textWriter) plain(s string) { w.words(Neutralise(s)) }
+
+// add writes spans: a plain one joins the run.
+func (w *textWriter) add(spans ...Span) {
+	for _, s := range spans {
+		switch {
+		case s.Kind != SpanPlain:
+			w.flush()
+			w.t = append(w.t, s)
+		case s.Text != "":
+			w.words(s.Text) // neutralised by its constructor
 		}
 	}
-	grow(len(format))
-	flush := func() {
-		if lit.Len() > 0 {
-			t = append(t, Span{Text: lit.String()})
-			lit = strings.Builder{}
-		}
-	}
+}
+
+// say writes say(format, args...): the format's literal text, and each
+// argument (a Span or Text as it is, a string, State or int without fmt,
+// anything else with fmt and its verb) neutralised.
+func (w *textWriter) say(format string, args ...any) {
 	next := 0
+	lit := 0 // the start of the format's literal text not written yet
 	for i := 0; i < len(format); i++ {
-		c := format[i]
-		if c != '%' || i+1 == len(format) {
-			lit.WriteByte(c)
+		if format[i] != '%' || i+1 == len(format) {
 			continue
 		}
+		w.words(format[lit:i])
 		if format[i+1] == '%' {
-			lit.WriteByte('%')
+			w.words("%")
 			i++
+			lit = i + 1
 			continue
 		}
 		j := i + 1
@@ -133,63 +194,49 @@ func (t Text) say(format string, args ...any) Text {
 			j++
 		}
 		if j == len(format) {
-			lit.WriteString(format[i:])
+			lit = i
 			break
 		}
 		verb := format[i : j+1]
 		i = j
+		lit = j + 1
 		if next >= len(args) {
-			lit.WriteString(verb) // no argument: the verb stays, visible
+			w.words(verb) // no argument: the verb stays, visible
 			continue
 		}
 		arg := args[next]
 		next++
+		plainVerb := verb == "%s" || verb == "%v"
 		switch a := arg.(type) {
 		case Span:
-			flush()
-			t = t.add(a).continuePlain(&lit)
-			grow(len(format) - i - 1)
+			w.add(a)
 		case Text:
-			flush()
-			t = t.add(a...).continuePlain(&lit)
-			grow(len(format) - i - 1)
+			w.add(a...)
 		case string:
-			if verb == "%s" || verb == "%v" {
-				lit.WriteString(Neutralise(a))
+			if plainVerb {
+				w.plain(a)
 			} else {
-				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
+				w.plain(fmt.Sprintf(verb, a))
 			}
 		case State:
-			if verb == "%s" || verb == "%v" {
-				lit.WriteString(Neutralise(string(a)))
+			if plainVerb {
+				w.plain(string(a))
 			} else {
-				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
+				w.plain(fmt.Sprintf(verb, a))
 			}
 		case int:
 			if verb == "%d" || verb == "%v" {
-				var buf [20]byte
-				lit.Write(strconv.AppendInt(buf[:0], int64(a), 10))
+				w.int(a)
 			} else {
-				lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
+				w.plain(fmt.Sprintf(verb, a))
 			}
 		default:
-			lit.WriteString(Neutralise(fmt.Sprintf(verb, a)))
+			w.plain(fmt.Sprintf(verb, a))
 		}
 	}
-	flush()
-	return t
-}
-
-// continuePlain moves the plain span t ends with, if any, into lit (empty),
-// so that the text say writes next joins it; a plain argument of say ends
-// that way.
-func (t Text) continuePlain(lit *strings.Builder) Text {
-	if n := len(t); n > 0 && t[n-1].Kind == SpanPlain {
-		lit.Grow(len(t[n-1].Text) + 48)
-		lit.WriteString(t[n-1].Text)
-		return t[:n-1]
+	if lit < len(format) {
+		w.words(format[lit:])
 	}
-	return t
 }
 
 // plain appends s as a plain span, joined to a plain span before it.

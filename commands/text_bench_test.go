@@ -85,3 +85,19 @@ func BenchmarkHandoffs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueueTextBusy is the queue reply of make bench's burst: 120
+// releases waiting for one component, each with its hand-off line.
+func BenchmarkQueueTextBusy(b *testing.B) {
+	open, _, now := benchQueue(120)
+	for i := range open {
+		open[i].Components, open[i].Locks = []string{"backend"}, nil
+	}
+	locks := []Lock{{Component: "backend", Release: 1, Ticket: "PAY-1", By: "U0REQ", Since: now.Add(-time.Minute)}}
+	open[0].Locks = []string{"backend"}
+	turns := handoffs(open, locks, nil, now, 10*time.Minute, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = queueText(open, locks, nil, turns, now, false, time.UTC)
+	}
+}
