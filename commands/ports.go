@@ -26,6 +26,9 @@ type Store interface {
 	UpdateFirst(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
 	// Pending returns up to max outbox effects, oldest first (max <= 0: all).
+	// What an effect refers to (Text, Buttons, Release, Export) may be
+	// shared with the Store's cache and with other callers: read it, never
+	// change it in place (appending to a Text makes a copy).
 	Pending(ctx context.Context, max int) ([]Effect, error)
 	// PendingAfter is Pending for the effects whose ID is greater than
 	// after: a sender that remembers the last effect it took reads only the
@@ -94,7 +97,9 @@ type Tx interface {
 	// PruneEvents deletes processed records received before t and returns how many.
 	PruneEvents(before time.Time) (int, error)
 
-	// Emit adds an effect to the outbox, assigning its ID, delivered after commit.
+	// Emit adds an effect to the outbox, assigning its ID, delivered after
+	// commit. The Store may keep what e refers to (Text, Buttons, Release):
+	// the caller does not change it afterwards.
 	Emit(e Effect) (Effect, error)
 
 	// What is where (issue 14): written by the transition that marks a

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"maps"
 	"slices"
 	"sync"
@@ -9,7 +10,8 @@ import (
 	"github.com/dobrobot/dobrobot/commands"
 )
 
-// decodeCacheMax bounds each decode cache; when one is full it starts over.
+// decodeCacheMax bounds each decode cache; it keeps two generations of
+// half as many each, and drops the older when the newer is full.
 // Every command reads the open releases, a few dozen in a busy queue, and
 // the outbox holds the effects not yet delivered, a few in a steady stream
 // and up to a burst's worth behind a paced channel.
@@ -24,11 +26,24 @@ const decodeCacheMax = 4096
 // from here instead. A hit compares the bytes, so the cache can never return
 // anything but what decoding the file would: an entry put by a transaction
 // that was rolled back is a miss, or, with the same bytes, the same value.
-type decodeCache[T any] struct {
+type decodeCache[K comparable, T any] struct {
 	clone func(T) T // copies what a T refers to, so that the caller owns it
+	max   int       // at most this many entries; 0: decodeCacheMax
 
-	mu sync.Mutex
-	m  map[uint64]cached[T]
+	// Two generations: a full m becomes old, and old is dropped. Starting
+	// over from empty instead lost, in a burst, the inbox records received
+	// and not yet handled, each then decoded again.
+	mu     sync.Mutex
+	m, old map[K]cached[T]
+}
+
+// entry returns id's entry, from either generation. c.mu is held.
+func (c *decodeCache[K, T]) entry(id K) (cached[T], bool) {
+	if e, ok := c.m[id]; ok {
+		return e, true
+	}
+	e, ok := c.old[id]
+	return e, ok
 }
 
 type cached[T any] struct {
@@ -37,9 +52,9 @@ type cached[T any] struct {
 }
 
 // get returns the value decoded from raw, if it is cached.
-func (c *decodeCache[T]) get(id uint64, raw []byte) (T, bool) {
+func (c *decodeCache[K, T]) get(id K, raw []byte) (T, bool) {
 	c.mu.Lock()
-	e, ok := c.m[id]
+	e, ok := c.entry(id)
 	c.mu.Unlock()
 	if !ok || !bytes.Equal(e.raw, raw) {
 		var zero T
@@ -49,21 +64,25 @@ func (c *decodeCache[T]) get(id uint64, raw []byte) (T, bool) {
 }
 
 // put caches v as decoded from raw, which it copies.
-func (c *decodeCache[T]) put(id uint64, raw []byte, v T) { c.keep(id, bytes.Clone(raw), v) }
+func (c *decodeCache[K, T]) put(id K, raw []byte, v T) { c.keep(id, bytes.Clone(raw), v) }
 
 // keep caches v as decoded from raw, which it keeps: the caller never
 // changes raw again (the outbox's encoded value, which bbolt too keeps
 // until the commit).
-func (c *decodeCache[T]) keep(id uint64, raw []byte, v T) { c.keepOwned(id, raw, c.clone(v)) }
+func (c *decodeCache[K, T]) keep(id K, raw []byte, v T) { c.keepOwned(id, raw, c.clone(v)) }
 
 // keepOwned is keep for a v that the caller owns no longer: it is cached
 // as it is, not copied.
-func (c *decodeCache[T]) keepOwned(id uint64, raw []byte, v T) {
+func (c *decodeCache[K, T]) keepOwned(id K, raw []byte, v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= decodeCacheMax {
-		c.m = make(map[uint64]cached[T])
+	if c.m == nil {
+		c.m = make(map[K]cached[T])
 	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= cmp.Or(c.max, decodeCacheMax)/2 {
+		c.old, c.m = c.m, make(map[K]cached[T], len(c.m))
+	}
+	delete(c.old, id)
 	c.m[id] = cached[T]{raw: raw, val: v}
 }
 
@@ -71,9 +90,9 @@ func (c *decodeCache[T]) keepOwned(id uint64, raw []byte, v T) {
 // the file's. Only the effect cache uses it: an effect is cached only once
 // committed (or read from the file), never changes after, and its ID is
 // never given to another effect, so the ID alone names its bytes.
-func (c *decodeCache[T]) lookup(id uint64) (T, bool) {
+func (c *decodeCache[K, T]) lookup(id K) (T, bool) {
 	c.mu.Lock()
-	e, ok := c.m[id]
+	e, ok := c.entry(id)
 	c.mu.Unlock()
 	if !ok {
 		var zero T
@@ -83,29 +102,39 @@ func (c *decodeCache[T]) lookup(id uint64) (T, bool) {
 }
 
 // forget drops the values of ids, deleted from the file.
-func (c *decodeCache[T]) forget(ids ...uint64) {
+func (c *decodeCache[K, T]) forget(ids ...K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {
 		delete(c.m, id)
+		delete(c.old, id)
 	}
 }
 
-// cloneEffect copies what an Effect refers to. TestCloneEffectFields fails
-// when Effect gains a field this does not copy.
-func cloneEffect(e commands.Effect) commands.Effect {
-	e.Text = slices.Clone(e.Text)
-	e.Buttons = slices.Clone(e.Buttons)
-	if e.Release != nil {
-		r := cloneRelease(*e.Release)
-		e.Release = &r
-	}
-	if e.Export != nil {
-		x := *e.Export // no field of it refers to memory
-		e.Export = &x
-	}
+// shareEffect is the effect cache's clone: effects are never changed once
+// emitted (commands.Store's Pending and Emit say so), so the cache and every
+// reader share one; a long reply's Text is a thousand spans, and copying it
+// in and out of the cache was a tenth of the bot's allocations. Its slices
+// are clipped to their length, so that appending to one (the console adds
+// an export's path to its Text) copies it rather than write past the end
+// into memory another reader sees.
+func shareEffect(e commands.Effect) commands.Effect {
+	e.Text = e.Text[:len(e.Text):len(e.Text)]
+	e.Buttons = e.Buttons[:len(e.Buttons):len(e.Buttons)]
 	return e
 }
+
+// eventCacheMax bounds the inbox records' cache, and eventCacheBytes the
+// records it keeps: the records of events received and not yet handled
+// (a burst's worth), each a few hundred bytes; a record that carries a
+// long reply until it is delivered is read by the sender, not from here.
+const (
+	eventCacheMax   = 2048
+	eventCacheBytes = 2048
+)
+
+// sameEvent is the inbox records' clone: an InboxEvent refers to no memory.
+func sameEvent(e commands.InboxEvent) commands.InboxEvent { return e }
 
 // cloneRelease copies what a Release refers to, so that the caller owns its
 // copy. TestCloneReleaseFields fails when Release gains a field this does

@@ -217,6 +217,23 @@ func withoutEffects(key, v []byte, drop func(id uint64) bool) (nv []byte, droppe
 	return append(nv, '}'), dropped, len(keep), nil
 }
 
+// withoutOutbox returns the record v, as encodeRecord writes it, without
+// any of its effects, and the IDs of drop, all of which the caller knows to
+// be every effect v carries; nil if v is not written that way.
+func withoutOutbox(v []byte, drop map[uint64]bool) (nv []byte, dropped []uint64) {
+	i := bytes.Index(v, recordOutbox)
+	if i < 0 || !bytes.HasSuffix(v, []byte("]}")) {
+		return nil, nil
+	}
+	nv = append(append(make([]byte, 0, i+1), v[:i]...), '}')
+	dropped = make([]uint64, 0, len(drop))
+	for id := range drop {
+		dropped = append(dropped, id)
+	}
+	slices.Sort(dropped)
+	return nv, dropped
+}
+
 // effectID returns the ID of an effect's stored JSON. encodeEffect writes
 // the ID first; anything else is decoded.
 func effectID(raw []byte) (uint64, error) {
@@ -339,7 +356,7 @@ func (t *tx) Emit(e commands.Effect) (commands.Effect, error) {
 	}
 	// The sender reads it next, at once: once committed, it need not
 	// decode what was just encoded.
-	t.ob.emitted = append(t.ob.emitted, emitted{id: id, event: event, raw: v, e: cloneEffect(e)})
+	t.ob.emitted = append(t.ob.emitted, emitted{id: id, event: event, raw: v, e: shareEffect(e)})
 	return e, nil
 }
 
@@ -360,6 +377,12 @@ func (t *tx) flushEvent() error {
 	}
 	if err := b.Put([]byte(ev.e.ID), v); err != nil {
 		return fmt.Errorf("storage: put inbox event %q: %w", ev.e.ID, err)
+	}
+	if len(v) <= eventCacheBytes {
+		// v is bbolt's until the commit and never changed: kept as it is.
+		t.ec.keep(ev.e.ID, v, ev.e)
+	} else {
+		t.ec.forget(ev.e.ID) // what it holds is no longer in the file
 	}
 	if !ev.carries && len(ev.outbox) > 0 {
 		ev.carries = true
@@ -673,6 +696,18 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 				byEvent[event][id] = true
 			}
 		}
+		// carried is how many pending effects each of those records holds:
+		// a record all of whose effects are delivered is cut at its outbox
+		// key, not scanned effect by effect (a long reply is tens of KB).
+		var carried map[string]int
+		if len(events) > 0 {
+			carried = make(map[string]int, len(events))
+			for _, event := range ix.where {
+				if byEvent[event] != nil {
+					carried[event]++
+				}
+			}
+		}
 		ix.mu.Unlock()
 
 		if len(t.ob.delivered) > 0 {
@@ -699,9 +734,18 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 			if v == nil {
 				return fmt.Errorf("storage: inbox event %q, which holds pending effects, is missing", event)
 			}
-			nv, dropped, kept, err := withoutEffects(key, v, func(id uint64) bool { return byEvent[event][id] })
-			if err != nil {
-				return err
+			drop := byEvent[event]
+			var nv []byte
+			var dropped []uint64
+			var kept int
+			if carried[event] == len(drop) {
+				nv, dropped = withoutOutbox(v, drop)
+			}
+			if nv == nil {
+				nv, dropped, kept, err = withoutEffects(key, v, func(id uint64) bool { return drop[id] })
+				if err != nil {
+					return err
+				}
 			}
 			if len(dropped) == 0 {
 				continue

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,10 +18,14 @@ import (
 // tx is a commands.Tx on one bbolt transaction. Everything it returns is
 // decoded from bbolt's memory map, so it stays valid after the transaction.
 type tx struct {
-	btx  *bolt.Tx
-	rc   *decodeCache[commands.Release]
-	ob   txOutbox // a read-write transaction's outbox, until it ends
-	done bool     // set when Update/View's fn returned: the bbolt Tx is gone
+	btx *bolt.Tx
+	rc  *decodeCache[uint64, commands.Release]
+	ec  *decodeCache[string, commands.InboxEvent]
+	// openHint sizes Open's slice: a Release is over 500 bytes, and
+	// growing the slice a doubling at a time copied the queue several times.
+	openHint *atomic.Int64
+	ob       txOutbox // a read-write transaction's outbox, until it ends
+	done     bool     // set when Update/View's fn returned: the bbolt Tx is gone
 }
 
 var errTxDone = errors.New("storage: transaction used after its function returned")
@@ -113,15 +118,21 @@ func (t *tx) getRelease(b *bolt.Bucket, id uint64) (commands.Release, bool, erro
 	if v == nil {
 		return commands.Release{}, false, nil
 	}
+	r, err := t.decodeRelease(id, v)
+	return r, err == nil, err
+}
+
+// decodeRelease returns release id stored as v, from the cache or decoded.
+func (t *tx) decodeRelease(id uint64, v []byte) (commands.Release, error) {
 	if r, ok := t.rc.get(id, v); ok {
-		return r, true, nil
+		return r, nil
 	}
 	var r commands.Release
 	if err := json.Unmarshal(v, &r); err != nil {
-		return commands.Release{}, false, fmt.Errorf("storage: decode release %d: %w", id, err)
+		return commands.Release{}, fmt.Errorf("storage: decode release %d: %w", id, err)
 	}
 	t.rc.put(id, v, r)
-	return r, true, nil
+	return r, nil
 }
 
 // Release returns the release with the given ID, or ENOTFOUND.
@@ -219,17 +230,36 @@ func (t *tx) Open() ([]commands.Release, error) {
 		return nil, err
 	}
 	var out []commands.Release
-	c := open.Cursor()
+	if n := t.openHint.Load(); n > 0 {
+		// Room for a few more: the queue grows a release at a time, and
+		// one past the capacity would copy the whole slice again.
+		out = make([]commands.Release, 0, n+n/8+4)
+	}
+	// The open releases are read with a cursor of their own: they are
+	// mostly the newest, next to each other, and stepping to the next key
+	// costs less than a search from the root for each.
+	c, rc := open.Cursor(), rel.Cursor()
+	var rk, rv []byte
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if rk != nil {
+			rk, rv = rc.Next()
+		}
+		if !bytes.Equal(rk, k) {
+			rk, rv = rc.Seek(k)
+		}
 		id := decodeID(k)
-		r, ok, err := t.getRelease(rel, id)
+		if !bytes.Equal(rk, k) || rv == nil {
+			return nil, fmt.Errorf("storage: open index names release %d, which does not exist", id)
+		}
+		r, err := t.decodeRelease(id, rv)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return nil, fmt.Errorf("storage: open index names release %d, which does not exist", id)
-		}
 		out = append(out, r)
+	}
+	t.openHint.Store(int64(len(out)))
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -458,19 +488,28 @@ func (t *tx) Event(id string) (commands.InboxEvent, bool, error) {
 	if err != nil {
 		return commands.InboxEvent{}, false, err
 	}
-	return getEvent(b, id)
+	e, _, ok, err := t.getEvent(b, id)
+	return e, ok, err
 }
 
-func getEvent(b *bolt.Bucket, id string) (commands.InboxEvent, bool, error) {
+// getEvent returns inbox record id, decoded or from the cache, and its
+// stored bytes.
+func (t *tx) getEvent(b *bolt.Bucket, id string) (commands.InboxEvent, []byte, bool, error) {
 	v := b.Get([]byte(id))
 	if v == nil {
-		return commands.InboxEvent{}, false, nil
+		return commands.InboxEvent{}, nil, false, nil
+	}
+	if e, ok := t.ec.get(id, v); ok {
+		return e, v, true, nil
 	}
 	var e commands.InboxEvent
 	if err := json.Unmarshal(v, &e); err != nil {
-		return commands.InboxEvent{}, false, fmt.Errorf("storage: decode inbox event %q: %w", id, err)
+		return commands.InboxEvent{}, nil, false, fmt.Errorf("storage: decode inbox event %q: %w", id, err)
 	}
-	return e, true, nil
+	if len(v) <= eventCacheBytes {
+		t.ec.put(id, v, e)
+	}
+	return e, v, true, nil
 }
 
 // PutEvent adds or replaces an inbox record, keeping the index of pending
@@ -497,14 +536,20 @@ func (t *tx) PutEvent(e commands.InboxEvent) error {
 	if err != nil {
 		return err
 	}
-	var old eventRecord
-	v := b.Get([]byte(e.ID))
-	if v != nil {
-		if old, err = decodeRecord([]byte(e.ID), v); err != nil {
+	old, v, found, err := t.getEvent(b, e.ID)
+	if err != nil {
+		return err
+	}
+	var carried []json.RawMessage
+	if found {
+		if carried, err = recordEffects([]byte(e.ID), v); err != nil {
 			return err
 		}
+		for i := range carried {
+			carried[i] = bytes.Clone(carried[i]) // they alias the file's page
+		}
 		if !old.Processed {
-			if err := pending.Delete(inboxIndexKey(old.InboxEvent)); err != nil {
+			if err := pending.Delete(inboxIndexKey(old)); err != nil {
 				return fmt.Errorf("storage: unindex inbox event %q: %w", e.ID, err)
 			}
 		}
@@ -514,7 +559,7 @@ func (t *tx) PutEvent(e commands.InboxEvent) error {
 			return fmt.Errorf("storage: index inbox event %q: %w", e.ID, err)
 		}
 	}
-	t.ob.ev = &bufferedEvent{e: e, outbox: old.Outbox, carries: len(old.Outbox) > 0, dirty: true}
+	t.ob.ev = &bufferedEvent{e: e, outbox: carried, carries: len(carried) > 0, dirty: true}
 	return nil
 }
 
@@ -538,7 +583,7 @@ func (t *tx) PendingEvents() ([]commands.InboxEvent, error) {
 			return nil, fmt.Errorf("storage: bad pending inbox key %q", k)
 		}
 		id := string(k[12:])
-		e, ok, err := getEvent(b, id)
+		e, _, ok, err := t.getEvent(b, id)
 		if err != nil {
 			return nil, err
 		}
