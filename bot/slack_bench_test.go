@@ -18,11 +18,18 @@ import (
 
 // BenchmarkMentions is the Slack path in one process, for profiling what
 // make bench measures on the real binary (cmd/dobrobench): b.N mentions, each
-// from its own user, sent to the bot in one burst over fakeslack; it ends
-// when every one is acked and answered. One in ten requests a release (a
-// card, a DM to the approver, a reply); the others ask for the queue of 20
-// releases or for one's status (a reply).
+// from its own user, sent to the bot over fakeslack in one burst, or at
+// figure 2's steady 200 a second; it ends when every one is acked and
+// answered. One in ten requests a release (a card, a DM to the approver, a
+// reply); the others ask for the queue of 20 releases or for one's status
+// (a reply).
 func BenchmarkMentions(b *testing.B) {
+	b.Run("burst", func(b *testing.B) { benchMentions(b, 0) })
+	b.Run("steady", func(b *testing.B) { benchMentions(b, 5*time.Millisecond) })
+}
+
+// benchMentions sends one mention every gap (all at once if 0).
+func benchMentions(b *testing.B, gap time.Duration) {
 	fs := fakeslack.New(b)
 	db, err := storage.Open(filepath.Join(b.TempDir(), "dobrobot.db"))
 	if err != nil {
@@ -81,7 +88,11 @@ func BenchmarkMentions(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := processCPU()
 	ids := make([]string, len(envs))
+	start := time.Now()
 	for i, env := range envs {
+		if gap > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * gap)))
+		}
 		sent, err := fs.Send(env)
 		if err != nil {
 			b.Fatal(err)

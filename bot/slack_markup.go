@@ -88,14 +88,24 @@ func mrkdwnText(t commands.Text) string {
 	return b.String()
 }
 
-// writeEscaped writes escape(s) to b. Most spans are ASCII that neither
-// escaping nor Neutralise changes, which one pass over the bytes proves.
+// writeEscaped writes escape(s) to b. Most spans are text that neither
+// escaping nor Neutralise changes, which one pass over the bytes proves; a
+// multi-byte rune ("—" is in most of the core's lines) needs Neutralise's
+// look only when there is one.
 func writeEscaped(b *strings.Builder, s string) {
+	wide := false
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '&' || c == '<' || c == '>' || c >= 0x7f || (c < 0x20 && c != '\n' && c != '\t') {
+		switch c := s[i]; {
+		case c == '&' || c == '<' || c == '>' || c == 0x7f || (c < 0x20 && c != '\n' && c != '\t'):
 			b.WriteString(escape(s))
 			return
+		case c >= 0x80:
+			wide = true
 		}
+	}
+	if wide && commands.Neutralise(s) != s {
+		b.WriteString(escape(s))
+		return
 	}
 	b.WriteString(s)
 }
