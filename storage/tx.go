@@ -297,9 +297,12 @@ func (t *tx) Recent(max int) ([]commands.Release, error) {
 	var out []commands.Release
 	c := rel.Cursor()
 	for k, v := c.Last(); k != nil && (max <= 0 || len(out) < max); k, v = c.Prev() {
-		var r commands.Release
-		if err := json.Unmarshal(v, &r); err != nil {
-			return nil, fmt.Errorf("storage: decode release %d: %w", decodeID(k), err)
+		// Through the cache: queue reads the most recent releases after
+		// every release done (the hand-offs' estimate), and decoding
+		// thirty of them was a third of its time (figure 3).
+		r, err := t.decodeRelease(decodeID(k), v)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}
