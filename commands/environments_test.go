@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -251,4 +252,26 @@ func replayMatches(h *harness) error {
 		}
 		return p.Compare(open, locks)
 	})
+}
+
+// TestEnvRefusalAuditNamesWhatWasAsked: a refused state-changing command's
+// audit entry names the environment and version the command named, so that
+// an auditor reading the log sees which release was asked for; a refusal
+// that named none names none.
+func TestEnvRefusalAuditNamesWhatWasAsked(t *testing.T) {
+	h, _ := envHarness(t)
+	h.say(ann, "dobro PAY-1 to production version 3.1.0")
+	h.say(ann, "dep start PAY-1 in production")           // not accepted: refused
+	h.say(ann, "rollback backend in production to 3.0.0") // nothing was deployed there: refused
+	h.say(ann, "dep start PAY-2")                         // never requested: refused
+	var got []string
+	for _, e := range h.auditEntries() {
+		if e.Action == commands.ActionRefused {
+			got = append(got, fmt.Sprintf("%s %s@%s v%s", e.Ticket, e.Detail[:strings.IndexByte(e.Detail, ':')], e.Env, e.Version))
+		}
+	}
+	want := []string{"PAY-1 dep start@production v", " rollback@production v3.0.0", "PAY-2 dep start@ v"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("refused entries (-want +got):\n%s", diff)
+	}
 }

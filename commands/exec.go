@@ -41,11 +41,6 @@ func (r *cmdRun) dm(user string, text Text, buttons ...Button) {
 	r.effects = append(r.effects, Effect{Kind: EffectDM, User: user, Text: text, Buttons: buttons})
 }
 
-func (r *cmdRun) audit(a Action, ticket string, from, to State, detail string) error {
-	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: a, Ticket: ticket, From: from, To: to, Detail: detail, Via: r.source()})
-	return err
-}
-
 // auditRelease appends an audit entry about rel, naming its ticket, its
 // environment and its version.
 func (r *cmdRun) auditRelease(a Action, rel Release, from, to State, detail string) error {
@@ -102,7 +97,12 @@ func (r *cmdRun) refuse(e *Error, changes bool) error {
 	if !changes {
 		return nil
 	}
-	return r.audit(ActionRefused, r.cmd.Ticket, StateNone, StateNone, fmt.Sprintf("%s: %s", VerbOf(r.m.Text), e.Message))
+	// The entry names the environment and version as the command named
+	// them (in ENV, to ENV, version V): what was asked for, which the
+	// refusal may be about (a release that is not open there).
+	_, err := r.tx.AppendAudit(AuditEntry{Time: r.now, Actor: r.m.User, Action: ActionRefused, Ticket: r.cmd.Ticket,
+		Env: r.cmd.Env, Version: r.cmd.Build, Detail: fmt.Sprintf("%s: %s", VerbOf(r.m.Text), e.Message), Via: r.source()})
+	return err
 }
 
 // openAndLocks reads the open releases, in queue order, and every lock.

@@ -424,7 +424,7 @@ func (m *model) apply(c mCmd, now time.Time) []string {
 		if !c.changes {
 			return nil
 		}
-		return []string{entry(commands.ActionRefused, c.ticket, "", "", "", "")}
+		return []string{entry(commands.ActionRefused, c.ticket, c.env, c.build, "", "")}
 	}
 	move := func(r *mRelease, a commands.Action, to commands.State) string {
 		from := r.State
