@@ -111,12 +111,13 @@ type reportRow struct {
 	RestoreP50          float64   `json:"time_to_restore_p50_s"`
 	RestoreP90          float64   `json:"time_to_restore_p90_s"`
 	Unrestored          int       `json:"unrestored"`
+	Incidents           int       `json:"incidents"` // done releases marked as an incident's cause (counted in failed)
 }
 
 var reportColumns = []string{"env", "period", "since", "until", "deploys", "deploys_per_day", "deploys_per_week", "bucket_days", "deploys_per_bucket",
 	"lead_time_n", "lead_time_p50_s", "lead_time_p90_s", "lead_time_unknown", "ended", "failed", "change_failure_rate",
 	"start_failed", "hook_failed", "cancelled_after_start", "rolled_back", "time_to_restore_n", "time_to_restore_p50_s",
-	"time_to_restore_p90_s", "unrestored"}
+	"time_to_restore_p90_s", "unrestored", "incidents"} // new columns go last: scripts read CSV by position
 
 func rowOf(env, period string, f commands.Figures) reportRow {
 	r := reportRow{
@@ -126,6 +127,7 @@ func rowOf(env, period string, f commands.Figures) reportRow {
 		Ended: f.Ended, Failed: f.Failed, StartFailed: f.StartFailed, HookFailed: f.HookFailed,
 		CancelledAfterStart: f.Cancelled, RolledBack: f.RolledBack,
 		RestoreN: f.Restore.N, RestoreP50: f.Restore.P50.Seconds(), RestoreP90: f.Restore.P90.Seconds(), Unrestored: f.Unrestored,
+		Incidents: f.Incidents,
 	}
 	if rate, ok := f.FailureRate(); ok {
 		r.FailureRate = &rate
@@ -147,7 +149,7 @@ func (r reportRow) record() []string {
 		num(r.DeploysPerDay), num(r.DeploysPerWeek), strconv.Itoa(r.BucketDays), strings.Join(buckets, " "), strconv.Itoa(r.LeadN),
 		num(r.LeadP50), num(r.LeadP90), strconv.Itoa(r.LeadUnknown), strconv.Itoa(r.Ended), strconv.Itoa(r.Failed), rate,
 		strconv.Itoa(r.StartFailed), strconv.Itoa(r.HookFailed), strconv.Itoa(r.CancelledAfterStart), strconv.Itoa(r.RolledBack),
-		strconv.Itoa(r.RestoreN), num(r.RestoreP50), num(r.RestoreP90), strconv.Itoa(r.Unrestored)}
+		strconv.Itoa(r.RestoreN), num(r.RestoreP50), num(r.RestoreP90), strconv.Itoa(r.Unrestored), strconv.Itoa(r.Incidents)}
 }
 
 // writeReport writes rep in format: text as chat shows it (in the

@@ -20,7 +20,8 @@ import (
 
 // seedReportHistory writes 40 releases over 60 days before end into db's
 // audit log, in production (no env, as without environments) and qa: some
-// done, some failed and fixed, some rolled back.
+// done, some failed and fixed, some rolled back, some marked as an
+// incident's cause.
 func seedReportHistory(t *testing.T, db *storage.DB, end time.Time) {
 	t.Helper()
 	err := db.Update(context.Background(), func(tx commands.Tx) error {
@@ -33,6 +34,9 @@ func seedReportHistory(t *testing.T, db *storage.DB, end time.Time) {
 			state := commands.StateNone
 			step := func(a commands.Action, after time.Duration, detail string) error {
 				to, _ := commands.Next(state, a)
+				if a == commands.ActionIncident {
+					to = state // the release stays done
+				}
 				_, err := tx.AppendAudit(commands.AuditEntry{Time: at.Add(after), Actor: "U1", Action: a, Ticket: ticket, Env: env,
 					From: state, To: to, Detail: detail, Via: commands.SourceSlack})
 				state = to
@@ -52,6 +56,9 @@ func seedReportHistory(t *testing.T, db *storage.DB, end time.Time) {
 			}
 			if i%5 != 3 {
 				steps = append(steps, step(commands.ActionFinish, time.Duration(2*i+4)*time.Hour, ""))
+				if i%7 == 6 { // marked as an incident's cause: done>done
+					steps = append(steps, step(commands.ActionIncident, time.Duration(2*i+6)*time.Hour, "incident: checkout down"))
+				}
 			}
 			for _, err := range steps {
 				if err != nil {
@@ -122,6 +129,13 @@ func TestReportCLIAndChatAgree(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, rows); diff != "" {
 			t.Errorf("json rows (-want +got):\n%s", diff)
+		}
+		incidents := 0
+		for _, r := range rows {
+			incidents += r.Incidents
+		}
+		if incidents == 0 || !strings.Contains(out, `"incidents": `) {
+			t.Errorf("json rows carry no incidents (%d), though the history marks some:\n%s", incidents, out)
 		}
 		code, out, errs = run(t, "", nil, append([]string{"--log-level", "error", "report", "--db", path, "--format", "csv"}, args...)...)
 		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
