@@ -28,6 +28,8 @@ type Service interface {
 
 // Outbox is what the chat adapters read of the Store: the effects to
 // deliver, which they mark delivered, and the releases their cards show.
+// The effects it returns may be shared with the Store's cache
+// (commands.Store): an adapter reads them and never changes them in place.
 type Outbox interface {
 	View(ctx context.Context, fn func(commands.Tx) error) error
 	Pending(ctx context.Context, max int) ([]commands.Effect, error)
