@@ -118,12 +118,14 @@ func (t *tx) getRelease(b *bolt.Bucket, id uint64) (commands.Release, bool, erro
 	if v == nil {
 		return commands.Release{}, false, nil
 	}
-	r, err := t.decodeRelease(id, v)
+	r, err := t.decodeRelease(id, v, true)
 	return r, err == nil, err
 }
 
-// decodeRelease returns release id stored as v, from the cache or decoded.
-func (t *tx) decodeRelease(id uint64, v []byte) (commands.Release, error) {
+// decodeRelease returns release id stored as v, from the cache or decoded;
+// keep caches what it decodes (a walk of the whole history does not, so as
+// not to push out the releases commands read again and again).
+func (t *tx) decodeRelease(id uint64, v []byte, keep bool) (commands.Release, error) {
 	if r, ok := t.rc.get(id, v); ok {
 		return r, nil
 	}
@@ -131,7 +133,9 @@ func (t *tx) decodeRelease(id uint64, v []byte) (commands.Release, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return commands.Release{}, fmt.Errorf("storage: decode release %d: %w", id, err)
 	}
-	t.rc.put(id, v, r)
+	if keep {
+		t.rc.put(id, v, r)
+	}
 	return r, nil
 }
 
@@ -218,6 +222,9 @@ func (t *tx) LastRelease(ticket string) (commands.Release, error) {
 	return t.Release(found)
 }
 
+// recentKept is the longest Recent whose releases are cached.
+const recentKept = 100
+
 // Open returns the open releases in ascending ID order, reading only the open
 // index and those releases.
 func (t *tx) Open() ([]commands.Release, error) {
@@ -251,7 +258,7 @@ func (t *tx) Open() ([]commands.Release, error) {
 		if !bytes.Equal(rk, k) || rv == nil {
 			return nil, fmt.Errorf("storage: open index names release %d, which does not exist", id)
 		}
-		r, err := t.decodeRelease(id, rv)
+		r, err := t.decodeRelease(id, rv, true)
 		if err != nil {
 			return nil, err
 		}
@@ -299,8 +306,9 @@ func (t *tx) Recent(max int) ([]commands.Release, error) {
 	for k, v := c.Last(); k != nil && (max <= 0 || len(out) < max); k, v = c.Prev() {
 		// Through the cache: queue reads the most recent releases after
 		// every release done (the hand-offs' estimate), and decoding
-		// thirty of them was a third of its time (figure 3).
-		r, err := t.decodeRelease(decodeID(k), v)
+		// thirty of them was a third of its time (figure 3). A long walk
+		// (all of them, for a rollback's target) reads it but adds nothing.
+		r, err := t.decodeRelease(decodeID(k), v, max > 0 && max <= recentKept)
 		if err != nil {
 			return nil, err
 		}
