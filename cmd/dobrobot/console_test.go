@@ -34,6 +34,28 @@ func consoleConfig(t *testing.T, extra string) (cfg, db string) {
 	return cfg, db
 }
 
+// runConsole types lines into dobrobot console on cfg, one a line, and
+// returns what it printed; an exit other than 0 ends the test.
+func runConsole(t *testing.T, cfg string, lines ...string) string {
+	t.Helper()
+	code, out, errs := run(t, strings.Join(lines, "\n")+"\n", nil, "--log-level", "warn", "--config", cfg, "console")
+	if code != 0 {
+		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
+	}
+	return out
+}
+
+// wantSaid fails the test for each of wants that the console's output
+// does not contain.
+func wantSaid(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // exported returns the audit log of db as "action ticket actor via" lines.
 func exported(t *testing.T, db string) []string {
 	t.Helper()

@@ -189,7 +189,7 @@ environments:
     approvals: 2
     roles: {approvers: [U0APPROVER, U0QA2], deployers: [U0OWNER]}
 `)
-	script := strings.Join([]string{
+	out := runConsole(t, cfg,
 		"dobro PAY-1 to qa version 2.4.0 on backend",
 		"dep start PAY-1", "dep finish PAY-1",
 		"/as approver", "accept PAY-1",
@@ -197,23 +197,15 @@ environments:
 		"/as admin", "here PAY-1",
 		"/as me", "dep start PAY-1",
 		"/as owner", "dep start PAY-1", "dep finish PAY-1",
-		"where", "",
-	}, "\n")
-	code, out, errs := run(t, script, nil, "--log-level", "warn", "--config", cfg, "console")
-	if code != 0 {
-		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{
+		"where",
+	)
+	wantSaid(t, out,
 		"in qa, version 2.4.0 is in the queue (#1), accepted: qa needs no approval.",
 		"I requested PAY-1 in production, version 2.4.0 for you.",
 		"You approved PAY-1 (1 of 2): it needs 1 more.",
 		"Only the deployers of production (or an admin) can dep start PAY-1",
 		"• backend: v2.4.0 (PAY-1), done by @owner",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("console output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	want := []string{
 		"request PAY-1 U0ANN", "accept PAY-1 U0ANN", "start PAY-1 U0ANN", "finish PAY-1 U0ANN",
 		"request PAY-1 U0ANN", "approve PAY-1 U0APPROVER", "accept PAY-1 U0QA2", "claim PAY-1 U0ADMIN",

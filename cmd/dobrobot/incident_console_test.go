@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,29 +16,20 @@ environments:
   - {name: qa, approval: none, needs_admin: false}
   - {name: production, approval: none, needs_admin: false}
 `)
-	script := strings.Join([]string{
+	out := runConsole(t, cfg,
 		"dobro PAY-1 to production version 1.0.0 on backend", "dep start PAY-1", "dep finish PAY-1",
 		"incident PAY-1 in production slow checkout",
 		"history on backend by @U0ANN",
 		"history at 2000-01-01",
 		"overrides",
-		"",
-	}, "\n")
-	code, out, errs := run(t, script, nil, "--log-level", "warn", "--config", cfg, "console")
-	if code != 0 {
-		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{
+	)
+	wantSaid(t, out,
 		"as the cause of an incident",
 		"Releases matching on backend by U0ANN, newest first:",
 		"• PAY-1 in production v1.0.0 (backend) — done — requested ",
 		"Nothing was deploying at 2000-01-01",
 		"No admin overrides since ",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("console output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	want := []string{
 		"request PAY-1 U0ANN", "accept PAY-1 U0ANN", "start PAY-1 U0ANN", "finish PAY-1 U0ANN", "incident PAY-1 U0ANN",
 	}

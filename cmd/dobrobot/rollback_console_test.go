@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -19,7 +18,7 @@ environments:
   - {name: qa, approval: none, needs_admin: false}
   - {name: production, approval: none, needs_admin: false}
 `)
-	script := strings.Join([]string{
+	out := runConsole(t, cfg,
 		"dobro PAY-1 to production version 1.0.0 on backend", "dep start PAY-1", "dep finish PAY-1",
 		"dobro PAY-1 to production version 2.0.0 on backend", "dep start PAY-1", "dep finish PAY-1",
 		"rollback backend to 3.0.0",
@@ -27,22 +26,13 @@ environments:
 		"dep start PAY-1", "dep finish PAY-1",
 		"where backend",
 		"history PAY-1 in qa",
-		"",
-	}, "\n")
-	code, out, errs := run(t, script, nil, "--log-level", "warn", "--config", cfg, "console")
-	if code != 0 {
-		t.Fatalf("console: exit %d\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{
+	)
+	wantSaid(t, out,
 		"v3.0.0 was never done for backend in production",
 		"Rollback of backend in production from v2.0.0 to v1.0.0: PAY-1, whose release deployed it, is in the queue (#1). Accepted: production needs no approval.",
 		"• backend: v1.0.0 (PAY-1), done by @me",
 		"PAY-1 has never been requested in qa.",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("console output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	want := []string{
 		"request PAY-1 U0ANN", "accept PAY-1 U0ANN", "start PAY-1 U0ANN", "finish PAY-1 U0ANN",
 		"request PAY-1 U0ANN", "accept PAY-1 U0ANN", "start PAY-1 U0ANN", "finish PAY-1 U0ANN",
