@@ -75,6 +75,7 @@ func TestAuditUpload(t *testing.T) {
 	// Refused: in the release channel, by slash command there, and to
 	// anyone but an admin, even in a DM.
 	do(t, fs, fs.EventEnvelope(fakeslack.Mention(adm, releaseChannel, "audit")))
+	h.settle(t) // the two answers to adm are compared in order: the second command comes after the first's
 	slash(t, fs, fakeslack.Slash{User: adm, Channel: releaseChannel, Text: "audit --format jsonl"})
 	do(t, fs, fs.EventEnvelope(fakeslack.DM(bob, "audit")))
 	slash(t, fs, fakeslack.Slash{User: ann, Channel: fakeslack.DMChannel(ann), Text: "audit"})

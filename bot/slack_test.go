@@ -284,12 +284,24 @@ func TestSlackFullRelease(t *testing.T) {
 	eventually(t, "the card", func() bool { return len(cards(fs)) == 1 })
 	card := cards(fs)[0]
 
+	// Each step waits for the card to show it: a card update still queued
+	// when a newer one comes is skipped by design (the card shows the
+	// latest state), so without the wait the count of updates would
+	// depend on the sender's pace.
+	cardReads := func(state string) func() bool {
+		return func() bool {
+			c := cards(fs)
+			return len(c) == 1 && strings.Contains(string(c[0].Blocks), state)
+		}
+	}
 	do(t, fs, fs.ClickEnvelope(fakeslack.ClickOn(bob, approve)))
 	eventually(t, "accepted", func() bool { return h.state(t, "PAY-1") == commands.StateAccepted })
 	button(t, fs, ann, "dep start PAY-1")
+	eventually(t, "the card accepted", cardReads("accepted"))
 
 	do(t, fs, fs.EventEnvelope(fakeslack.DM(ann, "dep start PAY-1")))
 	eventually(t, "deploying", func() bool { return h.state(t, "PAY-1") == commands.StateDeploying })
+	eventually(t, "the card deploying", cardReads("deploying"))
 	do(t, fs, fs.EventEnvelope(fakeslack.Mention(ann, releaseChannel, "dep finish PAY-1")))
 	eventually(t, "done", func() bool { return h.state(t, "PAY-1") == commands.StateDone })
 	h.settle(t)
