@@ -22,3 +22,18 @@ func TestWriteEscaped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWriteEscaped: for any string, writeEscaped writes what escape
+// returns (its fast path may skip work, never change the result).
+func FuzzWriteEscaped(f *testing.F) {
+	for _, s := range []string{"PAY-1 — queued", "<@U01>", "a\u202eb", "c1\u0085", "\xff", "—&—"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var b strings.Builder
+		writeEscaped(&b, s)
+		if got, want := b.String(), escape(s); got != want {
+			t.Errorf("writeEscaped(%q) = %q, want escape's %q", s, got, want)
+		}
+	})
+}
