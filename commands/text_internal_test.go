@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -40,4 +42,28 @@ func TestTextLines(t *testing.T) {
 	if got := (Text{Plain("a\x00b\u202e")}).String(); got != "a\uFFFDb\uFFFD" {
 		t.Errorf("Plain does not neutralise: %q", got)
 	}
+}
+
+// FuzzSay: with string, int and Span arguments, say's text reads as fmt
+// formats it, each argument neutralised (the format is the core's own
+// words, taken as they are), a second say joins the first's last run, and
+// no two plain spans stand next to each other.
+func FuzzSay(f *testing.F) {
+	f.Add("PAY-1 — ", " waits ", 3)
+	f.Add("100%", "\u202e<b>", -1)
+	f.Add("", "", 0)
+	f.Fuzz(func(t *testing.T, a, b string, n int) {
+		esc := func(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+		format := esc(a) + "%s" + esc(b) + "%d%% %v"
+		got := say(format, b, n, Person("U1")).say(" and %s", a)
+		want := a + Neutralise(b) + b + fmt.Sprint(n) + "% @U1 and " + Neutralise(a)
+		if got.String() != want {
+			t.Errorf("say(%q) = %q, want %q", format, got.String(), want)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].Kind == SpanPlain && got[i-1].Kind == SpanPlain {
+				t.Errorf("plain spans %d and %d stand apart: %#v", i-1, i, got)
+			}
+		}
+	})
 }
