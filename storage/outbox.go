@@ -431,6 +431,34 @@ type effectIndex struct {
 	built bool
 	ids   []uint64          // ascending
 	where map[uint64]string // the inbox record's event ID; "" for the outbox bucket
+	// carried is how many pending effects each inbox record holds, for
+	// Delivered to see, without a walk of where, that a batch delivers
+	// all of a record's.
+	carried map[string]int
+}
+
+// set records that effect id is pending in event's record ("" for the
+// outbox bucket), wherever it was before. ix.mu is held.
+func (ix *effectIndex) set(id uint64, event string) {
+	ix.remove(id)
+	ix.where[id] = event
+	if event != "" {
+		ix.carried[event]++
+	}
+}
+
+// remove forgets effect id. ix.mu is held.
+func (ix *effectIndex) remove(id uint64) {
+	event, ok := ix.where[id]
+	if !ok {
+		return
+	}
+	delete(ix.where, id)
+	if event != "" {
+		if ix.carried[event]--; ix.carried[event] <= 0 {
+			delete(ix.carried, event)
+		}
+	}
 }
 
 // commit commits t and, if it emitted or delivered effects, brings the
@@ -458,7 +486,7 @@ func (db *DB) commit(t *tx) error {
 		return nil // built from the file later, this commit included
 	}
 	for _, em := range ob.emitted {
-		ix.where[em.id] = em.event
+		ix.set(em.id, em.event)
 		// IDs are given out under the write lock and committed in order.
 		if n := len(ix.ids); n == 0 || ix.ids[n-1] < em.id {
 			ix.ids = append(ix.ids, em.id)
@@ -468,12 +496,12 @@ func (db *DB) commit(t *tx) error {
 	}
 	for _, id := range ob.moved {
 		if _, ok := ix.where[id]; ok {
-			ix.where[id] = ""
+			ix.set(id, "")
 		}
 	}
 	if len(ob.delivered) > 0 {
 		for _, id := range ob.delivered {
-			delete(ix.where, id)
+			ix.remove(id)
 		}
 		ix.ids = slices.DeleteFunc(ix.ids, func(id uint64) bool { _, ok := ix.where[id]; return !ok })
 	}
@@ -536,7 +564,13 @@ func (db *DB) buildIndex(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	ix.ids, ix.where, ix.built = ids, where, true
+	carried := map[string]int{}
+	for _, event := range where {
+		if event != "" {
+			carried[event]++
+		}
+	}
+	ix.ids, ix.where, ix.carried, ix.built = ids, where, carried, true
 	return nil
 }
 
@@ -696,17 +730,12 @@ func (db *DB) Delivered(ctx context.Context, ids ...uint64) error {
 				byEvent[event][id] = true
 			}
 		}
-		// carried is how many pending effects each of those records holds:
-		// a record all of whose effects are delivered is cut at its outbox
-		// key, not scanned effect by effect (a long reply is tens of KB).
-		var carried map[string]int
-		if len(events) > 0 {
-			carried = make(map[string]int, len(events))
-			for _, event := range ix.where {
-				if byEvent[event] != nil {
-					carried[event]++
-				}
-			}
+		// A record all of whose pending effects are delivered is cut at
+		// its outbox key, not scanned effect by effect (a long reply is
+		// tens of KB).
+		carried := make(map[string]int, len(events))
+		for _, event := range events {
+			carried[event] = ix.carried[event]
 		}
 		ix.mu.Unlock()
 

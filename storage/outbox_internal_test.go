@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,5 +82,86 @@ func TestSplitRecord(t *testing.T) {
 		if _, _, ok := splitRecord([]byte(bad)); ok {
 			t.Errorf("splitRecord(%s) split it; want not", bad)
 		}
+	}
+}
+
+// TestEffectIndexCarried: the index's count of pending effects per inbox
+// record, which lets Delivered cut a record whose every effect is
+// delivered, stays what where says through emits, partial and whole
+// deliveries, and a rebuild from the file.
+func TestEffectIndexCarried(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dobrobot.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	emit := func(event string, n int) []uint64 {
+		t.Helper()
+		var ids []uint64
+		if err := db.Update(ctx, func(tx commands.Tx) error {
+			if event != "" {
+				if err := tx.PutEvent(commands.InboxEvent{ID: event, Message: commands.Message{EventID: event, User: "U1", Text: "queue"}, Processed: true}); err != nil {
+					return err
+				}
+			}
+			for i := range n {
+				e, err := tx.Emit(commands.Effect{Kind: commands.EffectReply, User: "U1", Text: commands.Text{commands.Plain(fmt.Sprint(event, i))}})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, e.ID)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	check := func(when string) {
+		t.Helper()
+		ix := &db.pending
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		want := map[string]int{}
+		for _, event := range ix.where {
+			if event != "" {
+				want[event]++
+			}
+		}
+		if diff := cmp.Diff(want, ix.carried); diff != "" {
+			t.Errorf("%s: carried (-where says +index):\n%s", when, diff)
+		}
+	}
+	if _, err := db.Pending(ctx, 0); err != nil { // builds the index
+		t.Fatal(err)
+	}
+	a, b := emit("EvA", 3), emit("EvB", 2)
+	loose := emit("", 1)
+	check("emitted")
+	if err := db.Delivered(ctx, a[0], b[0], b[1], loose[0]); err != nil {
+		t.Fatal(err)
+	}
+	check("EvA's first and all of EvB delivered")
+	if got, err := db.Pending(ctx, 0); err != nil || len(got) != 2 || got[0].ID != a[1] || got[1].ID != a[2] {
+		t.Fatalf("Pending = %+v, %v; want EvA's last two", got, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Pending(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt from the file")
+	if err := db.Delivered(ctx, a[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	check("all delivered")
+	if got, err := db.Pending(ctx, 0); err != nil || len(got) != 0 {
+		t.Fatalf("Pending = %+v, %v; want none", got, err)
 	}
 }
