@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -152,39 +151,17 @@ func TestApprovalExpiryAfterClaim(t *testing.T) {
 // TestOverdueExpiryAfterRestartFiresOnce: an expiry that fell due while the
 // bot was down fires once at the start, and never again.
 func TestOverdueExpiryAfterRestartFiresOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dobrobot.db")
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t)
-	clk := clocktest.New(h.now)
-	h.db = db
-	h.rebuild(func(c *commands.Config) { c.Store, c.Clock, c.ApprovalTTL = db, clk, time.Hour })
-	s := &schedHarness{harness: h, clk: clk}
-	s.startSchedule()
+	s := fileSchedHarness(t, func(c *commands.Config) { c.ApprovalTTL = time.Hour })
 	s.say(ann, "dobro PAY-1")
 	s.sayWaking(approver, "accept PAY-1")
-	s.stop()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(72 * time.Hour)
+	s.down()
+	s.clk.Advance(72 * time.Hour)
 	for range 2 {
-		db, err := storage.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.db = db
-		h.rebuild(func(c *commands.Config) { c.Store = db })
-		s.startSchedule()
+		s.up()
 		s.step(time.Hour)
-		s.stop()
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		s.down()
 	}
-	db, err = storage.Open(path)
+	db, err := storage.Open(s.path)
 	if err != nil {
 		t.Fatal(err)
 	}

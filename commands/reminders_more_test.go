@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/dobrobot/dobrobot/commands"
 	"github.com/dobrobot/dobrobot/commands/clocktest"
-	"github.com/dobrobot/dobrobot/storage"
 )
 
 // line is one command of a test, said by user; wakes names the reminder
@@ -316,36 +314,18 @@ func TestDeployingReminderButtons(t *testing.T) {
 // TestOverdueDeployingReminderFiresOnce: a deploying reminder due while
 // the bot was down for three days is sent once at the restart.
 func TestOverdueDeployingReminderFiresOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dobrobot.db")
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t)
-	clk := clocktest.New(h.now)
-	t0 := clk.Now()
-	h.db = db
-	h.rebuild(func(c *commands.Config) {
-		c.Store, c.Clock, c.Reminders = db, clk, commands.Reminders{Deploying: 2 * time.Hour, Repeat: time.Hour}
+	s := fileSchedHarness(t, func(c *commands.Config) {
+		c.Reminders = commands.Reminders{Deploying: 2 * time.Hour, Repeat: time.Hour}
 	})
-	s := &schedHarness{harness: h, clk: clk}
-	s.startSchedule()
+	t0 := s.clk.Now()
 	s.say(bob, "dobro PAY-2 no_need_admin")
 	s.say(approver, "accept PAY-2")
 	s.sayWaking(bob, "dep start PAY-2")
 	s.drain()
-	s.stop()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(72 * time.Hour)
-	if db, err = storage.Open(path); err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
-	h.rebuild(func(c *commands.Config) { c.Store = db })
-	s.startSchedule()
-	defer func() { s.stop(); db.Close() }()
+	s.down()
+	s.clk.Advance(72 * time.Hour)
+	s.up()
+	defer func() { s.stop(); s.db.Close() }()
 	if got, want := reminders(s.drain()), []string{admin, bob}; !cmp.Equal(want, got) {
 		t.Errorf("at the restart, reminders %v, want %v", got, want)
 	}
@@ -353,7 +333,7 @@ func TestOverdueDeployingReminderFiresOnce(t *testing.T) {
 		t.Errorf("within the repeat after the restart: %v", got)
 	}
 	want := []string{"PAY-2 72h0m0s: deploying reminder 1 to U0ADMIN,U0BOB"}
-	if diff := cmp.Diff(want, auditOf(t, db, t0, commands.ActionRemind)); diff != "" {
+	if diff := cmp.Diff(want, auditOf(t, s.db, t0, commands.ActionRemind)); diff != "" {
 		t.Errorf("remind audit entries (-want +got):\n%s", diff)
 	}
 }

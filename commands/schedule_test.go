@@ -23,6 +23,52 @@ type schedHarness struct {
 	*harness
 	clk  *clocktest.Clock
 	stop func()
+	path string // the store's file, for down and up; "" for the harness's own store
+}
+
+// fileSchedHarness is a schedHarness on a bbolt file of its own, its
+// Schedule running, so that a test can take the bot down, move the clock
+// and start it again over the same file; configure sets the rest of the
+// Config (the reminders, the approval TTL).
+func fileSchedHarness(t *testing.T, configure func(*commands.Config)) *schedHarness {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dobrobot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	clk := clocktest.New(h.now)
+	h.db = db
+	h.rebuild(func(c *commands.Config) {
+		c.Store, c.Clock = db, clk
+		configure(c)
+	})
+	s := &schedHarness{harness: h, clk: clk, path: path}
+	s.startSchedule()
+	return s
+}
+
+// down stops Schedule and closes the file: the bot is down.
+func (s *schedHarness) down() {
+	s.t.Helper()
+	s.stop()
+	if err := s.db.Close(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// up opens the file again and starts Schedule over it, returning once the
+// overdue ones fired and it sleeps.
+func (s *schedHarness) up() {
+	s.t.Helper()
+	db, err := storage.Open(s.path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.db = db
+	s.rebuild(func(c *commands.Config) { c.Store = db })
+	s.startSchedule()
 }
 
 func newSchedHarness(t *testing.T, rem commands.Reminders) *schedHarness {
@@ -320,37 +366,14 @@ func TestRolledBackDobroLeavesNoDue(t *testing.T) {
 // one reminder at once, not one per missed hour, and the next an hour later;
 // a second restart sends none.
 func TestOverdueReminderAfterRestartFiresOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dobrobot.db")
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t)
-	clk := clocktest.New(h.now)
-	t0 := clk.Now()
 	rem := commands.Reminders{Approval: 2 * time.Hour, Repeat: time.Hour}
-	h.db = db
-	h.rebuild(func(c *commands.Config) { c.Store, c.Clock, c.Reminders = db, clk, rem })
-	s := &schedHarness{harness: h, clk: clk}
-	s.startSchedule()
+	s := fileSchedHarness(t, func(c *commands.Config) { c.Reminders = rem })
+	t0 := s.clk.Now()
 	s.sayWaking(ann, "dobro PAY-1")
-	s.stop()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	s.down()
 
-	clk.Advance(72 * time.Hour) // down: nothing runs
-	restart := func() {
-		t.Helper()
-		db, err := storage.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.db = db
-		h.rebuild(func(c *commands.Config) { c.Store = db })
-		s.startSchedule() // returns once the overdue one fired and it sleeps
-	}
-	restart()
+	s.clk.Advance(72 * time.Hour) // down: nothing runs
+	s.up()
 	if got, want := reminders(s.drain()), []string{approver, qa}; !cmp.Equal(want, got) {
 		t.Errorf("at the restart, reminders %v, want %v (one each)", got, want)
 	}
@@ -360,12 +383,9 @@ func TestOverdueReminderAfterRestartFiresOnce(t *testing.T) {
 	if got, want := reminders(s.step(time.Minute)), []string{approver, qa}; !cmp.Equal(want, got) {
 		t.Errorf("a repeat after the restart: %v, want %v", got, want)
 	}
-	s.stop()
-	if err := h.db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	restart()
-	defer func() { s.stop(); h.db.Close() }()
+	s.down()
+	s.up()
+	defer func() { s.stop(); s.db.Close() }()
 	if got := reminders(s.drain()); len(got) != 0 {
 		t.Errorf("a second restart sent reminders again: %v", got)
 	}
@@ -373,7 +393,7 @@ func TestOverdueReminderAfterRestartFiresOnce(t *testing.T) {
 		"PAY-1 72h0m0s: approval reminder 1 to U0APPROVER,U0QA", // overdue since 2h
 		"PAY-1 73h0m0s: approval reminder 2 to U0APPROVER,U0QA",
 	}
-	if diff := cmp.Diff(want, reminderAudit(t, h.db, t0)); diff != "" {
+	if diff := cmp.Diff(want, reminderAudit(t, s.db, t0)); diff != "" {
 		t.Errorf("remind audit entries (-want +got):\n%s", diff)
 	}
 }

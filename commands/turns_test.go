@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,19 +31,9 @@ func turnEnvs(c *commands.Config) {
 }
 
 // newTurnHarness is a schedHarness with turnEnvs over the store at path.
-func newTurnHarness(t *testing.T, path string) *schedHarness {
+func newTurnHarness(t *testing.T) *schedHarness {
 	t.Helper()
-	h := newHarness(t)
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
-	clk := clocktest.New(h.now)
-	h.rebuild(func(c *commands.Config) { c.Store, c.Clock = db, clk; turnEnvs(c) })
-	s := &schedHarness{harness: h, clk: clk}
-	s.startSchedule()
-	return s
+	return fileSchedHarness(t, turnEnvs)
 }
 
 // nexts returns "user: ticket" of each "you're next" DM among effects, and
@@ -116,7 +105,7 @@ func queueLines(h *schedHarness) []string {
 // it in their order. PAY-3 skips too: the turn comes round to PAY-1, whose
 // dep start within its window deletes its due time.
 func TestClaimWindowPassesTurn(t *testing.T) {
-	h := newTurnHarness(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	h := newTurnHarness(t)
 	defer func() { h.stop(); h.db.Close() }()
 	t0 := h.clk.Now()
 	if got := reply(h.sayWaking(ann, "dobro PAY-1 to qa")); !strings.Contains(got, "It is your turn until 10:15 UTC") {
@@ -179,7 +168,7 @@ func TestClaimWindowPassesTurn(t *testing.T) {
 // its window ends (a turn passes only to someone), and a dep start within
 // the window deletes the due time.
 func TestClaimWindowAlone(t *testing.T) {
-	h := newTurnHarness(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	h := newTurnHarness(t)
 	defer func() { h.stop(); h.db.Close() }()
 	h.sayWaking(ann, "dobro PAY-1 to qa")
 	if got := nexts(h.step(turnWindow)); len(got) != 0 {
@@ -200,7 +189,7 @@ func TestClaimWindowAlone(t *testing.T) {
 // TestClaimWindowPerEnvironment: qa's turn passing does not touch
 // production, where PAY-1 has its own turn and window.
 func TestClaimWindowPerEnvironment(t *testing.T) {
-	h := newTurnHarness(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	h := newTurnHarness(t)
 	defer func() { h.stop(); h.db.Close() }()
 	h.sayWaking(ann, "dobro PAY-1 to qa")
 	h.say(bob, "dobro PAY-2 to qa")
@@ -227,30 +216,17 @@ func TestClaimWindowPerEnvironment(t *testing.T) {
 // window; started again it passes the turn once, and a second restart
 // passes nothing more.
 func TestOverdueTurnAfterRestartFiresOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dobrobot.db")
-	h := newTurnHarness(t, path)
+	h := newTurnHarness(t)
 	t0 := h.clk.Now()
 	h.sayWaking(ann, "dobro PAY-1 to qa")
 	h.say(bob, "dobro PAY-2 to qa")
-	h.stop()
-	if err := h.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.down()
 	h.clk.Advance(3 * time.Hour) // down: nothing runs
 	restart := func() []string {
 		t.Helper()
-		db, err := storage.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.db = db
-		h.rebuild(func(c *commands.Config) { c.Store = db })
-		h.startSchedule()
+		h.up()
 		got := nexts(h.drain())
-		h.stop()
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		h.down()
 		return got
 	}
 	if got, want := restart(), []string{ann + ": passed PAY-1", bob + ": PAY-2"}; !cmp.Equal(want, got) {
@@ -259,7 +235,7 @@ func TestOverdueTurnAfterRestartFiresOnce(t *testing.T) {
 	if got := restart(); len(got) != 0 {
 		t.Errorf("second restart passed again: %v", got)
 	}
-	db, err := storage.Open(path)
+	db, err := storage.Open(h.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +289,7 @@ func TestClaimWindowClaimAndCancel(t *testing.T) {
 // approval or admin, with nothing ahead, starts its turn at once and the
 // reply names the window.
 func TestClaimWindowPromote(t *testing.T) {
-	h := newTurnHarness(t, filepath.Join(t.TempDir(), "dobrobot.db"))
+	h := newTurnHarness(t)
 	defer func() { h.stop(); h.db.Close() }()
 	h.sayWaking(ann, "dobro PAY-1 to qa")
 	h.say(ann, "dep start PAY-1")
